@@ -1,3 +1,14 @@
 __version__ = "0.1.0"
 
 from .core import *
+from .config import *
+from .vae import *
+from .data import *
+from .viz import *
+from .train import *
+from .algorithm import *
+from .vq import *
+from .klae import *
+from .estimator import *
+from .metrics import *
+from .objectives import *

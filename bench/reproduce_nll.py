@@ -1,0 +1,148 @@
+#!/usr/bin/env python
+"""Reproduce published likelihoods on statically binarized MNIST with vae_nb's `VAE`, `IWAEObjective`, `fit` and
+`evaluate_likelihood`.
+
+Recipes (all MLPs with tanh, Bernoulli decoder logits, Adam, batch 100, trained on the 50,000 `train` images):
+  vae       one stochastic layer, 784-200-200-50 (IWAE paper), trained on the ELBO
+  iwae5     the same architecture trained on the IWAE bound, k=5
+  iwae50    the same architecture trained on the IWAE bound, k=50
+  vae2      two stochastic layers with a learned prior p(z1 | z2): q 784-200-200-100 / 100-100-100-50 (IWAE paper), ELBO
+The NLL is the importance-weighted estimate with k=5000 samples (`vae_nb.metrics.evaluate_likelihood`) on the first
+`--eval-n` images of the `valid` split (published numbers are on the test split, which is not in ../shared/data).
+
+Schedules: `--device cuda` runs the IWAE paper's schedule, 3^i epochs at lr 1e-3 * 10^(-i/7) for i = 0..7 (3,280 epochs),
+Adam(beta1=0.9, beta2=0.999, eps=1e-4). On the CPU a SHORTENED schedule runs (a few epochs per recipe, cosine decay of
+lr 1e-3, same Adam), sized to finish in under 30 minutes on 2 cores; the output says so.
+
+usage: python bench/reproduce_nll.py [--device cpu|cuda] [--recipes vae,iwae5,vae2,iwae50] [--eval-n 1000]
+                                     [--epochs N] [--data ../shared/data/binarized_mnist.npz] [--threads 2]
+"""
+import argparse, json, math, platform, sys, time
+from datetime import datetime, timezone
+from pathlib import Path
+import torch
+from torch import nn
+from vae_nb.vae import VAE
+from vae_nb.objectives import IWAEObjective
+from vae_nb.train import fit, seed_everything
+from vae_nb.metrics import evaluate_likelihood
+from vae_nb.data import load_binarized_mnist
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_STAGES = 8  # IWAE paper: stage i lasts 3^i epochs at lr 1e-3 * 10^(-i/7)
+
+def mlp(*sizes):
+    "Linear layers of `sizes` with tanh between them (none after the last)."
+    layers = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers += [nn.Linear(a, b)] + ([nn.Tanh()] if i < len(sizes) - 2 else [])
+    return nn.Sequential(*layers)
+
+def one_level(d_latent=50, hidden=200):
+    "The IWAE paper's one-stochastic-layer model: q 784-200-200-(50), p 50-200-200-784."
+    return VAE(encoders=[mlp(784, hidden, hidden, 2 * d_latent)], decoders=[mlp(d_latent, hidden, hidden, 784)], reconstruction_loss="bce")
+
+def two_level():
+    "Two stochastic layers (100, 50) with a learned prior p(z1 | z2), the IWAE paper's sizes in vae_nb's `VAE` layout."
+    return VAE(encoders=[mlp(784, 200, 200, 2 * 100), mlp(100, 100, 100, 2 * 50)],
+               decoders=[mlp(100, 200, 200, 784), mlp(50, 100, 100, 100)],   # p(x | z1 + d(z2)), d: 50-100-100-100
+               priors=[mlp(50, 100, 100, 2 * 100)],                          # p(z1 | z2): 50-100-100-(100)
+               reconstruction_loss="bce", hierarchical_kl=False)
+
+# published test-split NLLs in nats on static binarized MNIST, as collected in issue 7 and ../shared/data/README.md
+RECIPES = {
+    "vae":    dict(name="VAE, 1 stochastic layer (784-200-200-50)", build=one_level, k=None, cpu_epochs=10, published="89.8-89.9"),
+    "iwae5":  dict(name="IWAE k=5, same architecture", build=one_level, k=5, cpu_epochs=5, published="n/a (k=50: 86.8-87.1)"),
+    "vae2":   dict(name="VAE, 2 stochastic layers (100-50), learned prior", build=two_level, k=None, cpu_epochs=8, published="85.3-86.1"),
+    "iwae50": dict(name="IWAE k=50, same architecture", build=one_level, k=50, cpu_epochs=1, published="86.8-87.1"),
+}
+
+def paper_schedule(steps_per_epoch):
+    "lr factor of the IWAE paper: 10^(-i/7) during stage i, which lasts 3^i epochs."
+    bounds = [sum(3**j for j in range(i + 1)) for i in range(PAPER_STAGES)]  # cumulative epochs at the end of each stage
+    def factor(step, total):
+        epoch = step // steps_per_epoch
+        return 10 ** (-next((i for i, b in enumerate(bounds) if epoch < b), PAPER_STAGES - 1) / 7)
+    return factor, bounds[-1]
+
+def run_recipe(key, train, valid, args, device):
+    r = RECIPES[key]
+    seed_everything(args.seed)
+    model = r["build"]()
+    trainee = model if r["k"] is None else IWAEObjective(model, r["k"])
+    steps_per_epoch = math.ceil(len(train) / 100)
+    if device.type == "cuda" and args.epochs is None: schedule, epochs, sched_name = *paper_schedule(steps_per_epoch), "IWAE paper: 3^i epochs at lr 1e-3*10^(-i/7), i=0..7"
+    else:
+        schedule, epochs = "cosine", args.epochs or r["cpu_epochs"]
+        sched_name = f"SHORTENED: {epochs} epochs, lr 1e-3 cosine-decayed to 0"
+    adam = lambda params: torch.optim.Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-4)
+    print(f"[{key}] {r['name']}: {sched_name} on {device}", flush=True)
+    t0 = time.perf_counter()
+    hist = fit(trainee, train, epochs=epochs, batch_size=100, optimizer=adam, schedule=schedule, device=device,
+               precision="fp32", seed=args.seed, progress=False)
+    train_s = time.perf_counter() - t0
+    last = hist[-1]
+    print(f"[{key}] trained {epochs} epochs in {train_s:.0f}s; last epoch: " + ", ".join(f"{k}={v:.2f}" for k, v in last.items() if isinstance(v, float)), flush=True)
+    t0 = time.perf_counter()
+    model.eval()
+    ev = evaluate_likelihood(model, valid[:args.eval_n].to(device), k=args.k, chunk_size=args.chunk_size, batch_size=args.eval_batch)
+    eval_s = time.perf_counter() - t0
+    print(f"[{key}] NLL (valid[:{ev['n']}], k={args.k}) = {ev['nll']:.2f} +- {ev['nll_se']:.2f} nats, ELBO {ev['elbo']:.2f}; eval {eval_s:.0f}s", flush=True)
+    return dict(recipe=key, model=r["name"], objective="ELBO" if r["k"] is None else f"IWAE k={r['k']}", nll=ev["nll"], nll_se=ev["nll_se"],
+                elbo=ev["elbo"], k_eval=args.k, eval_n=ev["n"], split="valid", published_test=r["published"], epochs=epochs,
+                steps=int(last.get("step", epochs * steps_per_epoch)), schedule=sched_name, train_s=round(train_s, 1), eval_s=round(eval_s, 1),
+                device=str(device), device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads, {platform.machine()})",
+                final_train=last)
+
+def markdown(results, args):
+    lines = [f"NLL in nats on the first {args.eval_n} images of the **valid** split of static binarized MNIST, importance-weighted "
+             f"with k={args.k} (`vae_nb.metrics.evaluate_likelihood`; ± one standard error over images). Published numbers are on the "
+             "**test** split (not available here) with the full schedule.", "",
+             "| model | objective | ours: NLL (valid) | ours: ELBO | published NLL (test) | epochs | schedule | train time | eval time | device |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['model']} | {r['objective']} | {r['nll']:.2f} ± {r['nll_se']:.2f} | {r['elbo']:.2f} | {r['published_test']} | {r['epochs']} | "
+                     f"{r['schedule']} | {r['train_s'] / 60:.1f} min | {r['eval_s'] / 60:.1f} min | {r['device_name']} |")
+    return "\n".join(lines) + "\n"
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--device", default="cpu", help="cpu (shortened schedule) or cuda (the IWAE paper's schedule)")
+    p.add_argument("--recipes", default="vae,iwae5,vae2,iwae50", help=f"comma-separated, from {list(RECIPES)}")
+    p.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "binarized_mnist.npz"))
+    p.add_argument("--eval-n", type=int, default=None, help="evaluate the first N valid images (default: 1000 on CPU, all 10,000 on CUDA)")
+    p.add_argument("--k", type=int, default=5000, help="importance samples for the NLL")
+    p.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs (constant-length cosine schedule)")
+    p.add_argument("--chunk-size", type=int, default=None)
+    p.add_argument("--eval-batch", type=int, default=None)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=str(ROOT / "bench" / "results"), help="folder for reproduce_nll_<device>.json/.md")
+    args = p.parse_args(argv)
+    device = torch.device(args.device)
+    if device.type == "cpu": torch.set_num_threads(args.threads)
+    gpu = device.type == "cuda"
+    args.eval_n = args.eval_n or (10_000 if gpu else 1000)
+    args.chunk_size = args.chunk_size or (5000 if gpu else 500)
+    args.eval_batch = args.eval_batch or (100 if gpu else 20)
+    keys = [k.strip() for k in args.recipes.split(",") if k.strip()]
+    bad = [k for k in keys if k not in RECIPES]
+    if bad: p.error(f"--recipes: unknown {bad}; choose from {list(RECIPES)}")
+    if not gpu: print("NOTE: CPU run -> SHORTENED training schedules (a few epochs, not the paper's 3,280); numbers are far from converged.", flush=True)
+    train = load_binarized_mnist(args.data, "train").tensors[0].flatten(1)
+    valid = load_binarized_mnist(args.data, "valid").tensors[0].flatten(1)
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"reproduce_nll_{device.type}"
+    results, t_start = [], time.perf_counter()
+    for key in keys:
+        results.append(run_recipe(key, train, valid, args, device))
+        meta = dict(command="python bench/reproduce_nll.py " + " ".join(sys.argv[1:] if argv is None else argv), finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    total_s=round(time.perf_counter() - t_start, 1), shortened=not gpu or args.epochs is not None, eval_n=args.eval_n, k=args.k,
+                    torch=torch.__version__, results=results)
+        stem.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+        md = ("**CPU run: shortened schedules, far from the paper's 3,280 epochs.**\n\n" if meta["shortened"] else "") + markdown(results, args)
+        md += f"\nCommand: `{meta['command']}`; total wall time {meta['total_s'] / 60:.1f} min; torch {torch.__version__}.\n"
+        stem.with_suffix(".md").write_text(md)
+    print(md)
+
+if __name__ == "__main__": main()
