@@ -7,7 +7,7 @@ epochs alternate between them (baseline, engine, baseline, engine, ...) so that 
 Reports samples/s of each, their ratio, the final validation loss (negative ELBO, nats) of each, and the engine's
 throughput as a fraction of the machine's measured matmul rate.
 
-usage: python bench/bench_train.py [--epochs 3] [--threads 2] [--compile] [--limit N] [--data ../shared/data/binarized_mnist.npz]
+usage: python bench/bench_train.py [--epochs 3] [--threads 2] [--compile] [--limit N] [--steps] [--data ../shared/data/binarized_mnist.npz]
 (wall-clock and process CPU time are both reported: on a shared machine CPU time is the steadier measure)
 """
 import argparse, math, os, subprocess, time
@@ -70,6 +70,32 @@ def textbook_epoch(model, opt, loader):
         total += loss.item() * len(x); n += len(x)
     return total / n
 
+def step_times(x, reps=8, steps=20):
+    "Per-step milliseconds (min and median over `reps` rounds of `steps` steps, cases alternating) on one batch."
+    import vae_nb.core as core
+    from vae_nb.train import optimizer_step
+    model, xb = RefVAE(), x[:BATCH]
+    opts = {"for-loop": torch.optim.Adam(model.parameters(), LR), "fused": torch.optim.Adam(model.parameters(), LR, fused=True)}
+    def textbook(opt):
+        logits, mu, logvar = model(xb)
+        loss = (F.binary_cross_entropy_with_logits(logits, xb, reduction="sum") - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())) / BATCH
+        opt.zero_grad(); loss.backward(); opt.step(); loss.item()
+    def engine(opt, checks):
+        previous = core.set_validation(checks)
+        try: optimizer_step(model, opt, xb)
+        finally: core.set_validation(previous)
+    cases = {"textbook step, Adam for-loop (torch default on CPU)": lambda: textbook(opts["for-loop"]),
+             "textbook step, fused Adam": lambda: textbook(opts["fused"]),
+             "optimizer_step, fused Adam, value checks on": lambda: engine(opts["fused"], True),
+             "optimizer_step, fused Adam, value checks off": lambda: engine(opts["fused"], False)}
+    times = {k: [] for k in cases}
+    for _ in range(reps):
+        for k, f in cases.items():
+            f(); t = time.perf_counter()
+            for _ in range(steps): f()
+            times[k].append((time.perf_counter() - t) / steps * 1e3)
+    for k, v in times.items(): print(f"{k:48s} min {min(v):7.2f} ms   median {sorted(v)[len(v) // 2]:7.2f} ms")
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "binarized_mnist.npz"))
@@ -77,11 +103,15 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads for both loops")
     p.add_argument("--compile", action="store_true", help="engine with torch.compile")
     p.add_argument("--limit", type=int, default=None, help="use only the first N training examples")
+    p.add_argument("--steps", action="store_true", help="only time single steps of the textbook loop and of optimizer_step")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     d = np.load(a.data)
     x_train = torch.from_numpy(np.unpackbits(d["train"], axis=1).astype("float32"))[:a.limit]
     x_valid = torch.from_numpy(np.unpackbits(d["valid"], axis=1).astype("float32"))
+    if a.steps:
+        print(f"threads {a.threads}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+        return step_times(x_train)
 
     torch.manual_seed(0); base = RefVAE()
     torch.manual_seed(0); eng = RefVAE()

@@ -10,7 +10,7 @@ autograd on, which would only slow the loop further). Timings alternate the two 
 
 usage: python bench/nll_speed.py [--n 50] [--k 1000] [--repeats 3] [--train-steps 300] [--threads 2]
 """
-import argparse, math, time, statistics
+import argparse, time, statistics
 from pathlib import Path
 import numpy as np
 import torch

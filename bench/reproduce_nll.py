@@ -11,8 +11,11 @@ The NLL is the importance-weighted estimate with k=5000 samples (`vae_nb.metrics
 `--eval-n` images of the `valid` split (published numbers are on the test split, which is not in ../shared/data).
 
 Schedules: `--device cuda` runs the IWAE paper's schedule, 3^i epochs at lr 1e-3 * 10^(-i/7) for i = 0..7 (3,280 epochs),
-Adam(beta1=0.9, beta2=0.999, eps=1e-4). On the CPU a SHORTENED schedule runs (a few epochs per recipe, cosine decay of
-lr 1e-3, same Adam), sized to finish in under 30 minutes on 2 cores; the output says so.
+Adam(beta1=0.9, beta2=0.999, eps=1e-4). On the CPU a SHORTENED schedule runs (15 epochs for vae and vae2, 6 for iwae5,
+1 for iwae50; lr 1e-3 cosine-decayed to 0, same Adam) with the NLL on the first 1,000 valid images; the output says so.
+On one quiet thread a vae step took ~9 ms (15 epochs: ~70 s) and 10,000 log-weights of it ~0.46 s (the k=5000 NLL of
+1,000 images: ~4 min per model); on a loaded shared machine everything is several times slower, so run the recipes as
+parallel single-thread processes (`--recipes vae --name part_a`, ...) and combine them with `--merge part_a.json ...`.
 
 usage: python bench/reproduce_nll.py [--device cpu|cuda] [--recipes vae,iwae5,vae2,iwae50] [--eval-n 1000]
                                      [--epochs N] [--data ../shared/data/binarized_mnist.npz] [--threads 2]
@@ -51,9 +54,9 @@ def two_level():
 
 # published test-split NLLs in nats on static binarized MNIST, as collected in issue 7 and ../shared/data/README.md
 RECIPES = {
-    "vae":    dict(name="VAE, 1 stochastic layer (784-200-200-50)", build=one_level, k=None, cpu_epochs=10, published="89.8-89.9"),
-    "iwae5":  dict(name="IWAE k=5, same architecture", build=one_level, k=5, cpu_epochs=5, published="n/a (k=50: 86.8-87.1)"),
-    "vae2":   dict(name="VAE, 2 stochastic layers (100-50), learned prior", build=two_level, k=None, cpu_epochs=8, published="85.3-86.1"),
+    "vae":    dict(name="VAE, 1 stochastic layer (784-200-200-50)", build=one_level, k=None, cpu_epochs=15, published="89.8-89.9"),
+    "iwae5":  dict(name="IWAE k=5, same architecture", build=one_level, k=5, cpu_epochs=6, published="n/a (k=50: 86.8-87.1)"),
+    "vae2":   dict(name="VAE, 2 stochastic layers (100-50), learned prior", build=two_level, k=None, cpu_epochs=15, published="85.3-86.1"),
     "iwae50": dict(name="IWAE k=50, same architecture", build=one_level, k=50, cpu_epochs=1, published="86.8-87.1"),
 }
 
@@ -71,18 +74,21 @@ def run_recipe(key, train, valid, args, device):
     model = r["build"]()
     trainee = model if r["k"] is None else IWAEObjective(model, r["k"])
     steps_per_epoch = math.ceil(len(train) / 100)
-    if device.type == "cuda" and args.epochs is None: schedule, epochs, sched_name = *paper_schedule(steps_per_epoch), "IWAE paper: 3^i epochs at lr 1e-3*10^(-i/7), i=0..7"
+    override = args.epochs.get(key) if isinstance(args.epochs, dict) else args.epochs
+    if device.type == "cuda" and override is None: schedule, epochs, sched_name = *paper_schedule(steps_per_epoch), "IWAE paper: 3^i epochs at lr 1e-3*10^(-i/7), i=0..7"
     else:
-        schedule, epochs = "cosine", args.epochs or r["cpu_epochs"]
+        schedule, epochs = "cosine", override or r["cpu_epochs"]
         sched_name = f"SHORTENED: {epochs} epochs, lr 1e-3 cosine-decayed to 0"
     adam = lambda params: torch.optim.Adam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-4)
     print(f"[{key}] {r['name']}: {sched_name} on {device}", flush=True)
+    if device.type == "cpu": torch.set_num_threads(args.train_threads)
     t0 = time.perf_counter()
     hist = fit(trainee, train, epochs=epochs, batch_size=100, optimizer=adam, schedule=schedule, device=device,
                precision="fp32", seed=args.seed, progress=False)
     train_s = time.perf_counter() - t0
     last = hist[-1]
     print(f"[{key}] trained {epochs} epochs in {train_s:.0f}s; last epoch: " + ", ".join(f"{k}={v:.2f}" for k, v in last.items() if isinstance(v, float)), flush=True)
+    if device.type == "cpu": torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     model.eval()
     ev = evaluate_likelihood(model, valid[:args.eval_n].to(device), k=args.k, chunk_size=args.chunk_size, batch_size=args.eval_batch)
@@ -91,7 +97,7 @@ def run_recipe(key, train, valid, args, device):
     return dict(recipe=key, model=r["name"], objective="ELBO" if r["k"] is None else f"IWAE k={r['k']}", nll=ev["nll"], nll_se=ev["nll_se"],
                 elbo=ev["elbo"], k_eval=args.k, eval_n=ev["n"], split="valid", published_test=r["published"], epochs=epochs,
                 steps=int(last.get("step", epochs * steps_per_epoch)), schedule=sched_name, train_s=round(train_s, 1), eval_s=round(eval_s, 1),
-                device=str(device), device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({torch.get_num_threads()} threads, {platform.machine()})",
+                device=str(device), device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({args.train_threads} thread train, {args.threads} eval, {platform.machine()})",
                 final_train=last)
 
 def markdown(results, args):
@@ -108,19 +114,24 @@ def markdown(results, args):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu", help="cpu (shortened schedule) or cuda (the IWAE paper's schedule)")
-    p.add_argument("--recipes", default="vae,iwae5,vae2,iwae50", help=f"comma-separated, from {list(RECIPES)}")
+    p.add_argument("--recipes", default="vae,vae2,iwae5,iwae50", help=f"comma-separated, from {list(RECIPES)}")
     p.add_argument("--data", default=str(ROOT / ".." / "shared" / "data" / "binarized_mnist.npz"))
     p.add_argument("--eval-n", type=int, default=None, help="evaluate the first N valid images (default: 1000 on CPU, all 10,000 on CUDA)")
     p.add_argument("--k", type=int, default=5000, help="importance samples for the NLL")
-    p.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs (constant-length cosine schedule)")
+    p.add_argument("--epochs", default=None, help="override the epochs (cosine schedule): N for every recipe, or per recipe like vae=15,iwae5=6")
     p.add_argument("--chunk-size", type=int, default=None)
     p.add_argument("--eval-batch", type=int, default=None)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for the k=5000 evaluation (large batches)")
+    p.add_argument("--train-threads", type=int, default=1, help="CPU threads for training (small batches: 1 is fastest on a shared machine)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=str(ROOT / "bench" / "results"), help="folder for reproduce_nll_<device>.json/.md")
+    p.add_argument("--out", default=str(ROOT / "bench" / "results"), help="folder for <name>.json/.md")
+    p.add_argument("--name", default=None, help="file stem of the results (default reproduce_nll_<device>)")
+    p.add_argument("--merge", nargs="+", default=None, metavar="JSON", help="only merge the results of earlier runs (e.g. run in parallel) into <name>.json/.md")
     args = p.parse_args(argv)
+    if args.epochs is not None:
+        try: args.epochs = int(args.epochs) if "=" not in args.epochs else {k: int(v) for k, v in (kv.split("=") for kv in args.epochs.split(","))}
+        except ValueError: p.error(f"--epochs must be N or recipe=N,...; got {args.epochs!r}")
     device = torch.device(args.device)
-    if device.type == "cpu": torch.set_num_threads(args.threads)
     gpu = device.type == "cuda"
     args.eval_n = args.eval_n or (10_000 if gpu else 1000)
     args.chunk_size = args.chunk_size or (5000 if gpu else 500)
@@ -128,21 +139,31 @@ def main(argv=None):
     keys = [k.strip() for k in args.recipes.split(",") if k.strip()]
     bad = [k for k in keys if k not in RECIPES]
     if bad: p.error(f"--recipes: unknown {bad}; choose from {list(RECIPES)}")
+    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
+    stem = out / (args.name or f"reproduce_nll_{device.type}")
+    command = "python bench/reproduce_nll.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    if args.merge:
+        runs = [json.loads(Path(f).read_text()) for f in args.merge]
+        return write(stem, args, [r for run in runs for r in run["results"]], " ; ".join(run["command"] for run in runs),
+                     max(run["total_s"] for run in runs), any(run["shortened"] for run in runs), parallel=len(runs))
     if not gpu: print("NOTE: CPU run -> SHORTENED training schedules (a few epochs, not the paper's 3,280); numbers are far from converged.", flush=True)
     train = load_binarized_mnist(args.data, "train").tensors[0].flatten(1)
     valid = load_binarized_mnist(args.data, "valid").tensors[0].flatten(1)
-    out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
-    stem = out / f"reproduce_nll_{device.type}"
     results, t_start = [], time.perf_counter()
     for key in keys:
         results.append(run_recipe(key, train, valid, args, device))
-        meta = dict(command="python bench/reproduce_nll.py " + " ".join(sys.argv[1:] if argv is None else argv), finished=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    total_s=round(time.perf_counter() - t_start, 1), shortened=not gpu or args.epochs is not None, eval_n=args.eval_n, k=args.k,
-                    torch=torch.__version__, results=results)
-        stem.with_suffix(".json").write_text(json.dumps(meta, indent=1))
-        md = ("**CPU run: shortened schedules, far from the paper's 3,280 epochs.**\n\n" if meta["shortened"] else "") + markdown(results, args)
-        md += f"\nCommand: `{meta['command']}`; total wall time {meta['total_s'] / 60:.1f} min; torch {torch.__version__}.\n"
-        stem.with_suffix(".md").write_text(md)
+        md = write(stem, args, results, command, time.perf_counter() - t_start, not gpu or args.epochs is not None)
     print(md)
+
+def write(stem, args, results, command, total_s, shortened, parallel=1):
+    "Write `stem`.json and `stem`.md; return the markdown."
+    meta = dict(command=command, finished=datetime.now(timezone.utc).isoformat(timespec="seconds"), total_s=round(total_s, 1),
+                shortened=shortened, eval_n=args.eval_n, k=args.k, torch=torch.__version__, results=results)
+    stem.with_suffix(".json").write_text(json.dumps(meta, indent=1))
+    md = ("**CPU run: shortened schedules, far from the paper's 3,280 epochs.**\n\n" if shortened else "") + markdown(results, args)
+    md += (f"\nCommand: `{command}`; total wall time {total_s / 60:.1f} min" + (f" (the longest of {parallel} single-thread processes run in parallel, one recipe each)" if parallel > 1 else "")
+           + f"; torch {torch.__version__}.\n")
+    stem.with_suffix(".md").write_text(md)
+    return md
 
 if __name__ == "__main__": main()

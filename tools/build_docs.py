@@ -2,15 +2,17 @@
 """Build the documentation website into `docs/` offline, from the executed notebooks in `nbs/`.
 
     pip install -e ".[docs]"
-    python tools/build_docs.py            # writes docs/ (about a minute)
+    python tools/build_docs.py            # writes docs/ (under a minute on 2 cores)
     python tools/build_docs.py --check    # builds into a temporary folder; exit 1 if docs/ differs from it
     python tools/build_docs.py --out DIR  # builds into DIR instead of docs/
+    python tools/build_docs.py --strict   # nbdev's processors unchanged, and any Sphinx warning fails
 
 Quarto (which `nbdev_docs` needs) cannot be installed from a package registry, so this builds the same site from
 PyPI packages alone:
 
-1. nbdev's own notebook processor (what `nbdev_proc_nbs` runs for Quarto) makes a copy of every notebook with the
-   `show_doc` API reference inserted, `#| hide` / `#| export` cells removed and symbol names linked;
+1. nbdev's own notebook processors (what `nbdev_proc_nbs` runs for Quarto; see tools/docs_procs.py for the one
+   difference) make a copy of every notebook with the `show_doc` API reference inserted, `#| hide` / `#| export`
+   cells removed and symbol names linked;
 2. those copies are turned into myst-nb notebooks: the front matter becomes the page title, Quarto cell options
    (`#| echo: false`, ...) become myst-nb tags, links between pages point at the built pages;
 3. Sphinx + myst-nb + the Furo theme render them with the stored outputs (nothing is executed), with the sidebar
@@ -186,13 +188,14 @@ def toctree(caption:str, docnames:list[str]) -> str:
     return "```{toctree}\n:hidden:\n:caption: " + caption + "\n\n" + "\n".join(docnames) + "\n```\n"
 
 
-def build(out:Path, workers:int=2, strict:bool=False, keep_going:bool=False, quiet:bool=False) -> list[str]:
+def build(out:Path, workers:int=2, strict:bool=False, keep_going:bool=False, quiet:bool=False,
+          write_sidebar:bool=True) -> list[str]:
     "Build the site into `out` (replacing it); return Sphinx's warnings."
     t0 = time.time()
     say = (lambda *a: None) if quiet else (lambda *a: print('build_docs:', *a, flush=True))
     cfg, nbs = settings(), ROOT/'nbs'
     site_url = cfg['doc_host'].rstrip('/') + cfg.get('doc_baseurl', '')
-    make_sidebar.main([])  # keeps nbs/sidebar.yml current, as nbdev_docs does
+    if write_sidebar: make_sidebar.main([])  # keeps nbs/sidebar.yml current, as nbdev_docs does
     side = make_sidebar.sidebar()['website']['sidebar']['contents']
     sections = [(s['section'], [PurePosixPath(p) for p in s['contents']]) for s in side if isinstance(s, dict)]
     notebooks = [PurePosixPath(p) for p in side if isinstance(p, str)] + [p for _, ps in sections for p in ps]
@@ -209,18 +212,25 @@ def build(out:Path, workers:int=2, strict:bool=False, keep_going:bool=False, qui
         jobs = [(str(nbs/p), str(proc/p)) for p in notebooks if p.suffix == '.ipynb']
         for _, d in jobs: Path(d).parent.mkdir(parents=True, exist_ok=True)
         errors, cwd = [], os.getcwd()
+        saved = {k: os.environ.get(k) for k in ('BUILD_DOCS_STRICT', 'PYTHONWARNINGS')}
         os.chdir(ROOT)  # nbdev reads settings.ini from the working folder (and so do its worker processes)
         try:  # one fresh process per notebook, as nbdev_proc_nbs runs them
             from nbdev.serve_drv import main as proc_nb
-            from nbdev.processors import FilterDefaults
+            from docs_procs import DocsFilter  # nbdev's processors; see tools/docs_procs.py
+            os.environ['PYTHONWARNINGS'] = 'ignore::UserWarning'  # nbdev's "imports and other code" warnings
+            if strict: os.environ['BUILD_DOCS_STRICT'] = '1'
             with ProcessPoolExecutor(max(1, min(workers, len(jobs))), mp_context=get_context('spawn')) as ex:
-                futs = {s: ex.submit(proc_nb, (Path(s), Path(d), FilterDefaults)) for s, d in jobs}
+                futs = {s: ex.submit(proc_nb, (Path(s), Path(d), DocsFilter)) for s, d in jobs}
                 for s, f in futs.items():
                     if f.exception(): errors.append(f"{Path(s).relative_to(ROOT)}: {type(f.exception()).__name__}: {f.exception()}")
-        finally: os.chdir(cwd)
+        finally:
+            os.chdir(cwd)
+            for k, v in saved.items():
+                if v is None: os.environ.pop(k, None)
+                else: os.environ[k] = v
         if errors and not keep_going:
-            raise BuildError("nbdev could not process (a cell with an import is run on its own to make the "
-                             "API reference: keep imports in cells of their own):\n  " + "\n  ".join(errors))
+            raise BuildError("nbdev could not process (an exported or show_doc cell fails when nbdev runs "
+                             "it to make the API reference):\n  " + "\n  ".join(errors))
         for e in errors: say('LEFT OUT:', e)
         broken = {PurePosixPath(e.split(':')[0]).relative_to('nbs') for e in errors}
         sections = [(cap, [p for p in ps if p not in broken]) for cap, ps in sections]
@@ -305,7 +315,7 @@ def _run(args) -> int:
     docs = ROOT/settings().get('doc_path', 'docs')
     if args.check:
         with tempfile.TemporaryDirectory() as tmp:
-            build(Path(tmp)/'site', args.workers, args.strict, args.keep_going)
+            build(Path(tmp)/'site', args.workers, args.strict, args.keep_going, write_sidebar=False)
             diff = _diff(docs, Path(tmp)/'site')
         for d in diff[:50]: print('build_docs --check:', d, file=sys.stderr)
         if diff: print(f"{docs.name}/ is out of date ({len(diff)} files): run `python tools/build_docs.py`", file=sys.stderr)
