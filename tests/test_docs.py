@@ -1,4 +1,4 @@
-"""The documentation website in a real browser: build it (`tools/build_docs.py`), serve it on localhost, open every
+"""The documentation website in a real browser: build it (`.ci/build_docs.py`), serve it on localhost, open every
 page in headless Chromium and fail on a missing page, a broken internal link, anchor or image, an uncaught
 JavaScript error, unrendered math or any request that leaves the site. Screenshots of the home page and of a
 tutorial are saved (the folder is printed).
@@ -8,7 +8,7 @@ Needs the docs extra (`pip install -e ".[docs]"`) and Debian's Chromium:
 under CI (`CI` set), where they must be there and it fails instead.
 
     pytest tests/test_docs.py                      # builds the site into a temporary folder (about two minutes)
-    VAE_NB_DOCS_SITE=docs pytest tests/test_docs.py  # checks a site already built (e.g. by tools/build_docs.py)
+    VAE_NB_DOCS_SITE=docs pytest tests/test_docs.py  # checks a site already built (e.g. by .ci/build_docs.py)
     VAE_NB_DOCS_SCREENSHOTS=DIR ...                # where screenshots go (default: tmp/docs-screenshots)
 """
 from __future__ import annotations
@@ -32,9 +32,9 @@ def _unavailable(why:str):
 
 
 def _load_tool(name:str):
-    spec = importlib.util.spec_from_file_location(name, ROOT/'tools'/f'{name}.py')
+    spec = importlib.util.spec_from_file_location(name, ROOT/'.ci'/f'{name}.py')
     mod = importlib.util.module_from_spec(spec)
-    sys.path.insert(0, str(ROOT/'tools'))
+    sys.path.insert(0, str(ROOT/'.ci'))
     spec.loader.exec_module(mod)
     return mod
 

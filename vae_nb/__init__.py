@@ -7,8 +7,10 @@ from .data import *
 from .viz import *
 from .train import *
 from .algorithm import *
+from .conv import *
 from .vq import *
 from .klae import *
 from .estimator import *
 from .metrics import *
 from .objectives import *
+from .cli import *

@@ -3,11 +3,11 @@
 
 The sidebar groups the pages by topic; a notebook's group follows from its number (the module map):
 00-02 Concepts, 06 (and 06a_, 06b_, ...) Variants, 07 Estimator, 03/05/09 Training & CLI, 04/08 Evaluation,
-`nbs/tutorials/` Tutorials. `python tools/build_docs.py` reads the same file, so the offline site and
+`nbs/tutorials/` Tutorials. `python .ci/build_docs.py` reads the same file, so the offline site and
 `nbdev_docs` (with Quarto) show the same sidebar.
 
-    python tools/make_sidebar.py          # (re)write nbs/sidebar.yml
-    python tools/make_sidebar.py --check  # exit 1 if nbs/sidebar.yml is not what the notebooks give
+    python .ci/make_sidebar.py          # (re)write nbs/sidebar.yml
+    python .ci/make_sidebar.py --check  # exit 1 if nbs/sidebar.yml is not what the notebooks give
 """
 from __future__ import annotations
 import argparse, re, sys
@@ -77,7 +77,7 @@ def main(argv=None) -> int:
     have = SIDEBAR.read_text() if SIDEBAR.exists() else None
     if args.check:
         if have == want: return 0
-        print(f"{SIDEBAR.relative_to(ROOT)} is out of date: run `python tools/make_sidebar.py`", file=sys.stderr)
+        print(f"{SIDEBAR.relative_to(ROOT)} is out of date: run `python .ci/make_sidebar.py`", file=sys.stderr)
         return 1
     if have != want:
         SIDEBAR.write_text(want)

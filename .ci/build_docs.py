@@ -2,21 +2,21 @@
 """Build the documentation website into `docs/` offline, from the executed notebooks in `nbs/`.
 
     pip install -e ".[docs]"
-    python tools/build_docs.py            # writes docs/ (under a minute on 2 cores)
-    python tools/build_docs.py --check    # builds into a temporary folder; exit 1 if docs/ differs from it
-    python tools/build_docs.py --out DIR  # builds into DIR instead of docs/
-    python tools/build_docs.py --strict   # nbdev's processors unchanged, and any Sphinx warning fails
+    python .ci/build_docs.py            # writes docs/ (under a minute on 2 cores)
+    python .ci/build_docs.py --check    # builds into a temporary folder; exit 1 if docs/ differs from it
+    python .ci/build_docs.py --out DIR  # builds into DIR instead of docs/
+    python .ci/build_docs.py --strict   # nbdev's processors unchanged, and any Sphinx warning fails
 
 Quarto (which `nbdev_docs` needs) cannot be installed from a package registry, so this builds the same site from
 PyPI packages alone:
 
-1. nbdev's own notebook processors (what `nbdev_proc_nbs` runs for Quarto; see tools/docs_procs.py for the one
+1. nbdev's own notebook processors (what `nbdev_proc_nbs` runs for Quarto; see .ci/docs_procs.py for the one
    difference) make a copy of every notebook with the `show_doc` API reference inserted, `#| hide` / `#| export`
    cells removed and symbol names linked;
 2. those copies are turned into myst-nb notebooks: the front matter becomes the page title, Quarto cell options
    (`#| echo: false`, ...) become myst-nb tags, links between pages point at the built pages;
 3. Sphinx + myst-nb + the Furo theme render them with the stored outputs (nothing is executed), with the sidebar
-   of `nbs/sidebar.yml` (`tools/make_sidebar.py`) and MathJax served from the site itself (no CDN).
+   of `nbs/sidebar.yml` (`.ci/make_sidebar.py`) and MathJax served from the site itself (no CDN).
 
 Page names follow nbdev's: `nbs/00_core.ipynb` -> `core.html`, `nbs/tutorials/x.ipynb` -> `tutorials/x.html`.
 """
@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_sidebar  # noqa: E402
 
 CONF = """\
-# Sphinx configuration written by tools/build_docs.py: edit that script, not this file.
+# Sphinx configuration written by .ci/build_docs.py: edit that script, not this file.
 project = {title!r}
 author = {author!r}
 copyright = {copyright!r}
@@ -58,7 +58,7 @@ mathjax3_config = {{"options": {{"menuOptions": {{"settings": {{"assistiveMml": 
 """
 
 CSS = """\
-/* tools/build_docs.py: show_doc output as nbdev shows it */
+/* .ci/build_docs.py: show_doc output as nbdev shows it */
 a.nbdev-source { float: right; font-size: smaller; }
 .cell_output h2, .cell_output h3, .cell_output h4 { margin-top: .5rem; }
 .cell_output hr { margin: 1.5rem 0 .5rem; }
@@ -216,7 +216,7 @@ def build(out:Path, workers:int=2, strict:bool=False, keep_going:bool=False, qui
         os.chdir(ROOT)  # nbdev reads settings.ini from the working folder (and so do its worker processes)
         try:  # one fresh process per notebook, as nbdev_proc_nbs runs them
             from nbdev.serve_drv import main as proc_nb
-            from docs_procs import DocsFilter  # nbdev's processors; see tools/docs_procs.py
+            from docs_procs import DocsFilter  # nbdev's processors; see .ci/docs_procs.py
             os.environ['PYTHONWARNINGS'] = 'ignore::UserWarning'  # nbdev's "imports and other code" warnings
             if strict: os.environ['BUILD_DOCS_STRICT'] = '1'
             with ProcessPoolExecutor(max(1, min(workers, len(jobs))), mp_context=get_context('spawn')) as ex:
@@ -318,7 +318,7 @@ def _run(args) -> int:
             build(Path(tmp)/'site', args.workers, args.strict, args.keep_going, write_sidebar=False)
             diff = _diff(docs, Path(tmp)/'site')
         for d in diff[:50]: print('build_docs --check:', d, file=sys.stderr)
-        if diff: print(f"{docs.name}/ is out of date ({len(diff)} files): run `python tools/build_docs.py`", file=sys.stderr)
+        if diff: print(f"{docs.name}/ is out of date ({len(diff)} files): run `python .ci/build_docs.py`", file=sys.stderr)
         return 1 if diff else 0
     build((args.out or docs).resolve(), args.workers, args.strict, args.keep_going)
     return 0
