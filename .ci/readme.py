@@ -26,13 +26,19 @@ def output_text(out):
         return '```\n' + ''.join(data['text/plain']).rstrip() + '\n```'
     return None
 
+_NB_LINK = re.compile(r'(\]\()(?![a-z]+:|/|#)([^)\s]+\.ipynb(?:#[^)\s]*)?)(\))')
+
+def repo_links(md):
+    "Links between notebooks are relative to nbs/ in the notebook; in README.md (at the repository root) they get the nbs/ prefix."
+    return _NB_LINK.sub(lambda m: m.group(1) + 'nbs/' + m.group(2) + m.group(3), md)
+
 def render(nb):
     "README markdown for the index notebook, the way nbdev_readme shows it: prose, visible code and its outputs."
     parts = [f'<!-- Generated from nbs/index.ipynb by `python .ci/readme.py`: edit the notebook, not this file. -->']
     for cell in nb['cells']:
         src = ''.join(cell['source'])
         if cell['cell_type'] == 'markdown':
-            parts.append(src.strip()); continue
+            parts.append(repo_links(src.strip())); continue
         if cell['cell_type'] != 'code': continue
         flags = directives(src)
         if flags & {'hide', 'include: false'}: continue

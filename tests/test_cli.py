@@ -1,5 +1,5 @@
 "The `vae_nb` command end to end, in subprocesses: train, eval, sample, and one-line exit-2 errors that write nothing."
-import json, os, subprocess, sys
+import json, math, os, subprocess, sys
 from pathlib import Path
 import pytest
 
@@ -53,3 +53,104 @@ def test_bad_input_one_line_exit_2_nothing_written(run, tmp_path):
     assert "choose from 'vae'" in vae_nb("train", "--model", "nope").stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["junk.safetensors"]
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
+
+# In-process runs of the models added to the command (conv, cvae, klae): `main` returns the exit status the shell would see.
+from safetensors.torch import load_file
+import torch
+from vae_nb.cli import MODELS, main
+torch.set_num_threads(1)
+
+def run_main(capsys, *args):
+    "Run `main(args)`; return (status, stdout, stderr)."
+    code = main([*map(str, args)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+@pytest.mark.parametrize("model", ["conv", "cvae", "klae"])
+def test_new_models_train_eval_sample(model, tmp_path, capsys):
+    out = tmp_path / model
+    code, stdout, err = run_main(capsys, "train", "--model", model, "--epochs", 1, "--batch-size", 256, "--device", "cpu", "--out", out)
+    assert code == 0, err
+    assert {"checkpoint.safetensors", "history.json", "loss_curve.png", "reconstructions.png", "samples.png"} <= {p.name for p in out.iterdir()}
+    meta = json.loads((out / "checkpoint.json").read_text())
+    assert meta["config"]["run"]["model"] == model and meta["step"] == 6   # 1497 digits / 256 per step
+    assert meta["config"]["run"]["n_classes"] == (10 if MODELS[model].conditional else None)
+    assert len(meta["optimizers"]) == (2 if model == "klae" else 1)         # klae steps itself: autoencoder + discriminator
+    code, stdout, err = run_main(capsys, "eval", out, "--k", 5, "--device", "cpu", "--json")
+    assert code == 0, err
+    res = json.loads(stdout)
+    assert res["model"] == model and res["n"] == 300 and all(math.isfinite(v) for v in res["terms"].values())
+    if MODELS[model].likelihood: assert res["nll"] <= -res["elbo"] + 1e-3 and res["nll"] > 0
+    else: assert "nll" not in res
+    code, stdout, err = run_main(capsys, "sample", out, "-n", 20, "--device", "cpu")
+    assert code == 0, err
+    from PIL import Image
+    width, height = Image.open(out / "samples-20-seed0.png").size       # 8x8 images drawn 32 px wide, 2 px apart
+    assert (width, height) == ((2 * 34 + 2, 10 * 34 + 2) if model == "cvae" else (8 * 34 + 2, 3 * 34 + 2))   # cvae: a row per class
+    code, _, err = run_main(capsys, "train", "--out", out, "--resume", "--epochs", 2, "--batch-size", 256, "--device", "cpu")
+    assert code == 0, err                                                   # weights and every optimizer state load back
+    assert json.loads((out / "checkpoint.json").read_text())["step"] == 12
+
+def test_cvae_label_and_conditional_eval(tmp_path, capsys):
+    out = tmp_path / "cvae"
+    assert run_main(capsys, "train", "--model", "cvae", "--epochs", 3, "--device", "cpu", "--out", out)[0] == 0
+    code, stdout, _ = run_main(capsys, "sample", out, "--label", 7, "-n", 8, "--nrow", 4, "--device", "cpu")
+    assert code == 0 and "(label 7)" in stdout and (out / "samples-8-label7-seed0.png").exists()
+    # eval passes each image's label: the ELBO equals the model's own loss terms computed with the labels
+    _, stdout, _ = run_main(capsys, "eval", out, "--k", 200, "--device", "cpu", "--json")
+    res = json.loads(stdout)
+    assert abs(-res["elbo"] - (res["terms"]["recon"] + res["terms"]["kl"])) < 0.02 * abs(res["elbo"]), res
+
+def test_bad_flag_combinations_one_line_exit_2(tmp_path, capsys):
+    run = tmp_path / "vae"
+    assert run_main(capsys, "train", "--epochs", 1, "--device", "cpu", "--out", run)[0] == 0
+    cvae = tmp_path / "cvae"
+    assert run_main(capsys, "train", "--model", "cvae", "--epochs", 1, "--device", "cpu", "--out", cvae)[0] == 0
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    cases = {("train", "--model", "conv", "--beta", 2, "--out", tmp_path / "x"): "--beta does not apply to --model conv",
+             ("train", "--model", "cvae", "--beta", 2, "--out", tmp_path / "x"): "--beta does not apply to --model cvae",
+             ("train", "--model", "cvae", "--data", "binarized-mnist", "--out", tmp_path / "x"): "needs labels, but --data binarized-mnist has none",
+             ("train", "--save-every", 0, "--out", tmp_path / "x"): "--save-every: must be a positive int",
+             ("train", "--model", "conv", "--out", run, "--resume"): "holds a run with --model vae, got --model conv",
+             ("sample", run, "--label", 3): "--label applies to conditional models only",
+             ("sample", cvae, "--label", 10): "--label must be a class of digits, 0 to 9, got 10",
+             ("sample", cvae, "--nrow", 4): "a conditional model's grid has one row per class"}
+    for args, message in cases.items():
+        code, _, err = run_main(capsys, *args)
+        assert code == 2 and len(err.strip().splitlines()) == 1 and message in err, (args, err)
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+
+def test_save_every_and_exact_resume(tmp_path, capsys):
+    "With --save-every 2, 3 epochs still end with a checkpoint, and 2 epochs + --resume to 3 gives the same weights as 3 straight."
+    common = ("--device", "cpu", "--save-every", 2, "--seed", 1)
+    assert run_main(capsys, "train", "--epochs", 3, "--out", tmp_path / "straight", *common)[0] == 0
+    assert run_main(capsys, "train", "--epochs", 2, "--out", tmp_path / "resumed", *common)[0] == 0
+    assert json.loads((tmp_path / "resumed" / "checkpoint.json").read_text())["epoch"] == 2
+    assert run_main(capsys, "train", "--epochs", 3, "--out", tmp_path / "resumed", "--resume", *common)[0] == 0
+    a, b = (load_file(tmp_path / d / "checkpoint.safetensors") for d in ("straight", "resumed"))
+    assert json.loads((tmp_path / "resumed" / "checkpoint.json").read_text())["epoch"] == 3
+    for k in a:
+        if k.startswith(("model/", "optim/")): assert torch.equal(a[k], b[k]), k
+
+def test_ctrl_c_saves_and_exits_130(tmp_path):
+    "The first Ctrl-C finishes the step, writes a checkpoint that --resume continues from, and exits with 130."
+    import signal
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    args = ["train", "--epochs", 100000, "--save-every", 100000, "--device", "cpu", "--out", out]
+    p = subprocess.Popen([sys.executable, "-m", "vae_nb", *map(str, args)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in p.stdout:                       # wait until two epochs are done (no checkpoint yet: --save-every 100000)
+            if "epoch 2 " in line: break
+        assert not (out / "checkpoint.safetensors").exists()
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+    finally: p.kill()
+    assert p.returncode == 130, err
+    assert "interrupted after step" in err.strip().splitlines()[-1], err
+    meta = json.loads((out / "checkpoint.json").read_text())
+    assert meta["step"] >= 24 and f"after step {meta['step']};" in err
+    r = vae_nb("train", "--out", out, "--resume", "--epochs", meta["epoch"] + 1, "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "checkpoint.json").read_text())["epoch"] == meta["epoch"] + 1

@@ -1,5 +1,5 @@
-"Multi-process training: 2 CPU processes under torchrun with gloo train in lock-step, like one process with the global batch."
-import json, os, subprocess, sys, textwrap
+"Multi-process training: 2 CPU processes under torchrun with gloo train in lock-step, like one process with the global batch; and `torchrun -m vae_nb train` end to end."
+import json, math, os, shutil, subprocess, sys, textwrap
 from pathlib import Path
 import pytest
 from safetensors.torch import load_file
@@ -69,3 +69,32 @@ def test_only_rank_zero_writes(runs):
     assert files == ["checkpoint.json", "checkpoint.safetensors", "history.csv", "history.json", "loss_curve.png"], files
     ckpt = json.loads((runs / "ddp" / "run" / "checkpoint.json").read_text())
     assert ckpt["trainer"]["world_size"] == 2 and ckpt["step"] == 6 * (1497 // 2 // 32 + 1)
+
+TORCHRUN = shutil.which("torchrun")
+
+@pytest.mark.skipif(TORCHRUN is None, reason="torchrun is not on PATH (it is installed with PyTorch); cannot test `torchrun -m vae_nb train`")
+def test_torchrun_vae_nb_train_end_to_end(tmp_path):
+    "`torchrun --standalone --nproc_per_node=2 -m vae_nb train`: exit 0, one set of outputs written by rank 0 only, and `vae_nb eval` reads them."
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root), "VAE_NB_DATA": str(tmp_path / "nodata")}
+    out = tmp_path / "run"
+    r = subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "vae_nb", "train", "--epochs", "1", "--batch-size", "64",
+                        "--device", "cpu", "--out", str(out)], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    files = ["checkpoint.json", "checkpoint.safetensors", "history.csv", "history.json", "loss_curve.png", "reconstructions.png", "samples.png"]
+    assert sorted(p.name for p in out.iterdir()) == files                       # no temporary or per-rank leftovers
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == [Path("run"), *(Path("run") / f for f in files)]   # nothing else
+    assert r.stdout.count("outputs in") == 1 and r.stdout.count("trained vae on digits") == 1   # only rank 0 prints
+    ckpt = json.loads((out / "checkpoint.json").read_text())
+    assert ckpt["trainer"]["world_size"] == 2 and ckpt["step"] == math.ceil(math.ceil(1497 / 2) / 64)   # each rank: half the data
+    assert [h["split"] for h in json.loads((out / "history.json").read_text())] == ["train", "valid"]
+    e = subprocess.run([sys.executable, "-m", "vae_nb", "eval", str(out), "--k", "10", "--device", "cpu", "--json"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert e.returncode == 0, e.stderr
+    res = json.loads(e.stdout)
+    assert res["n"] == 300 and res["nll"] <= -res["elbo"] + 1e-3
+    # a model whose step is not all under DistributedDataParallel is refused, with one line per process and nothing written
+    r = subprocess.run([TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "vae_nb", "train", "--model", "klae", "--epochs", "1",
+                        "--device", "cpu", "--out", str(tmp_path / "klae")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    assert r.returncode != 0 and r.stderr.count("vae_nb train: error: --model klae cannot train under torchrun") == 2, r.stderr[-3000:]
+    assert not (tmp_path / "klae").exists()

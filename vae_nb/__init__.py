@@ -8,6 +8,7 @@ from .viz import *
 from .train import *
 from .algorithm import *
 from .conv import *
+from .cvae import *
 from .vq import *
 from .klae import *
 from .estimator import *
