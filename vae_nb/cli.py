@@ -87,7 +87,6 @@ class ModelKind:
     conditional:bool=False # trains on (x, label) pairs
     multiple:int=1 # image height and width must be multiples of this (convolutional models)
     likelihood:bool=True # `eval` reports ELBO and IW-NLL (False: the training loss is not a likelihood bound)
-    distributed:bool=True # trains under torchrun (False: part of its step bypasses DistributedDataParallel)
 
 def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
     "Builder of a `VAE` of `depth` MLP levels, latent sizes halving upwards from `latent_dim`."
@@ -121,7 +120,7 @@ MODELS = {
     "cvae": ModelKind("conditional VAE: MLP encoder and decoder given the image's label; samples one row per class (vae_nb.cvae.MLPCVAE)",
                       lambda s: MLPCVAE(s.shape, s.n_classes, s.hidden, s.latent_dim, recon=s.recon, lr=s.lr), has_beta=False, conditional=True),
     "klae": ModelKind("KL autoencoder of latent diffusion: conv, L1 + patch GAN from step 500, --beta = KL weight, default 1e-6 (vae_nb.klae.AutoencoderKL)",
-                      _klae, {"hidden": 32, "latent_dim": 4, "beta": 1e-6}, multiple=4, likelihood=False, distributed=False),
+                      _klae, {"hidden": 32, "latent_dim": 4, "beta": 1e-6}, multiple=4, likelihood=False),
 }
 
 # %% ../nbs/09_cli.ipynb #e11178ff
@@ -363,8 +362,6 @@ def train_command(a:argparse.Namespace) -> Path:
         a.model, a.data = a.model or "vae", a.data or DEFAULT_DATA
         spec = _run_spec(a); out = _out_dir(a)
     rank, world_size, device = init_distributed(_device(a.device))
-    if world_size > 1 and not MODELS[spec.model].distributed:
-        raise CLIError(f"--model {spec.model} cannot train under torchrun yet (part of its step bypasses DistributedDataParallel); run it in one process")
     info = data_info(spec.data)
     train, valid = _load(spec.data, "train", a.root, not a.no_download), _load(spec.data, info.eval_split, a.root, not a.no_download)
     torch.manual_seed(a.seed)
@@ -373,7 +370,8 @@ def train_command(a:argparse.Namespace) -> Path:
                          transform=DynamicBinarize() if spec.binarize else None)
     valid_data = _heldout(valid, spec)
     epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
-    history = fit(model, loader, epochs, resume=a.resume or None, valid_data=valid_data, batch_size=a.batch_size, lr=spec.lr,
+    history = fit(model, loader, epochs, resume=a.resume or None, valid_data=valid_data, batch_size=a.batch_size,
+                  lr=None if callable(getattr(model, "train_step", None)) else spec.lr,   # a model with its own step got `lr` when built
                   device=device, seed=a.seed, out_dir=out, save_every=a.save_every, config={"run": asdict(spec)})
     if rank == 0:
         save_pictures(model, spec, valid_data[0], out, valid_data[1] if MODELS[spec.model].conditional else None)

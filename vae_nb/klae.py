@@ -209,12 +209,12 @@ def autoencoder_step(self:KLAE, x:Tensor, condition:Tensor|None=None) -> dict[st
 
 @patch
 def discriminator_step(self:KLAE, x:Tensor, condition:Tensor|None=None) -> dict[str, float]:
-    "One step of the discriminator's optimizer on the hinge loss, against reconstructions made without gradient."
+    "One step of the discriminator's optimizer on the hinge loss, against reconstructions made without gradient; gradients averaged over processes."
     if self.discriminator is None: raise ValueError("this KLAE has no discriminator")
     self.train()
     with torch.no_grad(): x_recon = self.decode(self.sample_latent(self.encode(x, condition)), condition)
     objective = SimpleNamespace(loss_terms=lambda x: self.discriminator_loss_terms(x, x_recon))
-    terms = optimizer_step(objective, self.disc_optimizer, x, grad_clip=self.grad_clip, step=int(self.n_steps))
+    terms = optimizer_step(objective, self.disc_optimizer, x, grad_clip=self.grad_clip, step=int(self.n_steps), sync_grads=True)
     return {"disc_loss": terms.pop("loss"), **terms}
 
 @patch

@@ -27,7 +27,7 @@ from .data import make_loader, set_epoch, InMemoryLoader
 __all__ = ['DEVICES', 'PRECISIONS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'SCHEDULES', 'NonFiniteLossError',
            'optimizer_step', 'get_device', 'autocast_dtype', 'seed_everything', 'atomic_write', 'rng_state',
            'set_rng_state', 'model_spec', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint', 'evaluate',
-           'save_history', 'lr_factor', 'init_distributed', 'Trainer', 'fit']
+           'save_history', 'lr_factor', 'init_distributed', 'average_gradients', 'Trainer', 'fit']
 
 # %% ../nbs/05_train.ipynb #e721111c
 class NonFiniteLossError(FloatingPointError):
@@ -67,6 +67,7 @@ def optimizer_step(model:nn.Module, # anything with `loss_terms(x, condition=Non
                    grad_clip:float|None=None, # clip the global gradient norm to this value
                    step:int|None=None, # the step number, named in the error on NaN/inf
                    autocast:torch.dtype|None=None, # e.g. `torch.bfloat16`: run `loss_terms` under autocast
+                   sync_grads:bool=False, # average the gradients over the process group before clipping (a step outside `DistributedDataParallel`)
                   ) -> dict[str, float]:
     "Zero the gradients, evaluate `model.loss_terms`, check every term is finite, backpropagate, clip, step; return the terms as floats."
     optimizer.zero_grad(set_to_none=True)
@@ -74,6 +75,7 @@ def optimizer_step(model:nn.Module, # anything with `loss_terms(x, condition=Non
         terms = model.loss_terms(x) if condition is None else model.loss_terms(x, condition)
     terms = _as_terms(terms)
     terms["loss"].backward()
+    if sync_grads: average_gradients([p for g in optimizer.param_groups for p in g["params"]])
     if grad_clip is not None:
         params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
         terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)
@@ -351,6 +353,23 @@ class _LossTerms(nn.Module):
         self.model, self.fn = model, fn
     def forward(self, x, condition=None): return self.fn(x) if condition is None else self.fn(x, condition)
 
+# %% ../nbs/05_train.ipynb #0bf86909
+def average_gradients(params:Iterable[Tensor], # the parameters whose `.grad` to average
+                     ) -> None:
+    "Average the gradients of `params` over the process group in place, as `DistributedDataParallel` does; a no-op in one process."
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return
+    params = [p for p in params if p.requires_grad]
+    if not params: return
+    has_grad = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=params[0].device)
+    flat = torch.cat([(torch.zeros_like(p) if p.grad is None else p.grad).flatten() for p in params] + [has_grad])
+    dist.all_reduce(flat)
+    flat /= dist.get_world_size()
+    grads, has_grad = flat[:-len(params)].split([p.numel() for p in params]), flat[-len(params):].tolist()
+    for p, g, h in zip(params, grads, has_grad):
+        if h == 0: continue
+        if p.grad is None: p.grad = g.view_as(p).to(p.dtype)
+        else: p.grad.copy_(g.view_as(p))
+
 # %% ../nbs/05_train.ipynb #e9d696ac
 class Trainer:
     "Train any `loss_terms` model: optimizer, schedules, device, precision, progress bar, history, checkpoints, resume, DDP."
@@ -359,7 +378,7 @@ class Trainer:
                  valid_data=None, # validation data, evaluated after every epoch
                  batch_size:int=128, # for tensor data: examples per step (per process under DDP)
                  optimizer:str|Callable|None=None, # "adam" (default), "adamw", or `params -> Optimizer`
-                 lr:float=1e-3, # learning rate of the optimizer the trainer builds
+                 lr:float|None=None, # learning rate of the optimizer the trainer builds (None: 1e-3)
                  weight_decay:float=0., # weight decay of that optimizer
                  schedule:str|Callable="constant", # learning-rate schedule, see `lr_factor`
                  warmup:int=0, # steps of learning-rate warm-up
@@ -380,8 +399,8 @@ class Trainer:
         if not isinstance(model, nn.Module) or not callable(getattr(model, "loss_terms", None)):
             raise TypeError(f"`model` must be an nn.Module with a `loss_terms(x, condition=None)` method, got {type(model).__name__}")
         self.custom = callable(getattr(model, "train_step", None))
-        if self.custom and (optimizer is not None or grad_clip is not None):
-            raise ValueError(f"`{type(model).__name__}` defines `train_step` and steps its own optimizers: pass `optimizer` and `grad_clip` to the model, not the trainer")
+        if self.custom and (optimizer is not None or grad_clip is not None or lr is not None or weight_decay):
+            raise ValueError(f"`{type(model).__name__}` defines `train_step` and steps its own optimizers: pass `optimizer`, `lr`, `weight_decay` and `grad_clip` to the model, not the trainer")
         if optimizer is not None and optimizer not in ("adam", "adamw") and not callable(optimizer):
             raise ValueError(f"`optimizer` must be 'adam', 'adamw' or a callable `params -> Optimizer`, got {optimizer!r}")
         if not callable(schedule) and schedule not in SCHEDULES: raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
@@ -393,7 +412,7 @@ class Trainer:
         self.device = get_device(device)
         self.autocast = autocast_dtype(self.device, precision)
         self.model, self.data, self.valid_data = model, data, valid_data
-        self.batch_size, self.lr, self.weight_decay, self.schedule, self.warmup = batch_size, lr, weight_decay, schedule, warmup
+        self.batch_size, self.lr, self.weight_decay, self.schedule, self.warmup = batch_size, 1e-3 if lr is None and not self.custom else lr, weight_decay, schedule, warmup
         self.beta_schedule, self.grad_clip, self.compile, self.seed, self.progress, self.verbose = beta_schedule, grad_clip, compile, seed, progress, verbose
         self.log_every, self.checkpoint_every, self.save_every, self.config = log_every, checkpoint_every, save_every, config or {}
         self.out_dir = None if out_dir is None else Path(out_dir)
