@@ -21,6 +21,8 @@ def test_train_writes_outputs(run):
     assert {"checkpoint.safetensors", "checkpoint.json", "history.csv", "history.json", "loss_curve.png",
             "reconstructions.png", "samples.png"} <= {p.name for p in out.iterdir()}
     assert f"outputs in {out}" in r.stdout
+    epoch_lines = [l for l in r.stdout.splitlines() if l.startswith("epoch ")]
+    assert [l.split()[1] for l in epoch_lines] == ["1", "2"] and "\r" not in r.stdout, r.stdout   # no bar when stdout is a pipe
     assert [h["epoch"] for h in json.loads((out / "history.json").read_text()) if h["split"] == "train"] == [1, 2]
 
 def test_eval_and_sample(run):
