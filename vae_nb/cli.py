@@ -6,7 +6,7 @@
 from __future__ import annotations
 import argparse, io, json, math, os, sys, tempfile, time
 from itertools import repeat
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 import torch
@@ -16,21 +16,15 @@ from torchvision.utils import save_image
 from .core import estimate_log_likelihood
 from torch.utils.data import TensorDataset
 from .data import DATASETS, DEFAULT_DATA, DataNotFoundError, DynamicBinarize, data_info, load_dataset, make_loader
-from .vae import VAE, mlp_hierarchy
-from .algorithm import MLPBetaVAE, evaluating
-from .conv import ConvVAE
-from .cvae import MLPCVAE
-from .vq import VQVAE
-from .klae import AutoencoderKL
-from .train import (NonFiniteLossError, atomic_write, evaluate, fit, get_device, init_distributed, load_checkpoint,
-                          owns_optimizers, read_checkpoint, seed_everything)
+from .algorithm import evaluating
+from .train import NonFiniteLossError, atomic_write, evaluate, fit, get_device, init_distributed, owns_optimizers, seed_everything
+from .runs import CHECKPOINT, MODELS, RunError, RunSpec, load_run, read_run
 from .viz import plot_history, to_images
 from fastprogress.fastprogress import IN_NOTEBOOK
 
 # %% auto #0
-__all__ = ['MODELS', 'CHECKPOINT', 'DEFAULT_EPOCHS', 'CLIError', 'RunSpec', 'ModelKind', 'build_parser', 'read_run', 'load_run',
-           'save_grid', 'class_rows', 'draw', 'save_pictures', 'train_command', 'likelihoods', 'eval_command',
-           'sample_command', 'main']
+__all__ = ['DEFAULT_EPOCHS', 'CLIError', 'build_parser', 'save_grid', 'class_rows', 'draw', 'save_pictures', 'train_command',
+           'likelihoods', 'eval_command', 'sample_command', 'main']
 
 # %% ../nbs/09_cli.ipynb #24790088
 class CLIError(Exception):
@@ -56,76 +50,7 @@ def _number(minimum:float, strict:bool) -> Callable[[str], float]:
         return v
     return parse
 
-# %% ../nbs/09_cli.ipynb #abc9f2f4
-@dataclass
-class RunSpec:
-    "What the command line needs to rebuild a model: stored in every checkpoint it writes."
-    model:str="vae" # a key of `MODELS`
-    data:str=DEFAULT_DATA # a key of `vae_nb.data.DATASETS`
-    shape:tuple=(1, 8, 8) # (C, H, W) of one image
-    recon:str="bce" # reconstruction loss, "bce" or "mse"
-    latent_dim:int=16 # size of the latent code (of the lowest level for `hvae`)
-    hidden:int=256 # width of the hidden layers (channels for convolutional models)
-    beta:float|None=1.0 # weight of the KL term (None: the model has none)
-    lr:float=1e-3 # Adam's learning rate
-    n_classes:int|None=None # label classes, for conditional models
-    binarize:bool=False # dynamic binarization of the training images
-
-    @classmethod
-    def from_dict(cls, d:dict) -> RunSpec:
-        "The spec stored in a checkpoint's metadata."
-        names = {f.name for f in fields(cls)}
-        if not isinstance(d, dict) or "model" not in d or not set(d) <= names: raise ValueError(f"not a run description: {d!r}")
-        return cls(**{**d, "shape": tuple(d.get("shape", cls.shape))})
-
-@dataclass(frozen=True)
-class ModelKind:
-    "A model the command line can train: what it is, how to build it from a `RunSpec`, and what it needs."
-    description:str # one line for `--help`
-    build:Callable[[RunSpec], nn.Module] # spec -> a fresh model
-    defaults:dict|None=None # RunSpec fields that differ from the global defaults for this kind (e.g. {"beta": 4.0})
-    has_beta:bool=True # has a KL weight that `--beta` sets
-    conditional:bool=False # trains on (x, label) pairs
-    multiple:int=1 # image height and width must be multiples of this (convolutional models)
-    likelihood:bool=True # `eval` reports ELBO and IW-NLL (False: the training loss is not a likelihood bound)
-
-def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
-    "Builder of a `VAE` of `depth` MLP levels, latent sizes halving upwards from `latent_dim`."
-    def build(s:RunSpec) -> VAE:
-        parts = mlp_hierarchy(math.prod(s.shape), [max(s.latent_dim >> l, 1) for l in range(depth)], s.hidden)
-        parts["encoders"][0] = nn.Sequential(nn.Flatten(), parts["encoders"][0])
-        return VAE(**parts, reconstruction_loss=s.recon, kl_weight=s.beta, hierarchical_kl=False, input_shape=s.shape)
-    return build
-
-def _conv_vae(s:RunSpec) -> ConvVAE:
-    "`ConvVAE` with 4 stride-2 layers of hidden, 2x, 4x, 8x channels (3 layers on images under 16 pixels a side)."
-    n_layers = min(4, int(math.log2(min(s.shape[1:]))))
-    return ConvVAE(s.shape[0], s.latent_dim, s.shape[1:], [s.hidden << i for i in range(n_layers)], s.recon, lr=s.lr)
-
-def _klae(s:RunSpec) -> AutoencoderKL:
-    "A small `AutoencoderKL`: latent grid 4x smaller, one residual block, a patch discriminator as deep as the image allows."
-    disc_layers = max(1, min(3, int(math.log2(min(s.shape[1:]) / 3))))
-    return AutoencoderKL(s.shape[0], s.hidden, s.latent_dim, n_downsample=2, n_res_blocks=1, disc_hidden_dim=max(s.hidden // 2, 1),
-                         disc_layers=disc_layers, kl_weight=s.beta, disc_start=500, lr=s.lr)
-
-MODELS = {
-    "vae": ModelKind("standard VAE: one Gaussian latent, MLP encoder and decoder (vae_nb.vae.VAE)", _mlp_vae(1)),
-    "hvae": ModelKind("two-level hierarchical VAE with a learned prior (vae_nb.vae.VAE, depth 2)", _mlp_vae(2)),
-    "beta": ModelKind("beta-VAE, MLP encoder and decoder; --beta defaults to 4 (vae_nb.algorithm.MLPBetaVAE)",
-                      lambda s: MLPBetaVAE(s.shape, s.latent_dim, s.beta, s.hidden, s.recon, lr=s.lr), {"beta": 4.0}),
-    "conv": ModelKind("convolutional VAE: 4 stride-2 conv layers (3 on 8x8 images), --hidden channels doubling (vae_nb.conv.ConvVAE)",
-                      _conv_vae, {"hidden": 32}, has_beta=False),
-    "vq": ModelKind("VQ-VAE: convolutional, 128 codes of size --latent-dim on a 4x smaller grid (vae_nb.vq.VQVAE)",
-                    lambda s: VQVAE(s.shape[0], s.hidden, 128, s.latent_dim, n_downsample=2, recon=s.recon, lr=s.lr),
-                    {"hidden": 64}, has_beta=False, multiple=4),
-    "cvae": ModelKind("conditional VAE: MLP encoder and decoder given the image's label; samples one row per class (vae_nb.cvae.MLPCVAE)",
-                      lambda s: MLPCVAE(s.shape, s.n_classes, s.hidden, s.latent_dim, recon=s.recon, lr=s.lr), has_beta=False, conditional=True),
-    "klae": ModelKind("KL autoencoder of latent diffusion: conv, L1 + patch GAN from step 500, --beta = KL weight, default 1e-6 (vae_nb.klae.AutoencoderKL)",
-                      _klae, {"hidden": 32, "latent_dim": 4, "beta": 1e-6}, multiple=4, likelihood=False),
-}
-
 # %% ../nbs/09_cli.ipynb #35957182
-CHECKPOINT = "checkpoint.safetensors"
 DEFAULT_EPOCHS = {"digits": 100} # epochs per data set when --epochs is not given (else 10)
 
 def _listing(items:dict, describe:Callable) -> str:
@@ -267,30 +192,6 @@ def _heldout(ds:TensorDataset, spec:RunSpec) -> tuple[Tensor, ...]:
     x, *rest = ds.tensors
     if spec.binarize: x = torch.bernoulli(x, generator=torch.Generator().manual_seed(0))
     return (x, *rest)
-
-def read_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or its run folder
-            ) -> tuple[RunSpec, Path]:
-    "The `RunSpec` stored in a checkpoint, and the checkpoint's path; `CLIError` for anything else."
-    path = Path(path)
-    if path.is_dir(): path = path / CHECKPOINT
-    if not path.is_file(): raise CLIError(f"no checkpoint at {path}")
-    try: meta, _ = read_checkpoint(path)
-    except ValueError as e: raise CLIError(str(e).replace("`path` ", "")) from None
-    try: spec = RunSpec.from_dict((meta.get("config") or {}).get("run"))
-    except (ValueError, TypeError):
-        raise CLIError(f"{path} is a vae_nb checkpoint but was not written by `vae_nb train` (it describes no run); load it with vae_nb.train.load_checkpoint") from None
-    if spec.model not in MODELS: raise CLIError(f"{path} holds a {spec.model!r} model, which this version of vae_nb cannot build; it knows {', '.join(MODELS)}")
-    return spec, path
-
-def load_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or its run folder
-             device:str|torch.device="cpu", # where to put the model
-            ) -> tuple[nn.Module, RunSpec, Path]:
-    "Rebuild the model of a `vae_nb train` checkpoint and load its weights."
-    spec, path = read_run(path)
-    model = MODELS[spec.model].build(spec)
-    try: load_checkpoint(path, model)
-    except ValueError as e: raise CLIError(str(e)) from None
-    return model.to(device).eval(), spec, path
 
 def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
     "The run stored in `out`; flags that contradict it are refused."
@@ -467,8 +368,7 @@ def main(argv:Sequence[str]|None=None, # the arguments (default: `sys.argv[1:]`)
         a = parser.parse_args(argv)
         if a.command is None: raise CLIError("choose a command: train, eval or sample (see `vae_nb --help`)")
         try: a.run(a)
-        except CLIError as e:
-            e.args = (f"vae_nb {a.command}: error: {e}",); raise
+        except (CLIError, RunError) as e: raise CLIError(f"vae_nb {a.command}: error: {e}") from None
     except CLIError as e:
         msg = str(e)
         print(msg if ": error: " in msg else f"vae_nb: error: {msg}", file=sys.stderr)
