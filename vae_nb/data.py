@@ -5,7 +5,7 @@
 # %% ../nbs/03_data.ipynb #f70ab359
 from __future__ import annotations
 import csv, gzip, math, os, re, shutil, socket, tarfile, zipfile, zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, Sequence
 from urllib.error import URLError
@@ -20,7 +20,8 @@ __all__ = ['DIGITS_SPLITS', 'MNIST_SPLITS', 'BINARIZED_MNIST_SPLITS', 'BINARIZED
            'DEFAULT_DATA', 'IMAGE_EXTENSIONS', 'DATA_FILE_KINDS', 'DataNotFoundError', 'default_root',
            'load_digits_data', 'write_idx', 'load_mnist', 'DataFileError', 'load_binarized_mnist', 'load_cifar10',
            'DynamicBinarize', 'DataInfo', 'data_info', 'load_dataset', 'Scaling', 'UserData', 'read_array', 'read_csv',
-           'read_image_folder', 'split_holdout', 'read_data', 'InMemoryLoader', 'make_loader', 'set_epoch']
+           'read_image_folder', 'split_holdout', 'read_data', 'DataSource', 'InMemoryLoader', 'make_loader',
+           'set_epoch']
 
 # %% ../nbs/03_data.ipynb #54a98bb9
 class DataNotFoundError(FileNotFoundError):
@@ -320,7 +321,7 @@ def _standardized(x:Tensor, standardize:bool|Scaling) -> tuple[Tensor, Scaling|N
     "Features standardised by a fitted (`True`) or given scaling, or left as they are (`False`)."
     if standardize is False: return x, None
     scaling = standardize if isinstance(standardize, Scaling) else Scaling.fit(x)
-    return scaling.apply(x).float(), scaling
+    return scaling.apply(x), scaling
 
 # %% ../nbs/03_data.ipynb #560769ed
 def _array_examples(a:np.ndarray, path:Path, standardize:bool|Scaling) -> tuple[Tensor, Scaling|None]:
@@ -396,12 +397,12 @@ def read_csv(path:str|os.PathLike, # a comma-separated table, one example per ro
     label = None if label_column is None else _column(label_column, names, path)
     cols = [j for j in range(len(names)) if j != label]
     if not cols: raise DataFileError(f"{path} has no feature columns besides the label column")
-    values = torch.tensor([[_cell(r[j], line, names[j], path) for j in cols] for line, r in rows], dtype=torch.float64)
+    values = torch.tensor([[_cell(r[j], line, names[j], path) for j in cols] for line, r in rows], dtype=torch.float32)
     x, scaling = _standardized(values, standardize)
-    if label is None: return UserData(x.float(), scaling=scaling)
+    if label is None: return UserData(x, scaling=scaling)
     for line, r in rows:
         if not r[label].strip(): raise DataFileError(f"{path}, line {line}, label column {names[label]!r} is empty")
-    return UserData(x.float(), *_classes([r[label] for _, r in rows]), scaling)
+    return UserData(x, *_classes([r[label] for _, r in rows]), scaling)
 
 # %% ../nbs/03_data.ipynb #438f8dcc
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
@@ -480,6 +481,49 @@ def read_data(path:str|os.PathLike, # a folder of images, a `.npy`/`.npz` array 
     if path.suffix.lower() == ".csv": return read_csv(path, label_column, standardize)
     if path.suffix.lower() in (".npy", ".npz"): return read_array(path, standardize)
     raise DataFileError(f"{path} is not a folder of images or a {DATA_FILE_KINDS} file")
+
+# %% ../nbs/03_data.ipynb #c5193320
+@dataclass
+class DataSource:
+    "How a user's data was read: path, reader options, held-out split and the standardisation fitted on the training part."
+    path:str # the folder or file, absolute
+    image_size:int|None=None # folders: resize and centre-crop to this size
+    channels:int|None=None # folders: 1 (grey) or 3 (colour)
+    label_column:str|None=None # tables: the column of class labels
+    valid_fraction:float=0.1 # share held out for validation
+    seed:int=0 # seed of the split
+    standardize:bool=True # standardise features (fitted on the training part)
+    scaling:Scaling|None=None # the standardisation, once fitted
+    n:int|None=None # number of examples, once read
+
+    def read(self, path:str|os.PathLike|None=None, # another folder or file to read the same way (default: `self.path`)
+            ) -> UserData:
+        "Every example of `path`, read with this source's options and recorded scaling."
+        return read_data(path or self.path, self.image_size, self.channels, self.label_column, self.scaling or False)
+
+    def split(self) -> tuple[UserData, UserData]:
+        "The training and held-out parts; fits and records the scaling and the size on first use."
+        data = self.read()
+        if self.n is not None and len(data) != self.n: raise DataFileError(f"{self.path} now holds {len(data)} examples, but {self.n} were recorded; the held-out split cannot be rebuilt")
+        train, valid = split_holdout(len(data), self.valid_fraction, self.seed)
+        if self.scaling is None and self.standardize and data.kind == "features":
+            self.scaling = Scaling.fit(data.x[train]); data.x = self.scaling.apply(data.x)
+        self.n = len(data)
+        part = lambda i: UserData(data.x[i], None if data.y is None else data.y[i], data.classes, self.scaling)
+        return part(train), part(valid)
+
+# %% ../nbs/03_data.ipynb #c4bd9e07
+@patch(cls_method=True)
+def from_dict(cls:DataSource, d:dict # as `dataclasses.asdict` writes it
+             ) -> DataSource:
+    "The `DataSource` stored in a run's JSON description; a `ValueError` naming the first field of the wrong type."
+    if not isinstance(d, dict) or not isinstance(d.get("path"), str) or not set(d) <= {f.name for f in fields(cls)}:
+        raise ValueError(f"`source` must describe a data source (a dict with a 'path'), got {str(d)[:80]}")
+    kinds = {"image_size": int, "channels": int, "label_column": (str, int), "valid_fraction": float, "seed": int, "standardize": bool, "scaling": dict, "n": int}
+    for k, t in kinds.items():
+        v = d.get(k)
+        if v is not None and (not isinstance(v, t) or (isinstance(v, bool) and t is not bool)): raise ValueError(f"`source.{k}` has the wrong type: {v!r}")
+    return cls(**{**d, "scaling": None if d.get("scaling") is None else Scaling.from_dict(d["scaling"])})
 
 # %% ../nbs/03_data.ipynb #22e1c0f7
 def _as_tensors(data) -> tuple[Tensor, ...]:
