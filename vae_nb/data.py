@@ -495,11 +495,18 @@ class DataSource:
     standardize:bool=True # standardise features (fitted on the training part)
     scaling:Scaling|None=None # the standardisation, once fitted
     n:int|None=None # number of examples, once read
+    classes:tuple|None=None # class names of the labelled data, once read: label i is classes[i]
 
     def read(self, path:str|os.PathLike|None=None, # another folder or file to read the same way (default: `self.path`)
             ) -> UserData:
-        "Every example of `path`, read with this source's options and recorded scaling."
-        return read_data(path or self.path, self.image_size, self.channels, self.label_column, self.scaling or False)
+        "Every example of `path`, read with this source's options, recorded scaling and recorded classes."
+        data = read_data(path or self.path, self.image_size, self.channels, self.label_column, self.scaling or False)
+        if self.classes is None or data.classes is None or tuple(data.classes) == tuple(self.classes): return data
+        unknown = sorted(set(data.classes) - set(self.classes))
+        if unknown: raise DataFileError(f"{path or self.path} holds class {unknown[0]!r}, which the recorded classes {list(self.classes)} lack")
+        data.y = torch.tensor([self.classes.index(c) for c in data.classes])[data.y]
+        data.classes = tuple(self.classes)
+        return data
 
     def split(self) -> tuple[UserData, UserData]:
         "The training and held-out parts; fits and records the scaling and the size on first use."
@@ -508,7 +515,7 @@ class DataSource:
         train, valid = split_holdout(len(data), self.valid_fraction, self.seed)
         if self.scaling is None and self.standardize and data.kind == "features":
             self.scaling = Scaling.fit(data.x[train]); data.x = self.scaling.apply(data.x)
-        self.n = len(data)
+        self.n, self.classes = len(data), data.classes
         part = lambda i: UserData(data.x[i], None if data.y is None else data.y[i], data.classes, self.scaling)
         return part(train), part(valid)
 
@@ -519,11 +526,12 @@ def from_dict(cls:DataSource, d:dict # as `dataclasses.asdict` writes it
     "The `DataSource` stored in a run's JSON description; a `ValueError` naming the first field of the wrong type."
     if not isinstance(d, dict) or not isinstance(d.get("path"), str) or not set(d) <= {f.name for f in fields(cls)}:
         raise ValueError(f"`source` must describe a data source (a dict with a 'path'), got {str(d)[:80]}")
-    kinds = {"image_size": int, "channels": int, "label_column": (str, int), "valid_fraction": float, "seed": int, "standardize": bool, "scaling": dict, "n": int}
+    kinds = {"image_size": int, "channels": int, "label_column": (str, int), "valid_fraction": float, "seed": int, "standardize": bool, "scaling": dict, "n": int, "classes": list}
     for k, t in kinds.items():
         v = d.get(k)
         if v is not None and (not isinstance(v, t) or (isinstance(v, bool) and t is not bool)): raise ValueError(f"`source.{k}` has the wrong type: {v!r}")
-    return cls(**{**d, "scaling": None if d.get("scaling") is None else Scaling.from_dict(d["scaling"])})
+    if d.get("classes") is not None and not all(isinstance(c, str) for c in d["classes"]): raise ValueError(f"`source.classes` must be a list of names, got {d['classes']!r}")
+    return cls(**{**d, "scaling": None if d.get("scaling") is None else Scaling.from_dict(d["scaling"]), "classes": None if d.get("classes") is None else tuple(d["classes"])})
 
 # %% ../nbs/03_data.ipynb #22e1c0f7
 def _as_tensors(data) -> tuple[Tensor, ...]:
