@@ -7,14 +7,14 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable
+from typing import Callable, Iterable, NamedTuple
 import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
 from .core import check_same_shape, gaussian_kl, gaussian_log_likelihood, reparameterize, reduce, iw_estimates, Reduction
 
 # %% auto #0
-__all__ = ['DiagonalGaussian', 'Objective', 'objectives_of', 'evaluating', 'VAEBase', 'default_rows']
+__all__ = ['DiagonalGaussian', 'VAEOutput', 'Objective', 'objectives_of', 'evaluating', 'VAEBase', 'default_rows']
 
 # %% ../nbs/01a_interface.ipynb #dae65d5f
 class DiagonalGaussian:
@@ -29,6 +29,7 @@ class DiagonalGaussian:
     @property
     def std(self) -> Tensor: return torch.exp(0.5 * self.logvar)
     def __iter__(self): return iter((self.mean, self.logvar))
+    def __getitem__(self, i:int) -> Tensor: return (self.mean, self.logvar)[i]
     def __repr__(self) -> str: return f"DiagonalGaussian(shape={tuple(self.mean.shape)})"
 
 # %% ../nbs/01a_interface.ipynb #15dee749
@@ -64,6 +65,13 @@ def repeat(self:DiagonalGaussian, k:int, # copies of each row
           ) -> DiagonalGaussian:
     "Each example's posterior `k` times in a row: batch N becomes N*k."
     return DiagonalGaussian(self.mean.repeat_interleave(k, 0), self.logvar.repeat_interleave(k, 0))
+
+# %% ../nbs/01a_interface.ipynb #73fee8dd
+class VAEOutput(NamedTuple):
+    "What a Gaussian-family model returns from `model(x)`; unpacks as `(recon, mu, logvar)`."
+    recon:Tensor # the mean of p(x | z) for a sample z ~ q(z | x), in data space, shaped like x
+    mu:Tensor # the posterior mean
+    logvar:Tensor # the posterior log-variance
 
 # %% ../nbs/01a_interface.ipynb #84d1979b
 @dataclass
