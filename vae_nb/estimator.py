@@ -80,7 +80,9 @@ class VAEEstimatorModule(VAEBase):
         mu, logvar = self.encode(x)
         recon = -decoder_log_likelihood(self.decoder(reparameterize(mu, logvar)), x, self.default_dist).mean()
         kl = kl_divergence_gaussian(mu, logvar)
-        return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
+        terms = {"loss": recon + self.current_beta() * kl, "recon": recon, "kl": kl}
+        self.count_step()
+        return terms
 
 # %% ../nbs/07_estimator.ipynb #8f2b1bda
 @patch

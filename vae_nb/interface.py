@@ -11,7 +11,7 @@ from typing import Callable, Iterable, NamedTuple
 import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
-from .core import check_same_shape, check_finite, validation, gaussian_kl, gaussian_log_likelihood, reparameterize, reduce, iw_estimates, Reduction
+from .core import check_same_shape, check_finite, check_int, check_number, validation, gaussian_kl, gaussian_log_likelihood, reparameterize, reduce, iw_estimates, Reduction
 
 # %% auto #0
 __all__ = ['DiagonalGaussian', 'VAEOutput', 'Objective', 'objectives_of', 'evaluating', 'VAEBase', 'default_rows']
@@ -103,6 +103,11 @@ class VAEBase(nn.Module):
     "The base of every vae_nb model: the interface the engine, metrics, pictures and command line use."
     conditional = False   # True: `loss_terms`, `sample`, ... take a `condition` per example
     has_likelihood = True   # False: the training loss bounds no likelihood (`log_importance_weights` is undefined)
+    beta = 1.0   # the KL weight β: a number, or a schedule `step -> β` (see `current_beta`)
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))   # training steps taken; saved with the weights
+        self.register_load_state_dict_pre_hook(_rename_step_counter)
     def loss_terms(self, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
         "Scalar terms of one training step, with the `loss` to minimise."
         raise NotImplementedError(f"{type(self).__name__} must define `loss_terms`")
@@ -144,6 +149,29 @@ def check_condition(self:VAEBase, condition:Tensor|None, # the condition passed 
     if not isinstance(condition, Tensor): raise TypeError(f"`condition` must be a Tensor, got {type(condition).__name__}")
     if condition.dim() == 0 or len(condition) != len(x):
         raise ValueError(f"`condition` must have the batch size of `{name_x}`, got shapes {tuple(condition.shape)} and {tuple(x.shape)}")
+
+# %% ../nbs/01a_interface.ipynb #3c333047
+def _rename_step_counter(module, state_dict, prefix, *args):
+    "Load a state dict saved when the algorithm family's counter was called `n_steps`."
+    if prefix + "n_steps" in state_dict and prefix + "step" not in state_dict: state_dict[prefix + "step"] = state_dict.pop(prefix + "n_steps")
+
+@patch
+def current_beta(self:VAEBase) -> float:
+    "The KL weight β in force: `beta(step)` for a schedule, else `beta`."
+    if not callable(self.beta): return float(self.beta)
+    step = int(self.step)
+    return check_number(self.beta(step), f"beta schedule at step {step}")
+
+@patch
+def count_step(self:VAEBase) -> None:
+    "Advance `step` by one if the model is training with gradients on (called by `loss_terms`)."
+    if self.training and torch.is_grad_enabled(): self.step.add_(1)
+
+@patch
+def reset_step(self:VAEBase, step:int=0, # the new value of the training-step counter
+              ) -> None:
+    "Set the training-step counter (which drives a β schedule) to `step`."
+    self.step.fill_(check_int(step, "step", minimum=0))
 
 # %% ../nbs/01a_interface.ipynb #20c642ee
 def default_rows(device:torch.device|str|None=None, # where the model runs
