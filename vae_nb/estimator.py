@@ -86,10 +86,15 @@ class VAEEstimatorModule(VAEBase):
 
 # %% ../nbs/07_estimator.ipynb #8f2b1bda
 @patch
+def to_data(self:VAEEstimatorModule, out:Tensor|Distribution) -> Tensor:
+    "The mean of p(x | z) from the decoder's output (`decoder_mean`)."
+    return decoder_mean(out, self.default_dist)
+
+@patch
 def forward(self:VAEEstimatorModule, x:Tensor, condition:Tensor|None=None) -> VAEOutput:
     "`(recon, mu, logvar)`: the decoder's mean for z ~ q(z | x), and q's parameters."
     q = self.encode(x, condition)
-    return VAEOutput(decoder_mean(self.decoder(q.sample()), self.default_dist), q.mean, q.logvar)
+    return VAEOutput(self.to_data(self.decoder(q.sample())), q.mean, q.logvar)
 
 @patch
 def log_importance_weights(self:VAEEstimatorModule, x:Tensor, k:int, condition:Tensor|None=None,
@@ -103,12 +108,12 @@ def log_importance_weights(self:VAEEstimatorModule, x:Tensor, k:int, condition:T
 @patch
 def sample(self:VAEEstimatorModule, n:int, device=None, condition:Tensor|None=None) -> Tensor:
     "`n` decoded means of z ~ N(0, I)."
-    with evaluating(self): return decoder_mean(self.decoder(torch.randn(n, self.fc_mu.out_features, device=device or self.device)), self.default_dist)
+    with evaluating(self): return self.to_data(self.decoder(torch.randn(n, self.fc_mu.out_features, device=device or self.device)))
 
 @patch
 def reconstruct(self:VAEEstimatorModule, x:Tensor, condition:Tensor|None=None) -> Tensor:
     "The decoder's mean at the posterior mean."
-    with evaluating(self): return decoder_mean(self.decoder(self.encode(x, condition).mean), self.default_dist)
+    with evaluating(self): return self.to_data(self.decoder(self.encode(x, condition).mean))
 
 # %% ../nbs/07_estimator.ipynb #03fa1300
 class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):

@@ -120,6 +120,9 @@ class VAEBase(nn.Module):
     def generate(self, n:int, device=None, condition:Tensor|None=None) -> Tensor:
         "Alias of `sample` (the seed tutorial's name)."
         return self.sample(n, device, condition)
+    def to_data(self, out:Tensor) -> Tensor:
+        "The mean of p(x | z) in data space from the decoder's output (probabilities for logits); the output itself by default."
+        return out
     def reconstruct(self, x:Tensor, condition:Tensor|None=None) -> Tensor:
         "The mean of p(x | z) at the posterior mean, in data space."
         raise NotImplementedError(f"{type(self).__name__} must define `reconstruct`")

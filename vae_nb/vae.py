@@ -213,7 +213,7 @@ def log_importance_weights(self:VAE, x:Tensor, # a batch of N examples
 
 # %% ../nbs/02_vae.ipynb #ac5b1013
 @patch
-def output_mean(self:VAE, out:Tensor, # decoder output
+def to_data(self:VAE, out:Tensor, # decoder output
                ) -> Tensor:
     "The mean of p(x | z) from the decoder output: probabilities for \"bce\", the output itself for \"mse\"."
     return torch.sigmoid(out) if self.config.reconstruction_loss == "bce" else out
@@ -243,7 +243,7 @@ def sample(self:VAE, n:int, # number of samples
         for l in range(self.depth - 1, -1, -1):
             like = torch.empty((n, *self.latent_shapes[l]), device=device, dtype=ref.dtype)
             zs[l] = self.reparameterize(*self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, like))
-        return self.output_mean(self.decode(zs))
+        return self.to_data(self.decode(zs))
 
 @patch
 def reconstruct(self:VAE, x:Tensor, # a batch of examples
@@ -253,7 +253,7 @@ def reconstruct(self:VAE, x:Tensor, # a batch of examples
     self.check_condition(condition, x)
     with torch.no_grad():
         zs, _, _ = self.encode(x, mean=True)
-        return self.output_mean(self._check_output(self.decode(zs), x))
+        return self.to_data(self._check_output(self.decode(zs), x))
 
 # %% ../nbs/02_vae.ipynb #29085c05
 @patch
