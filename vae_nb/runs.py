@@ -139,6 +139,7 @@ RUN_CHECKS = {   # field of `RunSpec` -> (value, spec, weights in the file) -> w
     "binarize": lambda v, s, n: None if isinstance(v, bool) else "must be true or false",
 }
 
+# %% ../nbs/08b_runs.ipynb #c0a1e006
 def check_run_meta(run:dict, # the run description of a checkpoint's metadata (`config["run"]`), as read from JSON
                    n_weights:int, # the number of model weights in the checkpoint: bounds every size
                   ) -> RunSpec:
@@ -189,6 +190,7 @@ def _check_weights(spec:RunSpec, weights:dict[str, Tensor], path:Path) -> None:
     bad = next((k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
     if bad: raise RunError(f"{path}: the weights hold NaN or infinite values (in {bad}); the run diverged or the file is damaged")
 
+# %% ../nbs/08b_runs.ipynb #c0a1e007
 def load_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or its run folder
              device:str|torch.device="cpu", # where to put the model
             ) -> tuple[nn.Module, RunSpec, Path]:
