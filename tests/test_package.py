@@ -26,3 +26,20 @@ def test_readme_has_two_commands():
 
 def test_public_api_exported():
     for name in vae_nb.core.__all__: assert hasattr(vae_nb, name), name
+
+def test_init_in_sync_with_modules():
+    "vae_nb/__init__.py lists exactly the modules' `__all__` (regenerate with `python .ci/make_init.py`)."
+    r = subprocess.run([sys.executable, str(ROOT/'.ci'/'make_init.py'), '--check'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+def test_lean_import():
+    "`import vae_nb` loads no heavy dependency; `from vae_nb import VAE` loads torch but no plotting, data sets, scikit-learn or CLI."
+    code = ("import sys, vae_nb; a = set(sys.modules); from vae_nb import VAE; b = set(sys.modules); "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'sklearn', 'torchvision', 'scipy', 'pandas', 'vae_nb.cli') if m in a), "
+            "sorted(m for m in ('matplotlib', 'sklearn', 'torchvision', 'scipy', 'pandas', 'vae_nb.cli') if m in b))")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+    assert out == '[] []', out
+
+def test_command_line_internals_not_top_level():
+    for name in ('main', 'draw', 'MODELS', 'build_parser'): assert not hasattr(vae_nb, name), name
+    assert 'VAE' in dir(vae_nb) and vae_nb.VAE.__module__ == 'vae_nb.vae'

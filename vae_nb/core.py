@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #af32ac1b
 from __future__ import annotations
-import math
+import math, numbers
 from contextlib import contextmanager
 from typing import Callable, Literal
 import torch
@@ -12,10 +12,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'set_validation', 'validation', 'check_same_shape',
-           'check_finite', 'reduce', 'reparameterize', 'gaussian_kl', 'kl_divergence_gaussian',
+__all__ = ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MSE_LOGVAR', 'set_validation', 'validation', 'checks_enabled',
+           'check_same_shape', 'NonFiniteError', 'check_finite', 'describe', 'check_number', 'check_int',
+           'check_tensor', 'reduce', 'reparameterize', 'gaussian_kl', 'kl_divergence_gaussian',
            'bernoulli_log_likelihood', 'gaussian_log_likelihood', 'laplace_log_likelihood', 'mse_loss', 'bce_loss',
-           'reconstruction_loss', 'log_mean_exp', 'iw_log_likelihood', 'estimate_log_likelihood']
+           'reconstruction_loss', 'recon_log_likelihood', 'log_mean_exp', 'iw_log_likelihood', 'iw_estimates',
+           'estimate_log_likelihood']
 
 # %% ../nbs/00_core.ipynb #a88022e0
 _validate = True
@@ -36,7 +38,7 @@ def validation(enabled:bool # `True` turns value checks on, `False` off, inside 
     try: yield
     finally: set_validation(previous)
 
-def _checking() -> bool:
+def checks_enabled() -> bool:
     "Are value checks on? (Never inside `torch.compile`: a data-dependent branch would break the graph.)"
     return _validate and not torch.compiler.is_compiling()
 
@@ -51,13 +53,54 @@ def check_same_shape(a:Tensor, # first tensor
     if a.shape != b.shape:
         raise ValueError(f"`{name_a}` and `{name_b}` must have the same shape, got {_shape(a)} and {_shape(b)}")
 
+class NonFiniteError(ValueError):
+    "A tensor that must be finite holds NaN or inf (raised by `check_finite`)."
+
 def check_finite(x:Tensor, # tensor to check
                  name:str, # name of `x` in the error message
                 ) -> Tensor:
-    "Raise `ValueError` naming `name` if `x` holds NaN or inf (when validation is on); return `x`."
-    if _checking() and not bool(torch.isfinite(x).all()):
+    "Raise `NonFiniteError` (a `ValueError`) naming `name` if `x` holds NaN or inf (when validation is on); return `x`."
+    if checks_enabled() and not bool(torch.isfinite(x).all()):
         n_nan, n_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
-        raise ValueError(f"`{name}` must be finite, got {n_nan} NaN and {n_inf} inf value(s) in a tensor of shape {_shape(x)}")
+        raise NonFiniteError(f"`{name}` must be finite, got {n_nan} NaN and {n_inf} inf value(s) in a tensor of shape {_shape(x)}")
+    return x
+
+# %% ../nbs/00_core.ipynb #7d387232
+def describe(value) -> str:
+    "`value` as it appears in an error message: its type, and its repr when short."
+    r = repr(value)
+    return f"{type(value).__name__} {r}" if len(r) <= 60 else type(value).__name__
+
+def check_number(value, # the value to check
+                  name:str, # field name for the error message
+                  positive:bool=False, # require > 0 rather than >= 0
+                 ) -> float:
+    "Return `value` as a float if it is a finite non-negative (or positive) real number, else raise naming `name`."
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {describe(value)}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"`{name}` must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}")
+    return float(value)
+
+def check_int(value, # the value to check
+               name:str, # field name for the error message
+               minimum:int=1, # smallest allowed value
+              ) -> int:
+    "Return `value` if it is an int (not a bool) of at least `minimum`, else raise naming `name`."
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an int, got {describe(value)}")
+    if value < minimum: raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+def check_tensor(x, # the value to check
+                 name:str, # argument name for the error message
+                 floating:bool=True, # require a floating-point dtype
+                 batch:bool=True, # require a batch: at least one dimension and one example
+                ) -> Tensor:
+    "Return `x` if it is a (floating-point) tensor holding at least one example, else raise naming `name`."
+    if not isinstance(x, Tensor): raise TypeError(f"`{name}` must be a Tensor, got {describe(x)}")
+    if floating and not x.is_floating_point(): raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {x.dtype}")
+    if batch and (x.dim() == 0 or len(x) == 0): raise ValueError(f"`{name}` must hold at least one example (batch first), got shape {tuple(x.shape)}")
     return x
 
 # %% ../nbs/00_core.ipynb #2154c50f
@@ -79,6 +122,7 @@ def reparameterize(mu:Tensor, # mean of the Gaussian, any shape
                    logvar:Tensor, # log-variance, same shape as `mu`
                   ) -> Tensor:
     "Sample `z = mu + exp(logvar/2) * eps` with `eps ~ N(0, I)`, differentiable in `mu` and `logvar`."
+    check_tensor(mu, "mu", batch=False); check_tensor(logvar, "logvar", batch=False)
     check_same_shape(mu, logvar, "mu", "logvar")
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
@@ -92,6 +136,7 @@ def gaussian_kl(mu_q:Tensor, # mean of q
                 reduction:Reduction="mean", # see `reduce`
                ) -> Tensor:
     "KL[N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))] for diagonal Gaussians, reduced by `reduction`."
+    check_tensor(mu_q, "mu_q", batch=reduction != "none"); check_tensor(logvar_q, "logvar_q", batch=False)
     check_same_shape(mu_q, logvar_q, "mu_q", "logvar_q")
     for name, t in (("mu_p", mu_p), ("logvar_p", logvar_p)):
         if isinstance(t, Tensor) and t.dim() > 0: check_same_shape(mu_q, t, "mu_q", name)
@@ -104,10 +149,12 @@ def kl_divergence_gaussian(mu:Tensor, # posterior mean, batch first
                            reduction:Reduction="mean", # see `reduce`; the default sums over latent dims and averages over the batch
                           ) -> Tensor:
     "KL[N(mu, exp(log_var)) || N(0, I)], summed over every non-batch dimension and averaged over the batch."
+    check_tensor(mu, "mu", batch=reduction != "none")
     return gaussian_kl(mu, log_var, 0., 0., reduction)
 
 # %% ../nbs/00_core.ipynb #9a14430e
 def _check_target(x_param:Tensor, x:Tensor, name:str) -> None:
+    check_tensor(x_param, name, batch=False); check_tensor(x, "x", floating=False)
     check_same_shape(x_param, x, name, "x")
     check_finite(x_param, name)
     check_finite(x, "x")
@@ -121,7 +168,7 @@ def _check_scale(log_scale, x:Tensor, name:str) -> Tensor:
     return log_scale
 
 def _check_unit_interval(x:Tensor, name:str) -> None:
-    if _checking() and bool(((x < 0) | (x > 1)).any()):
+    if checks_enabled() and bool(((x < 0) | (x > 1)).any()):
         raise ValueError(f"`{name}` must lie in [0, 1] for a Bernoulli likelihood, got values in [{x.min().item():.4g}, {x.max().item():.4g}]")
 
 class _BernoulliLogProb(torch.autograd.Function):
@@ -192,6 +239,18 @@ def reconstruction_loss(x_recon:Tensor, # decoder output: the mean for "mse", lo
         raise ValueError(f"`reconstruction_loss` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {kind!r}")
     return RECONSTRUCTION_LOSSES[kind](x_recon, x)
 
+# %% ../nbs/00_core.ipynb #6905030d
+MSE_LOGVAR = math.log(0.5)  # log-variance of the Gaussian whose negative log-density is the summed squared error (up to a constant)
+
+def recon_log_likelihood(out:Tensor, # decoder output: logits for "bce", the mean for "mse"
+                         x:Tensor, # data, same shape as `out`
+                         kind:Literal["bce", "mse"]="bce", # the reconstruction loss the model trains with
+                        ) -> Tensor:
+    "log p(x | z) per example: Bernoulli(sigmoid(out)) for \"bce\", N(out, ½I) for \"mse\"."
+    if kind == "bce": return bernoulli_log_likelihood(out, x)
+    if kind == "mse": return gaussian_log_likelihood(out, x, MSE_LOGVAR)
+    raise ValueError(f"`kind` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {kind!r}")
+
 # %% ../nbs/00_core.ipynb #3897ed2a
 def log_mean_exp(log_w:Tensor, # log-weights
                  dim:int=-1, # dimension holding the k samples
@@ -209,20 +268,27 @@ def iw_log_likelihood(log_w:Tensor, # log importance weights log p(x, z_i) - log
     return log_mean_exp(log_w, dim)
 
 # %% ../nbs/00_core.ipynb #5d28e286
+def iw_estimates(log_weights:Callable[[int], Tensor], # `n -> (N, n)`: log importance weights of `n` fresh samples per example
+                 k:int=5000, # total number of importance samples per example
+                 chunk_size:int=500, # samples drawn per call, bounding memory
+                ) -> tuple[Tensor, Tensor]:
+    "Per-example importance-weighted log p(x) and ELBO from the same `k` samples, drawn `chunk_size` at a time, log-sum-exp streamed."
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"`k` must be a positive int, got {k!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1: raise ValueError(f"`chunk_size` must be a positive int, got {chunk_size!r}")
+    total = weight_sum = None
+    for start in range(0, k, chunk_size):
+        n = min(chunk_size, k - start)
+        log_w = check_finite(log_weights(n), "log_w")
+        if log_w.dim() != 2 or log_w.shape[1] != n or (total is not None and len(log_w) != len(total)):
+            raise ValueError(f"`log_weights` must return shape (N, n) with n = {n}, got {_shape(log_w)}")
+        chunk, s = torch.logsumexp(log_w, 1), log_w.sum(1, dtype=torch.float64)
+        total, weight_sum = (chunk, s) if total is None else (torch.logaddexp(total, chunk), weight_sum + s)
+    return total - math.log(k), (weight_sum / k).to(total.dtype)
+
 def estimate_log_likelihood(log_weights:Callable[[Tensor, int], Tensor], # `(x, n) -> (N, n)` log importance weights
                             x:Tensor, # a batch of N examples
                             k:int=5000, # total number of importance samples per example
                             chunk_size:int=500, # samples drawn per call, bounding memory
                            ) -> Tensor:
-    "Importance-weighted log p(x) with `k` samples, drawn `chunk_size` at a time; one value per example."
-    if not isinstance(k, int) or k < 1: raise ValueError(f"`k` must be a positive int, got {k!r}")
-    if not isinstance(chunk_size, int) or chunk_size < 1: raise ValueError(f"`chunk_size` must be a positive int, got {chunk_size!r}")
-    total = None
-    for start in range(0, k, chunk_size):
-        n = min(chunk_size, k - start)
-        log_w = log_weights(x, n)
-        if log_w.shape != (len(x), n):
-            raise ValueError(f"`log_weights` must return shape (N, n) = {(len(x), n)}, got {_shape(log_w)}")
-        chunk = torch.logsumexp(check_finite(log_w, "log_w"), 1)
-        total = chunk if total is None else torch.logaddexp(total, chunk)
-    return total - math.log(k)
+    "Importance-weighted log p(x) with `k` samples, drawn `chunk_size` at a time; one value per example (`iw_estimates`)."
+    return iw_estimates(lambda n: log_weights(x, n), k, chunk_size)[0]

@@ -148,7 +148,7 @@ class KLAE(VanillaVAE):
 @patch
 def adversarial_active(self:KLAE) -> bool:
     "Whether the adversarial term and the discriminator's training are on at the current step."
-    return self.discriminator is not None and int(self.n_steps) >= self.disc_start
+    return self.discriminator is not None and int(self.step) >= self.disc_start
 
 @patch
 def output_loss(self:KLAE, x_recon:Tensor, x:Tensor, recon:Tensor) -> tuple[Tensor|float, dict[str, Tensor]]:
@@ -214,7 +214,7 @@ def discriminator_step(self:KLAE, x:Tensor, condition:Tensor|None=None) -> dict[
     self.train()
     with torch.no_grad(): x_recon = self.decode(self.sample_latent(self.encode(x, condition)), condition)
     objective = SimpleNamespace(loss_terms=lambda x: self.discriminator_loss_terms(x, x_recon))
-    terms = optimizer_step(objective, self.disc_optimizer, x, grad_clip=self.grad_clip, step=int(self.n_steps), sync_grads=True)
+    terms = optimizer_step(objective, self.disc_optimizer, x, grad_clip=self.grad_clip, step=int(self.step), sync_grads=True)
     return {"disc_loss": terms.pop("loss"), **terms}
 
 @patch

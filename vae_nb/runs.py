@@ -9,9 +9,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 import torch
-from torch import nn, Tensor
+from torch import nn
+from torch import Tensor
 from fastprogress.fastprogress import progress_bar
-from .data import DEFAULT_DATA
+from .data import DATASETS, DEFAULT_DATA, DataSource
 from .vae import VAE, mlp_hierarchy
 from .algorithm import MLPBetaVAE
 from .conv import ConvVAE
@@ -19,15 +20,20 @@ from .cvae import MLPCVAE
 from .vq import VQVAE
 from .klae import AutoencoderKL
 from .algorithm import evaluating
-from .train import load_checkpoint, read_checkpoint, save_checkpoint
+from .train import read_checkpoint, save_checkpoint
 
 # %% auto #0
-__all__ = ['MODELS', 'CHECKPOINT', 'MODEL_FILE', 'RunError', 'RunSpec', 'ModelKind', 'read_run', 'load_run', 'load', 'save',
-           'posterior', 'encode_data']
+__all__ = ['MODELS', 'RUN_CHECKS', 'CHECKPOINT', 'MODEL_FILE', 'RunError', 'RunSpec', 'ModelKind', 'check_run_meta', 'read_run',
+           'load_run', 'load', 'save', 'posteriors', 'encode_data']
 
 # %% ../nbs/08b_runs.ipynb #04b9ecc1
 class RunError(ValueError):
     "A checkpoint that is not a run `vae_nb train` wrote, or one whose description or weights cannot be trusted: one line naming the problem."
+
+def _shown(v) -> str:
+    "`repr(v)` cut to 60 characters: a crafted value can be long."
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
 
 # %% ../nbs/08b_runs.ipynb #d2f889e2
 @dataclass
@@ -47,10 +53,12 @@ class RunSpec:
 
     @classmethod
     def from_dict(cls, d:dict) -> RunSpec:
-        "The spec stored in a checkpoint's metadata."
-        names = {f.name for f in fields(cls)}
-        if not isinstance(d, dict) or "model" not in d or not set(d) <= names: raise ValueError(f"not a run description: {d!r}")
-        return cls(**{**d, "shape": tuple(d.get("shape", cls.shape))})
+        "The spec stored in a checkpoint's metadata: its fields are checked here, their values by `check_run_meta`."
+        names = [f.name for f in fields(cls)]
+        if not isinstance(d, dict) or "model" not in d: raise RunError(f"not a run description (a JSON object with a `model`): {_shown(d)}")
+        unknown = [k for k in d if k not in names]
+        if unknown: raise RunError(f"not a run description: unknown field(s) {', '.join(map(repr, unknown))}; a run has {', '.join(names)}")
+        return cls(**{**d, **({"shape": tuple(d["shape"])} if isinstance(d.get("shape"), list) else {})})   # JSON has no tuples
 
 # %% ../nbs/08b_runs.ipynb #913cbc25
 @dataclass(frozen=True)
@@ -102,42 +110,120 @@ MODELS = {
                       _klae, {"hidden": 32, "latent_dim": 4, "beta": 1e-6}, multiple=4, likelihood=False, images=True),
 }
 
+# %% ../nbs/08b_runs.ipynb #c0a1e002
+def _is_int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
+def _is_number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+def _size(v, spec:RunSpec, n_weights:int) -> str|None:
+    if not (_is_int(v) and 1 <= v <= n_weights): return f"must be an int from 1 to {n_weights} (the number of weights in the file)"
+
+def _shape(v, spec:RunSpec, n_weights:int) -> str|None:
+    if spec.source is not None:   # the user's data: any (D,) or (C, H, W) the weights can hold
+        if not (isinstance(v, tuple) and len(v) in (1, 3) and all(_is_int(s) and s >= 1 for s in v) and math.prod(v) <= n_weights):
+            return f"must be [D] or [C, H, W] of positive ints, at most {n_weights} values in all (the number of weights in the file)"
+        return None
+    want = tuple(DATASETS[spec.data].shape)
+    if not (isinstance(v, tuple) and all(map(_is_int, v)) and v == want): return f"must be {list(want)}, the (C, H, W) of one {spec.data} image"
+
+def _beta(v, spec:RunSpec, n_weights:int) -> str|None:
+    if not MODELS[spec.model].has_beta: return None if v is None else f"must be null: a {spec.model} model has no adjustable KL weight"
+    if not (_is_number(v) and v >= 0): return "must be a finite number >= 0"
+
+def _n_classes(v, spec:RunSpec, n_weights:int) -> str|None:
+    if spec.source is not None and MODELS[spec.model].conditional: return None if _is_int(v) and 1 <= v <= n_weights else f"must be an int from 1 to {n_weights}"
+    want = DATASETS[spec.data].n_classes if MODELS[spec.model].conditional and spec.source is None else None
+    if not (v is None if want is None else _is_int(v) and v == want): return f"must be {'null' if want is None else want} for a {spec.model} model of {spec.data}"
+
+def _source(v, spec:RunSpec, n_weights:int) -> str|None:
+    if v is None: return None
+    try: DataSource.from_dict(v)
+    except ValueError as e: return f"must describe the data the run was trained on ({e})"
+
+# %% ../nbs/08b_runs.ipynb #c0a1e003
+RUN_CHECKS = {   # field of `RunSpec` -> (value, spec, weights in the file) -> what is wrong, or None; checked in this order
+    "model": lambda v, s, n: None if isinstance(v, str) and v in MODELS else f"must be one this version of vae_nb can build: {', '.join(MODELS)}",
+    "data": lambda v, s, n: None if isinstance(v, str) and (v in DATASETS or s.source is not None) else f"must be one of {', '.join(DATASETS)}",
+    "shape": _shape,
+    "recon": lambda v, s, n: None if isinstance(v, str) and v in ("bce", "mse") else "must be 'bce' or 'mse'",
+    "latent_dim": _size,
+    "hidden": _size,
+    "beta": _beta,
+    "lr": lambda v, s, n: None if _is_number(v) and v > 0 else "must be a finite number > 0",
+    "n_classes": _n_classes,
+    "binarize": lambda v, s, n: None if isinstance(v, bool) else "must be true or false",
+    "source": _source,
+}
+
+# %% ../nbs/08b_runs.ipynb #c0a1e006
+def check_run_meta(run:dict, # the run description of a checkpoint's metadata (`config["run"]`), as read from JSON
+                   n_weights:int, # the number of model weights in the checkpoint: bounds every size
+                  ) -> RunSpec:
+    "The `RunSpec` of a checkpoint's run description, every field checked; `RunError` naming the first bad one."
+    spec = RunSpec.from_dict(run)
+    for name, check in RUN_CHECKS.items():
+        v = getattr(spec, name)
+        problem = check(v, spec, n_weights)
+        if problem: raise RunError(f"run field `{name}` {problem}, got {_shown(v)}")
+    return spec
+
 # %% ../nbs/08b_runs.ipynb #495ce08e
 CHECKPOINT = "checkpoint.safetensors" # the file name of a run's checkpoint in its folder
 MODEL_FILE = "model.safetensors" # the weights file `save` writes (with `model.json` beside it)
 
-def read_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train` or `save`, or its folder
-            ) -> tuple[RunSpec, Path]:
-    "The `RunSpec` stored in a checkpoint, and the checkpoint's path; `RunError` for anything else."
+def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict[str, Tensor]]:
+    "The checked `RunSpec` of a checkpoint, its path and the model's weights; `RunError` for anything else."
     path = Path(path)
     if path.is_dir(): path = path / (MODEL_FILE if (path / MODEL_FILE).is_file() and not (path / CHECKPOINT).is_file() else CHECKPOINT)
     if not path.is_file(): raise RunError(f"no checkpoint at {path}")
-    try: meta, _ = read_checkpoint(path)
+    try: meta, tensors = read_checkpoint(path)
     except ValueError as e: raise RunError(str(e).replace("`path` ", "")) from None
-    try: spec = RunSpec.from_dict((meta.get("config") or {}).get("run"))
-    except (ValueError, TypeError):
-        raise RunError(f"{path} is a vae_nb checkpoint but was not written by `vae_nb train` (it describes no run); load it with vae_nb.train.load_checkpoint") from None
-    if spec.model not in MODELS: raise RunError(f"{path} holds a {spec.model!r} model, which this version of vae_nb cannot build; it knows {', '.join(MODELS)}")
-    return spec, path
+    except OSError as e: raise RunError(f"cannot read {path}: {e.strerror}") from None
+    except AttributeError: raise RunError(f"{path} is not a vae_nb checkpoint: its metadata is not a JSON object") from None
+    config = meta.get("config")
+    if not isinstance(config, (dict, type(None))): raise RunError(f"{path}: the metadata's `config` must be a JSON object, got {_shown(config)}")
+    if (config or {}).get("run") is None:
+        raise RunError(f"{path} is a vae_nb checkpoint but was not written by `vae_nb train` (it describes no run); load it with vae_nb.train.load_checkpoint")
+    weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+    try: spec = check_run_meta(config["run"], sum(v.numel() for v in weights.values()))
+    except RunError as e: raise RunError(f"{path}: {e}") from None
+    return spec, path, weights
+
+def read_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train` or `save`, or its folder
+            ) -> tuple[RunSpec, Path]:
+    "The `RunSpec` stored in a checkpoint (checked by `check_run_meta`), and the checkpoint's path; `RunError` for anything else."
+    return _read_run(path)[:2]
 
 # %% ../nbs/08b_runs.ipynb #62429dc4
+def _describe(t:Tensor|None) -> str: return "missing" if t is None else f"{list(t.shape)} {str(t.dtype).removeprefix('torch.')}"
+
+def _check_weights(spec:RunSpec, weights:dict[str, Tensor], path:Path) -> None:
+    "`RunError` unless `weights` fit the model `spec` describes (built on the meta device: nothing allocated) and are finite."
+    with torch.device("meta"): want = MODELS[spec.model].build(spec).state_dict()
+    for k in sorted(want.keys() | weights.keys()):
+        w, got = want.get(k), weights.get(k)
+        if w is None or got is None or w.shape != got.shape or w.dtype != got.dtype:
+            raise RunError(f"{path}: the weights do not fit the {spec.model} model its run description gives: {k} is {_describe(got)} in the file, {_describe(w)} in the model")
+    bad = next((k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
+    if bad: raise RunError(f"{path}: the weights hold NaN or infinite values (in {bad}); the run diverged or the file is damaged")
+
+# %% ../nbs/08b_runs.ipynb #c0a1e007
 def load_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or its run folder
              device:str|torch.device="cpu", # where to put the model
             ) -> tuple[nn.Module, RunSpec, Path]:
-    "Rebuild the model of a `vae_nb train` checkpoint and load its weights."
-    spec, path = read_run(path)
+    "Rebuild the model of a `vae_nb train` checkpoint and load its weights, all checked first; `RunError` for anything wrong."
+    spec, path, weights = _read_run(path)
+    _check_weights(spec, weights, path)
     model = MODELS[spec.model].build(spec)
-    try: load_checkpoint(path, model)
-    except ValueError as e: raise RunError(str(e)) from None
+    model.load_state_dict(weights)
     return model.to(device).eval(), spec, path
 
-def load(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or its run folder
+def load(path:str|os.PathLike, # a checkpoint written by `vae_nb train` or `save`, or its folder
          device:str|torch.device="cpu", # where to put the model
         ) -> nn.Module:
     "The trained model of a `vae_nb train` run, in eval mode, ready to `encode`, `sample` or `reconstruct`."
     return load_run(path, device)[0]
 
-# %% ../nbs/08b_runs.ipynb #9d2c9595
+# %% ../nbs/08b_runs.ipynb #2bcad221
 def save(model:nn.Module, # a model built by `MODELS[spec.model].build(spec)`, trained
          spec:RunSpec, # its description
          folder:str|os.PathLike, # created if missing; `model.safetensors` and `model.json` are (over)written atomically
@@ -149,17 +235,16 @@ def save(model:nn.Module, # a model built by `MODELS[spec.model].build(spec)`, t
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     return save_checkpoint(folder / MODEL_FILE, model, meta={"config": {"run": asdict(spec)}})
 
-# %% ../nbs/08b_runs.ipynb #1e9e4bb3
-def posterior(model:nn.Module, # a model of `MODELS`
-              x:Tensor, # a batch of examples
-              condition:Tensor|None=None, # their labels, for a conditional model
-             ) -> list[tuple[Tensor, Tensor|None]]:
+# %% ../nbs/08b_runs.ipynb #0a4d8bf1
+def posteriors(model:nn.Module, # a model of `MODELS`
+               x:Tensor, # a batch of examples
+               condition:Tensor|None=None, # their labels, for a conditional model
+              ) -> list[tuple[Tensor, Tensor|None]]:
     "`(mu, logvar)` of the posterior of each latent level, lowest first (a VQ-VAE: its quantised latent and None)."
     if isinstance(model, VAE): _, mus, logvars = model.encode(x, mean=True); return list(zip(mus, logvars))
-    out = model.encode(x) if condition is None else model.encode(x, condition)
-    if hasattr(out, "z_q"): return [(out.z_q, None)]
-    if isinstance(out, tuple) and len(out) == 2 and all(isinstance(t, Tensor) for t in out): return [out]
-    raise TypeError(f"{type(model).__name__}.encode returns no Gaussian posterior (mu, logvar) to encode to")
+    if hasattr(model, "quantizer"): return [(model.encode(x).z_q, None)]
+    q = model.posterior(x) if condition is None else model.posterior(x, condition)
+    return [(q.mean, q.logvar)]
 
 def encode_data(model:nn.Module, # a model of `MODELS`
                 x:Tensor, # all the examples, on any device
@@ -175,6 +260,6 @@ def encode_data(model:nn.Module, # a model of `MODELS`
     with evaluating(model), torch.no_grad():
         for i in (progress_bar(starts) if progress else starts):
             c = None if condition is None else condition[i:i + batch_size].to(device)
-            parts.append([(cpu(mu), cpu(logvar)) for mu, logvar in posterior(model, x[i:i + batch_size].to(device), c)])
+            parts.append([(cpu(mu), cpu(logvar)) for mu, logvar in posteriors(model, x[i:i + batch_size].to(device), c)])
     cat = lambda ts: None if ts[0] is None else torch.cat(ts)
     return [(cat([p[l][0] for p in parts]), cat([p[l][1] for p in parts])) for l in range(len(parts[0]))]

@@ -8,15 +8,14 @@ import math
 import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
-from .core import (reparameterize, gaussian_kl, reduce, reconstruction_loss, bernoulli_log_likelihood,
-                         gaussian_log_likelihood, estimate_log_likelihood)
-from .config import VAEConfig, _check_int, _check_number, _describe
+from .core import (reparameterize, gaussian_kl, reduce, reconstruction_loss, gaussian_log_likelihood,
+                         recon_log_likelihood, MSE_LOGVAR)
+from .interface import VAEBase, DiagonalGaussian
+from .config import VAEConfig
+from .core import check_int, check_number, check_tensor, describe
 
 # %% auto #0
-__all__ = ['MSE_LOGVAR', 'VAE', 'free_bits_kl', 'mlp_hierarchy']
-
-# %% ../nbs/02_vae.ipynb #b2dfd9e6
-MSE_LOGVAR = math.log(0.5)  # log-variance of the Gaussian decoder whose negative log-likelihood the "mse" loss is (up to a constant)
+__all__ = ['VAE', 'free_bits_kl', 'mlp_hierarchy']
 
 # %% ../nbs/02_vae.ipynb #9e1658af
 def _last_module(m:nn.Module) -> nn.Module:
@@ -24,7 +23,7 @@ def _last_module(m:nn.Module) -> nn.Module:
     while isinstance(m, nn.Sequential) and len(m): m = m[-1]
     return m
 
-class VAE(nn.Module):
+class VAE(VAEBase):
     "A VAE with any number of Gaussian latent levels: standard (depth 1), β (`kl_weight`) and hierarchical with learned priors."
     conditional = False
     def __init__(self, config:VAEConfig|list|None=None, # a `VAEConfig`, or VAEConfig's arguments (encoders first, or all by keyword)
@@ -39,7 +38,7 @@ class VAE(nn.Module):
         self.config, self.depth, self.input_shape = config, config.depth, config.input_shape
         self.encoders, self.decoders = nn.ModuleList(config.encoders), nn.ModuleList(config.decoders)
         self.priors = nn.ModuleList(config.priors) if config.priors else None
-        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.beta = config.kl_weight if config.beta_schedule is None else config.beta_schedule   # the one KL-weight mechanism of `VAEBase`
         self.latent_shapes = None  # per-example shape of each level, recorded by `encode`; `sample` needs it
 
 # %% ../nbs/02_vae.ipynb #3aa65fcc
@@ -58,16 +57,25 @@ def reparameterize(self:VAE, mu:Tensor, # mean
     return reparameterize(mu, logvar)
 
 @patch
+def posterior(self:VAE, x:Tensor, # the input batch
+              condition:Tensor|None=None, # must be None: `VAE` is unconditional
+             ) -> DiagonalGaussian:
+    "q(z_0 | x), the lowest level's posterior: `encoders[0](x)` split into mean and log-variance."
+    check_tensor(x, "x")
+    self.check_condition(condition, x)
+    return DiagonalGaussian(*_split(self.encoders[0](x), "encoders[0]", x))
+
+@patch
 def encode(self:VAE, x:Tensor, # the input batch
            mean:bool=False, # pass the posterior means up instead of samples
+           posterior:DiagonalGaussian|None=None, # q(z_0 | x) if already computed (skips `encoders[0]`)
           ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
     "Bottom-up pass: `(zs, mus, logvars)`, one entry per level, lowest level first."
-    if not isinstance(x, Tensor): raise TypeError(f"`x` must be a Tensor, got {_describe(x)}")
-    zs, mus, logvars, h = [], [], [], x
-    for l, encoder in enumerate(self.encoders):
-        mu, logvar = _split(encoder(h), f"encoders[{l}]", h)
-        h = mu if mean else self.reparameterize(mu, logvar)
-        zs.append(h); mus.append(mu); logvars.append(logvar)
+    q = self.posterior(x) if posterior is None else posterior
+    zs, mus, logvars = [], [], []
+    for l in range(self.depth):
+        if l > 0: q = DiagonalGaussian(*_split(self.encoders[l](zs[-1]), f"encoders[{l}]", zs[-1]))
+        zs.append(q.mean if mean else self.reparameterize(q.mean, q.logvar)); mus.append(q.mean); logvars.append(q.logvar)
     self.latent_shapes = [tuple(z.shape[1:]) for z in zs]
     return zs, mus, logvars
 
@@ -78,7 +86,7 @@ def decode(self:VAE, zs:list[Tensor], # one sample per level, lowest first (a Te
     "Top-down pass: `h = decoders[L-1](z_{L-1})`, then `h = decoders[l](h + z_l)` down to level 0; the decoder output (logits for \"bce\")."
     if isinstance(zs, Tensor) and self.depth == 1: zs = [zs]
     if not isinstance(zs, (list, tuple)) or len(zs) != self.depth:
-        raise ValueError(f"`zs` must be a list of {self.depth} latent tensor(s), lowest level first, got {_describe(zs)}")
+        raise ValueError(f"`zs` must be a list of {self.depth} latent tensor(s), lowest level first, got {describe(zs)}")
     h = self.decoders[-1](zs[-1])
     for l in range(self.depth - 2, -1, -1):
         if h.shape != zs[l].shape:
@@ -142,13 +150,6 @@ def kl_terms(self:VAE, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) 
     return terms
 
 @patch
-def current_beta(self:VAE) -> float:
-    "The β in force: `beta_schedule(step)` when a schedule is set, else `kl_weight`."
-    if self.config.beta_schedule is None: return self.config.kl_weight
-    step = int(self.step)
-    return _check_number(self.config.beta_schedule(step), f"beta_schedule({step})")
-
-@patch
 def _loss(self:VAE, x, recon, mus, logvars, zs) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
     "`get_loss` plus the per-level batch-mean KL values."
     beta = self.current_beta()
@@ -157,7 +158,7 @@ def _loss(self:VAE, x, recon, mus, logvars, zs) -> tuple[Tensor, Tensor, Tensor,
     kls = [reduce(t, "mean") for t in terms]
     weight = beta / self.depth if self.config.hierarchical_kl else beta
     loss = recon_loss + weight * sum(free_bits_kl(t, self.config.free_bits) for t in terms)
-    if self.training and torch.is_grad_enabled(): self.step.add_(1)
+    self.count_step()
     return loss, recon_loss, sum(kls), kls
 
 @patch
@@ -168,13 +169,6 @@ def get_loss(self:VAE, x:Tensor, # the input batch
     "`(loss, recon_loss, kl)`: loss = recon + Σ_l w_l KL_l; counts one training step in training mode with grad enabled."
     return self._loss(x, recon, mus, logvars, zs)[:3]
 
-# %% ../nbs/02_vae.ipynb #cb67c359
-@patch
-def reset_step(self:VAE, step:int=0, # the new value of the training-step counter
-              ) -> None:
-    "Set the training-step counter (which drives `beta_schedule`) to `step`."
-    self.step.fill_(_check_int(step, "step", minimum=0))
-
 # %% ../nbs/02_vae.ipynb #aa42eb1e
 def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
                   latent_dims:list[int], # latent sizes, lowest level first, e.g. [32, 16, 8]
@@ -182,10 +176,10 @@ def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
                   learned_priors:bool=True, # build `priors` (else every level's prior is N(0, I))
                  ) -> dict[str, list[nn.Module]]:
     "`encoders`, `decoders` and `priors` of a hierarchy of two-layer MLPs, ready for `VAE(**mlp_hierarchy(...), ...)`."
-    _check_int(input_dim, "input_dim"); _check_int(hidden, "hidden")
+    check_int(input_dim, "input_dim"); check_int(hidden, "hidden")
     if not isinstance(latent_dims, (list, tuple)) or not latent_dims:
-        raise TypeError(f"`latent_dims` must be a non-empty list of ints, got {_describe(latent_dims)}")
-    for i, d in enumerate(latent_dims): _check_int(d, f"latent_dims[{i}]")
+        raise TypeError(f"`latent_dims` must be a non-empty list of ints, got {describe(latent_dims)}")
+    for i, d in enumerate(latent_dims): check_int(d, f"latent_dims[{i}]")
     def mlp(n_in, n_out): return nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, n_out))
     dims, L = [input_dim, *latent_dims], len(latent_dims)
     return dict(encoders=[mlp(dims[l], 2 * dims[l + 1]) for l in range(L)],   # z_{l-1} -> (mu_l, logvar_l)
@@ -197,44 +191,29 @@ def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
 def log_likelihood(self:VAE, out:Tensor, # decoder output (logits for "bce", the mean for "mse")
                    x:Tensor, # data
                   ) -> Tensor:
-    "log p(x | z) per example: Bernoulli from logits (\"bce\") or N(out, 1/2 I) (\"mse\", see `MSE_LOGVAR`)."
-    if self.config.reconstruction_loss == "bce": return bernoulli_log_likelihood(out, x)
-    return gaussian_log_likelihood(out, x, MSE_LOGVAR)
+    "log p(x | z) per example: `vae_nb.core.recon_log_likelihood` (Bernoulli for \"bce\", N(out, ½I) for \"mse\")."
+    return recon_log_likelihood(out, x, self.config.reconstruction_loss)
 
 @patch
 def log_importance_weights(self:VAE, x:Tensor, # a batch of N examples
                            k:int, # posterior samples per example
+                           condition:Tensor|None=None, # must be None: `VAE` is unconditional
+                           posterior:DiagonalGaussian|None=None, # q(z_0 | x) if already computed: `encoders[0]` runs once per example
                           ) -> Tensor:
     "log p(x, z) - log q(z | x) over every level for `k` samples z ~ q(z | x) per example: shape (N, k)."
-    _check_int(k, "k")
+    check_int(k, "k")
+    q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
     xk = x.repeat_interleave(k, dim=0)
-    zs, mus, logvars = self.encode(xk)
+    zs, mus, logvars = self.encode(xk, posterior=q)
     log_w = self.log_likelihood(self._check_output(self.decode(zs), xk), xk)
     for l in range(self.depth):
         mu_p, logvar_p = self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, zs[l])
         log_w = log_w + gaussian_log_likelihood(mu_p, zs[l], logvar_p) - gaussian_log_likelihood(mus[l], zs[l], logvars[l])
     return log_w.reshape(len(x), k)
 
-@patch
-def elbo(self:VAE, x:Tensor, # a batch of examples
-         k:int=1, # posterior samples averaged per example
-        ) -> Tensor:
-    "Per-example ELBO in nats: the mean of `k` log importance weights."
-    with torch.no_grad(): return self.log_importance_weights(x, k).mean(1)
-
-@patch
-def iw_nll(self:VAE, x:Tensor, # a batch of examples
-           k:int=5000, # importance samples per example
-           chunk_size:int=500, # samples drawn at a time
-           batch_size:int|None=None, # examples evaluated at a time (None: all at once)
-          ) -> Tensor:
-    "Importance-weighted negative log-likelihood -log p(x) per example, in nats (`vae_nb.core.estimate_log_likelihood`)."
-    batches = [x] if batch_size is None else x.split(_check_int(batch_size, "batch_size"))
-    with torch.no_grad(): return torch.cat([-estimate_log_likelihood(self.log_importance_weights, b, k, chunk_size) for b in batches])
-
 # %% ../nbs/02_vae.ipynb #ac5b1013
 @patch
-def output_mean(self:VAE, out:Tensor, # decoder output
+def to_data(self:VAE, out:Tensor, # decoder output
                ) -> Tensor:
     "The mean of p(x | z) from the decoder output: probabilities for \"bce\", the output itself for \"mse\"."
     return torch.sigmoid(out) if self.config.reconstruction_loss == "bce" else out
@@ -251,9 +230,11 @@ def _find_latent_shapes(self:VAE, ref:Tensor) -> None:
 @patch
 def sample(self:VAE, n:int, # number of samples
            device:torch.device|str|None=None, # defaults to the model's device
+           condition:Tensor|None=None, # must be None: `VAE` is unconditional
           ) -> Tensor:
     "`n` ancestral samples through the priors (top level from N(0, I)), decoded to the mean of p(x | z)."
-    _check_int(n, "n")
+    check_int(n, "n")
+    if condition is not None: raise ValueError(f"`condition` must be None for the unconditional VAE, got {describe(condition)}")
     ref = next(iter(self.parameters()), self.step.new_zeros((), dtype=torch.get_default_dtype()))
     device = self.step.device if device is None else device
     zs = [None] * self.depth
@@ -262,22 +243,17 @@ def sample(self:VAE, n:int, # number of samples
         for l in range(self.depth - 1, -1, -1):
             like = torch.empty((n, *self.latent_shapes[l]), device=device, dtype=ref.dtype)
             zs[l] = self.reparameterize(*self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, like))
-        return self.output_mean(self.decode(zs))
-
-@patch
-def generate(self:VAE, n:int, # number of samples
-             device:torch.device|str|None=None, # defaults to the model's device
-            ) -> Tensor:
-    "Alias of `sample`."
-    return self.sample(n, device)
+        return self.to_data(self.decode(zs))
 
 @patch
 def reconstruct(self:VAE, x:Tensor, # a batch of examples
+                condition:Tensor|None=None, # must be None: `VAE` is unconditional
                ) -> Tensor:
     "Decode the posterior means of every level: the mean of p(x | z), shaped like `x`."
+    self.check_condition(condition, x)
     with torch.no_grad():
         zs, _, _ = self.encode(x, mean=True)
-        return self.output_mean(self._check_output(self.decode(zs), x))
+        return self.to_data(self._check_output(self.decode(zs), x))
 
 # %% ../nbs/02_vae.ipynb #29085c05
 @patch
@@ -285,7 +261,7 @@ def loss_terms(self:VAE, x:Tensor, # the input batch
                condition:Tensor|None=None, # must be None: `VAE` is unconditional
               ) -> dict[str, Tensor]:
     "Scalar terms for the training engine: loss, recon, kl, beta, and kl_<level> for depth > 1."
-    if condition is not None: raise ValueError(f"`condition` must be None: VAE is unconditional, got {_describe(condition)}")
+    self.check_condition(condition, x)
     beta = self.current_beta()
     loss, recon_loss, kl, kls = self._loss(x, *self(x))
     terms = {"loss": loss, "recon": recon_loss, "kl": kl, "beta": torch.tensor(beta)}
