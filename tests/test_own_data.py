@@ -121,7 +121,7 @@ def bad_files(d:Path, data) -> list[tuple[list, Path, str]]:
             (["--data", d / "flat.npy"], d / "flat.npy", "got an array of shape (10,)"),
             (["--data", d / "noise.npy"], d / "noise.npy", "is not a NumPy .npy or .npz file"),
             (["--data", d / "small.csv"], d / "small.csv", "leaves the valid split empty"),
-            (["--data", "binarized-mnist", "--root", d / "bmnist.npz"], d / "bmnist.npz", "must hold 0/1 values; row 0 holds 0.5"),
+            (["--data", "binarized-mnist", "--root", d / "bmnist.npz"], d / "bmnist.npz", "row 0 of the train split holds 0.5; binarized MNIST must hold 0/1 values"),
             (["--data", d / "words.csv", "--image-size", 8], "words.csv", "--image-size and --channels apply to a folder of images")]
 
 def test_bad_files_exit_2_one_line_naming_the_file(data, tmp_path, capsys):

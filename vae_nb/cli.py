@@ -574,17 +574,16 @@ def encode_command(a:argparse.Namespace) -> Path:
 def tensorboard_callback(log_dir:str|os.PathLike, # where the event files go
                          spec:RunSpec, # the run's description (image shape, model kind)
                         ) -> Callable:
-    "A `Trainer` callback `fn(trainer, record)` writing each epoch's loss terms and, for images, reconstruction and sample grids to TensorBoard."
+    "A `Trainer` callback `fn(trainer, record)`: each record's loss terms, and once per epoch (images) reconstruction and sample grids, to TensorBoard."
     try: from torch.utils.tensorboard import SummaryWriter
     except ImportError: raise CLIError("--tensorboard needs the tensorboard package (pip install tensorboard)") from None
     writer, kind = None, MODELS[spec.model]
     def log(trainer, record:dict):
         nonlocal writer
         writer = writer or SummaryWriter(str(log_dir))
-        for rec in (r for r in trainer.history if r["epoch"] == record["epoch"]):
-            for k, v in rec.items():
-                if k not in ("epoch", "step", "split", "time") and isinstance(v, (int, float)): writer.add_scalar(f"{k}/{rec['split']}", v, record["step"])
-        if len(spec.shape) == 3 and trainer.valid_data is not None:
+        for k, v in record.items():
+            if k not in ("epoch", "step", "split", "time") and isinstance(v, (int, float)): writer.add_scalar(f"{k}/{record['split']}", v, record["step"])
+        if record["split"] == "train" and len(spec.shape) == 3 and trainer.valid_data is not None:
             x, *rest = trainer.valid_data if isinstance(trainer.valid_data, (tuple, list)) else (trainer.valid_data,)
             y = rest[0][:8] if kind.conditional else None
             device = next(trainer.model.parameters()).device

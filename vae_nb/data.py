@@ -157,11 +157,11 @@ def _npz_bits(npz:Path, split:str) -> np.ndarray:
     if rows.shape[1] == 98 and rows.dtype != np.uint8: raise DataFileError(f"{where} has 98 columns but dtype {rows.dtype}; bit-packed rows are uint8")
     return np.unpackbits(rows, axis=1) if rows.shape[1] == 98 else rows
 
-def _check_bits(bits:np.ndarray, where:str) -> np.ndarray:
-    "`bits` if it holds at least one row of only 0s and 1s; else a `DataFileError` naming `where` and the first bad row."
-    if len(bits) == 0: raise DataFileError(f"{where} holds no images")
+def _check_bits(bits:np.ndarray, path:Path, split:str) -> np.ndarray:
+    "`bits` if it holds at least one row of only 0s and 1s; else a `DataFileError` naming the file, the split and the first bad row."
+    if len(bits) == 0: raise DataFileError(f"{path}: the {split} split holds no images")
     bad = np.flatnonzero(~((bits == 0) | (bits == 1)).all(1))
-    if len(bad): raise DataFileError(f"{where} must hold 0/1 values; row {bad[0]} holds {bits[bad[0]][(bits[bad[0]] != 0) & (bits[bad[0]] != 1)][0]}")
+    if len(bad): raise DataFileError(f"{path}: row {bad[0]} of the {split} split holds {bits[bad[0]][(bits[bad[0]] != 0) & (bits[bad[0]] != 1)][0]}; binarized MNIST must hold 0/1 values")
     return bits
 
 def load_binarized_mnist(root:str|os.PathLike|None=None, # a `.npz` file, or a folder holding `binarized_mnist.npz` or `binarized_mnist_{split}.amat`
@@ -172,8 +172,8 @@ def load_binarized_mnist(root:str|os.PathLike|None=None, # a `.npz` file, or a f
     _split(split, BINARIZED_MNIST_SPLITS, "binarized MNIST")
     npz = root if root.suffix == ".npz" else root / "binarized_mnist.npz"
     amat = root / f"binarized_mnist_{split}.amat"
-    if npz.is_file(): bits = _check_bits(_npz_bits(npz, split), f"{npz}[{split!r}]")
-    elif amat.is_file(): bits = _check_bits(_read_amat(amat), str(amat))
+    if npz.is_file(): bits = _check_bits(_npz_bits(npz, split), npz, split)
+    elif amat.is_file(): bits = _check_bits(_read_amat(amat), amat, split)
     else: raise DataNotFoundError(f"binarized MNIST is not in {root}: download binarized_mnist_{split}.amat from {BINARIZED_MNIST_URL} "
                                   f"and put it in {root} (or give the .npz file)")
     return TensorDataset(torch.from_numpy(bits.astype(np.float32)).reshape(-1, 1, 28, 28))

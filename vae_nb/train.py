@@ -401,7 +401,7 @@ class Trainer:
                  checkpoint_every:int|None=None, # also checkpoint every this many steps
                  save_every:int=1, # write the checkpoint and history every this many epochs (always: at the end and on Ctrl-C)
                  config:dict|None=None, # JSON-able settings stored in checkpoints (e.g. the command line that built the model)
-                 callbacks:Sequence[Callable]=(), # each called as `fn(trainer, record)` at the end of every epoch (rank 0), `record` the epoch's train record
+                 callbacks:Sequence[Callable]=(), # each called as `fn(trainer, record)` (rank 0) for each record of an epoch, once it is recorded and saved
                 ):
         if not isinstance(model, nn.Module) or not callable(getattr(model, "loss_terms", None)):
             raise TypeError(f"`model` must be an nn.Module with a `loss_terms(x, condition=None)` method, got {type(model).__name__}")
@@ -549,7 +549,7 @@ def _check_sharded(self:Trainer) -> None:
 @patch
 def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
     "Average the epoch's terms (over all processes), validate, record, checkpoint."
-    keys = sorted(self.sums)
+    keys, n_records = sorted(self.sums), len(self.history)
     totals = torch.tensor([self.sums[k] for k in keys] + [self.seen], dtype=torch.float64)
     if self.world_size > 1:
         totals = totals.to(self.device); dist.all_reduce(totals); totals = totals.cpu()
@@ -564,10 +564,11 @@ def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
     self.epoch, self.batch, self.sums, self.seen = epoch + 1, 0, {}, 0
     if mb is not None: mb.write(line)
     elif self.verbose and self.rank == 0: print(line, flush=True)
-    for fn in (self.callbacks if self.rank == 0 else ()): fn(self, rec)
     if self.epoch % self.save_every == 0:
         self.save()
         self.write_history(figure=False)
+    for r in (self.history[n_records:] if self.rank == 0 else []):
+        for fn in self.callbacks: fn(self, r)
 
 @contextmanager
 def _stop_on_interrupt(trainer:Trainer):
