@@ -41,9 +41,10 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
              'render_sprites', 'dsprites_like', 'discretize', 'discrete_entropy', 'mutual_information',
              'mutual_info_gap', 'gaussian_statistics', 'frechet_distance', 'FeatureClassifier',
              'train_feature_classifier', 'frechet_classifier_distance'],
- 'objectives': ['IWAEObjective']}
+ 'objectives': ['IWAEObjective'],
+ 'runs': ['RunError', 'load']}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-_SUBMODULES = ['algorithm', 'cli', 'config', 'conv', 'core', 'cvae', 'data', 'estimator', 'interface', 'klae', 'metrics', 'objectives', 'train', 'vae', 'viz', 'vq']
+_SUBMODULES = ['algorithm', 'cli', 'config', 'conv', 'core', 'cvae', 'data', 'estimator', 'interface', 'klae', 'metrics', 'objectives', 'runs', 'train', 'vae', 'viz', 'vq']
 __all__ = list(_WHERE)
 
 def __getattr__(name:str):
