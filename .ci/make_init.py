@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Write vae_nb/__init__.py: a lazy package whose top-level names are the `__all__` of the library modules.
+"""Write vae_nb/__init__.py: a lazy package whose top-level names are the `__all__` of the library modules
+(of `vae_nb.runs`, only the public loading and saving).
 
 `import vae_nb` then loads nothing but this file; `from vae_nb import VAE` loads `vae_nb.vae` and what it imports.
 The command line (`vae_nb.cli`) is not part of the top level. Run after adding a module or an exported name;
@@ -11,13 +12,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ["core", "interface", "config", "vae", "data", "viz", "checkpoint", "distributed", "train", "algorithm",
            "conv", "cvae", "vq", "klae", "estimator", "metrics", "objectives", "runs"]   # dependency order; cli is not top-level
+ONLY = {"runs": ["load", "save", "RunError"]}   # the command line's registry (MODELS, RunSpec, ...) stays in its module
 
 def render() -> str:
     sys.path.insert(0, str(ROOT))
     table, submodules = {}, sorted(p.stem for p in (ROOT / "vae_nb").glob("*.py") if p.stem not in ("__init__", "__main__", "_modidx"))
     for m in LIBRARY:
         if not (ROOT / "vae_nb" / f"{m}.py").exists(): continue
-        table[m] = list(importlib.import_module(f"vae_nb.{m}").__all__)
+        names = list(importlib.import_module(f"vae_nb.{m}").__all__)
+        table[m] = [n for n in names if n in ONLY[m]] if m in ONLY else names
     version = next(l for l in (ROOT / "vae_nb" / "__init__.py").read_text().splitlines() if l.startswith("__version__"))
     return f'''"""vae_nb: variational autoencoders, literate. Top-level names load their module on first use."""
 {version}

@@ -55,6 +55,7 @@ KLAE_SCRIPT = textwrap.dedent('''
     disc_init = {k: v.detach().clone() for k, v in model.discriminator.state_dict().items()}
     trainer = Trainer(model, load_digits_data("train"), batch_size=32, device="cpu", seed=0, progress=False, log_every=1)
     trainer.fit(1, max_steps=8)
+    steps = int(model.step)   # before the gradient checks below, which call `loss_terms` in training mode
     rank = int(os.environ.get("RANK", "0"))
     # the adaptive weight's autograd.grad calls inside the DDP forward: DDP's gradients are still the mean of each process's own
     x = load_digits_data("train").tensors[0][32 * rank:32 * (rank + 1)]
@@ -69,7 +70,7 @@ KLAE_SCRIPT = textwrap.dedent('''
     save_file({k: v.contiguous() for k, v in model.state_dict().items()}, out / f"params_rank{rank}.safetensors")
     save_file({k: v.contiguous() for k, v in disc_init.items()}, out / f"disc_init_rank{rank}.safetensors")
     (out / f"check_rank{rank}.json").write_text(json.dumps({"world_size": dist.get_world_size(), "gan_weight": float(terms["gan_weight"]),
-        "grad_diff": float((ddp - local).abs().max()), "grad_scale": float(local.abs().max()), "steps": int(model.n_steps),
+        "grad_diff": float((ddp - local).abs().max()), "grad_scale": float(local.abs().max()), "steps": steps,
         "disc_steps": sum("disc_loss" in r for r in trainer.step_history)}))
 ''')
 

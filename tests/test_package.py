@@ -43,3 +43,14 @@ def test_lean_import():
 def test_command_line_internals_not_top_level():
     for name in ('main', 'draw', 'MODELS', 'build_parser'): assert not hasattr(vae_nb, name), name
     assert 'VAE' in dir(vae_nb) and vae_nb.VAE.__module__ == 'vae_nb.vae'
+
+def test_no_runtime_import_of_development_tools():
+    "nbdev, execnb and ghapi are development requirements: no library module imports them."
+    import re
+    for path in (ROOT/'vae_nb').glob('*.py'):
+        if path.name == '_modidx.py': continue
+        hits = re.findall(r'^\s*(?:import|from)\s+(nbdev|execnb|ghapi)\b', path.read_text(encoding='utf-8'), re.M)
+        assert not hits, f'{path.name} imports {hits}'
+    import configparser
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    assert not re.search(r'\b(nbdev|execnb|ghapi)\b', cfg['DEFAULT']['requirements'])

@@ -44,8 +44,7 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
              'mutual_info_gap', 'gaussian_statistics', 'frechet_distance', 'FeatureClassifier',
              'train_feature_classifier', 'frechet_classifier_distance'],
  'objectives': ['IWAEObjective'],
- 'runs': ['MODELS', 'RUN_CHECKS', 'CHECKPOINT', 'MODEL_FILE', 'RunError', 'RunSpec', 'ModelKind', 'check_run_meta',
-          'read_run', 'load_run', 'load', 'save', 'posteriors', 'encode_data']}
+ 'runs': ['RunError', 'load', 'save']}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 _SUBMODULES = ['algorithm', 'cli', 'config', 'conv', 'core', 'cvae', 'data', 'estimator', 'interface', 'klae', 'metrics', 'objectives', 'runs', 'train', 'vae', 'viz', 'vq']
 __all__ = list(_WHERE)

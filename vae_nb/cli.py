@@ -5,7 +5,6 @@
 # %% ../nbs/09_cli.ipynb #5e7782a6
 from __future__ import annotations
 import argparse, io, json, math, os, re, sys, tempfile, time
-from itertools import repeat
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -13,10 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from torchvision.utils import save_image
-from .core import estimate_log_likelihood
 from torch.utils.data import TensorDataset
 from .data import DATASETS, DEFAULT_DATA, DataInfo, DataNotFoundError, DataSource, DynamicBinarize, data_info, default_root, make_loader, read_data
-from .algorithm import evaluating
+from .interface import evaluating
+from .metrics import evaluate_likelihood, bits_per_dim
 from .train import (NonFiniteLossError, Trainer, atomic_write, evaluate, get_device, init_distributed, owns_optimizers, read_checkpoint,
                           seed_everything)
 from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
@@ -26,8 +25,8 @@ import numpy as np
 
 # %% auto #0
 __all__ = ['MAX_SEED', 'MAX_SAMPLES', 'MAX_K', 'DEFAULT_EPOCHS', 'CLIError', 'build_parser', 'save_grid', 'class_rows', 'draw',
-           'save_pictures', 'train_command', 'likelihoods', 'eval_command', 'sample_command', 'save_array',
-           'encode_command', 'tensorboard_callback', 'main']
+           'save_pictures', 'train_command', 'eval_command', 'sample_command', 'save_array', 'encode_command',
+           'tensorboard_callback', 'main']
 
 # %% ../nbs/09_cli.ipynb #24790088
 class CLIError(Exception):
@@ -422,25 +421,6 @@ def train_command(a:argparse.Namespace) -> Path:
         print(f"next: vae_nb eval {out}   or   vae_nb sample {out} -n 64   or   vae_nb encode {out} --out {out}/latents.npy")
     return out
 
-# %% ../nbs/09_cli.ipynb #a6156734
-def likelihoods(model:nn.Module, # has `log_importance_weights(x, k)`
-                x:Tensor, # the examples
-                k:int=1000, # importance samples per example
-                batch_size:int=100, # examples at a time
-                chunk_size:int=250, # samples at a time
-                condition:Tensor|None=None, # the labels of `x`, for a conditional model
-               ) -> tuple[float, float]:
-    "Mean ELBO and mean importance-weighted log-likelihood of `x` in nats, both from the same `k` samples per example."
-    device, elbo, log_px = next(model.parameters()).device, 0., 0.
-    with evaluating(model):
-        for xb, yb in zip(x.split(batch_size), repeat(None) if condition is None else condition.split(batch_size)):
-            xb, total = xb.to(device), torch.zeros(len(xb), device=device)
-            def log_weights(x_, n):
-                w = model.log_importance_weights(x_, n, **_given(yb, device)); total.add_(w.sum(1)); return w
-            log_px += estimate_log_likelihood(log_weights, xb, k, min(chunk_size, k)).sum().item()
-            elbo += (total / k).sum().item()
-    return elbo / len(x), log_px / len(x)
-
 # %% ../nbs/09_cli.ipynb #c1a2b007
 def eval_command(a:argparse.Namespace) -> dict:
     "`vae_nb eval`: loss terms, ELBO and IW-NLL of a checkpoint on a split; print them and return them."
@@ -454,12 +434,13 @@ def eval_command(a:argparse.Namespace) -> dict:
     seed_everything(a.seed)
     dims = math.prod(spec.shape)
     res = {"checkpoint": str(path), "model": spec.model, "data": spec.data, "split": split, "n": len(x), "dims": dims}
-    has_likelihood = callable(getattr(model, "log_importance_weights", None))
+    has_likelihood = model.has_likelihood
     try:
         res["terms"] = evaluate(model, data[0] if len(data) == 1 else data, batch_size=a.batch_size)
         if kind.likelihood and has_likelihood:
-            elbo, log_px = likelihoods(model, x, a.k, a.batch_size, condition=labels if kind.conditional else None)
-            res.update(k=a.k, elbo=elbo, nll=-log_px, elbo_bits_per_dim=-elbo / (dims * math.log(2)), nll_bits_per_dim=-log_px / (dims * math.log(2)))
+            batches = list(zip(x.split(a.batch_size), labels.split(a.batch_size))) if kind.conditional else x
+            r = evaluate_likelihood(model, batches, a.k, batch_size=a.batch_size)   # the library's one likelihood path
+            res.update(k=a.k, elbo=r["elbo"], nll=r["nll"], elbo_bits_per_dim=bits_per_dim(-r["elbo"], dims), nll_bits_per_dim=r["bits_per_dim"])
     except (NonFiniteLossError, ValueError) as e:   # finite weights whose outputs overflow: `evaluate` or vae_nb.core refuse them
         if isinstance(e, ValueError) and "must be finite" not in str(e): raise
         what = f"loss term {e.term!r}" if getattr(e, "term", None) else str(e).splitlines()[0]
