@@ -88,8 +88,8 @@ def test_conditional_model_on_class_folders_and_hierarchical_levels(data, tmp_pa
     assert run("train", "--model", "hvae", "--data", data["npy"], "--latent-dim", 4, "--hidden", 16, "--epochs", 1, "--out", tmp_path / "h", "--device", "cpu") == 0
     assert run("encode", tmp_path / "h", "--out", tmp_path / "h.npz", "--logvar", "--device", "cpu") == 0
     with np.load(tmp_path / "h.npz") as z: assert {k: z[k].shape for k in z.files} == {"mu_0": (30, 4), "logvar_0": (30, 4), "mu_1": (30, 2), "logvar_1": (30, 2)}
-    assert run("encode", tmp_path / "h", "--level", 1, "--out", tmp_path / "top.npy", "--device", "cpu") == 0
-    assert np.load(tmp_path / "top.npy").shape == (30, 2)
+    assert run("encode", tmp_path / "h", "--level", 1, "--out", tmp_path / "new" / "top.npy", "--device", "cpu") == 0   # its folder is created
+    assert np.load(tmp_path / "new" / "top.npy").shape == (30, 2)
 
 def test_save_load_round_trip(data, tmp_path):
     assert run("train", "--data", data["npy"], "--epochs", 1, "--out", tmp_path / "r", "--device", "cpu") == 0
@@ -165,3 +165,26 @@ def test_tensorboard_missing_is_one_line(data, tmp_path, capsys, monkeypatch):
     assert run("train", "--data", data["npy"], "--epochs", 1, "--out", tmp_path / "r", "--tensorboard") == 2
     assert capsys.readouterr().err.strip() == "vae_nb train: error: --tensorboard needs the tensorboard package (pip install tensorboard)"
     assert not (tmp_path / "r").exists()
+
+from hypothesis import given, settings, strategies as st, HealthCheck
+from vae_nb.data import DataFileError, read_data
+
+def _valid_files(d:Path) -> dict[str, bytes]:
+    "The bytes of one small valid file of each kind."
+    np.save(d / "a.npy", np.random.default_rng(0).random((6, 4))); np.savez(d / "a.npz", x=np.zeros((6, 4)), y=np.arange(6))
+    write_png(torch.full((1, 5, 5), 7, dtype=torch.uint8), str(d / "a.png"))
+    return {".npy": (d / "a.npy").read_bytes(), ".npz": (d / "a.npz").read_bytes(), ".png": (d / "a.png").read_bytes(), ".csv": b"a,b\n1,2\n3,4\n5,6\n"}
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(kind=st.sampled_from([".npy", ".npz", ".png", ".csv"]), cut=st.floats(0, 1), junk=st.binary(max_size=24), at=st.floats(0, 1))
+def test_corrupted_files_give_one_line_data_errors(tmp_path, kind, cut, junk, at):
+    "Truncated or overwritten files of every kind are read, or refused with a one-line `DataFileError` naming the file; nothing else."
+    blob = _valid_files(tmp_path)[kind]
+    blob = blob[:int(len(blob) * cut)]
+    i = int(len(blob) * at); blob = blob[:i] + junk + blob[i + len(junk):]
+    target = tmp_path / "folder" if kind == ".png" else tmp_path / f"data{kind}"
+    if kind == ".png": target.mkdir(exist_ok=True); (target / "x.png").write_bytes(blob)
+    else: target.write_bytes(blob)
+    try: read_data(target)
+    except DataFileError as e:
+        assert str(target) in str(e) and "\n" not in str(e) and "allow_pickle" not in str(e), str(e)

@@ -547,6 +547,7 @@ def encode_command(a:argparse.Namespace) -> Path:
     chosen = [levels[a.level]] if a.level is not None else levels
     names = lambda l: ("mu", "logvar") if len(chosen) == 1 else (f"mu_{l}", f"logvar_{l}")
     arrays = {k: t for l, (mu, logvar) in enumerate(chosen) for k, t in zip(names(l), (mu, logvar if a.logvar else None)) if t is not None}
+    out.parent.mkdir(parents=True, exist_ok=True)
     save_array(arrays if npz else chosen[0][0], out)
     print(f"wrote {', '.join(f'{k} {tuple(t.shape)}' for k, t in arrays.items())} of {len(x)} examples ({path}) to {out}")
     return out

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_data.ipynb #f70ab359
 from __future__ import annotations
-import csv, gzip, math, os, re, shutil, socket, tarfile, zipfile, zlib
+import csv, gzip, math, os, re, shutil, socket, tarfile
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, Sequence
@@ -119,6 +119,8 @@ def load_mnist(root:str|os.PathLike|None=None, # folder holding `MNIST/raw` (`Fa
 class DataFileError(ValueError):
     "A data file or folder cannot be used: the message is one line naming it and saying what is wrong."
 
+def _first_line(e:Exception) -> str: return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
 _NPY_MAGIC, _ZIP_MAGICS = b"\x93NUMPY", (b"PK\x03\x04", b"PK\x05\x06")
 
 def _np_load(path:Path) -> dict[str, np.ndarray]:
@@ -133,9 +135,9 @@ def _np_load(path:Path) -> dict[str, np.ndarray]:
     try:
         if npy: return {"x": np.load(path, allow_pickle=False)}
         with np.load(path, allow_pickle=False) as d: return {k: d[k] for k in d.files}
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+    except Exception as e:   # numpy's parsers fail in many ways on damaged bytes (ValueError, SyntaxError, tokenize, zip, zlib, ...)
         if "allow_pickle" in str(e): raise DataFileError(f"{path} holds Python objects (pickled data), which vae_nb never loads; store plain numeric arrays") from None
-        raise DataFileError(f"{path} is damaged or truncated ({str(e).splitlines()[0]})") from None
+        raise DataFileError(f"{path} is damaged or truncated ({_first_line(e)})") from None
 
 # %% ../nbs/03_data.ipynb #acc80c2c
 BINARIZED_MNIST_SPLITS = ("train", "valid", "test")
@@ -362,7 +364,7 @@ def _csv_rows(path:Path) -> tuple[list[str]|None, list[tuple[int, list[str]]]]:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError, csv.Error) as e: raise DataFileError(f"{path} cannot be read as CSV text ({str(e).splitlines()[0]})") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as e: raise DataFileError(f"{path} cannot be read as CSV text ({_first_line(e)})") from None
     if not rows: raise DataFileError(f"{path} holds no rows")
     if all(_is_number(c) for c in rows[0][1]): return None, rows
     if len(rows) == 1: raise DataFileError(f"{path} holds a header row but no data")
@@ -422,11 +424,14 @@ def _image_files(folder:Path) -> tuple[list[Path], list[int]|None, tuple|None]:
     return [Path(p) for p, _ in samples], [c for _, c in samples], tuple(classes)
 
 def _decode(path:Path, channels:int|None) -> Tensor:
-    "An image file as uint8 (C, H, W) through `torchvision.io.decode_image`: grey for `channels` 1, else RGB."
-    from torchvision.io import ImageReadMode, decode_image
-    try: return decode_image(str(path), mode=ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB)
-    except (RuntimeError, ValueError, OSError) as e:
-        raise DataFileError(f"{path} is not a readable image ({re.sub(r'^.*?[.]cpp:[0-9]+, ', '', str(e).splitlines()[0])})") from None
+    "An image file as uint8 (C, H, W), opened with PIL as torchvision's `ImageFolder` opens it: grey for `channels` 1, else RGB."
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.transforms.v2.functional import pil_to_tensor
+    try:
+        with open(path, "rb") as f, Image.open(f) as img: return pil_to_tensor(img.convert("L" if channels == 1 else "RGB"))
+    except Exception as e:   # PIL fails in many ways on damaged bytes (OSError, SyntaxError, ValueError, zlib, struct, ...)
+        reason = "not an image format PIL recognises" if isinstance(e, UnidentifiedImageError) else _first_line(e)
+        raise DataFileError(f"{path} is not a readable image ({reason})") from None
 
 # %% ../nbs/03_data.ipynb #2e942286
 def read_image_folder(path:str|os.PathLike, # a folder of PNG/JPEG images, flat or one sub-folder per class
