@@ -242,7 +242,7 @@ def posteriors(model:nn.Module, # a model of `MODELS`
               ) -> list[tuple[Tensor, Tensor|None]]:
     "`(mu, logvar)` of the posterior of each latent level, lowest first (a VQ-VAE: its quantised latent and None)."
     if isinstance(model, VAE): _, mus, logvars = model.encode(x, mean=True); return list(zip(mus, logvars))
-    if hasattr(model, "quantizer"): return [(model.encode(x).z_q, None)]
+    if hasattr(model, "quantizer"): return [(model.latent(x), None)]
     q = model.posterior(x) if condition is None else model.posterior(x, condition)
     return [(q.mean, q.logvar)]
 
