@@ -13,7 +13,9 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from torchvision.utils import save_image
 from torch.utils.data import TensorDataset
-from .data import DATASETS, DEFAULT_DATA, DataInfo, DataNotFoundError, DataSource, DynamicBinarize, data_info, default_root, make_loader, read_data
+from .data import DATASETS, DEFAULT_DATA, DataInfo, DataNotFoundError, DynamicBinarize, data_info, default_root
+from .user_data import DataSource, read_data
+from .loaders import make_loader
 from .interface import evaluating
 from .metrics import evaluate_likelihood, bits_per_dim
 from .train import (NonFiniteLossError, Trainer, atomic_write, evaluate, get_device, init_distributed, owns_optimizers, read_checkpoint,

@@ -21,7 +21,7 @@ from fastcore.meta import delegates
 from fastprogress.fastprogress import master_bar, progress_bar
 from .viz import plot_history
 from .core import validation
-from .data import make_loader, set_epoch, InMemoryLoader
+from .loaders import make_loader, set_epoch, InMemoryLoader
 
 # %% auto #0
 __all__ = ['DEVICES', 'PRECISIONS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'SCHEDULES', 'NonFiniteLossError',
