@@ -5,6 +5,8 @@ from .config import *
 from .vae import *
 from .data import *
 from .viz import *
+from .checkpoint import *
+from .distributed import *
 from .train import *
 from .algorithm import *
 from .conv import *

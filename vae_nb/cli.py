@@ -22,8 +22,9 @@ from .conv import ConvVAE
 from .cvae import MLPCVAE
 from .vq import VQVAE
 from .klae import AutoencoderKL
-from .train import (NonFiniteLossError, atomic_write, evaluate, fit, get_device, init_distributed, load_checkpoint,
-                          owns_optimizers, read_checkpoint, seed_everything)
+from .train import NonFiniteLossError, evaluate, fit, owns_optimizers
+from .checkpoint import atomic_write, load_checkpoint, read_checkpoint
+from .distributed import get_device, init_distributed, seed_everything
 from .viz import plot_history, to_images
 from fastprogress.fastprogress import IN_NOTEBOOK
 
@@ -356,6 +357,18 @@ def save_pictures(model:nn.Module, # a trained model
             save_grid(draw(model, spec, 64 if labels is None else len(labels), labels), out / "samples.png", spec.shape)]
 
 # %% ../nbs/09_cli.ipynb #7eb64bd6
+def _loss_curve(epochs:int, # the run's last epoch, always drawn
+               ) -> Callable:
+    "A `Trainer` callback: draw `loss_curve.png` with `plot_history` whenever the history is saved, and after the last epoch."
+    def draw(trainer, record):
+        if record is not trainer.history[-1] or (trainer.epoch % trainer.save_every and trainer.epoch < epochs): return
+        import matplotlib.pyplot as plt
+        shown = [k for k in dict.fromkeys(k for r in trainer.history for k in r) if k not in ("epoch", "step", "split", "lr", "time")]
+        fig, tmp = plot_history(trainer.history, metrics=shown), trainer.out_dir / f".loss_curve.png.{os.getpid()}.tmp"
+        fig.savefig(tmp, dpi=100, format="png"); plt.close(fig)
+        os.replace(tmp, trainer.out_dir / "loss_curve.png")
+    return draw
+
 def train_command(a:argparse.Namespace) -> Path:
     "`vae_nb train`: check everything, train with `vae_nb.train.fit`, write the pictures; return the run folder."
     if a.resume: out = _out_dir(a); spec = _resumed_spec(a, out)
@@ -373,7 +386,7 @@ def train_command(a:argparse.Namespace) -> Path:
     epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
     history = fit(model, loader, epochs, resume=a.resume or None, valid_data=valid_data, batch_size=a.batch_size,
                   lr=None if owns_optimizers(model) else spec.lr,   # a model with its own step got `lr` when built
-                  device=device, seed=a.seed, out_dir=out, save_every=a.save_every, config={"run": asdict(spec)},
+                  device=device, seed=a.seed, out_dir=out, save_every=a.save_every, config={"run": asdict(spec)}, callbacks=[_loss_curve(epochs)],
                   progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True)   # a bar for people, one line per epoch for logs
     if rank == 0:
         save_pictures(model, spec, valid_data[0], out, valid_data[1] if MODELS[spec.model].conditional else None)
