@@ -1,6 +1,7 @@
 __version__ = "0.1.0"
 
 from .core import *
+from .interface import *
 from .config import *
 from .vae import *
 from .data import *

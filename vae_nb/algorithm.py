@@ -12,12 +12,13 @@ from torch import nn, Tensor
 from fastcore.basics import store_attr, patch
 from fastcore.meta import delegates
 from .core import (reparameterize, kl_divergence_gaussian, reconstruction_loss, RECONSTRUCTION_LOSSES,
-                         bernoulli_log_likelihood, gaussian_log_likelihood, check_same_shape)
+                         recon_log_likelihood, gaussian_log_likelihood, check_same_shape)
+from .interface import VAEBase, DiagonalGaussian, VAEOutput, evaluating
 from .train import optimizer_step, fit
 from .config import ConstantBeta, _check_int
 
 # %% auto #0
-__all__ = ['VAEAlgorithm', 'evaluating', 'VanillaVAE', 'side_by_side', 'mlp_coders', 'MLPVAE', 'BetaVAE', 'MLPBetaVAE']
+__all__ = ['VAEAlgorithm', 'VanillaVAE', 'vae_loss', 'side_by_side', 'mlp_coders', 'MLPVAE', 'BetaVAE', 'MLPBetaVAE']
 
 # %% ../nbs/06_algorithm.ipynb #2cb42f5f
 def _sigmoid_output(decoder:nn.Module) -> bool:
@@ -25,9 +26,8 @@ def _sigmoid_output(decoder:nn.Module) -> bool:
     *_, last = decoder.modules()
     return isinstance(last, nn.Sigmoid)
 
-class VAEAlgorithm(nn.Module):
+class VAEAlgorithm(VAEBase):
     "encode → sample_latent → decode → reconstruction + regularisation; a variant overrides only the pieces that differ."
-    conditional = False
     def __init__(self,
                  encoder:nn.Module, # x (or x with its condition) -> the latent distribution's parameters
                  decoder:nn.Module, # z (or z with its condition) -> x_recon, the shape of x
@@ -88,28 +88,14 @@ class VAEAlgorithm(nn.Module):
         "The decoder's output in data space: probabilities for a logits-BCE decoder, the output itself otherwise."
         return torch.sigmoid(x_recon) if self.recon == "bce" and self.output == "logits" else x_recon
     def log_likelihood(self, x_recon:Tensor, x:Tensor) -> Tensor:
-        "log p(x | z) per example: Bernoulli for \"bce\", unit-variance Gaussian for \"mse\"."
-        if self.recon == "bce": return bernoulli_log_likelihood(self._logits(x_recon), x)
-        return gaussian_log_likelihood(x_recon, x)
-
-# %% ../nbs/06_algorithm.ipynb #368048a7
-@patch
-def _check_condition(self:VAEAlgorithm, condition:Tensor|None, x:Tensor, name_x:str="x") -> None:
-    "Raise `ValueError` unless `condition` fits the model and has `x`'s batch size."
-    kind = type(self).__name__
-    if not self.conditional:
-        if condition is not None: raise ValueError(f"`condition` must be None for the unconditional {kind}, got a {type(condition).__name__}")
-        return
-    if condition is None: raise ValueError(f"{kind} is conditional: pass `condition` (one per example)")
-    if not isinstance(condition, Tensor): raise TypeError(f"`condition` must be a Tensor, got {type(condition).__name__}")
-    if condition.dim() == 0 or len(condition) != len(x):
-        raise ValueError(f"`condition` must have the batch size of `{name_x}`, got shapes {tuple(condition.shape)} and {tuple(x.shape)}")
+        "log p(x | z) per example: `vae_nb.core.recon_log_likelihood`, Bernoulli for \"bce\", N(x_recon, ½I) for \"mse\"."
+        return recon_log_likelihood(self._logits(x_recon), x, self.recon)
 
 # %% ../nbs/06_algorithm.ipynb #f0f6ad60
 @patch
 def loss_terms(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
     "encode → sample_latent → decode, then `loss = recon + reg` and the variant's extra terms."
-    self._check_condition(condition, x)
+    self.check_condition(condition, x)
     params = self.encode(x, condition)
     x_recon = self.decode(self.sample_latent(params), condition)
     check_same_shape(x_recon, x, "decode(z)", "x")
@@ -146,39 +132,29 @@ def train_step(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> dict[
     return out
 
 # %% ../nbs/06_algorithm.ipynb #c051f7ee
-@contextmanager
-def evaluating(model:nn.Module):
-    "Run a block with `model` in eval mode and without gradients, then restore its mode."
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad(): yield model
-    finally: model.train(was_training)
-
 @patch
-def _device(self:VAEAlgorithm): return next(self.parameters()).device
-
-@patch
-def generate(self:VAEAlgorithm, n_samples:int, device=None, condition:Tensor|None=None) -> Tensor:
-    "`n_samples` samples from the model: decode(sample_prior(n)), in data space."
-    if not isinstance(n_samples, int) or n_samples < 1: raise ValueError(f"`n_samples` must be a positive int, got {n_samples!r}")
-    device = device or self._device()
+def sample(self:VAEAlgorithm, n:int, # number of samples
+           device:torch.device|str|None=None, # defaults to the model's device
+           condition:Tensor|None=None, # one condition per sample, for a conditional model
+          ) -> Tensor:
+    "`n` samples from the model: decode(sample_prior(n)), in data space."
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"`n` must be a positive int, got {n!r}")
     with evaluating(self):
-        z = self.sample_prior(n_samples, device)
-        self._check_condition(condition, z, "the samples")
+        z = self.sample_prior(n, device or self.device)
+        self.check_condition(condition, z, "the samples")
         return self.to_data(self.decode(z, condition))
 
 @patch
 def reconstruct(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> Tensor:
     "Reconstructions of `x` decoded from the posterior mean, in data space."
-    self._check_condition(condition, x)
+    self.check_condition(condition, x)
     with evaluating(self): return self.to_data(self.decode(self.posterior_mean(self.encode(x, condition)), condition))
 
 # %% ../nbs/06_algorithm.ipynb #04919375
 class VanillaVAE(VAEAlgorithm):
     "The Gaussian VAE: q(z|x) = N(mu, diag exp(logvar)), prior N(0, I), analytic KL."
-    def encode(self, x:Tensor, condition:Tensor|None=None) -> tuple[Tensor, Tensor]:
-        "`(mu, logvar)` from the encoder's pair, or its output split in half along dim 1."
+    def encode(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
+        "q(z | x) from the encoder's pair `(mu, logvar)`, or its output split in half along dim 1; unpacks as `(mu, logvar)`."
         out = self.encoder(x)
         if isinstance(out, (tuple, list)): mu, logvar = out
         elif out.dim() < 2 or out.shape[1] % 2: raise ValueError(f"the encoder must return (mu, logvar) or a tensor with an even size 2*d_latent in dim 1, got shape {tuple(out.shape)}")
@@ -186,14 +162,48 @@ class VanillaVAE(VAEAlgorithm):
         check_same_shape(mu, logvar, "mu", "logvar")
         if self.latent_shape is not None and tuple(mu.shape[1:]) != self.latent_shape:
             raise ValueError(f"the encoder's `mu` must have the latent shape (N, *d_latent) = (N, *{self.latent_shape}), got {tuple(mu.shape)}")
-        return mu, logvar
+        return DiagonalGaussian(mu, logvar)
+    def posterior(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
+        "q(z | x), checked against the model's condition rule."
+        self.check_condition(condition, x)
+        return self.encode(x, condition)
     def sample_latent(self, params:tuple[Tensor, Tensor]) -> Tensor: return reparameterize(*params)
     def regularisation_loss(self, params:tuple[Tensor, Tensor]) -> Tensor: return kl_divergence_gaussian(*params)
     def sample_prior(self, n:int, device=None) -> Tensor:
         if self.latent_shape is None: raise ValueError(f"{type(self).__name__} needs `d_latent` to sample the prior")
         return torch.randn(n, *self.latent_shape, device=device)
     def extra_terms(self, params:tuple[Tensor, Tensor]) -> dict[str, Tensor]: return {"kl": kl_divergence_gaussian(*params)}
-    def posterior_mean(self, params:tuple[Tensor, Tensor]) -> Tensor: return params[0]
+    def posterior_mean(self, params:DiagonalGaussian) -> Tensor: return params[0]
+
+# %% ../nbs/06_algorithm.ipynb #4b5a53c2
+def vae_loss(recon:Tensor, # the mean of p(x | z) in data space (probabilities for "bce")
+             x:Tensor, # the data
+             mu:Tensor, # posterior mean
+             logvar:Tensor, # posterior log-variance
+             beta:float=1.0, # weight of the KL term
+             recon_loss:Literal["bce", "mse"]="bce", # the reconstruction loss
+            ) -> Tensor:
+    "The negative (β-)ELBO of the tutorials: reconstruction + β·KL(q || N(0, I)), summed over dimensions, mean over the batch."
+    out = torch.logit(recon, eps=1e-6) if recon_loss == "bce" else recon
+    return reconstruction_loss(out, x, recon_loss) + beta * kl_divergence_gaussian(mu, logvar)
+
+@patch
+def forward(self:VanillaVAE, x:Tensor, # the input batch
+            condition:Tensor|None=None, # one condition per example, for a conditional model
+           ) -> VAEOutput:
+    "`(recon, mu, logvar)`: the decoded mean of p(x | z) for z ~ q(z | x), and q's parameters."
+    q = self.posterior(x, condition)
+    return VAEOutput(self.to_data(self.decode(q.sample(), condition)), q.mean, q.logvar)
+
+@patch
+def current_beta(self:VanillaVAE) -> float:
+    "The KL weight in force: 1 for the plain VAE."
+    return 1.0
+
+@patch
+def loss(self:VanillaVAE, recon:Tensor, x:Tensor, mu:Tensor, logvar:Tensor) -> Tensor:
+    "`vae_loss` with the model's reconstruction loss and β."
+    return vae_loss(recon, x, mu, logvar, self.current_beta(), self.recon)
 
 # %% ../nbs/06_algorithm.ipynb #bf60706b
 def side_by_side(*objs, titles:list[str]|None=None):
@@ -245,22 +255,18 @@ def train(algo:nn.Module, # a `VAEAlgorithm`, or any model with `loss_terms` (an
     return fit(algo, dataloader, n_epochs, progress=False, verbose=True, **kwargs)
 
 # %% ../nbs/06_algorithm.ipynb #838a06f0
-def _repeat(t:Tensor|None, k:int) -> Tensor|None:
-    "Each row of `t` repeated `k` times in a row: (N, ...) -> (N*k, ...)."
-    return None if t is None else t.repeat_interleave(k, 0)
-
 @patch
 def log_importance_weights(self:VanillaVAE, x:Tensor, # a batch of N examples
                            k:int, # samples per example
                            condition:Tensor|None=None, # the batch's conditions, for a conditional model
+                           posterior:DiagonalGaussian|None=None, # q(z | x) if already computed: the encoder runs once per example
                           ) -> Tensor:
     "log p(x, z_i) - log q(z_i | x) for `k` samples z_i ~ q(z | x) per example: shape (N, k)."
-    self._check_condition(condition, x)
-    mu, logvar = (_repeat(t, k) for t in self.encode(x, condition))
-    z = reparameterize(mu, logvar)
-    log_px = self.log_likelihood(self.decode(z, _repeat(condition, k)), _repeat(x, k))
-    log_w = log_px + gaussian_log_likelihood(torch.zeros_like(z), z) - gaussian_log_likelihood(mu, z, logvar)
-    return log_w.view(len(x), k)
+    q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
+    z = q.sample()
+    cond = None if condition is None else condition.repeat_interleave(k, 0)
+    log_px = self.log_likelihood(self.decode(z, cond), x.repeat_interleave(k, 0))
+    return (log_px + gaussian_log_likelihood(torch.zeros_like(z), z) - q.log_prob(z)).view(len(x), k)
 
 # %% ../nbs/06_algorithm.ipynb #651b9fe6
 class BetaVAE(VanillaVAE):

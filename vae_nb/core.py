@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'set_validation', 'validation', 'check_same_shape',
-           'check_finite', 'reduce', 'reparameterize', 'gaussian_kl', 'kl_divergence_gaussian',
-           'bernoulli_log_likelihood', 'gaussian_log_likelihood', 'laplace_log_likelihood', 'mse_loss', 'bce_loss',
-           'reconstruction_loss', 'log_mean_exp', 'iw_log_likelihood', 'estimate_log_likelihood']
+__all__ = ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MSE_LOGVAR', 'set_validation', 'validation',
+           'check_same_shape', 'NonFiniteError', 'check_finite', 'reduce', 'reparameterize', 'gaussian_kl',
+           'kl_divergence_gaussian', 'bernoulli_log_likelihood', 'gaussian_log_likelihood', 'laplace_log_likelihood',
+           'mse_loss', 'bce_loss', 'reconstruction_loss', 'recon_log_likelihood', 'log_mean_exp', 'iw_log_likelihood',
+           'iw_estimates', 'estimate_log_likelihood']
 
 # %% ../nbs/00_core.ipynb #a88022e0
 _validate = True
@@ -51,13 +52,16 @@ def check_same_shape(a:Tensor, # first tensor
     if a.shape != b.shape:
         raise ValueError(f"`{name_a}` and `{name_b}` must have the same shape, got {_shape(a)} and {_shape(b)}")
 
+class NonFiniteError(ValueError):
+    "A tensor that must be finite holds NaN or inf (raised by `check_finite`)."
+
 def check_finite(x:Tensor, # tensor to check
                  name:str, # name of `x` in the error message
                 ) -> Tensor:
-    "Raise `ValueError` naming `name` if `x` holds NaN or inf (when validation is on); return `x`."
+    "Raise `NonFiniteError` (a `ValueError`) naming `name` if `x` holds NaN or inf (when validation is on); return `x`."
     if _checking() and not bool(torch.isfinite(x).all()):
         n_nan, n_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
-        raise ValueError(f"`{name}` must be finite, got {n_nan} NaN and {n_inf} inf value(s) in a tensor of shape {_shape(x)}")
+        raise NonFiniteError(f"`{name}` must be finite, got {n_nan} NaN and {n_inf} inf value(s) in a tensor of shape {_shape(x)}")
     return x
 
 # %% ../nbs/00_core.ipynb #2154c50f
@@ -192,6 +196,18 @@ def reconstruction_loss(x_recon:Tensor, # decoder output: the mean for "mse", lo
         raise ValueError(f"`reconstruction_loss` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {kind!r}")
     return RECONSTRUCTION_LOSSES[kind](x_recon, x)
 
+# %% ../nbs/00_core.ipynb #6905030d
+MSE_LOGVAR = math.log(0.5)  # log-variance of the Gaussian whose negative log-density is the summed squared error (up to a constant)
+
+def recon_log_likelihood(out:Tensor, # decoder output: logits for "bce", the mean for "mse"
+                         x:Tensor, # data, same shape as `out`
+                         kind:Literal["bce", "mse"]="bce", # the reconstruction loss the model trains with
+                        ) -> Tensor:
+    "log p(x | z) per example: Bernoulli(sigmoid(out)) for \"bce\", N(out, ½I) for \"mse\"."
+    if kind == "bce": return bernoulli_log_likelihood(out, x)
+    if kind == "mse": return gaussian_log_likelihood(out, x, MSE_LOGVAR)
+    raise ValueError(f"`kind` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {kind!r}")
+
 # %% ../nbs/00_core.ipynb #3897ed2a
 def log_mean_exp(log_w:Tensor, # log-weights
                  dim:int=-1, # dimension holding the k samples
@@ -209,20 +225,27 @@ def iw_log_likelihood(log_w:Tensor, # log importance weights log p(x, z_i) - log
     return log_mean_exp(log_w, dim)
 
 # %% ../nbs/00_core.ipynb #5d28e286
+def iw_estimates(log_weights:Callable[[int], Tensor], # `n -> (N, n)`: log importance weights of `n` fresh samples per example
+                 k:int=5000, # total number of importance samples per example
+                 chunk_size:int=500, # samples drawn per call, bounding memory
+                ) -> tuple[Tensor, Tensor]:
+    "Per-example importance-weighted log p(x) and ELBO from the same `k` samples, drawn `chunk_size` at a time, log-sum-exp streamed."
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"`k` must be a positive int, got {k!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1: raise ValueError(f"`chunk_size` must be a positive int, got {chunk_size!r}")
+    total = weight_sum = None
+    for start in range(0, k, chunk_size):
+        n = min(chunk_size, k - start)
+        log_w = check_finite(log_weights(n), "log_w")
+        if log_w.dim() != 2 or log_w.shape[1] != n or (total is not None and len(log_w) != len(total)):
+            raise ValueError(f"`log_weights` must return shape (N, n) with n = {n}, got {_shape(log_w)}")
+        chunk, s = torch.logsumexp(log_w, 1), log_w.sum(1, dtype=torch.float64)
+        total, weight_sum = (chunk, s) if total is None else (torch.logaddexp(total, chunk), weight_sum + s)
+    return total - math.log(k), (weight_sum / k).to(total.dtype)
+
 def estimate_log_likelihood(log_weights:Callable[[Tensor, int], Tensor], # `(x, n) -> (N, n)` log importance weights
                             x:Tensor, # a batch of N examples
                             k:int=5000, # total number of importance samples per example
                             chunk_size:int=500, # samples drawn per call, bounding memory
                            ) -> Tensor:
-    "Importance-weighted log p(x) with `k` samples, drawn `chunk_size` at a time; one value per example."
-    if not isinstance(k, int) or k < 1: raise ValueError(f"`k` must be a positive int, got {k!r}")
-    if not isinstance(chunk_size, int) or chunk_size < 1: raise ValueError(f"`chunk_size` must be a positive int, got {chunk_size!r}")
-    total = None
-    for start in range(0, k, chunk_size):
-        n = min(chunk_size, k - start)
-        log_w = log_weights(x, n)
-        if log_w.shape != (len(x), n):
-            raise ValueError(f"`log_weights` must return shape (N, n) = {(len(x), n)}, got {_shape(log_w)}")
-        chunk = torch.logsumexp(check_finite(log_w, "log_w"), 1)
-        total = chunk if total is None else torch.logaddexp(total, chunk)
-    return total - math.log(k)
+    "Importance-weighted log p(x) with `k` samples, drawn `chunk_size` at a time; one value per example (`iw_estimates`)."
+    return iw_estimates(lambda n: log_weights(x, n), k, chunk_size)[0]

@@ -80,13 +80,13 @@ def encode_condition(self:CVAE, condition:Tensor # labels (N,), or whatever the 
 @patch
 def encode(self:CVAE, x:Tensor, condition:Tensor|None=None) -> tuple[Tensor, Tensor]:
     "`(mu, logvar)` of q(z | x, c): the encoder applied to `x` joined with the encoded condition."
-    self._check_condition(condition, x)
+    self.check_condition(condition, x)
     return super(CVAE, self).encode(join_condition(x, self.encode_condition(condition), self.join))
 
 @patch
 def decode(self:CVAE, z:Tensor, condition:Tensor|None=None) -> Tensor:
     "The decoder's output for latents `z` joined with the encoded condition."
-    self._check_condition(condition, z, "z")
+    self.check_condition(condition, z, "z")
     return self.decoder(join_condition(z, self.encode_condition(condition), "features" if z.dim() == 2 else "channels"))
 
 # %% ../nbs/06b_cvae.ipynb #8f612801
@@ -121,7 +121,7 @@ def plot_class_samples(model:CVAE, # a trained conditional model
     if conditions is None:
         if getattr(model, "n_classes", None) is None: raise ValueError("`conditions` is needed for a model without `n_classes`")
         conditions = range(model.n_classes)
-    device = model._device()
+    device = model.device
     conditions = torch.as_tensor(conditions if isinstance(conditions, Tensor) else list(conditions), device=device)
     if row_labels is None: row_labels = [str(c) for c in conditions.tolist()] if conditions.dim() == 1 else ()
     if same_z and z is None: z = model.sample_prior(n_per_class, device)

@@ -8,15 +8,13 @@ import math
 import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
-from .core import (reparameterize, gaussian_kl, reduce, reconstruction_loss, bernoulli_log_likelihood,
-                         gaussian_log_likelihood, estimate_log_likelihood)
+from .core import (reparameterize, gaussian_kl, reduce, reconstruction_loss, gaussian_log_likelihood,
+                         recon_log_likelihood, MSE_LOGVAR)
+from .interface import VAEBase, DiagonalGaussian
 from .config import VAEConfig, _check_int, _check_number, _describe
 
 # %% auto #0
-__all__ = ['MSE_LOGVAR', 'VAE', 'free_bits_kl', 'mlp_hierarchy']
-
-# %% ../nbs/02_vae.ipynb #b2dfd9e6
-MSE_LOGVAR = math.log(0.5)  # log-variance of the Gaussian decoder whose negative log-likelihood the "mse" loss is (up to a constant)
+__all__ = ['VAE', 'free_bits_kl', 'mlp_hierarchy']
 
 # %% ../nbs/02_vae.ipynb #9e1658af
 def _last_module(m:nn.Module) -> nn.Module:
@@ -24,7 +22,7 @@ def _last_module(m:nn.Module) -> nn.Module:
     while isinstance(m, nn.Sequential) and len(m): m = m[-1]
     return m
 
-class VAE(nn.Module):
+class VAE(VAEBase):
     "A VAE with any number of Gaussian latent levels: standard (depth 1), β (`kl_weight`) and hierarchical with learned priors."
     conditional = False
     def __init__(self, config:VAEConfig|list|None=None, # a `VAEConfig`, or VAEConfig's arguments (encoders first, or all by keyword)
@@ -58,16 +56,25 @@ def reparameterize(self:VAE, mu:Tensor, # mean
     return reparameterize(mu, logvar)
 
 @patch
+def posterior(self:VAE, x:Tensor, # the input batch
+              condition:Tensor|None=None, # must be None: `VAE` is unconditional
+             ) -> DiagonalGaussian:
+    "q(z_0 | x), the lowest level's posterior: `encoders[0](x)` split into mean and log-variance."
+    if not isinstance(x, Tensor): raise TypeError(f"`x` must be a Tensor, got {_describe(x)}")
+    self.check_condition(condition, x)
+    return DiagonalGaussian(*_split(self.encoders[0](x), "encoders[0]", x))
+
+@patch
 def encode(self:VAE, x:Tensor, # the input batch
            mean:bool=False, # pass the posterior means up instead of samples
+           posterior:DiagonalGaussian|None=None, # q(z_0 | x) if already computed (skips `encoders[0]`)
           ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
     "Bottom-up pass: `(zs, mus, logvars)`, one entry per level, lowest level first."
-    if not isinstance(x, Tensor): raise TypeError(f"`x` must be a Tensor, got {_describe(x)}")
-    zs, mus, logvars, h = [], [], [], x
-    for l, encoder in enumerate(self.encoders):
-        mu, logvar = _split(encoder(h), f"encoders[{l}]", h)
-        h = mu if mean else self.reparameterize(mu, logvar)
-        zs.append(h); mus.append(mu); logvars.append(logvar)
+    q = self.posterior(x) if posterior is None else posterior
+    zs, mus, logvars = [], [], []
+    for l in range(self.depth):
+        if l > 0: q = DiagonalGaussian(*_split(self.encoders[l](zs[-1]), f"encoders[{l}]", zs[-1]))
+        zs.append(q.mean if mean else self.reparameterize(q.mean, q.logvar)); mus.append(q.mean); logvars.append(q.logvar)
     self.latent_shapes = [tuple(z.shape[1:]) for z in zs]
     return zs, mus, logvars
 
@@ -197,40 +204,25 @@ def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
 def log_likelihood(self:VAE, out:Tensor, # decoder output (logits for "bce", the mean for "mse")
                    x:Tensor, # data
                   ) -> Tensor:
-    "log p(x | z) per example: Bernoulli from logits (\"bce\") or N(out, 1/2 I) (\"mse\", see `MSE_LOGVAR`)."
-    if self.config.reconstruction_loss == "bce": return bernoulli_log_likelihood(out, x)
-    return gaussian_log_likelihood(out, x, MSE_LOGVAR)
+    "log p(x | z) per example: `vae_nb.core.recon_log_likelihood` (Bernoulli for \"bce\", N(out, ½I) for \"mse\")."
+    return recon_log_likelihood(out, x, self.config.reconstruction_loss)
 
 @patch
 def log_importance_weights(self:VAE, x:Tensor, # a batch of N examples
                            k:int, # posterior samples per example
+                           condition:Tensor|None=None, # must be None: `VAE` is unconditional
+                           posterior:DiagonalGaussian|None=None, # q(z_0 | x) if already computed: `encoders[0]` runs once per example
                           ) -> Tensor:
     "log p(x, z) - log q(z | x) over every level for `k` samples z ~ q(z | x) per example: shape (N, k)."
     _check_int(k, "k")
+    q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
     xk = x.repeat_interleave(k, dim=0)
-    zs, mus, logvars = self.encode(xk)
+    zs, mus, logvars = self.encode(xk, posterior=q)
     log_w = self.log_likelihood(self._check_output(self.decode(zs), xk), xk)
     for l in range(self.depth):
         mu_p, logvar_p = self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, zs[l])
         log_w = log_w + gaussian_log_likelihood(mu_p, zs[l], logvar_p) - gaussian_log_likelihood(mus[l], zs[l], logvars[l])
     return log_w.reshape(len(x), k)
-
-@patch
-def elbo(self:VAE, x:Tensor, # a batch of examples
-         k:int=1, # posterior samples averaged per example
-        ) -> Tensor:
-    "Per-example ELBO in nats: the mean of `k` log importance weights."
-    with torch.no_grad(): return self.log_importance_weights(x, k).mean(1)
-
-@patch
-def iw_nll(self:VAE, x:Tensor, # a batch of examples
-           k:int=5000, # importance samples per example
-           chunk_size:int=500, # samples drawn at a time
-           batch_size:int|None=None, # examples evaluated at a time (None: all at once)
-          ) -> Tensor:
-    "Importance-weighted negative log-likelihood -log p(x) per example, in nats (`vae_nb.core.estimate_log_likelihood`)."
-    batches = [x] if batch_size is None else x.split(_check_int(batch_size, "batch_size"))
-    with torch.no_grad(): return torch.cat([-estimate_log_likelihood(self.log_importance_weights, b, k, chunk_size) for b in batches])
 
 # %% ../nbs/02_vae.ipynb #ac5b1013
 @patch
@@ -251,9 +243,11 @@ def _find_latent_shapes(self:VAE, ref:Tensor) -> None:
 @patch
 def sample(self:VAE, n:int, # number of samples
            device:torch.device|str|None=None, # defaults to the model's device
+           condition:Tensor|None=None, # must be None: `VAE` is unconditional
           ) -> Tensor:
     "`n` ancestral samples through the priors (top level from N(0, I)), decoded to the mean of p(x | z)."
     _check_int(n, "n")
+    if condition is not None: raise ValueError(f"`condition` must be None for the unconditional VAE, got {_describe(condition)}")
     ref = next(iter(self.parameters()), self.step.new_zeros((), dtype=torch.get_default_dtype()))
     device = self.step.device if device is None else device
     zs = [None] * self.depth
@@ -265,16 +259,11 @@ def sample(self:VAE, n:int, # number of samples
         return self.output_mean(self.decode(zs))
 
 @patch
-def generate(self:VAE, n:int, # number of samples
-             device:torch.device|str|None=None, # defaults to the model's device
-            ) -> Tensor:
-    "Alias of `sample`."
-    return self.sample(n, device)
-
-@patch
 def reconstruct(self:VAE, x:Tensor, # a batch of examples
+                condition:Tensor|None=None, # must be None: `VAE` is unconditional
                ) -> Tensor:
     "Decode the posterior means of every level: the mean of p(x | z), shaped like `x`."
+    self.check_condition(condition, x)
     with torch.no_grad():
         zs, _, _ = self.encode(x, mean=True)
         return self.output_mean(self._check_output(self.decode(zs), x))
@@ -285,7 +274,7 @@ def loss_terms(self:VAE, x:Tensor, # the input batch
                condition:Tensor|None=None, # must be None: `VAE` is unconditional
               ) -> dict[str, Tensor]:
     "Scalar terms for the training engine: loss, recon, kl, beta, and kl_<level> for depth > 1."
-    if condition is not None: raise ValueError(f"`condition` must be None: VAE is unconditional, got {_describe(condition)}")
+    self.check_condition(condition, x)
     beta = self.current_beta()
     loss, recon_loss, kl, kls = self._loss(x, *self(x))
     terms = {"loss": loss, "recon": recon_loss, "kl": kl, "beta": torch.tensor(beta)}

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from fastcore.basics import store_attr, patch
 from fastcore.meta import delegates
-from .core import reduce
+from .core import reduce, reconstruction_loss
 from .algorithm import VAEAlgorithm
 
 # %% auto #0
@@ -202,6 +202,7 @@ class VectorQuantiser(VectorQuantizer):
 # %% ../nbs/06c_vq.ipynb #8f8b5794
 class VectorQuantizedVAE(VAEAlgorithm):
     "VQ-VAE (van den Oord et al., 2017): encoder, nearest-code quantiser with a straight-through gradient, decoder; uniform prior over codes."
+    has_likelihood = False   # its loss bounds no likelihood
     @delegates(VAEAlgorithm.__init__, but=["encoder", "decoder", "optimizer", "d_latent", "recon"])
     def __init__(self,
                  encoder:nn.Module, # x -> z_e, channels first (N, embedding_dim, *spatial)
@@ -290,3 +291,22 @@ class VQVAE(VectorQuantizedVAE):
         quantizer = VectorQuantizer(num_embeddings, embedding_dim, commitment_cost, ema=ema, init=init, restart_after=restart_after)
         super().__init__(conv_encoder(in_channels, hidden_dim, embedding_dim, n_downsample, n_res_blocks),
                          conv_decoder(embedding_dim, hidden_dim, in_channels, n_downsample, n_res_blocks), quantizer, **kwargs)
+
+# %% ../nbs/06c_vq.ipynb #8d12595f
+@patch
+def forward(self:VectorQuantizedVAE, x:Tensor, # the input batch
+            condition:Tensor|None=None, # must be None: the VQ-VAE is unconditional
+           ) -> tuple[Tensor, Tensor]:
+    "`(x_recon, vq_loss)`: the reconstruction in data space and the codebook + commitment loss."
+    self.check_condition(condition, x)
+    q = self.encode(x)
+    return self.to_data(self.decode(q.z_q)), q.loss
+
+@patch
+def loss(self:VectorQuantizedVAE, recon:Tensor, # `model(x)[0]`
+         x:Tensor, # the data
+         vq_loss:Tensor, # `model(x)[1]`
+        ) -> Tensor:
+    "Reconstruction loss plus the VQ loss, as in `loss_terms`."
+    out = torch.logit(recon, eps=1e-6) if self.recon == "bce" else recon
+    return reconstruction_loss(out, x, self.recon) + vq_loss
