@@ -109,7 +109,7 @@ def _json_copy(meta:dict) -> str: return json.dumps(meta, indent=1)
 
 def save_checkpoint(path:str|os.PathLike, # the `.safetensors` file to write (a `.json` copy of the metadata goes beside it)
                     model:nn.Module, # its `state_dict()` is saved
-                    optimizers:Iterable[torch.optim.Optimizer]=(), # their state dicts are saved
+                    optimizers:Iterable[torch.optim.Optimizer]|dict[str, torch.optim.Optimizer]=(), # their state dicts are saved (with their names, given a dict)
                     meta:dict|None=None, # extra JSON-able metadata (step, epoch, history, config, ...)
                     tensors:dict[str, Tensor]|None=None, # extra tensors (saved under `extra/`)
                    ) -> Path:
@@ -121,10 +121,11 @@ def save_checkpoint(path:str|os.PathLike, # the `.safetensors` file to write (a 
         if t.data_ptr() in seen and t.numel(): t = t.clone()
         seen.add(t.data_ptr()); out[key] = t
     for k, v in model.state_dict().items(): put(f"model/{k}", v)
-    for i, opt in enumerate(optimizers):
+    named = optimizers.items() if isinstance(optimizers, dict) else ((None, o) for o in optimizers)
+    for i, (name, opt) in enumerate(named):
         t, m = _optimizer_state(opt)
         for k, v in t.items(): put(f"optim/{i}/{k}", v)
-        opt_meta.append(m)
+        opt_meta.append(m if name is None else {"name": name, **m})
     rng_t, rng_m = rng_state()
     for k, v in rng_t.items(): put(f"rng/{k}", v)
     for k, v in (tensors or {}).items(): put(f"extra/{k}", v)
@@ -168,7 +169,7 @@ def _prefixed(tensors:dict[str, Tensor], prefix:str) -> dict[str, Tensor]:
 
 def load_checkpoint(path:str|os.PathLike, # a file written by `save_checkpoint`
                     model:nn.Module|None=None, # receives the weights (strictly: same keys and shapes)
-                    optimizers:Iterable[torch.optim.Optimizer]=(), # receive their saved states, in order
+                    optimizers:Iterable[torch.optim.Optimizer]|dict[str, torch.optim.Optimizer]=(), # receive their saved states, in order (given a dict, the names must match)
                     restore_rng:bool=False, # also restore the global RNG states
                    ) -> dict:
     "Restore `model`, `optimizers` (and the RNGs) from a checkpoint; return its metadata (with the extra tensors under `'tensors'`)."
@@ -178,10 +179,13 @@ def load_checkpoint(path:str|os.PathLike, # a file written by `save_checkpoint`
         except RuntimeError as e:
             raise ValueError(f"checkpoint {str(path)!r} holds a {meta['model']['class']} whose weights do not fit this "
                              f"{type(model).__name__}: {str(e).splitlines()[0]} ...") from None
-    optimizers = list(optimizers)
+    names, optimizers = (list(optimizers), list(optimizers.values())) if isinstance(optimizers, dict) else (None, list(optimizers))
     if optimizers:
         if len(optimizers) != len(meta["optimizers"]):
             raise ValueError(f"checkpoint {str(path)!r} holds {len(meta['optimizers'])} optimizer state(s), got {len(optimizers)} optimizer(s)")
+        saved = [m.get("name") for m in meta["optimizers"]]
+        if names is not None and None not in saved and saved != names:
+            raise ValueError(f"checkpoint {str(path)!r} holds the optimizers {saved}, got {names}")
         for i, (opt, m) in enumerate(zip(optimizers, meta["optimizers"])): _load_optimizer_state(opt, _prefixed(tensors, f"optim/{i}/"), m)
     if restore_rng: set_rng_state(_prefixed(tensors, "rng/"), meta["rng"])
     return {**meta, "tensors": _prefixed(tensors, "extra/")}

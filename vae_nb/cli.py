@@ -22,7 +22,7 @@ from .conv import ConvVAE
 from .cvae import MLPCVAE
 from .vq import VQVAE
 from .klae import AutoencoderKL
-from .train import NonFiniteLossError, evaluate, fit, owns_optimizers
+from .train import NonFiniteLossError, evaluate, fit
 from .checkpoint import atomic_write, load_checkpoint, read_checkpoint
 from .distributed import get_device, init_distributed, seed_everything
 from .viz import plot_history, to_images
@@ -385,7 +385,7 @@ def train_command(a:argparse.Namespace) -> Path:
     valid_data = _heldout(valid, spec)
     epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
     history = fit(model, loader, epochs, resume=a.resume or None, valid_data=valid_data, batch_size=a.batch_size,
-                  lr=None if owns_optimizers(model) else spec.lr,   # a model with its own step got `lr` when built
+                  lr=spec.lr,
                   device=device, seed=a.seed, out_dir=out, save_every=a.save_every, config={"run": asdict(spec)}, callbacks=[_loss_curve(epochs)],
                   progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True)   # a bar for people, one line per epoch for logs
     if rank == 0:

@@ -6,8 +6,9 @@
 from __future__ import annotations
 import csv, io, json, math, os, signal, threading, time
 from contextlib import contextmanager, nullcontext
+from dataclasses import replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 import torch
 import torch.distributed as dist
 from torch import nn, Tensor
@@ -15,7 +16,8 @@ from torch.utils.data import TensorDataset
 from fastcore.basics import patch
 from fastcore.meta import delegates
 from fastprogress.fastprogress import master_bar, progress_bar
-from .core import validation
+from .core import validation, NonFiniteError
+from .interface import Objective, objectives_of
 from .data import make_loader, set_epoch, InMemoryLoader
 from .distributed import get_device, autocast_dtype, seed_everything, init_distributed, average_gradients
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state, recover_checkpoint, atomic_write, _jsonable
@@ -24,8 +26,8 @@ from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, model_spec, read_
 from .distributed import DEVICES, PRECISIONS
 
 # %% auto #0
-__all__ = ['SCHEDULES', 'NonFiniteLossError', 'optimizer_step', 'evaluate', 'save_history', 'lr_factor', 'owns_optimizers',
-           'Trainer', 'fit']
+__all__ = ['SCHEDULES', 'NonFiniteLossError', 'optimizer_step', 'build_optimizer', 'step_objectives', 'evaluate', 'save_history',
+           'lr_factor', 'Trainer', 'fit']
 
 # %% ../nbs/05_train.ipynb #bf4c013a
 class NonFiniteLossError(FloatingPointError):
@@ -57,7 +59,12 @@ def _host_floats(terms:dict[str, Tensor], step:int|None=None) -> dict[str, float
             raise NonFiniteLossError(f"loss term {k!r} is {v}{at}; parameters were not updated", step, k)
     return out
 
-def optimizer_step(model:nn.Module, # anything with `loss_terms(x, condition=None) -> dict`
+def _nonfinite_input(e:NonFiniteError, step:int|None) -> NonFiniteLossError:
+    "A value check inside `loss_terms` (`vae_nb.core.check_finite`) that failed, as the engine's error."
+    at = "" if step is None else f" at step {step}"
+    return NonFiniteLossError(f"a non-finite value inside `loss_terms`{at}: {e}; parameters were not updated", step, str(e).split("`")[1] if str(e).count("`") >= 2 else None)
+
+def optimizer_step(model:nn.Module|Objective, # anything with `loss_terms(x, condition=None) -> dict`: a model or one of its objectives
                    optimizer:torch.optim.Optimizer, # steps the parameters of `model`
                    x:Tensor, # the input batch
                    condition:Tensor|None=None, # labels / conditions, passed on when not `None`
@@ -70,7 +77,8 @@ def optimizer_step(model:nn.Module, # anything with `loss_terms(x, condition=Non
     "Zero the gradients, evaluate `model.loss_terms`, check every term is finite, backpropagate, clip, step; return the terms as floats."
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
-        terms = model.loss_terms(x) if condition is None else model.loss_terms(x, condition)
+        try: terms = model.loss_terms(x) if condition is None else model.loss_terms(x, condition)
+        except NonFiniteError as e: raise _nonfinite_input(e, step) from None
     terms = _as_terms(terms)
     terms["loss"].backward()
     if sync_grads: average_gradients([p for g in optimizer.param_groups for p in g["params"]])
@@ -79,6 +87,39 @@ def optimizer_step(model:nn.Module, # anything with `loss_terms(x, condition=Non
         terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)
     out = _host_floats(terms, step)
     optimizer.step()
+    return out
+
+# %% ../nbs/05_train.ipynb #1a5ecf95
+def build_optimizer(objective:Objective, # supplies the parameters, and maybe its own `lr` and `betas`
+                    optimizer:str|Callable="adam", # "adam", "adamw", or a callable `params -> Optimizer` (which then decides everything)
+                    lr:float=1e-3, # learning rate, unless the objective has its own
+                    weight_decay:float=0., # weight decay
+                    device:torch.device|None=None, # the parameters' device: PyTorch's fused (single-kernel) Adam where it supports it
+                   ) -> torch.optim.Optimizer:
+    "The optimizer of one objective, over those of its parameters that require gradients."
+    params = [p for p in objective.parameters() if p.requires_grad]
+    if callable(optimizer): return optimizer(params)
+    if optimizer not in ("adam", "adamw"): raise ValueError(f"`optimizer` must be 'adam', 'adamw' or a callable `params -> Optimizer`, got {optimizer!r}")
+    cls = torch.optim.Adam if optimizer == "adam" else torch.optim.AdamW
+    betas = {} if objective.betas is None else {"betas": tuple(objective.betas)}
+    fused = device is not None and device.type in ("cuda", "cpu")
+    return cls(params, lr=lr if objective.lr is None else objective.lr, weight_decay=weight_decay, fused=fused, **betas)
+
+# %% ../nbs/05_train.ipynb #bdf10e1e
+def step_objectives(objectives:Sequence[Objective], # a model's objectives, in order
+                    optimizers:Sequence[torch.optim.Optimizer], # one per objective
+                    x:Tensor, # the input batch
+                    condition:Tensor|None=None, # passed on when not `None`
+                    **kwargs, # `grad_clip`, `step`, `autocast` of `optimizer_step`
+                   ) -> dict[str, float]:
+    "One training step: each active objective in turn takes an `optimizer_step`; the terms of all of them."
+    if len(objectives) != len(optimizers): raise ValueError(f"`optimizers` must hold one optimizer per objective, got {len(optimizers)} for {len(objectives)}")
+    active = [o.active is None or bool(o.active()) for o in objectives]   # asked before any objective steps
+    out = {}
+    for i, (o, opt, on) in enumerate(zip(objectives, optimizers, active)):
+        if not on: continue
+        terms = optimizer_step(o, opt, x, condition, sync_grads=i > 0, **kwargs)
+        out.update(terms if i == 0 else {f"{o.name}_{k}" if k == "loss" or k in out else k: v for k, v in terms.items()})
     return out
 
 # %% ../nbs/05_train.ipynb #0f2da53a
@@ -148,34 +189,28 @@ def lr_factor(schedule:str|Callable, # "constant", "linear", "cosine" or `(step,
     if schedule == "cosine": return 0.5 * (1 + math.cos(math.pi * t))
     raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
 
-# %% ../nbs/05_train.ipynb #24bd68fb
-def owns_optimizers(model:nn.Module # a model for `Trainer`
-                   ) -> bool:
-    "Whether `model` steps its own optimizers (it defines `train_step`), so the trainer must not build one."
-    return callable(getattr(model, "train_step", None))
-
 # %% ../nbs/05_train.ipynb #c1b842a4
 class Trainer:
     "Train any `loss_terms` model: optimizer, schedules, device, precision, progress bar, history, checkpoints, resume, DDP."
-    def __init__(self, model:nn.Module, # has `loss_terms(x, condition=None)`, maybe `train_step` and `conditional`
+    def __init__(self, model:nn.Module, # has `loss_terms(x, condition=None)`, maybe `objectives()` and `conditional`
                  data, # training data: Tensor `x`, tensors `(x, y)`, a DataLoader or an iterable of batches
                  valid_data=None, # validation data, evaluated after every epoch
                  batch_size:int=128, # for tensor data: examples per step (per process under DDP)
-                 optimizer:str|Callable|None=None, # "adam" (default), "adamw", or `params -> Optimizer`
-                 lr:float|None=None, # learning rate of the optimizer the trainer builds (None: 1e-3)
-                 weight_decay:float=0., # weight decay of that optimizer
+                 optimizer:str|Callable="adam", # "adam", "adamw", or `params -> Optimizer` (called once per objective)
+                 lr:float=1e-3, # learning rate of the optimizers the trainer builds (an objective may have its own)
+                 weight_decay:float=0., # weight decay of those optimizers
                  schedule:str|Callable="constant", # learning-rate schedule, see `lr_factor`
                  warmup:int=0, # steps of learning-rate warm-up
                  beta_schedule:Callable[[int], float]|None=None, # sets `model.beta` from the step before each step
-                 grad_clip:float|None=None, # clip the global gradient norm
+                 grad_clip:float|None=None, # clip the global gradient norm of each objective
                  device:str|torch.device="auto", # "auto", "cpu", "cuda", "mps"
                  precision:str="auto", # "auto" (bf16 autocast on CUDA), "fp32", "bf16"
-                 compile:bool=False, # `torch.compile` the model's `loss_terms`
+                 compile:bool=False, # `torch.compile` the first objective's `loss_terms`
                  seed:int|None=None, # seeds the RNGs (plus the rank) and the data order
                  progress:bool=True, # show a progress bar with the live loss terms
                  verbose:bool=False, # without a progress bar, print one line per epoch
                  log_every:int|None=None, # also record the terms every this many steps (`step_history`)
-                 out_dir:str|os.PathLike|None=None, # write checkpoint, history and loss curve here
+                 out_dir:str|os.PathLike|None=None, # write the checkpoint and the history here
                  checkpoint_every:int|None=None, # also checkpoint every this many steps
                  save_every:int=1, # write the checkpoint and history every this many epochs (always: at the end and on Ctrl-C)
                  config:dict|None=None, # JSON-able settings stored in checkpoints (e.g. the command line that built the model)
@@ -183,10 +218,7 @@ class Trainer:
                 ):
         if not isinstance(model, nn.Module) or not callable(getattr(model, "loss_terms", None)):
             raise TypeError(f"`model` must be an nn.Module with a `loss_terms(x, condition=None)` method, got {type(model).__name__}")
-        self.custom = owns_optimizers(model)
-        if self.custom and (optimizer is not None or grad_clip is not None or lr is not None or weight_decay):
-            raise ValueError(f"`{type(model).__name__}` defines `train_step` and steps its own optimizers: pass `optimizer`, `lr`, `weight_decay` and `grad_clip` to the model, not the trainer")
-        if optimizer is not None and optimizer not in ("adam", "adamw") and not callable(optimizer):
+        if optimizer not in ("adam", "adamw") and not callable(optimizer):
             raise ValueError(f"`optimizer` must be 'adam', 'adamw' or a callable `params -> Optimizer`, got {optimizer!r}")
         if not callable(schedule) and schedule not in SCHEDULES: raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
         if beta_schedule is not None and not hasattr(model, "beta"):
@@ -197,15 +229,14 @@ class Trainer:
         self.device = get_device(device)
         self.autocast = autocast_dtype(self.device, precision)
         self.model, self.data, self.valid_data = model, data, valid_data
-        self.batch_size, self.lr, self.weight_decay, self.schedule, self.warmup = batch_size, 1e-3 if lr is None and not self.custom else lr, weight_decay, schedule, warmup
+        self.batch_size, self.lr, self.weight_decay, self.schedule, self.warmup = batch_size, lr, weight_decay, schedule, warmup
         self.beta_schedule, self.grad_clip, self.compile, self.seed, self.progress, self.verbose = beta_schedule, grad_clip, compile, seed, progress, verbose
         self.log_every, self.checkpoint_every, self.save_every, self.config = log_every, checkpoint_every, save_every, config or {}
         self.callbacks = list(callbacks)
         for fn in self.callbacks:
             if not callable(fn): raise TypeError(f"`callbacks` must be callables `fn(trainer, record)`, got {type(fn).__name__}")
         self.out_dir = None if out_dir is None else Path(out_dir)
-        self.optimizer_arg = optimizer or "adam"
-        self.optimizers = None
+        self.optimizer_arg, self.objectives, self.optimizers = optimizer, None, None
         self.step, self.epoch, self.batch = 0, 0, 0   # steps done, epochs done, batches done in the current epoch
         self.history, self.step_history, self.sums, self.seen = [], [], {}, 0
         self.data_seed = self.loader = self.last_checkpoint = self.resume_rng = None
@@ -224,65 +255,36 @@ class _LossTerms(nn.Module):
         self.model, self.fn = model, fn
     def forward(self, x, condition=None): return self.fn(x) if condition is None else self.fn(x, condition)
 
-def _build_optimizer(kind, params, lr:float, weight_decay:float, device:torch.device) -> torch.optim.Optimizer:
-    if callable(kind): return kind(params)
-    cls = torch.optim.Adam if kind == "adam" else torch.optim.AdamW
-    fused = device.type in ("cuda", "cpu")
-    return cls(params, lr=lr, weight_decay=weight_decay, fused=fused)
-
-def _model_optimizers(model:nn.Module) -> list[torch.optim.Optimizer]:
-    opts = getattr(model, "optimizers", None)
-    opts = [getattr(model, "optimizer", None)] if opts is None else list(opts)
-    if not opts or not all(isinstance(o, torch.optim.Optimizer) for o in opts):
-        raise TypeError(f"`{type(model).__name__}` defines `train_step`, so it must expose the optimizer(s) it steps as `optimizer` or `optimizers`")
-    return opts
-
 @patch
 def _setup(self:Trainer) -> None:
-    "Device, process group, seeds, optimizers and the routed `loss_terms` (once per trainer)."
+    "Device, process group, seeds, one optimizer per objective, the first objective routed (once per trainer)."
     if self.optimizers is not None: return
     self.rank, self.world_size, self.device = init_distributed(self.device)
     self.model.to(self.device).train()
     if self.seed is not None: seed_everything(self.seed + self.rank)
-    if self.custom: self.optimizers = _model_optimizers(self.model)
-    else: self.optimizers = [_build_optimizer(self.optimizer_arg, [p for p in self.model.parameters() if p.requires_grad], self.lr, self.weight_decay, self.device)]
+    objectives = objectives_of(self.model)
+    names = [o.name for o in objectives]
+    if not objectives or len(set(names)) < len(names): raise ValueError(f"`{type(self.model).__name__}` must have objectives with distinct names, got {names}")
+    self.optimizers = [build_optimizer(o, self.optimizer_arg, self.lr, self.weight_decay, self.device) for o in objectives]
     for opt in self.optimizers:
         for g in opt.param_groups: g.setdefault("initial_lr", g["lr"])
-    fn = self.model.loss_terms
+    fn = objectives[0].loss_terms
     if self.compile: fn = torch.compile(fn)   # core's value checks skip themselves while compiling
     if self.world_size > 1:
         fn = nn.parallel.DistributedDataParallel(_LossTerms(self.model, fn), device_ids=[self.device] if self.device.type == "cuda" else None,
-                                                 find_unused_parameters=self.custom)
-    self.loss_terms = fn
+                                                 find_unused_parameters=len(objectives) > 1)
+    self.objectives = [replace(objectives[0], loss_terms=fn), *objectives[1:]]
 
 # %% ../nbs/05_train.ipynb #24abee9a
-class _Routed:
-    "Stands in for the model in `optimizer_step`: the same object, with the routed `loss_terms`."
-    def __init__(self, loss_terms): self.loss_terms = loss_terms
-
-@contextmanager
-def _routed(model:nn.Module, fn:Callable):
-    "Temporarily make `model.loss_terms` the routed `fn` (for models that call it from their own `train_step`)."
-    if fn == model.loss_terms: yield; return
-    model.__dict__["loss_terms"] = fn
-    try: yield
-    finally: del model.__dict__["loss_terms"]
-
 @patch
 def _train_step(self:Trainer, x:Tensor, y:Tensor|None) -> dict[str, float]:
-    "Schedules, then one optimisation step on `(x, y)`."
-    total = self.total_steps
+    "Schedules, then one step of every objective on `(x, y)`."
+    f = lr_factor(self.schedule, self.step, self.total_steps, self.warmup)
     for opt in self.optimizers:
-        f = lr_factor(self.schedule, self.step, total, self.warmup)
         for g in opt.param_groups: g["lr"] = g["initial_lr"] * f
     if self.beta_schedule is not None: self.model.beta = float(self.beta_schedule(self.step))
     condition = y if getattr(self.model, "conditional", False) else None
-    if not self.custom:
-        return optimizer_step(_Routed(self.loss_terms), self.optimizers[0], x, condition, grad_clip=self.grad_clip,
-                              step=self.step, autocast=self.autocast)
-    with _routed(self.model, self.loss_terms), torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
-        terms = self.model.train_step(x) if condition is None else self.model.train_step(x, condition)
-    return {k: float(v) for k, v in terms.items()}
+    return step_objectives(self.objectives, self.optimizers, x, condition, grad_clip=self.grad_clip, step=self.step, autocast=self.autocast)
 
 # %% ../nbs/05_train.ipynb #ce4a9f06
 @patch
@@ -292,6 +294,10 @@ def _epoch_rng(self:Trainer) -> dict[str, Tensor]:
     g = getattr(self.loader, "generator", None)
     if isinstance(g, torch.Generator): t["loader"] = g.get_state()
     return t
+
+@patch
+def _named_optimizers(self:Trainer) -> dict[str, torch.optim.Optimizer]:
+    return {o.name: opt for o, opt in zip(self.objectives, self.optimizers)}
 
 @patch
 def save(self:Trainer, path:str|os.PathLike|None=None, # default `checkpoint_path`
@@ -304,7 +310,7 @@ def save(self:Trainer, path:str|os.PathLike|None=None, # default `checkpoint_pat
             "trainer": {"batch_size": self.batch_size, "lr": self.lr, "weight_decay": self.weight_decay, "warmup": self.warmup,
                         "schedule": self.schedule if isinstance(self.schedule, str) else repr(self.schedule),
                         "grad_clip": self.grad_clip, "seed": self.seed, "world_size": self.world_size}}
-    save_checkpoint(path, self.model, self.optimizers, meta, {f"epoch_rng/{k}": v for k, v in self.epoch_rng.items()})
+    save_checkpoint(path, self.model, self._named_optimizers(), meta, {f"epoch_rng/{k}": v for k, v in self.epoch_rng.items()})
     self.last_checkpoint = (Path(path), self.step)
     return Path(path)
 
@@ -313,7 +319,7 @@ def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
     "Restore the training state from a checkpoint (`True`: the one in `out_dir`)."
     path = self.checkpoint_path if resume is True else Path(resume)
     if path is None: raise ValueError("`resume=True` needs `out_dir` (or pass the checkpoint's path as `resume`)")
-    meta = load_checkpoint(path, self.model, self.optimizers, restore_rng=self.rank == 0)
+    meta = load_checkpoint(path, self.model, self._named_optimizers(), restore_rng=self.rank == 0)
     if self.rank != 0: seed_everything(hash((self.seed, self.rank, meta["step"])) % 2**62)
     for k in ("step", "epoch", "batch", "data_seed", "seen", "sums", "history", "step_history"): setattr(self, k, meta[k])
     self.resume_rng = ({k[len("epoch_rng/"):]: v for k, v in meta["tensors"].items() if k.startswith("epoch_rng/")}, rng_state())
