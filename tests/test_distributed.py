@@ -73,8 +73,8 @@ KLAE_SCRIPT = textwrap.dedent('''
         "grad_diff": float((ddp - local).abs().max()), "grad_scale": float(local.abs().max()), "steps": steps,
         "disc_steps": sum("disc_loss" in r for r in trainer.step_history)}))
     # negative control: without the engine's averaging of the discriminator's gradients, the ranks' discriminators drift apart
-    import vae_nb.train
-    vae_nb.train.average_gradients = lambda params: None
+    import vae_nb.step
+    vae_nb.step.average_gradients = lambda params: None
     trainer.fit(1, max_steps=12)
     save_file({k: v.contiguous() for k, v in model.discriminator.state_dict().items()}, out / f"disc_unsynced_rank{rank}.safetensors")
 ''')

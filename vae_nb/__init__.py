@@ -6,6 +6,7 @@ from .config import *
 from .vae import *
 from .data import *
 from .viz import *
+from .step import *
 from .checkpoint import *
 from .distributed import *
 from .train import *

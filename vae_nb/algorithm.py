@@ -14,7 +14,8 @@ from fastcore.meta import delegates
 from .core import (reparameterize, kl_divergence_gaussian, reconstruction_loss, RECONSTRUCTION_LOSSES,
                          recon_log_likelihood, gaussian_log_likelihood, check_same_shape)
 from .interface import VAEBase, DiagonalGaussian, VAEOutput, evaluating
-from .train import build_optimizer, step_objectives, fit
+from .step import build_optimizer, step_objectives
+from .train import fit
 from .config import ConstantBeta, _check_int
 
 # %% auto #0

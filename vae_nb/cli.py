@@ -22,7 +22,8 @@ from .conv import ConvVAE
 from .cvae import MLPCVAE
 from .vq import VQVAE
 from .klae import AutoencoderKL
-from .train import NonFiniteLossError, evaluate, fit
+from .train import evaluate, fit
+from .step import NonFiniteLossError
 from .checkpoint import atomic_write, load_checkpoint, read_checkpoint
 from .distributed import get_device, init_distributed, seed_everything
 from .viz import plot_history, to_images

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from .core import estimate_log_likelihood, gaussian_kl, check_finite, validation
-from .train import optimizer_step
+from .step import optimizer_step
 from .algorithm import evaluating
 from .vq import code_usage
 
