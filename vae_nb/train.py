@@ -317,6 +317,7 @@ def fit(self:Trainer, epochs:int, # train until this many epochs are done (count
     n_batches = len(self.loader) if hasattr(self.loader, "__len__") else None
     self.total_steps = epochs * n_batches if n_batches else max_steps
     if self.total_steps is None and self.schedule != "constant": raise ValueError("a learning-rate `schedule` needs data with a length or `max_steps`")
+    created = self.out_dir is not None and self.rank == 0 and not self.out_dir.exists()
     if self.out_dir is not None and self.rank == 0:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         recover_checkpoint(self.checkpoint_path)   # after a crash: stale temporary files, a JSON copy that lags
@@ -361,6 +362,7 @@ def fit(self:Trainer, epochs:int, # train until this many epochs are done (count
         raise NonFiniteLossError(f"training stopped: {e.args[0]}; {self._kept('the last good checkpoint')}", e.step, e.term) from None
     finally:
         self.write_history()
+        if created and not any(self.out_dir.iterdir()): self.out_dir.rmdir()   # a run that wrote nothing leaves no folder
         if self.world_size > 1: dist.barrier()
     return self.history
 
