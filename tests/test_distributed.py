@@ -55,7 +55,7 @@ KLAE_SCRIPT = textwrap.dedent('''
     disc_init = {k: v.detach().clone() for k, v in model.discriminator.state_dict().items()}
     trainer = Trainer(model, load_digits_data("train"), batch_size=32, device="cpu", seed=0, progress=False, log_every=1)
     trainer.fit(1, max_steps=8)
-    steps = int(model.n_steps)   # before the gradient checks below, which call `loss_terms` in training mode
+    steps = int(model.step)   # before the gradient checks below, which call `loss_terms` in training mode
     rank = int(os.environ.get("RANK", "0"))
     # the adaptive weight's autograd.grad calls inside the DDP forward: DDP's gradients are still the mean of each process's own
     x = load_digits_data("train").tensors[0][32 * rank:32 * (rank + 1)]

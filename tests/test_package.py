@@ -26,3 +26,31 @@ def test_readme_has_two_commands():
 
 def test_public_api_exported():
     for name in vae_nb.core.__all__: assert hasattr(vae_nb, name), name
+
+def test_init_in_sync_with_modules():
+    "vae_nb/__init__.py lists exactly the modules' `__all__` (regenerate with `python .ci/make_init.py`)."
+    r = subprocess.run([sys.executable, str(ROOT/'.ci'/'make_init.py'), '--check'], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+def test_lean_import():
+    "`import vae_nb` loads no heavy dependency; `from vae_nb import VAE` loads torch but no plotting, data sets, scikit-learn or CLI."
+    code = ("import sys, vae_nb; a = set(sys.modules); from vae_nb import VAE; b = set(sys.modules); "
+            "print(sorted(m for m in ('torch', 'matplotlib', 'sklearn', 'torchvision', 'scipy', 'pandas', 'vae_nb.cli') if m in a), "
+            "sorted(m for m in ('matplotlib', 'sklearn', 'torchvision', 'scipy', 'pandas', 'vae_nb.cli') if m in b))")
+    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, cwd=ROOT, check=True).stdout.strip()
+    assert out == '[] []', out
+
+def test_command_line_internals_not_top_level():
+    for name in ('main', 'draw', 'MODELS', 'build_parser'): assert not hasattr(vae_nb, name), name
+    assert 'VAE' in dir(vae_nb) and vae_nb.VAE.__module__ == 'vae_nb.vae'
+
+def test_no_runtime_import_of_development_tools():
+    "nbdev, execnb and ghapi are development requirements: no library module imports them."
+    import re
+    for path in (ROOT/'vae_nb').glob('*.py'):
+        if path.name == '_modidx.py': continue
+        hits = re.findall(r'^\s*(?:import|from)\s+(nbdev|execnb|ghapi)\b', path.read_text(encoding='utf-8'), re.M)
+        assert not hits, f'{path.name} imports {hits}'
+    import configparser
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    assert not re.search(r'\b(nbdev|execnb|ghapi)\b', cfg['DEFAULT']['requirements'])

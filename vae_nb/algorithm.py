@@ -16,7 +16,8 @@ from .core import (reparameterize, kl_divergence_gaussian, reconstruction_loss, 
 from .interface import VAEBase, DiagonalGaussian, VAEOutput, evaluating
 from .step import build_optimizer, step_objectives
 from .train import fit
-from .config import ConstantBeta, _check_int
+from .config import ConstantBeta
+from .core import check_int, check_number, check_tensor
 
 # %% auto #0
 __all__ = ['VAEAlgorithm', 'VanillaVAE', 'vae_loss', 'side_by_side', 'mlp_coders', 'MLPVAE', 'BetaVAE', 'MLPBetaVAE']
@@ -52,7 +53,6 @@ class VAEAlgorithm(VAEBase):
             raise TypeError(f"`optimizer` must be an Optimizer, a callable `params -> Optimizer` or None, got {type(optimizer).__name__}")
         store_attr("encoder,decoder,recon,lr,grad_clip,output")
         self.latent_shape, self._optimizer_arg, self._optimizer = d_latent, optimizer, None
-        self.register_buffer("n_steps", torch.zeros((), dtype=torch.long))
 
     def encode(self, x:Tensor, condition:Tensor|None=None):
         "The latent distribution's parameters for `x`."
@@ -96,6 +96,7 @@ class VAEAlgorithm(VAEBase):
 @patch
 def loss_terms(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
     "encode → sample_latent → decode, then `loss = recon + reg` and the variant's extra terms."
+    check_tensor(x, "x")
     self.check_condition(condition, x)
     params = self.encode(x, condition)
     x_recon = self.decode(self.sample_latent(params), condition)
@@ -103,7 +104,7 @@ def loss_terms(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> dict[
     recon, reg = self.reconstruction_loss(x_recon, x), self.regularisation_loss(params)
     extra, logged = self.output_loss(x_recon, x, recon)
     terms = {"recon": recon, "reg": reg, **self.extra_terms(params), **logged, "loss": recon + reg + extra}
-    if self.training and torch.is_grad_enabled(): self.n_steps += 1   # a training step: β schedules and `disc_start` read the count
+    self.count_step()   # after every term has read the step's β
     return terms
 
 # %% ../nbs/06_algorithm.ipynb #a18af57e
@@ -134,9 +135,9 @@ def optimizer(self:VAEAlgorithm) -> torch.optim.Optimizer:
 
 @patch
 def train_step(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> dict[str, float]:
-    "One training step of every objective with `optimizers` (via `vae_nb.train.step_objectives`); the loss terms as floats."
+    "One training step of every objective with `optimizers` (via `vae_nb.step.step_objectives`); the loss terms as floats."
     self.train()
-    return step_objectives(self.objectives(), self.optimizers, x, condition, grad_clip=self.grad_clip, step=int(self.n_steps))
+    return step_objectives(self.objectives(), self.optimizers, x, condition, grad_clip=self.grad_clip, step=int(self.step))
 
 # %% ../nbs/06_algorithm.ipynb #c051f7ee
 @patch
@@ -203,11 +204,6 @@ def forward(self:VanillaVAE, x:Tensor, # the input batch
     return VAEOutput(self.to_data(self.decode(q.sample(), condition)), q.mean, q.logvar)
 
 @patch
-def current_beta(self:VanillaVAE) -> float:
-    "The KL weight in force: 1 for the plain VAE."
-    return 1.0
-
-@patch
 def loss(self:VanillaVAE, recon:Tensor, x:Tensor, mu:Tensor, logvar:Tensor) -> Tensor:
     "`vae_loss` with the model's reconstruction loss and β."
     return vae_loss(recon, x, mu, logvar, self.current_beta(), self.recon)
@@ -231,7 +227,7 @@ def mlp_coders(input_dim:int|tuple, # features per example, or the shape of one 
               ) -> tuple[nn.Sequential, nn.Sequential]:
     "An MLP encoder x -> (mu, logvar) stacked as 2*latent_dim features, and an MLP decoder z -> x."
     shape = (input_dim,) if isinstance(input_dim, int) else tuple(input_dim)
-    for name, v in (("input_dim", math.prod(shape)), ("hidden_dim", hidden_dim), ("latent_dim", latent_dim)): _check_int(v, name)
+    for name, v in (("input_dim", math.prod(shape)), ("hidden_dim", hidden_dim), ("latent_dim", latent_dim)): check_int(v, name)
     if output not in ("logits", "sigmoid", "identity"): raise ValueError(f"`output` must be 'logits', 'sigmoid' or 'identity', got {output!r}")
     d = math.prod(shape)
     encoder = nn.Sequential(nn.Flatten(), nn.Linear(d + cond_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 2 * latent_dim))
@@ -286,10 +282,7 @@ class BetaVAE(VanillaVAE):
                  beta:float|Callable[[int], float]=4.0, # weight of the KL, or a schedule `step -> beta`
                  **kwargs):
         super().__init__(encoder, decoder, optimizer, d_latent, **kwargs)
-        self.beta = beta if callable(beta) else ConstantBeta(beta)(0)
-    def current_beta(self) -> float:
-        "beta at the current training step."
-        return float(self.beta(int(self.n_steps)) if callable(self.beta) else self.beta)
+        self.beta = beta if callable(beta) else check_number(beta, "beta")   # read through `current_beta` (`VAEBase`)
     def regularisation_loss(self, params:tuple[Tensor, Tensor]) -> Tensor:
         return self.current_beta() * kl_divergence_gaussian(*params)
     def extra_terms(self, params:tuple[Tensor, Tensor]) -> dict[str, Tensor]:

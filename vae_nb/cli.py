@@ -4,35 +4,29 @@
 
 # %% ../nbs/09_cli.ipynb #5e7782a6
 from __future__ import annotations
-import argparse, io, json, math, os, sys, tempfile, time
-from itertools import repeat
-from dataclasses import asdict, dataclass, fields
+import argparse, io, json, math, os, re, sys, tempfile, time
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
 from torchvision.utils import save_image
-from .core import estimate_log_likelihood
 from torch.utils.data import TensorDataset
-from .data import DATASETS, DEFAULT_DATA, DataNotFoundError, DynamicBinarize, data_info, load_dataset, make_loader
-from .vae import VAE, mlp_hierarchy
-from .algorithm import MLPBetaVAE, evaluating
-from .conv import ConvVAE
-from .cvae import MLPCVAE
-from .vq import VQVAE
-from .klae import AutoencoderKL
-from .train import evaluate, fit
+from .data import DATASETS, DEFAULT_DATA, DataNotFoundError, DynamicBinarize, data_info, default_root, load_dataset, make_loader
+from .interface import evaluating
+from .metrics import evaluate_likelihood, bits_per_dim
+from .train import Trainer, evaluate
 from .step import NonFiniteLossError
-from .checkpoint import atomic_write, load_checkpoint, read_checkpoint
+from .checkpoint import atomic_write, read_checkpoint
 from .distributed import get_device, init_distributed, seed_everything
+from .runs import CHECKPOINT, MODELS, RunError, RunSpec, load_run, read_run
 from .viz import plot_history, to_images
 from fastprogress.fastprogress import IN_NOTEBOOK
 
 # %% auto #0
-__all__ = ['MODELS', 'CHECKPOINT', 'DEFAULT_EPOCHS', 'CLIError', 'RunSpec', 'ModelKind', 'build_parser', 'read_run', 'load_run',
-           'save_grid', 'class_rows', 'draw', 'save_pictures', 'train_command', 'likelihoods', 'eval_command',
-           'sample_command', 'main']
+__all__ = ['MAX_SEED', 'MAX_SAMPLES', 'MAX_K', 'DEFAULT_EPOCHS', 'CLIError', 'build_parser', 'save_grid', 'class_rows', 'draw',
+           'save_pictures', 'train_command', 'eval_command', 'sample_command', 'main']
 
 # %% ../nbs/09_cli.ipynb #24790088
 class CLIError(Exception):
@@ -42,11 +36,20 @@ class _Parser(argparse.ArgumentParser):
     "An `ArgumentParser` whose usage errors become `CLIError`s (one line) instead of usage text and `sys.exit(2)`."
     def error(self, message:str): raise CLIError(f"{self.prog}: error: {message} (see `{self.prog} --help`)")
 
-def _positive_int(s:str) -> int:
-    try: v = int(s)
-    except ValueError: raise argparse.ArgumentTypeError(f"must be a positive int, got {s!r}") from None
-    if v < 1: raise argparse.ArgumentTypeError(f"must be a positive int, got {s!r}")
-    return v
+def _int(lo:int=1, hi:int|None=None) -> Callable[[str], int]:
+    "An argparse type: an int from `lo` to `hi` (no upper bound if None)."
+    what = "a positive int" if (lo, hi) == (1, None) else f"an int from {lo} to {hi}"
+    def parse(s:str) -> int:
+        try: v = int(s)
+        except ValueError: v = None   # also digits beyond Python's limit on int(str)
+        if v is None or v < lo or (hi is not None and v > hi): raise argparse.ArgumentTypeError(f"must be {what}, got {s[:40]!r}")
+        return v
+    return parse
+
+_positive_int = _int()
+MAX_SEED = 2**63 - 1 # seeds are offset by the epoch and the process rank, and torch takes 64 bits
+MAX_SAMPLES = 10_000 # `sample -n`: one PNG grid of at most 100 x 100 images
+MAX_K = 100_000 # `eval --k`: importance samples per example (published tables use 5000)
 
 def _number(minimum:float, strict:bool) -> Callable[[str], float]:
     "An argparse type: a finite float above `minimum` (or equal to it unless `strict`)."
@@ -58,76 +61,7 @@ def _number(minimum:float, strict:bool) -> Callable[[str], float]:
         return v
     return parse
 
-# %% ../nbs/09_cli.ipynb #abc9f2f4
-@dataclass
-class RunSpec:
-    "What the command line needs to rebuild a model: stored in every checkpoint it writes."
-    model:str="vae" # a key of `MODELS`
-    data:str=DEFAULT_DATA # a key of `vae_nb.data.DATASETS`
-    shape:tuple=(1, 8, 8) # (C, H, W) of one image
-    recon:str="bce" # reconstruction loss, "bce" or "mse"
-    latent_dim:int=16 # size of the latent code (of the lowest level for `hvae`)
-    hidden:int=256 # width of the hidden layers (channels for convolutional models)
-    beta:float|None=1.0 # weight of the KL term (None: the model has none)
-    lr:float=1e-3 # Adam's learning rate
-    n_classes:int|None=None # label classes, for conditional models
-    binarize:bool=False # dynamic binarization of the training images
-
-    @classmethod
-    def from_dict(cls, d:dict) -> RunSpec:
-        "The spec stored in a checkpoint's metadata."
-        names = {f.name for f in fields(cls)}
-        if not isinstance(d, dict) or "model" not in d or not set(d) <= names: raise ValueError(f"not a run description: {d!r}")
-        return cls(**{**d, "shape": tuple(d.get("shape", cls.shape))})
-
-@dataclass(frozen=True)
-class ModelKind:
-    "A model the command line can train: what it is, how to build it from a `RunSpec`, and what it needs."
-    description:str # one line for `--help`
-    build:Callable[[RunSpec], nn.Module] # spec -> a fresh model
-    defaults:dict|None=None # RunSpec fields that differ from the global defaults for this kind (e.g. {"beta": 4.0})
-    has_beta:bool=True # has a KL weight that `--beta` sets
-    conditional:bool=False # trains on (x, label) pairs
-    multiple:int=1 # image height and width must be multiples of this (convolutional models)
-    likelihood:bool=True # `eval` reports ELBO and IW-NLL (False: the training loss is not a likelihood bound)
-
-def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
-    "Builder of a `VAE` of `depth` MLP levels, latent sizes halving upwards from `latent_dim`."
-    def build(s:RunSpec) -> VAE:
-        parts = mlp_hierarchy(math.prod(s.shape), [max(s.latent_dim >> l, 1) for l in range(depth)], s.hidden)
-        parts["encoders"][0] = nn.Sequential(nn.Flatten(), parts["encoders"][0])
-        return VAE(**parts, reconstruction_loss=s.recon, kl_weight=s.beta, hierarchical_kl=False, input_shape=s.shape)
-    return build
-
-def _conv_vae(s:RunSpec) -> ConvVAE:
-    "`ConvVAE` with 4 stride-2 layers of hidden, 2x, 4x, 8x channels (3 layers on images under 16 pixels a side)."
-    n_layers = min(4, int(math.log2(min(s.shape[1:]))))
-    return ConvVAE(s.shape[0], s.latent_dim, s.shape[1:], [s.hidden << i for i in range(n_layers)], s.recon, lr=s.lr)
-
-def _klae(s:RunSpec) -> AutoencoderKL:
-    "A small `AutoencoderKL`: latent grid 4x smaller, one residual block, a patch discriminator as deep as the image allows."
-    disc_layers = max(1, min(3, int(math.log2(min(s.shape[1:]) / 3))))
-    return AutoencoderKL(s.shape[0], s.hidden, s.latent_dim, n_downsample=2, n_res_blocks=1, disc_hidden_dim=max(s.hidden // 2, 1),
-                         disc_layers=disc_layers, kl_weight=s.beta, disc_start=500, lr=s.lr)
-
-MODELS = {
-    "vae": ModelKind("standard VAE: one Gaussian latent, MLP encoder and decoder (vae_nb.vae.VAE)", _mlp_vae(1)),
-    "hvae": ModelKind("two-level hierarchical VAE with a learned prior (vae_nb.vae.VAE, depth 2)", _mlp_vae(2)),
-    "beta": ModelKind("beta-VAE, MLP encoder and decoder; --beta defaults to 4 (vae_nb.algorithm.MLPBetaVAE)",
-                      lambda s: MLPBetaVAE(s.shape, s.latent_dim, s.beta, s.hidden, s.recon, lr=s.lr), {"beta": 4.0}),
-    "conv": ModelKind("convolutional VAE: 4 stride-2 conv layers (3 on 8x8 images), --hidden channels doubling (vae_nb.conv.ConvVAE)",
-                      _conv_vae, {"hidden": 32}, has_beta=False),
-    "vq": ModelKind("VQ-VAE: convolutional, 128 codes of size --latent-dim on a 4x smaller grid (vae_nb.vq.VQVAE)",
-                    lambda s: VQVAE(s.shape[0], s.hidden, 128, s.latent_dim, n_downsample=2, recon=s.recon, lr=s.lr),
-                    {"hidden": 64}, has_beta=False, multiple=4),
-    "cvae": ModelKind("conditional VAE: MLP encoder and decoder given the image's label; samples one row per class (vae_nb.cvae.MLPCVAE)",
-                      lambda s: MLPCVAE(s.shape, s.n_classes, s.hidden, s.latent_dim, recon=s.recon, lr=s.lr), has_beta=False, conditional=True),
-    "klae": ModelKind("KL autoencoder of latent diffusion: conv, L1 + patch GAN from step 500, --beta = KL weight, default 1e-6 (vae_nb.klae.AutoencoderKL)",
-                      _klae, {"hidden": 32, "latent_dim": 4, "beta": 1e-6}, multiple=4, likelihood=False),
-}
-
 # %% ../nbs/09_cli.ipynb #35957182
-CHECKPOINT = "checkpoint.safetensors"
 DEFAULT_EPOCHS = {"digits": 100} # epochs per data set when --epochs is not given (else 10)
 
 def _listing(items:dict, describe:Callable) -> str:
@@ -172,16 +106,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--root", type=Path, help="data folder (default: $VAE_NB_DATA or ~/.cache/vae_nb/data); for binarized-mnist the .npz file or its folder")
     t.add_argument("--no-download", action="store_true", help="never download; read --root only")
     t.add_argument("--epochs", type=_positive_int, help=f"epochs to train (default: {DEFAULT_EPOCHS['digits']} on digits, 10 otherwise); with --resume, the total")
-    t.add_argument("--batch-size", type=_positive_int, default=128, help="examples per step (per process under torchrun) (default: 128)")
-    t.add_argument("--lr", type=_number(0, True), default=1e-3, help="Adam learning rate (default: 1e-3)")
+    t.add_argument("--batch-size", type=_positive_int, help="examples per step (per process under torchrun) (default: 128; with --resume, the run's)")
+    t.add_argument("--lr", type=_number(0, True), help="Adam learning rate (default: 1e-3; with --resume, the run's)")
     t.add_argument("--latent-dim", type=_positive_int, help=f"latent size (default: {RunSpec.latent_dim})")
     t.add_argument("--hidden", type=_positive_int, help=f"hidden width, or channels of conv models (default: {RunSpec.hidden}; conv, klae: 32; vq: 64)")
     t.add_argument("--beta", type=_number(0, False), help="weight of the KL term (default: 1; beta: 4; klae: 1e-6); only models with an adjustable KL weight")
     t.add_argument("--binarize", action="store_true", help="dynamic binarization: resample 0/1 pixels from the grey levels every batch")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    t.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    t.add_argument("--seed", type=_int(0, MAX_SEED), help="random seed (default: 0; with --resume, the run's)")
     t.add_argument("--out", type=Path, help="output folder (default: runs/MODEL-DATA, numbered if taken)")
-    t.add_argument("--overwrite", action="store_true", help="replace the run already in --out")
+    t.add_argument("--overwrite", action="store_true", help="replace the run in --out (its files are removed), or write into a folder that holds other files")
     t.add_argument("--resume", action="store_true", help="continue the run in --out up to --epochs")
     t.add_argument("--save-every", type=_positive_int, default=1, help="write the checkpoint and history every N epochs; always at the end and on Ctrl-C (default: 1)")
     t.set_defaults(run=train_command)
@@ -190,23 +124,23 @@ def build_parser() -> argparse.ArgumentParser:
                                    "of a trained model on a split of its data set, in nats per example and in bits per dimension.")
     e.add_argument("ckpt", type=Path, help="a checkpoint written by `vae_nb train`, or its run folder")
     e.add_argument("--split", help="split to evaluate (default: the data set's held-out split)")
-    e.add_argument("--k", type=_positive_int, default=1000, help="importance samples per example (default: 1000; published tables use 5000)")
+    e.add_argument("--k", type=_int(1, MAX_K), default=1000, help="importance samples per example (default: 1000; published tables use 5000)")
     e.add_argument("--batch-size", type=_positive_int, default=100, help="examples evaluated at a time (default: 100)")
     e.add_argument("--root", type=Path, help="data folder, as for train")
     e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    e.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    e.add_argument("--seed", type=_int(0, MAX_SEED), default=0, help="random seed (default: 0)")
     e.add_argument("--json", action="store_true", help="print the results as one JSON object")
     e.set_defaults(run=eval_command)
     s = sub.add_parser("sample", help="a grid of samples from a checkpoint", formatter_class=raw, epilog=_SAMPLE_EXAMPLES,
                        description="Draw samples from a trained model's prior and save them as one PNG grid.")
     s.add_argument("ckpt", type=Path, help="a checkpoint written by `vae_nb train`, or its run folder")
-    s.add_argument("-n", type=_positive_int, default=64, help="number of samples (default: 64)")
+    s.add_argument("-n", type=_int(1, MAX_SAMPLES), default=64, help="number of samples (default: 64)")
     s.add_argument("--nrow", type=_positive_int, help="images per row (default: 8; a conditional model without --label: one row per class)")
     s.add_argument("--label", type=int, help="conditional models: the class to draw (default: every class, a row each)")
     s.add_argument("--out", type=Path, help="PNG to write (default: samples-N-seedS.png in the run folder)")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
-    s.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    s.add_argument("--seed", type=_int(0, MAX_SEED), default=0, help="random seed (default: 0)")
     s.set_defaults(run=sample_command)
     return p
 
@@ -222,7 +156,7 @@ def _run_spec(a:argparse.Namespace) -> RunSpec:
         raise CLIError(f"--binarize needs data with a Bernoulli likelihood; --data {a.data} is modelled with {info.recon!r}")
     if kind.conditional and not info.n_classes:
         raise CLIError(f"--model {a.model} is conditional and needs labels, but --data {a.data} has none; labelled data sets: {', '.join(k for k, i in DATASETS.items() if i.n_classes)}")
-    spec = RunSpec(a.model, a.data, info.shape, info.recon, lr=a.lr, binarize=a.binarize, n_classes=info.n_classes if kind.conditional else None,
+    spec = RunSpec(a.model, a.data, info.shape, info.recon, lr=RunSpec.lr if a.lr is None else a.lr, binarize=a.binarize, n_classes=info.n_classes if kind.conditional else None,
                    **(kind.defaults or {}))
     for name in ("latent_dim", "hidden", "beta"):
         if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
@@ -238,20 +172,33 @@ def _check_writable(path:Path, flag:str) -> None:
     try: tempfile.TemporaryFile(dir=parent).close()
     except OSError as e: raise CLIError(f"{flag} {path} is not writable: {e.strerror} in {parent}") from None
 
+# %% ../nbs/09_cli.ipynb #c1a2b002
+_OUTPUT = r"checkpoint\.(?:safetensors|json)|(?:history|steps)\.(?:csv|json)|loss_curve\.png|reconstructions\.png|samples(?:-\d+(?:-label\d+)?-seed\d+)?\.png"
+_RUN_FILE = re.compile(rf"{_OUTPUT}|\.(?:{_OUTPUT})\.\d+\.tmp|\.loss_curve\.tmp\.png")   # and the temporary files of atomic writes
+
+def _run_files(folder:Path) -> list[Path]:
+    "The files in `folder` that `vae_nb train` and `vae_nb sample` write (with their temporary files)."
+    return sorted(p for p in folder.iterdir() if p.is_file() and _RUN_FILE.fullmatch(p.name)) if folder.is_dir() else []
+
 def _out_dir(a:argparse.Namespace) -> Path:
-    "The checked output folder of `train` (not created yet)."
+    "The checked output folder of `train` (not created yet, nothing removed yet)."
     if a.resume and a.overwrite: raise CLIError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
     if a.out is None:
         if a.resume: raise CLIError("--resume needs --out, the folder of the run to continue")
         base = out = Path("runs") / f"{a.model}-{a.data}"
         for i in range(2, 10**6):
-            if not (out / CHECKPOINT).exists(): break
+            if not (out.is_dir() and any(out.iterdir())): break
             out = base.with_name(f"{base.name}-{i}")
     else: out = a.out
     _check_writable(out, "--out")
-    if a.resume and not (out / CHECKPOINT).exists(): raise CLIError(f"--resume: there is no run to continue in {out} (no {CHECKPOINT})")
-    if (out / CHECKPOINT).exists() and not (a.resume or a.overwrite):
+    is_run = (out / CHECKPOINT).is_file()
+    if a.resume:
+        if not is_run: raise CLIError(f"--resume: there is no run to continue in {out} (no {CHECKPOINT})")
+    elif is_run and not a.overwrite:
         raise CLIError(f"--out {out} already holds a run; pass --resume to continue it, --overwrite to replace it, or another --out")
+    elif out.is_dir() and not a.overwrite and (held := sorted(p.name for p in out.iterdir())):
+        raise CLIError(f"--out {out} holds files that are not a vae_nb run ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}); "
+                       "pass --overwrite to write the run there anyway (files of the same names are replaced), or another --out")
     return out
 
 # %% ../nbs/09_cli.ipynb #a54c46cc
@@ -260,9 +207,14 @@ def _device(name:str) -> torch.device:
     except ValueError as e: raise CLIError(f"--device: {e}") from None
 
 def _load(name:str, split:str, root:Path|None, download:bool=True) -> TensorDataset:
-    "A split of a data set; a missing or malformed file is an input error."
-    try: return load_dataset(name, split, root, download)
+    "A split of a data set; a missing or malformed file, or a row holding NaN or inf, is an input error."
+    try: ds = load_dataset(name, split, root, download)
     except (DataNotFoundError, ValueError) as e: raise CLIError(str(e)) from None
+    x = ds.tensors[0]
+    bad = (~torch.isfinite(x.reshape(len(x), -1))).any(1).nonzero().flatten().tolist()
+    if bad: raise CLIError(f"--data {name} ({root or default_root()}): row {bad[0]} of the {split} split holds NaN or infinite values "
+                           f"({len(bad)} row(s) in all); fix or remove them")
+    return ds
 
 def _heldout(ds:TensorDataset, spec:RunSpec) -> tuple[Tensor, ...]:
     "The held-out tensors; binarized once, with a fixed seed, for a run trained with dynamic binarization."
@@ -270,37 +222,23 @@ def _heldout(ds:TensorDataset, spec:RunSpec) -> tuple[Tensor, ...]:
     if spec.binarize: x = torch.bernoulli(x, generator=torch.Generator().manual_seed(0))
     return (x, *rest)
 
-def read_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or its run folder
-            ) -> tuple[RunSpec, Path]:
-    "The `RunSpec` stored in a checkpoint, and the checkpoint's path; `CLIError` for anything else."
-    path = Path(path)
-    if path.is_dir(): path = path / CHECKPOINT
-    if not path.is_file(): raise CLIError(f"no checkpoint at {path}")
-    try: meta, _ = read_checkpoint(path)
-    except ValueError as e: raise CLIError(str(e).replace("`path` ", "")) from None
-    try: spec = RunSpec.from_dict((meta.get("config") or {}).get("run"))
-    except (ValueError, TypeError):
-        raise CLIError(f"{path} is a vae_nb checkpoint but was not written by `vae_nb train` (it describes no run); load it with vae_nb.train.load_checkpoint") from None
-    if spec.model not in MODELS: raise CLIError(f"{path} holds a {spec.model!r} model, which this version of vae_nb cannot build; it knows {', '.join(MODELS)}")
-    return spec, path
-
-def load_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or its run folder
-             device:str|torch.device="cpu", # where to put the model
-            ) -> tuple[nn.Module, RunSpec, Path]:
-    "Rebuild the model of a `vae_nb train` checkpoint and load its weights."
-    spec, path = read_run(path)
-    model = MODELS[spec.model].build(spec)
-    try: load_checkpoint(path, model)
-    except ValueError as e: raise CLIError(str(e)) from None
-    return model.to(device).eval(), spec, path
+# %% ../nbs/09_cli.ipynb #c1a2b004
+_RUN_FLAGS = (("--model", "model"), ("--data", "data"), ("--latent-dim", "latent_dim"), ("--hidden", "hidden"), ("--beta", "beta"), ("--lr", "lr"))
+_TRAINER_FLAGS = (("--batch-size", "batch_size", 1), ("--seed", "seed", 0))   # recorded by the engine, with their least valid value
 
 def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
-    "The run stored in `out`; flags that contradict it are refused."
+    "The run stored in `out`; its batch size and seed go to `a`. Flags that differ from the run are refused."
     spec, path = read_run(out)
-    for flag, name in (("--model", "model"), ("--data", "data"), ("--latent-dim", "latent_dim"), ("--hidden", "hidden"), ("--beta", "beta")):
-        given = getattr(a, name)
-        if given is not None and given != getattr(spec, name):
-            raise CLIError(f"--resume: {path} holds a run with {flag} {getattr(spec, name)}, got {flag} {given}; drop the flag to continue that run, or train a new one")
+    trainer = read_checkpoint(path)[0].get("trainer")
+    trainer = trainer if isinstance(trainer, dict) else {}
+    for flag, name, *least in _RUN_FLAGS + _TRAINER_FLAGS:
+        recorded, given = trainer.get(name) if least else getattr(spec, name), getattr(a, name)
+        if least and not (isinstance(recorded, int) and not isinstance(recorded, bool) and least[0] <= recorded <= MAX_SEED):
+            raise CLIError(f"--resume: {path} records no valid {flag} (got {recorded!r}), so the run cannot be continued exactly")
+        if given is not None and given != recorded:
+            raise CLIError(f"--resume: {path} holds a run with {flag} {recorded}, got {flag} {given}; drop the flag to continue that run, or train a new one")
+        if least: setattr(a, name, recorded)
+    if a.binarize and not spec.binarize: raise CLIError(f"--resume: {path} holds a run trained without --binarize; drop the flag to continue that run, or train a new one")
     return spec
 
 # %% ../nbs/09_cli.ipynb #b033722b
@@ -331,6 +269,7 @@ def draw(model:nn.Module, # a model built from `spec`
          spec:RunSpec, # its description
          n:int, # number of samples
          labels:Tensor|None=None, # a conditional model's class for each sample
+         chunk_size:int=1000, # samples decoded at a time (bounds the memory of the model's activations)
         ) -> Tensor:
     "`n` samples from the model's prior, in data space."
     conditional = MODELS[spec.model].conditional
@@ -339,7 +278,7 @@ def draw(model:nn.Module, # a model built from `spec`
     device = next(model.parameters()).device
     with evaluating(model):
         model.reconstruct(torch.zeros(1, *spec.shape, device=device), **_given(None if labels is None else labels[:1], device))  # records the latent shape
-        return model.generate(n, **_given(labels, device))
+        return torch.cat([model.generate(len(i), **_given(None if labels is None else labels[i], device)) for i in torch.arange(n).split(chunk_size)])
 
 def save_pictures(model:nn.Module, # a trained model
                   spec:RunSpec, # its description
@@ -357,6 +296,16 @@ def save_pictures(model:nn.Module, # a trained model
     return [save_grid(pairs, out / "reconstructions.png", spec.shape, nrow),
             save_grid(draw(model, spec, 64 if labels is None else len(labels), labels), out / "samples.png", spec.shape)]
 
+# %% ../nbs/09_cli.ipynb #c1a2b006
+def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
+    "The one-line report of training that met a NaN or infinite value."
+    if not isinstance(e, NonFiniteLossError):   # vae_nb.core refused a non-finite tensor inside `loss_terms`, before the engine's own check
+        kept = (f"the last good checkpoint is {trainer.last_checkpoint[0]} (step {trainer.last_checkpoint[1]})" if trainer.last_checkpoint
+                else "no checkpoint was written")
+        e = NonFiniteLossError(f"training stopped: a loss term is not finite at step {trainer.step + 1} ({str(e).splitlines()[0]}); "
+                               f"parameters were not updated; {kept}", trainer.step + 1)
+    return NonFiniteLossError(f"{e.args[0]}; the run diverged: try a smaller --lr than {spec.lr:g}", e.step, e.term)
+
 # %% ../nbs/09_cli.ipynb #7eb64bd6
 def _loss_curve(epochs:int, # the run's last epoch, always drawn
                ) -> Callable:
@@ -371,10 +320,11 @@ def _loss_curve(epochs:int, # the run's last epoch, always drawn
     return draw
 
 def train_command(a:argparse.Namespace) -> Path:
-    "`vae_nb train`: check everything, train with `vae_nb.train.fit`, write the pictures; return the run folder."
+    "`vae_nb train`: check everything, train with `vae_nb.train.Trainer`, write the pictures; return the run folder."
     if a.resume: out = _out_dir(a); spec = _resumed_spec(a, out)
     else:
         a.model, a.data = a.model or "vae", a.data or DEFAULT_DATA
+        a.batch_size, a.seed = a.batch_size or 128, a.seed or 0
         spec = _run_spec(a); out = _out_dir(a)
     rank, world_size, device = init_distributed(_device(a.device))
     info = data_info(spec.data)
@@ -385,10 +335,18 @@ def train_command(a:argparse.Namespace) -> Path:
                          transform=DynamicBinarize() if spec.binarize else None)
     valid_data = _heldout(valid, spec)
     epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
-    history = fit(model, loader, epochs, resume=a.resume or None, valid_data=valid_data, batch_size=a.batch_size,
-                  lr=spec.lr,
-                  device=device, seed=a.seed, out_dir=out, save_every=a.save_every, config={"run": asdict(spec)}, callbacks=[_loss_curve(epochs)],
-                  progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True)   # a bar for people, one line per epoch for logs
+    trainer = Trainer(model, loader, valid_data=valid_data, batch_size=a.batch_size,
+                      lr=spec.lr, device=device, seed=a.seed, out_dir=out, save_every=a.save_every, config={"run": asdict(spec)},
+                      callbacks=[_loss_curve(epochs)],
+                      progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True)   # a bar for people, one line per epoch for logs
+    if rank == 0 and a.overwrite and (out / CHECKPOINT).is_file():
+        for p in _run_files(out): p.unlink()   # the previous run's files; nobody else's
+    created = not out.exists()
+    try: history = trainer.fit(epochs, resume=a.resume or None)
+    except (NonFiniteLossError, ValueError) as e:
+        if not isinstance(e, NonFiniteLossError) and "must be finite" not in str(e): raise   # not a divergence: a bug, with its traceback
+        if rank == 0 and created and out.is_dir() and not any(out.iterdir()): out.rmdir()
+        raise _diverged(e, trainer, spec) from None
     if rank == 0:
         save_pictures(model, spec, valid_data[0], out, valid_data[1] if MODELS[spec.model].conditional else None)
         last = [r for r in history if r["split"] == "valid"][-1:]
@@ -398,25 +356,7 @@ def train_command(a:argparse.Namespace) -> Path:
         print(f"next: vae_nb eval {out}   or   vae_nb sample {out} -n 64")
     return out
 
-# %% ../nbs/09_cli.ipynb #a6156734
-def likelihoods(model:nn.Module, # has `log_importance_weights(x, k)`
-                x:Tensor, # the examples
-                k:int=1000, # importance samples per example
-                batch_size:int=100, # examples at a time
-                chunk_size:int=250, # samples at a time
-                condition:Tensor|None=None, # the labels of `x`, for a conditional model
-               ) -> tuple[float, float]:
-    "Mean ELBO and mean importance-weighted log-likelihood of `x` in nats, both from the same `k` samples per example."
-    device, elbo, log_px = next(model.parameters()).device, 0., 0.
-    with evaluating(model):
-        for xb, yb in zip(x.split(batch_size), repeat(None) if condition is None else condition.split(batch_size)):
-            xb, total = xb.to(device), torch.zeros(len(xb), device=device)
-            def log_weights(x_, n):
-                w = model.log_importance_weights(x_, n, **_given(yb, device)); total.add_(w.sum(1)); return w
-            log_px += estimate_log_likelihood(log_weights, xb, k, min(chunk_size, k)).sum().item()
-            elbo += (total / k).sum().item()
-    return elbo / len(x), log_px / len(x)
-
+# %% ../nbs/09_cli.ipynb #c1a2b007
 def eval_command(a:argparse.Namespace) -> dict:
     "`vae_nb eval`: loss terms, ELBO and IW-NLL of a checkpoint on a split; print them and return them."
     spec, _ = read_run(a.ckpt)
@@ -428,12 +368,20 @@ def eval_command(a:argparse.Namespace) -> dict:
     kind, labels = MODELS[spec.model], data[1] if len(data) > 1 else None
     seed_everything(a.seed)
     dims = math.prod(spec.shape)
-    res = {"checkpoint": str(path), "model": spec.model, "data": spec.data, "split": split, "n": len(x), "dims": dims,
-           "terms": evaluate(model, data[0] if len(data) == 1 else data, batch_size=a.batch_size)}
-    has_likelihood = callable(getattr(model, "log_importance_weights", None))
-    if kind.likelihood and has_likelihood:
-        elbo, log_px = likelihoods(model, x, a.k, a.batch_size, condition=labels if kind.conditional else None)
-        res.update(k=a.k, elbo=elbo, nll=-log_px, elbo_bits_per_dim=-elbo / (dims * math.log(2)), nll_bits_per_dim=-log_px / (dims * math.log(2)))
+    res = {"checkpoint": str(path), "model": spec.model, "data": spec.data, "split": split, "n": len(x), "dims": dims}
+    has_likelihood = model.has_likelihood
+    try:
+        res["terms"] = evaluate(model, data[0] if len(data) == 1 else data, batch_size=a.batch_size)
+        if kind.likelihood and has_likelihood:
+            batches = list(zip(x.split(a.batch_size), labels.split(a.batch_size))) if kind.conditional else x
+            r = evaluate_likelihood(model, batches, a.k, batch_size=a.batch_size)   # the library's one likelihood path
+            res.update(k=a.k, elbo=r["elbo"], nll=r["nll"], elbo_bits_per_dim=bits_per_dim(-r["elbo"], dims), nll_bits_per_dim=r["bits_per_dim"])
+    except (NonFiniteLossError, ValueError) as e:   # finite weights whose outputs overflow: `evaluate` or vae_nb.core refuse them
+        if isinstance(e, ValueError) and "must be finite" not in str(e): raise
+        what = f"loss term {e.term!r}" if getattr(e, "term", None) else str(e).splitlines()[0]
+        raise CLIError(f"{path}: the model's outputs are not finite on the {split} split ({what}); its weights are finite but overflow") from None
+    if not all(map(math.isfinite, [*res["terms"].values(), res.get("elbo", 0.), res.get("nll", 0.)])):
+        raise CLIError(f"{path}: the model's loss or likelihood is not finite on the {split} split; its weights are finite but overflow")
     if a.json: print(json.dumps(res))
     else:
         print(f"{spec.model} on {spec.data}, {split} split: {len(x)} images of {dims} values ({path})")
@@ -444,6 +392,7 @@ def eval_command(a:argparse.Namespace) -> dict:
         else: print(f"{type(model).__name__} " + ("is not trained on a likelihood bound" if has_likelihood else "defines no likelihood (log_importance_weights)") + ": no ELBO or NLL")
     return res
 
+# %% ../nbs/09_cli.ipynb #c1a2b008
 def _sample_labels(a:argparse.Namespace, spec:RunSpec, path:Path) -> tuple[Tensor|None, int]:
     "The labels to draw (None for an unconditional model) and the grid's row length, from `-n`, `--label` and `--nrow`."
     if not MODELS[spec.model].conditional:
@@ -467,7 +416,10 @@ def sample_command(a:argparse.Namespace) -> Path:
     model, spec, path = load_run(path, _device(a.device))
     seed_everything(a.seed)
     n = a.n if labels is None else len(labels)
-    save_grid(draw(model, spec, n, labels), out, spec.shape, nrow)
+    images = draw(model, spec, n, labels)
+    if not torch.isfinite(images).all(): raise CLIError(f"{path}: the model's samples hold NaN or infinite values; nothing was written")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_grid(images, out, spec.shape, nrow)
     rows = "" if labels is None or a.label is not None else f", one row of {nrow} per class"
     print(f"wrote {n} samples of {spec.model}{'' if a.label is None else f' (label {a.label})'} ({path}) to {out}{rows}")
     return out
@@ -481,8 +433,7 @@ def main(argv:Sequence[str]|None=None, # the arguments (default: `sys.argv[1:]`)
         a = parser.parse_args(argv)
         if a.command is None: raise CLIError("choose a command: train, eval or sample (see `vae_nb --help`)")
         try: a.run(a)
-        except CLIError as e:
-            e.args = (f"vae_nb {a.command}: error: {e}",); raise
+        except (CLIError, RunError) as e: raise CLIError(f"vae_nb {a.command}: error: {e}") from None
     except CLIError as e:
         msg = str(e)
         print(msg if ": error: " in msg else f"vae_nb: error: {msg}", file=sys.stderr)

@@ -8,48 +8,21 @@ import math, numbers
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 from torch import nn
-from .core import RECONSTRUCTION_LOSSES
+from .core import RECONSTRUCTION_LOSSES, check_int, check_number, describe
 
 # %% auto #0
 __all__ = ['ConstantBeta', 'LinearWarmup', 'CyclicalAnnealing', 'VAEConfig']
 
-# %% ../nbs/01_config.ipynb #d2b89415
-def _describe(value) -> str:
-    "`value` as it appears in an error message: its type, and its repr when short."
-    r = repr(value)
-    return f"{type(value).__name__} {r}" if len(r) <= 60 else type(value).__name__
-
-def _check_number(value, # the value to check
-                  name:str, # field name for the error message
-                  positive:bool=False, # require > 0 rather than >= 0
-                 ) -> float:
-    "Return `value` as a float if it is a finite non-negative (or positive) real number, else raise naming `name`."
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a real number, got {_describe(value)}")
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"`{name}` must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}")
-    return float(value)
-
-def _check_int(value, # the value to check
-               name:str, # field name for the error message
-               minimum:int=1, # smallest allowed value
-              ) -> int:
-    "Return `value` if it is an int (not a bool) of at least `minimum`, else raise naming `name`."
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"`{name}` must be an int, got {_describe(value)}")
-    if value < minimum: raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
-    return int(value)
-
 # %% ../nbs/01_config.ipynb #ea77a5be
 def _check_step(step) -> int:
     "A schedule's `step` argument: a non-negative int."
-    return _check_int(step, "step", minimum=0)
+    return check_int(step, "step", minimum=0)
 
 @dataclass(frozen=True)
 class ConstantBeta:
     "β schedule that returns `beta` at every step."
     beta:float=1.0 # the constant β
-    def __post_init__(self): object.__setattr__(self, "beta", _check_number(self.beta, "beta"))
+    def __post_init__(self): object.__setattr__(self, "beta", check_number(self.beta, "beta"))
     def __call__(self, step:int) -> float:
         "β at training step `step`."
         _check_step(step)
@@ -63,8 +36,8 @@ class LinearWarmup:
     beta_max:float=1.0 # β after the warm-up
     beta_min:float=0.0 # β at step 0
     def __post_init__(self):
-        _check_int(self.n_steps, "n_steps")
-        for name in ("beta_max", "beta_min"): object.__setattr__(self, name, _check_number(getattr(self, name), name))
+        check_int(self.n_steps, "n_steps")
+        for name in ("beta_max", "beta_min"): object.__setattr__(self, name, check_number(getattr(self, name), name))
     def __call__(self, step:int) -> float:
         "β at training step `step`."
         return self.beta_min + (self.beta_max - self.beta_min) * min(_check_step(step) / self.n_steps, 1.0)
@@ -79,13 +52,13 @@ class CyclicalAnnealing:
     beta_max:float=1.0 # β at the top of each cycle and after `total_steps`
     beta_min:float=0.0 # β at the start of each cycle
     def __post_init__(self):
-        _check_int(self.total_steps, "total_steps"); _check_int(self.n_cycles, "n_cycles")
+        check_int(self.total_steps, "total_steps"); check_int(self.n_cycles, "n_cycles")
         if self.n_cycles > self.total_steps:
             raise ValueError(f"`n_cycles` must be at most `total_steps` ({self.total_steps}), got {self.n_cycles}")
-        ratio = _check_number(self.ratio, "ratio", positive=True)
+        ratio = check_number(self.ratio, "ratio", positive=True)
         if ratio > 1: raise ValueError(f"`ratio` must lie in (0, 1], got {self.ratio!r}")
         object.__setattr__(self, "ratio", ratio)
-        for name in ("beta_max", "beta_min"): object.__setattr__(self, name, _check_number(getattr(self, name), name))
+        for name in ("beta_max", "beta_min"): object.__setattr__(self, name, check_number(getattr(self, name), name))
     def __call__(self, step:int) -> float:
         "β at training step `step`."
         if _check_step(step) >= self.total_steps: return self.beta_max
@@ -101,9 +74,9 @@ def _check_modules(value, # the list to check
     if isinstance(value, nn.Module) and not isinstance(value, nn.ModuleList):
         raise TypeError(f"`{name}` must be a list of nn.Module, got a single {type(value).__name__} (wrap it in a list: [module])")
     if not isinstance(value, (list, tuple, nn.ModuleList)):
-        raise TypeError(f"`{name}` must be a list of nn.Module, got {_describe(value)}")
+        raise TypeError(f"`{name}` must be a list of nn.Module, got {describe(value)}")
     for i, m in enumerate(value):
-        if not isinstance(m, nn.Module): raise TypeError(f"`{name}[{i}]` must be an nn.Module, got {_describe(m)}")
+        if not isinstance(m, nn.Module): raise TypeError(f"`{name}[{i}]` must be an nn.Module, got {describe(m)}")
     return list(value)
 
 @dataclass
@@ -125,7 +98,7 @@ class VAEConfig:
         if not self.encoders: raise ValueError("`encoders` must be a non-empty list of nn.Module, got an empty list")
         if not self.decoders: raise ValueError("`decoders` must be a non-empty list of nn.Module, got an empty list")
         if self.depth is None: self.depth = len(self.encoders)
-        _check_int(self.depth, "depth")
+        check_int(self.depth, "depth")
         if self.depth != len(self.encoders):
             raise ValueError(f"`depth` must equal the number of encoders ({len(self.encoders)}), got {self.depth}")
         if len(self.decoders) != self.depth:
@@ -135,22 +108,22 @@ class VAEConfig:
             if len(self.priors) != self.depth - 1:
                 raise ValueError(f"`priors` must have depth - 1 = {self.depth - 1} modules (one per level below the top), got {len(self.priors)}")
         if not isinstance(self.reconstruction_loss, str):
-            raise TypeError(f"`reconstruction_loss` must be a str, got {_describe(self.reconstruction_loss)}")
+            raise TypeError(f"`reconstruction_loss` must be a str, got {describe(self.reconstruction_loss)}")
         if self.reconstruction_loss not in RECONSTRUCTION_LOSSES:
             raise ValueError(f"`reconstruction_loss` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {self.reconstruction_loss!r}")
-        self.kl_weight = _check_number(self.kl_weight, "kl_weight")
-        if self.beta_schedule is not None and not callable(self.beta_schedule):
-            raise TypeError(f"`beta_schedule` must be a callable step -> beta or None, got {_describe(self.beta_schedule)}")
+        self.kl_weight = check_number(self.kl_weight, "kl_weight")
+        if self.beta_schedule is not None and (not callable(self.beta_schedule) or isinstance(self.beta_schedule, nn.Module)):
+            raise TypeError(f"`beta_schedule` must be a callable step -> beta (not a module) or None, got {describe(self.beta_schedule)}")
         if not isinstance(self.hierarchical_kl, bool):
-            raise TypeError(f"`hierarchical_kl` must be a bool (True or False), got {_describe(self.hierarchical_kl)}")
+            raise TypeError(f"`hierarchical_kl` must be a bool (True or False), got {describe(self.hierarchical_kl)}")
         if self.input_shape is not None: self.input_shape = self._check_shape(self.input_shape)
-        self.free_bits = _check_number(self.free_bits, "free_bits")
+        self.free_bits = check_number(self.free_bits, "free_bits")
 
     @staticmethod
     def _check_shape(shape) -> tuple[int, ...]:
         if isinstance(shape, numbers.Integral) and not isinstance(shape, bool): shape = (shape,)
         if not isinstance(shape, (tuple, list)) or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
-            raise TypeError(f"`input_shape` must be a tuple of ints, got {_describe(shape)}")
+            raise TypeError(f"`input_shape` must be a tuple of ints, got {describe(shape)}")
         if not shape or any(s < 1 for s in shape):
             raise ValueError(f"`input_shape` must be a non-empty tuple of positive ints, got {tuple(shape)!r}")
         return tuple(int(s) for s in shape)

@@ -8,7 +8,7 @@ import math
 from typing import Literal, Sequence
 import torch
 from torch import nn, Tensor
-from .config import _check_int
+from .core import check_int
 from .algorithm import VanillaVAE
 
 # %% auto #0
@@ -27,8 +27,8 @@ def conv_coders(in_channels:int=3, # channels of the images
                ) -> tuple[nn.Sequential, nn.Sequential]:
     "A stride-2 conv encoder x -> 2*latent_dim features (mu, logvar) and its mirror decoder z -> x."
     for name, v in (("in_channels", in_channels), ("latent_dim", latent_dim), *((f"channels[{i}]", c) for i, c in enumerate(channels))):
-        _check_int(v, name)
-    _check_int(cond_dim, "cond_dim", minimum=0)
+        check_int(v, name)
+    check_int(cond_dim, "cond_dim", minimum=0)
     sizes = [_pair(image_size)]
     for _ in channels: sizes.append(tuple(s // 2 for s in sizes[-1]))
     if min(sizes[-1]) < 1: raise ValueError(f"`image_size` must be at least {2 ** len(channels)} for {len(channels)} stride-2 layers, got {image_size!r}")

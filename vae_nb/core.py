@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #af32ac1b
 from __future__ import annotations
-import math
+import math, numbers
 from contextlib import contextmanager
 from typing import Callable, Literal
 import torch
@@ -12,11 +12,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 # %% auto #0
-__all__ = ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MSE_LOGVAR', 'set_validation', 'validation',
-           'check_same_shape', 'NonFiniteError', 'check_finite', 'reduce', 'reparameterize', 'gaussian_kl',
-           'kl_divergence_gaussian', 'bernoulli_log_likelihood', 'gaussian_log_likelihood', 'laplace_log_likelihood',
-           'mse_loss', 'bce_loss', 'reconstruction_loss', 'recon_log_likelihood', 'log_mean_exp', 'iw_log_likelihood',
-           'iw_estimates', 'estimate_log_likelihood']
+__all__ = ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MSE_LOGVAR', 'set_validation', 'validation', 'checks_enabled',
+           'check_same_shape', 'NonFiniteError', 'check_finite', 'describe', 'check_number', 'check_int',
+           'check_tensor', 'reduce', 'reparameterize', 'gaussian_kl', 'kl_divergence_gaussian',
+           'bernoulli_log_likelihood', 'gaussian_log_likelihood', 'laplace_log_likelihood', 'mse_loss', 'bce_loss',
+           'reconstruction_loss', 'recon_log_likelihood', 'log_mean_exp', 'iw_log_likelihood', 'iw_estimates',
+           'estimate_log_likelihood']
 
 # %% ../nbs/00_core.ipynb #a88022e0
 _validate = True
@@ -37,7 +38,7 @@ def validation(enabled:bool # `True` turns value checks on, `False` off, inside 
     try: yield
     finally: set_validation(previous)
 
-def _checking() -> bool:
+def checks_enabled() -> bool:
     "Are value checks on? (Never inside `torch.compile`: a data-dependent branch would break the graph.)"
     return _validate and not torch.compiler.is_compiling()
 
@@ -59,9 +60,47 @@ def check_finite(x:Tensor, # tensor to check
                  name:str, # name of `x` in the error message
                 ) -> Tensor:
     "Raise `NonFiniteError` (a `ValueError`) naming `name` if `x` holds NaN or inf (when validation is on); return `x`."
-    if _checking() and not bool(torch.isfinite(x).all()):
+    if checks_enabled() and not bool(torch.isfinite(x).all()):
         n_nan, n_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
         raise NonFiniteError(f"`{name}` must be finite, got {n_nan} NaN and {n_inf} inf value(s) in a tensor of shape {_shape(x)}")
+    return x
+
+# %% ../nbs/00_core.ipynb #7d387232
+def describe(value) -> str:
+    "`value` as it appears in an error message: its type, and its repr when short."
+    r = repr(value)
+    return f"{type(value).__name__} {r}" if len(r) <= 60 else type(value).__name__
+
+def check_number(value, # the value to check
+                  name:str, # field name for the error message
+                  positive:bool=False, # require > 0 rather than >= 0
+                 ) -> float:
+    "Return `value` as a float if it is a finite non-negative (or positive) real number, else raise naming `name`."
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a real number, got {describe(value)}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ValueError(f"`{name}` must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}")
+    return float(value)
+
+def check_int(value, # the value to check
+               name:str, # field name for the error message
+               minimum:int=1, # smallest allowed value
+              ) -> int:
+    "Return `value` if it is an int (not a bool) of at least `minimum`, else raise naming `name`."
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"`{name}` must be an int, got {describe(value)}")
+    if value < minimum: raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+def check_tensor(x, # the value to check
+                 name:str, # argument name for the error message
+                 floating:bool=True, # require a floating-point dtype
+                 batch:bool=True, # require a batch: at least one dimension and one example
+                ) -> Tensor:
+    "Return `x` if it is a (floating-point) tensor holding at least one example, else raise naming `name`."
+    if not isinstance(x, Tensor): raise TypeError(f"`{name}` must be a Tensor, got {describe(x)}")
+    if floating and not x.is_floating_point(): raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {x.dtype}")
+    if batch and (x.dim() == 0 or len(x) == 0): raise ValueError(f"`{name}` must hold at least one example (batch first), got shape {tuple(x.shape)}")
     return x
 
 # %% ../nbs/00_core.ipynb #2154c50f
@@ -83,6 +122,7 @@ def reparameterize(mu:Tensor, # mean of the Gaussian, any shape
                    logvar:Tensor, # log-variance, same shape as `mu`
                   ) -> Tensor:
     "Sample `z = mu + exp(logvar/2) * eps` with `eps ~ N(0, I)`, differentiable in `mu` and `logvar`."
+    check_tensor(mu, "mu", batch=False); check_tensor(logvar, "logvar", batch=False)
     check_same_shape(mu, logvar, "mu", "logvar")
     return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
@@ -96,6 +136,7 @@ def gaussian_kl(mu_q:Tensor, # mean of q
                 reduction:Reduction="mean", # see `reduce`
                ) -> Tensor:
     "KL[N(mu_q, exp(logvar_q)) || N(mu_p, exp(logvar_p))] for diagonal Gaussians, reduced by `reduction`."
+    check_tensor(mu_q, "mu_q", batch=reduction != "none"); check_tensor(logvar_q, "logvar_q", batch=False)
     check_same_shape(mu_q, logvar_q, "mu_q", "logvar_q")
     for name, t in (("mu_p", mu_p), ("logvar_p", logvar_p)):
         if isinstance(t, Tensor) and t.dim() > 0: check_same_shape(mu_q, t, "mu_q", name)
@@ -108,10 +149,12 @@ def kl_divergence_gaussian(mu:Tensor, # posterior mean, batch first
                            reduction:Reduction="mean", # see `reduce`; the default sums over latent dims and averages over the batch
                           ) -> Tensor:
     "KL[N(mu, exp(log_var)) || N(0, I)], summed over every non-batch dimension and averaged over the batch."
+    check_tensor(mu, "mu", batch=reduction != "none")
     return gaussian_kl(mu, log_var, 0., 0., reduction)
 
 # %% ../nbs/00_core.ipynb #9a14430e
 def _check_target(x_param:Tensor, x:Tensor, name:str) -> None:
+    check_tensor(x_param, name, batch=False); check_tensor(x, "x", floating=False)
     check_same_shape(x_param, x, name, "x")
     check_finite(x_param, name)
     check_finite(x, "x")
@@ -125,7 +168,7 @@ def _check_scale(log_scale, x:Tensor, name:str) -> Tensor:
     return log_scale
 
 def _check_unit_interval(x:Tensor, name:str) -> None:
-    if _checking() and bool(((x < 0) | (x > 1)).any()):
+    if checks_enabled() and bool(((x < 0) | (x > 1)).any()):
         raise ValueError(f"`{name}` must lie in [0, 1] for a Bernoulli likelihood, got values in [{x.min().item():.4g}, {x.max().item():.4g}]")
 
 class _BernoulliLogProb(torch.autograd.Function):

@@ -10,8 +10,8 @@ from torch import nn, Tensor
 from fastcore.basics import patch
 from fastcore.meta import delegates
 from matplotlib.figure import Figure
-from .core import _checking
-from .config import _check_int
+from .core import checks_enabled
+from .core import check_int
 from .algorithm import VanillaVAE, mlp_coders, evaluating
 from .viz import show_image_grid
 
@@ -53,7 +53,7 @@ class CVAE(VanillaVAE):
             raise TypeError(f"`condition_encoder` must be an nn.Module, got {type(condition_encoder).__name__}")
         if embedding_dim is not None and n_classes is None: raise ValueError("`embedding_dim` needs `n_classes`")
         if n_classes is not None:
-            condition_encoder = nn.Embedding(_check_int(n_classes, "n_classes"), _check_int(n_classes if embedding_dim is None else embedding_dim, "embedding_dim"))
+            condition_encoder = nn.Embedding(check_int(n_classes, "n_classes"), check_int(n_classes if embedding_dim is None else embedding_dim, "embedding_dim"))
         self.n_classes, self.condition_encoder, self.join = n_classes, condition_encoder, join
 
 # %% ../nbs/06b_cvae.ipynb #fdf7331a
@@ -69,7 +69,7 @@ def encode_condition(self:CVAE, condition:Tensor # labels (N,), or whatever the 
         if condition.dtype not in _INT_DTYPES:
             raise TypeError(f"`condition` must hold integer class labels for n_classes={self.n_classes}, got dtype {condition.dtype}")
         if condition.dim() != 1: raise ValueError(f"`condition` must be a vector of labels (N,), got shape {tuple(condition.shape)}")
-        if _checking() and len(condition) and not (0 <= int(condition.min()) and int(condition.max()) < self.n_classes):
+        if checks_enabled() and len(condition) and not (0 <= int(condition.min()) and int(condition.max()) < self.n_classes):
             bad = condition[(condition < 0) | (condition >= self.n_classes)][0]
             raise ValueError(f"`condition` labels must be in [0, n_classes) = [0, {self.n_classes}), got {int(bad)}")
     elif self.condition_encoder is None and not condition.is_floating_point():
@@ -102,7 +102,7 @@ class MLPCVAE(CVAE):
                  **kwargs, # `embedding_dim` of `CVAE`; `optimizer`, `lr`, `grad_clip` of `VAEAlgorithm`
                 ):
         embedding_dim = kwargs.get("embedding_dim")
-        cond_dim = _check_int(n_classes, "n_classes") if embedding_dim is None else _check_int(embedding_dim, "embedding_dim")
+        cond_dim = check_int(n_classes, "n_classes") if embedding_dim is None else check_int(embedding_dim, "embedding_dim")
         super().__init__(*mlp_coders(input_dim, hidden_dim, latent_dim, output, cond_dim), d_latent=latent_dim,
                          n_classes=n_classes, recon=recon, output=output, **kwargs)
 
@@ -117,7 +117,7 @@ def plot_class_samples(model:CVAE, # a trained conditional model
                        title:str|None=None,
                       ) -> Figure:
     "A grid of class-conditional samples: one row per condition; the same latents in every row with `same_z` or `z`."
-    _check_int(n_per_class, "n_per_class")
+    check_int(n_per_class, "n_per_class")
     if conditions is None:
         if getattr(model, "n_classes", None) is None: raise ValueError("`conditions` is needed for a model without `n_classes`")
         conditions = range(model.n_classes)

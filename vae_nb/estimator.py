@@ -12,6 +12,7 @@ import torch
 from torch import nn, Tensor
 from torch.distributions import Distribution
 from fastcore.basics import store_attr, patch
+from .interface import VAEBase, DiagonalGaussian, VAEOutput, evaluating
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -54,7 +55,7 @@ def _mlp(sizes:list[int], final_activation:bool=False) -> nn.Sequential:
         if final_activation or i < len(sizes) - 2: layers.append(nn.ReLU())
     return nn.Sequential(*layers)
 
-class VAEEstimatorModule(nn.Module):
+class VAEEstimatorModule(VAEBase):
     "The networks of a `VAEEstimator`: `encoder`, the `fc_mu` and `fc_logvar` heads, `decoder`; `loss_terms` is the β-VAE loss."
     def __init__(self,
                  encoder:nn.Module, # maps x (N, n_features) to h (N, encoder_out_dim)
@@ -68,17 +69,52 @@ class VAEEstimatorModule(nn.Module):
         self.encoder, self.decoder, self.beta, self.default_dist = encoder, decoder, beta, default_dist
         self.fc_mu, self.fc_logvar = nn.Linear(encoder_out_dim, latent_dim), nn.Linear(encoder_out_dim, latent_dim)
 
-    def encode(self, x:Tensor) -> tuple[Tensor, Tensor]:
-        "The posterior parameters `(mu, logvar)` of q(z | x)."
+    def encode(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
+        "q(z | x), unpacking as `(mu, logvar)`."
+        self.check_condition(condition, x)
         h = self.encoder(x)
-        return self.fc_mu(h), self.fc_logvar(h)
+        return DiagonalGaussian(self.fc_mu(h), self.fc_logvar(h))
+    posterior = encode
 
     def loss_terms(self, x:Tensor, condition=None) -> dict[str, Tensor]:
         "`recon` = -log p(x | z) with z ~ q(z | x), `kl` = KL(q(z | x) || N(0, I)), `loss` = recon + beta * kl (batch means)."
         mu, logvar = self.encode(x)
         recon = -decoder_log_likelihood(self.decoder(reparameterize(mu, logvar)), x, self.default_dist).mean()
         kl = kl_divergence_gaussian(mu, logvar)
-        return {"loss": recon + self.beta * kl, "recon": recon, "kl": kl}
+        terms = {"loss": recon + self.current_beta() * kl, "recon": recon, "kl": kl}
+        self.count_step()
+        return terms
+
+# %% ../nbs/07_estimator.ipynb #8f2b1bda
+@patch
+def to_data(self:VAEEstimatorModule, out:Tensor|Distribution) -> Tensor:
+    "The mean of p(x | z) from the decoder's output (`decoder_mean`)."
+    return decoder_mean(out, self.default_dist)
+
+@patch
+def forward(self:VAEEstimatorModule, x:Tensor, condition:Tensor|None=None) -> VAEOutput:
+    "`(recon, mu, logvar)`: the decoder's mean for z ~ q(z | x), and q's parameters."
+    q = self.encode(x, condition)
+    return VAEOutput(self.to_data(self.decoder(q.sample())), q.mean, q.logvar)
+
+@patch
+def log_importance_weights(self:VAEEstimatorModule, x:Tensor, k:int, condition:Tensor|None=None,
+                           posterior:DiagonalGaussian|None=None) -> Tensor:
+    "log p(x, z_i) - log q(z_i | x) for `k` samples per example, shape (N, k)."
+    q = (self.encode(x, condition) if posterior is None else posterior).repeat(k)
+    z = q.sample()
+    log_px = decoder_log_likelihood(self.decoder(z), x.repeat_interleave(k, 0), self.default_dist)
+    return (log_px + gaussian_log_likelihood(torch.zeros_like(z), z) - q.log_prob(z)).view(len(x), k)
+
+@patch
+def sample(self:VAEEstimatorModule, n:int, device=None, condition:Tensor|None=None) -> Tensor:
+    "`n` decoded means of z ~ N(0, I)."
+    with evaluating(self): return self.to_data(self.decoder(torch.randn(n, self.fc_mu.out_features, device=device or self.device)))
+
+@patch
+def reconstruct(self:VAEEstimatorModule, x:Tensor, condition:Tensor|None=None) -> Tensor:
+    "The decoder's mean at the posterior mean."
+    with evaluating(self): return self.to_data(self.decoder(self.encode(x, condition).mean))
 
 # %% ../nbs/07_estimator.ipynb #03fa1300
 class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):

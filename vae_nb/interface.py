@@ -11,7 +11,7 @@ from typing import Callable, Iterable, NamedTuple
 import torch
 from torch import nn, Tensor
 from fastcore.basics import patch
-from .core import check_same_shape, gaussian_kl, gaussian_log_likelihood, reparameterize, reduce, iw_estimates, Reduction
+from .core import check_same_shape, check_finite, check_int, check_number, validation, gaussian_kl, gaussian_log_likelihood, reparameterize, reduce, iw_estimates, Reduction
 
 # %% auto #0
 __all__ = ['DiagonalGaussian', 'VAEOutput', 'Objective', 'objectives_of', 'evaluating', 'VAEBase', 'default_rows']
@@ -106,6 +106,11 @@ class VAEBase(nn.Module):
     "The base of every vae_nb model: the interface the engine, metrics, pictures and command line use."
     conditional = False   # True: `loss_terms`, `sample`, ... take a `condition` per example
     has_likelihood = True   # False: the training loss bounds no likelihood (`log_importance_weights` is undefined)
+    beta = 1.0   # the KL weight β: a number, or a schedule `step -> β` (see `current_beta`)
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("step", torch.zeros((), dtype=torch.long))   # training steps taken; saved with the weights
+        self.register_load_state_dict_pre_hook(_rename_step_counter)
     def loss_terms(self, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
         "Scalar terms of one training step, with the `loss` to minimise."
         raise NotImplementedError(f"{type(self).__name__} must define `loss_terms`")
@@ -118,6 +123,9 @@ class VAEBase(nn.Module):
     def generate(self, n:int, device=None, condition:Tensor|None=None) -> Tensor:
         "Alias of `sample` (the seed tutorial's name)."
         return self.sample(n, device, condition)
+    def to_data(self, out:Tensor) -> Tensor:
+        "The mean of p(x | z) in data space from the decoder's output (probabilities for logits); the output itself by default."
+        return out
     def reconstruct(self, x:Tensor, condition:Tensor|None=None) -> Tensor:
         "The mean of p(x | z) at the posterior mean, in data space."
         raise NotImplementedError(f"{type(self).__name__} must define `reconstruct`")
@@ -148,11 +156,34 @@ def check_condition(self:VAEBase, condition:Tensor|None, # the condition passed 
     if condition.dim() == 0 or len(condition) != len(x):
         raise ValueError(f"`condition` must have the batch size of `{name_x}`, got shapes {tuple(condition.shape)} and {tuple(x.shape)}")
 
+# %% ../nbs/01a_interface.ipynb #3c333047
+def _rename_step_counter(module, state_dict, prefix, *args):
+    "Load a state dict saved when the algorithm family's counter was called `n_steps`."
+    if prefix + "n_steps" in state_dict and prefix + "step" not in state_dict: state_dict[prefix + "step"] = state_dict.pop(prefix + "n_steps")
+
+@patch
+def current_beta(self:VAEBase) -> float:
+    "The KL weight β in force: `beta(step)` for a schedule, else `beta`."
+    if not callable(self.beta): return float(self.beta)
+    step = int(self.step)
+    return check_number(self.beta(step), f"beta schedule at step {step}")
+
+@patch
+def count_step(self:VAEBase) -> None:
+    "Advance `step` by one if the model is training with gradients on (called by `loss_terms`)."
+    if self.training and torch.is_grad_enabled(): self.step.add_(1)
+
+@patch
+def reset_step(self:VAEBase, step:int=0, # the new value of the training-step counter
+              ) -> None:
+    "Set the training-step counter (which drives a β schedule) to `step`."
+    self.step.fill_(check_int(step, "step", minimum=0))
+
 # %% ../nbs/01a_interface.ipynb #20c642ee
 def default_rows(device:torch.device|str|None=None, # where the model runs
                 ) -> int:
-    "Rows per decoder call in likelihood evaluation: 2,048 on a CPU (cache-sized), 262,144 on an accelerator."
-    return 2048 if device is None or torch.device(device).type == "cpu" else 262_144
+    "Rows per decoder call in likelihood evaluation: 1,024 on a CPU (cache-sized), 262,144 on an accelerator."
+    return 1024 if device is None or torch.device(device).type == "cpu" else 262_144
 
 @patch
 @torch.no_grad()
@@ -163,7 +194,8 @@ def iw_bounds(self:VAEBase, x:Tensor, # a batch of N examples
              ) -> tuple[Tensor, Tensor]:
     "Per-example IW estimate of log p(x) and the ELBO from the same `k` samples: encode once, decode in chunks."
     self.check_condition(condition, x)
-    with evaluating(self):
+    check_finite(x, "x")                  # once: the per-sample value checks are off below
+    with evaluating(self), validation(False):
         q = self.posterior(x, condition)
         chunk = chunk_size or max(1, min(k, default_rows(x.device) // max(len(x), 1)))
         return iw_estimates(lambda n: self.log_importance_weights(x, n, condition, posterior=q), k, chunk)

@@ -156,7 +156,7 @@ class KLAE(VanillaVAE):
 @patch
 def adversarial_active(self:KLAE) -> bool:
     "Whether the adversarial term and the discriminator's training are on at the current step."
-    return self.discriminator is not None and int(self.n_steps) >= self.disc_start
+    return self.discriminator is not None and int(self.step) >= self.disc_start
 
 @patch
 def output_loss(self:KLAE, x_recon:Tensor, x:Tensor, recon:Tensor) -> tuple[Tensor|float, dict[str, Tensor]]:

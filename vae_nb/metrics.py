@@ -10,9 +10,9 @@ from typing import Callable, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from .core import estimate_log_likelihood, gaussian_kl, check_finite, validation
+from .core import iw_estimates, gaussian_kl, check_finite, validation
+from .interface import evaluating, default_rows
 from .step import optimizer_step
-from .algorithm import evaluating
 from .vq import code_usage
 
 # %% auto #0
@@ -46,46 +46,44 @@ def model_device(model) -> torch.device|None:
     return None
 
 # %% ../nbs/08_metrics.ipynb #545e1ed2
-def _log_weights_fn(model, log_weights:Callable|None) -> Callable:
+def _bounds_fn(model, log_weights:Callable|None) -> Callable:
+    "`(x, y, k, chunk) -> (log_px, elbo)` for one batch: the model's `iw_bounds`, or `iw_estimates` over the given log-weights."
+    if log_weights is None and callable(getattr(model, "iw_bounds", None)):
+        return lambda x, y, k, chunk: model.iw_bounds(x, k, y if model.conditional else None, chunk)
     fn = log_weights or getattr(model, "log_importance_weights", None)
     if not callable(fn):
         raise TypeError(f"need `log_weights` or a model with `log_importance_weights(x, k)`, got model={type(model).__name__}")
-    return fn
+    conditional = log_weights is None and getattr(model, "conditional", False)
+    return lambda x, y, k, chunk: iw_estimates(lambda n: fn(x, n, y) if conditional else fn(x, n), k, chunk)
 
 @torch.no_grad()
 def likelihood_bounds(model=None, # a model with `log_importance_weights(x, k[, condition])`
                       data:Tensor|Iterable=None, # a tensor (N, ...) or an iterable of batches `x` / `(x, y)`
                       k:int=5000, # importance samples per example
-                      chunk_size:int=500, # samples per example drawn in one call of the model
-                      batch_size:int|None=None, # examples per call when `data` is a tensor (default: `default_batch_size`)
+                      chunk_size:int|None=None, # samples per example in one call of the model (default: about `default_rows` rows a call)
+                      batch_size:int|None=None, # examples encoded at a time when `data` is a tensor (default: `default_batch_size`)
                       log_weights:Callable|None=None, # `(x, n) -> (N, n)`, overrides `model.log_importance_weights`
                      ) -> tuple[Tensor, Tensor]:
     "Per-example IW estimate of log p(x) with `k` samples, and the ELBO estimated from the same samples: two (N,) tensors."
     log_px, elbo, _ = _likelihood_pass(model, data, k, chunk_size, batch_size, log_weights)
     return log_px, elbo
 
-def default_batch_size(chunk_size:int, # samples per example per call
+def default_batch_size(chunk_size:int|None=None, # samples per example per call (None: chosen per batch)
                        device:torch.device|None=None, # where the model runs
                       ) -> int:
-    "Examples per call so that one call handles about 1,000 samples on a CPU (cache-sized) or 100,000 on a GPU."
-    rows = 100_000 if device is not None and torch.device(device).type != "cpu" else 1_000
-    return max(1, rows // chunk_size)
+    "Examples encoded at a time: enough for `default_rows` decoder rows per call at `chunk_size`, else 100 (CPU) or 1,000."
+    if chunk_size is None: return 100 if device is None or torch.device(device).type == "cpu" else 1000
+    return max(1, default_rows(device) // chunk_size)
 
 def _likelihood_pass(model, data, k, chunk_size, batch_size, log_weights) -> tuple[Tensor, Tensor, int]:
-    fn, device = _log_weights_fn(model, log_weights), model_device(model)
-    conditional = log_weights is None and getattr(model, "conditional", False)
+    bounds, device = _bounds_fn(model, log_weights), model_device(model)
     log_px, elbo = [], []
     with evaluating(model) if isinstance(model, nn.Module) else torch.no_grad():
         for x, y in iterate_batches(data, batch_size or default_batch_size(chunk_size, device), device):
             check_finite(x, "data")                       # once per batch: the model's own value checks are off below
-            total = torch.zeros(len(x), dtype=torch.float64, device=x.device)
-            def weights(x, n):
-                nonlocal total
-                with validation(False): log_w = fn(x, n, y) if conditional else fn(x, n)
-                total = total + log_w.sum(1, dtype=torch.float64)
-                return log_w                              # `estimate_log_likelihood` checks the weights are finite
-            log_px.append(estimate_log_likelihood(weights, x, k, chunk_size).cpu())
-            elbo.append((total / k).float().cpu())
+            chunk = chunk_size or max(1, min(k, default_rows(x.device) // len(x)))
+            with validation(False): lp, el = bounds(x, y, k, chunk)   # `iw_estimates` checks the weights are finite
+            log_px.append(lp.cpu()); elbo.append(el.float().cpu())
     if not log_px: raise ValueError("`data` must hold at least one example, got none")
     return torch.cat(log_px), torch.cat(elbo), x[0].numel()
 
@@ -100,8 +98,8 @@ def bits_per_dim(nll:float|Tensor, # negative log-likelihood in nats per example
 def evaluate_likelihood(model=None, # a model with `log_importance_weights(x, k[, condition])`
                         data:Tensor|Iterable=None, # a tensor (N, ...) or an iterable of batches `x` / `(x, y)`
                         k:int=5000, # importance samples per example
-                        chunk_size:int=500, # samples per example drawn in one call of the model
-                        batch_size:int|None=None, # examples per call when `data` is a tensor (default: `default_batch_size`)
+                        chunk_size:int|None=None, # samples per example in one call of the model (default: about `default_rows` rows a call)
+                        batch_size:int|None=None, # examples encoded at a time when `data` is a tensor (default: `default_batch_size`)
                         log_weights:Callable|None=None, # `(x, n) -> (N, n)`, overrides `model.log_importance_weights`
                         n_levels:int|None=None, # see `bits_per_dim`
                        ) -> dict[str, float]:

@@ -11,7 +11,8 @@ from fastcore.basics import patch
 from .core import (reparameterize, gaussian_kl, reduce, reconstruction_loss, gaussian_log_likelihood,
                          recon_log_likelihood, MSE_LOGVAR)
 from .interface import VAEBase, DiagonalGaussian
-from .config import VAEConfig, _check_int, _check_number, _describe
+from .config import VAEConfig
+from .core import check_int, check_number, check_tensor, describe
 
 # %% auto #0
 __all__ = ['VAE', 'free_bits_kl', 'mlp_hierarchy']
@@ -37,7 +38,7 @@ class VAE(VAEBase):
         self.config, self.depth, self.input_shape = config, config.depth, config.input_shape
         self.encoders, self.decoders = nn.ModuleList(config.encoders), nn.ModuleList(config.decoders)
         self.priors = nn.ModuleList(config.priors) if config.priors else None
-        self.register_buffer("step", torch.zeros((), dtype=torch.long))
+        self.beta = config.kl_weight if config.beta_schedule is None else config.beta_schedule   # the one KL-weight mechanism of `VAEBase`
         self.latent_shapes = None  # per-example shape of each level, recorded by `encode`; `sample` needs it
 
 # %% ../nbs/02_vae.ipynb #3aa65fcc
@@ -60,7 +61,7 @@ def posterior(self:VAE, x:Tensor, # the input batch
               condition:Tensor|None=None, # must be None: `VAE` is unconditional
              ) -> DiagonalGaussian:
     "q(z_0 | x), the lowest level's posterior: `encoders[0](x)` split into mean and log-variance."
-    if not isinstance(x, Tensor): raise TypeError(f"`x` must be a Tensor, got {_describe(x)}")
+    check_tensor(x, "x")
     self.check_condition(condition, x)
     return DiagonalGaussian(*_split(self.encoders[0](x), "encoders[0]", x))
 
@@ -85,7 +86,7 @@ def decode(self:VAE, zs:list[Tensor], # one sample per level, lowest first (a Te
     "Top-down pass: `h = decoders[L-1](z_{L-1})`, then `h = decoders[l](h + z_l)` down to level 0; the decoder output (logits for \"bce\")."
     if isinstance(zs, Tensor) and self.depth == 1: zs = [zs]
     if not isinstance(zs, (list, tuple)) or len(zs) != self.depth:
-        raise ValueError(f"`zs` must be a list of {self.depth} latent tensor(s), lowest level first, got {_describe(zs)}")
+        raise ValueError(f"`zs` must be a list of {self.depth} latent tensor(s), lowest level first, got {describe(zs)}")
     h = self.decoders[-1](zs[-1])
     for l in range(self.depth - 2, -1, -1):
         if h.shape != zs[l].shape:
@@ -149,13 +150,6 @@ def kl_terms(self:VAE, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) 
     return terms
 
 @patch
-def current_beta(self:VAE) -> float:
-    "The β in force: `beta_schedule(step)` when a schedule is set, else `kl_weight`."
-    if self.config.beta_schedule is None: return self.config.kl_weight
-    step = int(self.step)
-    return _check_number(self.config.beta_schedule(step), f"beta_schedule({step})")
-
-@patch
 def _loss(self:VAE, x, recon, mus, logvars, zs) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
     "`get_loss` plus the per-level batch-mean KL values."
     beta = self.current_beta()
@@ -164,7 +158,7 @@ def _loss(self:VAE, x, recon, mus, logvars, zs) -> tuple[Tensor, Tensor, Tensor,
     kls = [reduce(t, "mean") for t in terms]
     weight = beta / self.depth if self.config.hierarchical_kl else beta
     loss = recon_loss + weight * sum(free_bits_kl(t, self.config.free_bits) for t in terms)
-    if self.training and torch.is_grad_enabled(): self.step.add_(1)
+    self.count_step()
     return loss, recon_loss, sum(kls), kls
 
 @patch
@@ -175,13 +169,6 @@ def get_loss(self:VAE, x:Tensor, # the input batch
     "`(loss, recon_loss, kl)`: loss = recon + Σ_l w_l KL_l; counts one training step in training mode with grad enabled."
     return self._loss(x, recon, mus, logvars, zs)[:3]
 
-# %% ../nbs/02_vae.ipynb #cb67c359
-@patch
-def reset_step(self:VAE, step:int=0, # the new value of the training-step counter
-              ) -> None:
-    "Set the training-step counter (which drives `beta_schedule`) to `step`."
-    self.step.fill_(_check_int(step, "step", minimum=0))
-
 # %% ../nbs/02_vae.ipynb #aa42eb1e
 def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
                   latent_dims:list[int], # latent sizes, lowest level first, e.g. [32, 16, 8]
@@ -189,10 +176,10 @@ def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
                   learned_priors:bool=True, # build `priors` (else every level's prior is N(0, I))
                  ) -> dict[str, list[nn.Module]]:
     "`encoders`, `decoders` and `priors` of a hierarchy of two-layer MLPs, ready for `VAE(**mlp_hierarchy(...), ...)`."
-    _check_int(input_dim, "input_dim"); _check_int(hidden, "hidden")
+    check_int(input_dim, "input_dim"); check_int(hidden, "hidden")
     if not isinstance(latent_dims, (list, tuple)) or not latent_dims:
-        raise TypeError(f"`latent_dims` must be a non-empty list of ints, got {_describe(latent_dims)}")
-    for i, d in enumerate(latent_dims): _check_int(d, f"latent_dims[{i}]")
+        raise TypeError(f"`latent_dims` must be a non-empty list of ints, got {describe(latent_dims)}")
+    for i, d in enumerate(latent_dims): check_int(d, f"latent_dims[{i}]")
     def mlp(n_in, n_out): return nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, n_out))
     dims, L = [input_dim, *latent_dims], len(latent_dims)
     return dict(encoders=[mlp(dims[l], 2 * dims[l + 1]) for l in range(L)],   # z_{l-1} -> (mu_l, logvar_l)
@@ -214,7 +201,7 @@ def log_importance_weights(self:VAE, x:Tensor, # a batch of N examples
                            posterior:DiagonalGaussian|None=None, # q(z_0 | x) if already computed: `encoders[0]` runs once per example
                           ) -> Tensor:
     "log p(x, z) - log q(z | x) over every level for `k` samples z ~ q(z | x) per example: shape (N, k)."
-    _check_int(k, "k")
+    check_int(k, "k")
     q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
     xk = x.repeat_interleave(k, dim=0)
     zs, mus, logvars = self.encode(xk, posterior=q)
@@ -226,7 +213,7 @@ def log_importance_weights(self:VAE, x:Tensor, # a batch of N examples
 
 # %% ../nbs/02_vae.ipynb #ac5b1013
 @patch
-def output_mean(self:VAE, out:Tensor, # decoder output
+def to_data(self:VAE, out:Tensor, # decoder output
                ) -> Tensor:
     "The mean of p(x | z) from the decoder output: probabilities for \"bce\", the output itself for \"mse\"."
     return torch.sigmoid(out) if self.config.reconstruction_loss == "bce" else out
@@ -246,8 +233,8 @@ def sample(self:VAE, n:int, # number of samples
            condition:Tensor|None=None, # must be None: `VAE` is unconditional
           ) -> Tensor:
     "`n` ancestral samples through the priors (top level from N(0, I)), decoded to the mean of p(x | z)."
-    _check_int(n, "n")
-    if condition is not None: raise ValueError(f"`condition` must be None for the unconditional VAE, got {_describe(condition)}")
+    check_int(n, "n")
+    if condition is not None: raise ValueError(f"`condition` must be None for the unconditional VAE, got {describe(condition)}")
     ref = next(iter(self.parameters()), self.step.new_zeros((), dtype=torch.get_default_dtype()))
     device = self.step.device if device is None else device
     zs = [None] * self.depth
@@ -256,7 +243,7 @@ def sample(self:VAE, n:int, # number of samples
         for l in range(self.depth - 1, -1, -1):
             like = torch.empty((n, *self.latent_shapes[l]), device=device, dtype=ref.dtype)
             zs[l] = self.reparameterize(*self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, like))
-        return self.output_mean(self.decode(zs))
+        return self.to_data(self.decode(zs))
 
 @patch
 def reconstruct(self:VAE, x:Tensor, # a batch of examples
@@ -266,7 +253,7 @@ def reconstruct(self:VAE, x:Tensor, # a batch of examples
     self.check_condition(condition, x)
     with torch.no_grad():
         zs, _, _ = self.encode(x, mean=True)
-        return self.output_mean(self._check_output(self.decode(zs), x))
+        return self.to_data(self._check_output(self.decode(zs), x))
 
 # %% ../nbs/02_vae.ipynb #29085c05
 @patch
