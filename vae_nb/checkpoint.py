@@ -48,6 +48,7 @@ def rng_state() -> tuple[dict[str, Tensor], dict]:
     tensors["numpy"] = torch.from_numpy(keys.astype("<u4").view(np.uint8).copy())
     return tensors, {"python": random.getstate(), "numpy": [kind, int(pos), int(has_gauss), float(cached)]}
 
+# %% ../nbs/05a_checkpoint.ipynb #a4a3477f
 def set_rng_state(tensors:dict[str, Tensor], # as returned by `rng_state`
                   meta:dict, # as returned by `rng_state`
                  ) -> None:
@@ -84,6 +85,7 @@ def _load_optimizer_state(opt:torch.optim.Optimizer, tensors:dict[str, Tensor], 
     for pid, d in meta["state"].items(): state.setdefault(int(pid), {}).update(d)
     opt.load_state_dict({"state": state, "param_groups": groups})
 
+# %% ../nbs/05a_checkpoint.ipynb #a9584d45
 def _plain(v) -> bool:
     "Is `v` a JSON value (numbers, strings, booleans, None, and lists/tuples/dicts of them)?"
     if v is None or isinstance(v, (bool, int, float, str)): return True
@@ -156,6 +158,7 @@ def read_metadata(path:str|os.PathLike, # a file written by `save_checkpoint`
         raise ValueError(f"`path` {str(path)!r} is not a vae_nb checkpoint of version {CHECKPOINT_VERSION}, got {got}")
     return meta
 
+# %% ../nbs/05a_checkpoint.ipynb #1ac2599a
 def read_checkpoint(path:str|os.PathLike, # a file written by `save_checkpoint`
                    ) -> tuple[dict, dict[str, Tensor]]:
     "The metadata and tensors of a checkpoint, validated; `ValueError` for a corrupt, truncated or foreign file."
@@ -208,6 +211,7 @@ def remove_stale_tmp(folder:str|os.PathLike, # where `atomic_write` wrote
             p.unlink(missing_ok=True); removed.append(p)
     return removed
 
+# %% ../nbs/05a_checkpoint.ipynb #b28c284d
 def recover_checkpoint(path:str|os.PathLike, # the `.safetensors` checkpoint (it need not exist)
                       ) -> bool:
     "Clean up after a crash in `save_checkpoint`: remove dead writers' temporary files, re-derive the `.json` copy; whether it was rewritten."

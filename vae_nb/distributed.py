@@ -32,6 +32,7 @@ def get_device(device:str|torch.device="auto", # "auto", "cpu", "cuda", "cuda:1"
     if device == "mps" and not torch.backends.mps.is_available(): raise ValueError("`device` is 'mps' but MPS is not available here")
     return torch.device(device)
 
+# %% ../nbs/05b_distributed.ipynb #c22d0813
 def autocast_dtype(device:torch.device, # the training device
                    precision:str="auto", # "auto" (bf16 on CUDA, else fp32), "fp32" or "bf16"
                   ) -> torch.dtype|None:
@@ -40,6 +41,7 @@ def autocast_dtype(device:torch.device, # the training device
     if precision == "auto": return torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else None
     return torch.bfloat16 if precision == "bf16" else None
 
+# %% ../nbs/05b_distributed.ipynb #9b6be9f9
 def seed_everything(seed:int # seeds Python's, NumPy's and torch's (all devices) global generators
                    ) -> None:
     "Seed every global random number generator."

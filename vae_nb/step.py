@@ -22,6 +22,7 @@ class NonFiniteLossError(FloatingPointError):
         super().__init__(msg)
         self.step, self.term = step, term
 
+# %% ../nbs/05_step.ipynb #1de9f9a9
 def _as_terms(terms) -> dict[str, Tensor]:
     if not isinstance(terms, dict): raise TypeError(f"`loss_terms` must return a dict of scalar tensors, got {type(terms).__name__}")
     if "loss" not in terms: raise ValueError(f"`loss_terms` must return a dict with a 'loss' key, got keys {sorted(terms)}")
@@ -45,6 +46,7 @@ def _host_floats(terms:dict[str, Tensor], step:int|None=None) -> dict[str, float
             raise NonFiniteLossError(f"loss term {k!r} is {v}{at}; parameters were not updated", step, k)
     return out
 
+# %% ../nbs/05_step.ipynb #68035418
 def _nonfinite_input(e:NonFiniteError, step:int|None) -> NonFiniteLossError:
     "A value check inside `loss_terms` (`vae_nb.core.check_finite`) that failed, as the engine's error."
     at = "" if step is None else f" at step {step}"

@@ -44,6 +44,7 @@ def _loader(data, batch_size:int, shuffle:bool, device:torch.device, seed:int|No
     if not isinstance(data, Iterable): raise TypeError(f"`data` must be a Tensor, a tuple of Tensors or an iterable of batches, got {type(data).__name__}")
     return data
 
+# %% ../nbs/05_train.ipynb #c498cc24
 @torch.no_grad()
 def evaluate(model:nn.Module, # follows the `loss_terms` protocol
              data, # a Tensor, `(x, y)` tensors, or an iterable of batches
@@ -68,6 +69,7 @@ def evaluate(model:nn.Module, # follows the `loss_terms` protocol
     if n == 0: raise ValueError("`data` yielded no batches to evaluate")
     return {k: v / n for k, v in sums.items()}
 
+# %% ../nbs/05_train.ipynb #48f9af6f
 def save_history(history:list[dict], # flat records
                  path:str|os.PathLike, # file stem: writes `path.csv` and `path.json`
                 ) -> None:
@@ -163,6 +165,7 @@ class _LossTerms(nn.Module):
         self.model, self.fn = model, fn
     def forward(self, x, condition=None): return self.fn(x) if condition is None else self.fn(x, condition)
 
+# %% ../nbs/05_train.ipynb #1d5f4442
 @patch
 def _setup(self:Trainer) -> None:
     "Device, process group, seeds, one optimizer per objective, the first objective routed (once per trainer)."
@@ -222,6 +225,7 @@ def save(self:Trainer, path:str|os.PathLike|None=None, # default `checkpoint_pat
     self.last_checkpoint = (Path(path), self.step)
     return Path(path)
 
+# %% ../nbs/05_train.ipynb #70029b07
 @patch
 def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
     "Restore the training state from a checkpoint (`True`: the one in `out_dir`)."
@@ -247,6 +251,7 @@ def _check_sharded(self:Trainer) -> None:
     if not ok: raise ValueError(f"`data` must be sharded over the {self.world_size} processes: pass tensors (sharded automatically), "
                                 "an `InMemoryLoader` with rank/world_size, or a DataLoader with a DistributedSampler")
 
+# %% ../nbs/05_train.ipynb #38237147
 @patch
 def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
     "Average the epoch's terms (over all processes), validate, record, checkpoint, then call the callbacks with each new record."
@@ -273,6 +278,7 @@ def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
         for r in self.history[start:]:
             for fn in self.callbacks: fn(self, r)
 
+# %% ../nbs/05_train.ipynb #1e5a002a
 @contextmanager
 def _stop_on_interrupt(trainer:Trainer):
     "While training in one process (main thread), the first Ctrl-C sets `trainer.interrupted`; a second one interrupts at once."
@@ -284,6 +290,7 @@ def _stop_on_interrupt(trainer:Trainer):
     try: yield
     finally: signal.signal(signal.SIGINT, previous)
 
+# %% ../nbs/05_train.ipynb #3a3c7024
 @patch
 def write_history(self:Trainer) -> None:
     "Write `history.csv`/`.json` and `steps.csv`/`.json` to `out_dir` (rank 0)."
@@ -297,6 +304,7 @@ def _kept(self:Trainer, last:str="the last checkpoint") -> str:
     if self.last_checkpoint is None: return "no checkpoint was written"
     return f"{last} is {self.last_checkpoint[0]} (step {self.last_checkpoint[1]})"
 
+# %% ../nbs/05_train.ipynb #40b6db0f
 @patch
 def fit(self:Trainer, epochs:int, # train until this many epochs are done (counting those of a resumed run)
         max_steps:int|None=None, # stop after this many steps in total, even mid-epoch
