@@ -132,6 +132,9 @@ class VAEBase(nn.Module):
     def posterior(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
         "q(z | x) of the first latent level."
         raise NotImplementedError(f"{type(self).__name__} defines no Gaussian posterior")
+    def latent(self, x:Tensor, condition:Tensor|None=None) -> Tensor:
+        "The point estimate of the latent of `x`, for pictures and diagnostics: the posterior mean."
+        return self.posterior(x, condition).mean
     def log_importance_weights(self, x:Tensor, k:int, condition:Tensor|None=None, posterior:DiagonalGaussian|None=None) -> Tensor:
         "log p(x, z_i) - log q(z_i | x) for `k` samples per example, shape (N, k); `posterior` skips the first encoder."
         raise NotImplementedError(f"{type(self).__name__} defines no likelihood (its loss bounds none)")

@@ -12,6 +12,7 @@ from torch import nn, Tensor
 from fastcore.basics import store_attr, patch
 from fastcore.meta import delegates
 from .core import reduce, mse_loss, check_same_shape
+from .interface import DiagonalGaussian
 from .algorithm import VAEAlgorithm, VanillaVAE
 from .interface import Objective
 from .vq import conv_encoder, conv_decoder
@@ -121,11 +122,11 @@ class KLAE(VanillaVAE):
         if isinstance(perceptual, nn.Module): perceptual.requires_grad_(False)
         store_attr("discriminator,kl_weight,pixel_loss,perceptual,perceptual_weight,disc_start,disc_weight,max_gan_weight,disc_lr")
 
-    def encode(self, x:Tensor, condition:Tensor|None=None) -> tuple[Tensor, Tensor]:
-        "`(mu, logvar)` as for `VanillaVAE`; the first batch fixes the latent shape when `d_latent` was not given."
-        mu, logvar = super().encode(x, condition)
-        if self.latent_shape is None: self.latent_shape = tuple(mu.shape[1:])
-        return mu, logvar
+    def encode(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
+        "q(z | x) as for `VanillaVAE`; the first batch fixes the latent shape when `d_latent` was not given."
+        q = super().encode(x, condition)
+        if self.latent_shape is None: self.latent_shape = tuple(q.mean.shape[1:])
+        return q
 
     def regularisation_loss(self, params:tuple[Tensor, Tensor]) -> Tensor:
         "kl_weight * KL."

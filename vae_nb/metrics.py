@@ -17,11 +17,10 @@ from .vq import code_usage
 
 # %% auto #0
 __all__ = ['DSPRITES_FACTORS', 'DSPRITES_SHAPES', 'iterate_batches', 'model_device', 'likelihood_bounds', 'default_batch_size',
-           'bits_per_dim', 'evaluate_likelihood', 'posterior_params', 'encode_dataset', 'kl_per_dimension',
-           'active_units', 'CollapseReport', 'posterior_collapse', 'codebook_metrics', 'render_sprites',
-           'dsprites_like', 'discretize', 'discrete_entropy', 'mutual_information', 'mutual_info_gap',
-           'gaussian_statistics', 'frechet_distance', 'FeatureClassifier', 'train_feature_classifier',
-           'frechet_classifier_distance']
+           'bits_per_dim', 'evaluate_likelihood', 'encode_dataset', 'kl_per_dimension', 'active_units',
+           'CollapseReport', 'posterior_collapse', 'codebook_metrics', 'render_sprites', 'dsprites_like', 'discretize',
+           'discrete_entropy', 'mutual_information', 'mutual_info_gap', 'gaussian_statistics', 'frechet_distance',
+           'FeatureClassifier', 'train_feature_classifier', 'frechet_classifier_distance']
 
 # %% ../nbs/08_metrics.ipynb #fa456b6f
 def iterate_batches(data:Tensor|Iterable, # a tensor (N, ...), or an iterable of batches `x` or `(x, y)`
@@ -110,26 +109,19 @@ def evaluate_likelihood(model=None, # a model with `log_importance_weights(x, k[
             "elbo": elbo.double().mean().item(), "bits_per_dim": bits_per_dim(nll, n_dims, n_levels), "k": k, "n": len(log_px)}
 
 # %% ../nbs/08_metrics.ipynb #df0dce5e
-def posterior_params(out) -> tuple[Tensor, Tensor]:
-    "`(mu, logvar)` from an encoder's output: a pair, a dict or a record with `mu` and `logvar`."
-    if isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, Tensor) for t in out): return tuple(out)
-    get = out.get if isinstance(out, dict) else lambda k: getattr(out, k, None)
-    if isinstance(get("mu"), Tensor) and isinstance(get("logvar"), Tensor): return get("mu"), get("logvar")
-    raise TypeError(f"cannot find (mu, logvar) in an encoder output of type {type(out).__name__}: pass `encode` returning the pair")
-
 @torch.no_grad()
-def encode_dataset(model=None, # a model whose `encode(x)` returns (mu, logvar) (or a dict / record with them)
+def encode_dataset(model=None, # a `VAEBase` (its `posterior`)
                    data:Tensor|Iterable=None, # a tensor (N, ...) or an iterable of batches `x` / `(x, y)`
-                   encode:Callable|None=None, # overrides `model.encode`
+                   encode:Callable|None=None, # x -> (mu, logvar) (a `DiagonalGaussian` or a pair); overrides `model.posterior`
                    batch_size:int=500, # examples per call when `data` is a tensor
                   ) -> tuple[Tensor, Tensor]:
     "Posterior means and log-variances over a data set, each (N, D) on the CPU (latent units flattened)."
-    enc = encode or getattr(model, "encode", None)
-    if not callable(enc): raise TypeError(f"need `encode` or a model with an `encode` method, got model={type(model).__name__}")
+    enc = encode or getattr(model, "posterior", None)
+    if not callable(enc): raise TypeError(f"need `encode` or a model with a `posterior` method (a VAEBase), got model={type(model).__name__}")
     mus, logvars = [], []
     with evaluating(model) if isinstance(model, nn.Module) else torch.no_grad():
         for x, _ in iterate_batches(data, batch_size, model_device(model)):
-            mu, logvar = posterior_params(enc(x))
+            mu, logvar = enc(x)
             mus.append(mu.flatten(1).cpu()); logvars.append(logvar.flatten(1).cpu())
     return torch.cat(mus), torch.cat(logvars)
 

@@ -13,12 +13,12 @@ import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 from torch import Tensor
 import torch.nn.functional as F
+from .interface import VAEBase, DiagonalGaussian
 
 # %% auto #0
-__all__ = ['history_metrics', 'plot_history', 'to_images', 'show_image_grid', 'latent_mean', 'encoder_mean', 'coders',
-           'output_transform', 'reconstruct', 'plot_reconstructions', 'draw_samples', 'plot_samples', 'interpolate',
-           'plot_interpolation', 'plot_traversals', 'embed_2d', 'plot_latent_scatter', 'plot_kl_per_dim',
-           'plot_codebook_usage']
+__all__ = ['history_metrics', 'plot_history', 'to_images', 'show_image_grid', 'encoder_mean', 'coders', 'output_transform',
+           'reconstruct', 'plot_reconstructions', 'draw_samples', 'plot_samples', 'interpolate', 'plot_interpolation',
+           'plot_traversals', 'embed_2d', 'plot_latent_scatter', 'plot_kl_per_dim', 'plot_codebook_usage']
 
 # %% ../nbs/04_viz.ipynb #8407ae4f
 _NOT_METRICS = {"epoch", "step", "split"}
@@ -135,39 +135,25 @@ def show_image_grid(images:Tensor, # a batch of images (see `to_images`)
     return fig
 
 # %% ../nbs/04_viz.ipynb #5fe564b1
-def latent_mean(params) -> Tensor:
-    "The point estimate of the latent in an encoder's output: the tensor itself, `mu` of a pair / dict / record, or `z_q`."
-    if isinstance(params, Tensor): return params
-    if isinstance(params, dict):
-        for key in ("mu", "z_q", "z"):
-            if key in params: return params[key]
-    elif isinstance(params, (tuple, list)) and params and isinstance(params[0], Tensor): return params[0]
-    else:
-        for key in ("mu", "z_q", "z"):
-            if isinstance(getattr(params, key, None), Tensor): return getattr(params, key)
-    raise TypeError(f"cannot find the latent mean in an encoder output of type {type(params).__name__}: "
-                    "pass `encode` returning a Tensor")
-
 def _method(model, fn:Callable|None, name:str) -> Callable:
     fn = fn or getattr(model, name, None)
-    if not callable(fn): raise TypeError(f"need `{name}`: pass a model with an `{name}` method or the callable, got model={type(model).__name__}")
+    if not callable(fn): raise TypeError(f"need `{name}`: pass a model with an `{name}` method (a VAEBase) or the callable, got model={type(model).__name__}")
     return fn
 
-def encoder_mean(model=None, # any object with an `encode` method (or None)
-                 encode:Callable|None=None, # x -> posterior (anything `latent_mean` understands); overrides `model.encode`
+def encoder_mean(model=None, # a `VAEBase` (or None)
+                 encode:Callable|None=None, # x -> latent Tensor; overrides `model.latent`
                 ) -> Callable[[Tensor], Tensor]:
-    "A function `x -> latent mean`, from `encode` or `model.encode`."
-    enc = _method(model, encode, "encode")
-    return lambda x: latent_mean(enc(x))
+    "A function `x -> latent`: `encode` if given, else the model's `latent` (the posterior mean)."
+    return _method(model, encode, "latent")
 
-def coders(model=None, # any object with `encode` and `decode` methods (or None)
-           encode:Callable|None=None, # x -> posterior (anything `latent_mean` understands); overrides `model.encode`
-           decode:Callable|None=None, # z -> x_recon; overrides `model.decode`
+def coders(model=None, # a `VAEBase` (or None)
+           encode:Callable|None=None, # x -> latent Tensor; overrides `model.latent`
+           decode:Callable|None=None, # z -> decoder output; overrides `model.decode`
           ) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
-    "The `(encode, decode)` pair for pictures: `encode(x)` returns the latent mean, `decode(z)` the decoder output."
+    "The `(encode, decode)` pair for pictures: `encode(x)` returns the latent, `decode(z)` the decoder output."
     return encoder_mean(model, encode), _method(model, decode, "decode")
 
-def output_transform(model=None, # a model, possibly with a `to_data` method
+def output_transform(model=None, # a model with `to_data` (a VAEBase), or None
                      transform:Callable|None=None, # an explicit transform wins
                     ) -> Callable|None:
     "How to turn decoder outputs into images: `transform` if given, else the model's `to_data` (e.g. a sigmoid for logits), else none."
@@ -175,12 +161,12 @@ def output_transform(model=None, # a model, possibly with a `to_data` method
 
 @torch.no_grad()
 def reconstruct(x:Tensor, # a batch of inputs
-                model=None, # a model with `encode`/`decode` (or `reconstruct`)
-                encode:Callable|None=None, # overrides `model.encode`
+                model=None, # a `VAEBase`
+                encode:Callable|None=None, # overrides `model.latent`
                 decode:Callable|None=None, # overrides `model.decode`
                ) -> Tensor:
-    "Decode the posterior mean of `x`, in data space: `model.reconstruct(x)` when the model has one and no callables are given."
-    if encode is None and decode is None and callable(getattr(model, "reconstruct", None)): return model.reconstruct(x)
+    "Decode the latent of `x`, in data space: `model.reconstruct(x)` when no callables are given."
+    if encode is None and decode is None and isinstance(model, VAEBase): return model.reconstruct(x)
     enc, dec = coders(model, encode, decode)
     to_data = output_transform(model)
     return dec(enc(x)) if to_data is None else to_data(dec(enc(x)))
@@ -188,8 +174,8 @@ def reconstruct(x:Tensor, # a batch of inputs
 # %% ../nbs/04_viz.ipynb #a29211cc
 def plot_reconstructions(x:Tensor, # inputs
                          x_recon:Tensor|None=None, # their reconstructions (default: computed with `reconstruct`)
-                         model=None, # a model with `encode`/`decode`, used when `x_recon` is None
-                         encode:Callable|None=None, # overrides `model.encode`
+                         model=None, # a `VAEBase`, used when `x_recon` is None
+                         encode:Callable|None=None, # x -> latent; overrides `model.latent`
                          decode:Callable|None=None, # overrides `model.decode`
                          n:int=8, # number of inputs shown
                          nrow:int=8, # inputs per row
@@ -211,17 +197,16 @@ def plot_reconstructions(x:Tensor, # inputs
 
 # %% ../nbs/04_viz.ipynb #78ae4fac
 @torch.no_grad()
-def draw_samples(source, # a Tensor of samples, a model with `generate(n)` / `sample(n)`, or a callable n -> samples
+def draw_samples(source, # a Tensor of samples, a `VAEBase` (its `sample(n)`), or a callable n -> samples
                  n:int=64, # number of samples
                 ) -> Tensor:
     "`n` samples from `source`."
     if isinstance(source, Tensor): return source[:n]
-    for name in ("generate", "sample"):
-        if callable(getattr(source, name, None)): return getattr(source, name)(n)
+    if isinstance(source, VAEBase): return source.sample(n)
     if callable(source): return source(n)
-    raise TypeError(f"`source` must be a Tensor, a model with `generate` or `sample`, or a callable, got {type(source).__name__}")
+    raise TypeError(f"`source` must be a Tensor, a VAEBase model or a callable n -> samples, got {type(source).__name__}")
 
-def plot_samples(source, # a Tensor of samples, a model with `generate(n)` / `sample(n)`, or a callable n -> samples
+def plot_samples(source, # a Tensor of samples, a `VAEBase` (its `sample(n)`), or a callable n -> samples
                  n:int=64, # number of samples
                  nrow:int=8, # samples per row
                  transform:Callable[[Tensor], Tensor]|None=None, # e.g. `torch.sigmoid` for logits
@@ -252,8 +237,8 @@ def interpolate(z_a:Tensor, # start latents, (B, ...)
 @torch.no_grad()
 def plot_interpolation(x_a:Tensor, # start inputs, (B, ...): one row per input
                        x_b:Tensor, # end inputs, same shape
-                       model=None, # a model with `encode`/`decode`
-                       encode:Callable|None=None, # overrides `model.encode`
+                       model=None, # a `VAEBase`
+                       encode:Callable|None=None, # x -> latent; overrides `model.latent`
                        decode:Callable|None=None, # overrides `model.decode`
                        steps:int=8, # decoded points on each path, ends included
                        method:str="linear", # "linear" or "slerp"
@@ -274,10 +259,10 @@ def plot_interpolation(x_a:Tensor, # start inputs, (B, ...): one row per input
 
 # %% ../nbs/04_viz.ipynb #5cb887f6
 @torch.no_grad()
-def plot_traversals(model=None, # a model with `encode`/`decode`
+def plot_traversals(model=None, # a `VAEBase`
                     x:Tensor|None=None, # one input (batch of 1) whose latent mean is the starting point
                     z:Tensor|None=None, # or the starting latent itself, (1, ...) or (D,)
-                    encode:Callable|None=None, # overrides `model.encode`
+                    encode:Callable|None=None, # x -> latent; overrides `model.latent`
                     decode:Callable|None=None, # overrides `model.decode`
                     dims:Sequence[int]|None=None, # latent dimensions to traverse (default: the first 10)
                     values:Sequence[float]|Tensor=tuple(np.linspace(-3, 3, 9)), # values each coordinate takes
@@ -327,8 +312,8 @@ def embed_2d(z:Tensor, # latents, (N, ...) (flattened per example)
 def plot_latent_scatter(z:Tensor|None=None, # latents (N, ...); or give `x` and a model / `encode`
                         labels:Sequence|Tensor|None=None, # one label per point, for the colours
                         x:Tensor|None=None, # inputs to encode when `z` is None
-                        model=None, # a model with `encode`
-                        encode:Callable|None=None, # overrides `model.encode`
+                        model=None, # a `VAEBase`
+                        encode:Callable|None=None, # x -> latent; overrides `model.latent`
                         method:str="auto", # see `embed_2d`
                         title:str|None=None,
                         figsize:tuple=(5.5, 4.5),

@@ -226,6 +226,9 @@ class VectorQuantizedVAE(VAEAlgorithm):
         return self.quantizer(z_e)
     def sample_latent(self, params:VQOutput) -> Tensor: return params.z_q
     def posterior_mean(self, params:VQOutput) -> Tensor: return params.z_q
+    def latent(self, x:Tensor, condition:Tensor|None=None) -> Tensor:
+        "The quantised latent `z_q` of `x` (its codes' vectors)."
+        return self.encode(x).z_q
     def regularisation_loss(self, params:VQOutput) -> Tensor: return params.loss
     def extra_terms(self, params:VQOutput) -> dict[str, Tensor]:
         return {"codebook": params.codebook_loss, "commitment": params.commitment_loss, "perplexity": params.perplexity, "usage": params.usage}
