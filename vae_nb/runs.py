@@ -20,8 +20,8 @@ from .conv import ConvVAE
 from .cvae import MLPCVAE
 from .vq import VQVAE
 from .klae import AutoencoderKL
-from .algorithm import evaluating
-from .train import read_checkpoint, save_checkpoint
+from .interface import evaluating
+from .checkpoint import read_checkpoint, save_checkpoint
 
 # %% auto #0
 __all__ = ['MODELS', 'RUN_CHECKS', 'CHECKPOINT', 'MODEL_FILE', 'RunError', 'RunSpec', 'ModelKind', 'check_run_meta', 'read_run',
