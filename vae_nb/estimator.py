@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from .core import reparameterize, kl_divergence_gaussian, reduce
 from .core import gaussian_log_likelihood, laplace_log_likelihood, bernoulli_log_likelihood
 from .train import Trainer, evaluate
+from .distributed import get_device
 from .step import optimizer_step
 
 # %% auto #0
@@ -179,7 +180,9 @@ def _check_X(self:VAEEstimator, X, reset:bool) -> Tensor:
     X = validate_data(self, X, reset=reset, dtype=np.float32)
     if self.default_dist == "bernoulli" and (X.min() < 0 or X.max() > 1):
         raise ValueError(f"default_dist='bernoulli' needs X in [0, 1], got values in [{X.min():.4g}, {X.max():.4g}]")
-    return torch.tensor(X, device=self.device)
+    try: device = get_device(self.device)
+    except (TypeError, ValueError) as e: raise ValueError(f"`device`: {e}".replace("`device`: `device` ", "`device` ")) from None
+    return torch.tensor(X, device=device)
 
 # %% ../nbs/07_estimator.ipynb #f429beda
 @contextmanager
