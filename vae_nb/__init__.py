@@ -20,10 +20,11 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
  'user_data': ['IMAGE_EXTENSIONS', 'DATA_FILE_KINDS', 'Scaling', 'UserData', 'read_array', 'read_csv',
                'read_image_folder', 'split_holdout', 'read_data', 'DataSource'],
  'loaders': ['InMemoryLoader', 'make_loader', 'set_epoch'],
- 'viz': ['history_metrics', 'plot_history', 'to_images', 'show_image_grid', 'encoder_mean', 'coders',
-         'output_transform', 'reconstruct', 'plot_reconstructions', 'draw_samples', 'plot_samples', 'interpolate',
-         'plot_interpolation', 'plot_traversals', 'embed_2d', 'plot_latent_scatter', 'plot_kl_per_dim',
-         'plot_codebook_usage'],
+ 'viz': ['history_metrics', 'plot_history', 'to_images', 'show_image_grid', 'encoder_mean', 'decoder_of', 'coders',
+         'output_transform', 'reconstruct', 'plot_reconstructions', 'draw_samples', 'plot_samples', 'save_grid',
+         'class_rows', 'sample_images', 'save_pictures'],
+ 'latent_plots': ['interpolate', 'plot_interpolation', 'plot_traversals', 'embed_2d', 'plot_latent_scatter',
+                  'plot_kl_per_dim', 'plot_codebook_usage'],
  'checkpoint': ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'atomic_write', 'rng_state', 'set_rng_state', 'model_spec',
                 'save_checkpoint', 'read_metadata', 'read_checkpoint', 'load_checkpoint', 'remove_stale_tmp',
                 'recover_checkpoint'],
@@ -50,7 +51,7 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
  'objectives': ['IWAEObjective'],
  'runs': ['RunError', 'load', 'save']}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-_SUBMODULES = ['algorithm', 'checkpoint', 'cli', 'config', 'conv', 'core', 'cvae', 'data', 'distributed', 'estimator', 'interface', 'klae', 'loaders', 'metrics', 'objectives', 'runs', 'step', 'train', 'user_data', 'vae', 'viz', 'vq']
+_SUBMODULES = ['algorithm', 'checkpoint', 'cli', 'commands', 'config', 'conv', 'core', 'cvae', 'data', 'distributed', 'estimator', 'interface', 'klae', 'latent_plots', 'loaders', 'metrics', 'objectives', 'runs', 'step', 'train', 'user_data', 'vae', 'viz', 'vq']
 __all__ = list(_WHERE)
 
 def __getattr__(name:str):
