@@ -14,9 +14,11 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
  'config': ['ConstantBeta', 'LinearWarmup', 'CyclicalAnnealing', 'VAEConfig'],
  'vae': ['VAE', 'free_bits_kl', 'mlp_hierarchy'],
  'data': ['DIGITS_SPLITS', 'MNIST_SPLITS', 'BINARIZED_MNIST_SPLITS', 'BINARIZED_MNIST_URL', 'CIFAR10_SPLITS',
-          'DATASETS', 'DEFAULT_DATA', 'DataNotFoundError', 'default_root', 'load_digits_data', 'write_idx',
-          'load_mnist', 'load_binarized_mnist', 'load_cifar10', 'DynamicBinarize', 'DataInfo', 'data_info',
-          'load_dataset', 'InMemoryLoader', 'make_loader', 'set_epoch'],
+          'DATASETS', 'DEFAULT_DATA', 'IMAGE_EXTENSIONS', 'DATA_FILE_KINDS', 'DataNotFoundError', 'default_root',
+          'load_digits_data', 'write_idx', 'load_mnist', 'DataFileError', 'load_binarized_mnist', 'load_cifar10',
+          'DynamicBinarize', 'DataInfo', 'data_info', 'load_dataset', 'Scaling', 'UserData', 'read_array', 'read_csv',
+          'read_image_folder', 'split_holdout', 'read_data', 'DataSource', 'InMemoryLoader', 'make_loader',
+          'set_epoch'],
  'viz': ['history_metrics', 'plot_history', 'to_images', 'show_image_grid', 'encoder_mean', 'coders',
          'output_transform', 'reconstruct', 'plot_reconstructions', 'draw_samples', 'plot_samples', 'interpolate',
          'plot_interpolation', 'plot_traversals', 'embed_2d', 'plot_latent_scatter', 'plot_kl_per_dim',
@@ -42,7 +44,7 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
              'gaussian_statistics', 'frechet_distance', 'FeatureClassifier', 'train_feature_classifier',
              'frechet_classifier_distance'],
  'objectives': ['IWAEObjective'],
- 'runs': ['RunError', 'load']}
+ 'runs': ['RunError', 'load', 'save']}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 _SUBMODULES = ['algorithm', 'cli', 'config', 'conv', 'core', 'cvae', 'data', 'estimator', 'interface', 'klae', 'metrics', 'objectives', 'runs', 'train', 'vae', 'viz', 'vq']
 __all__ = list(_WHERE)

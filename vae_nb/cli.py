@@ -13,18 +13,20 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from torchvision.utils import save_image
 from torch.utils.data import TensorDataset
-from .data import DATASETS, DEFAULT_DATA, DataNotFoundError, DynamicBinarize, data_info, default_root, load_dataset, make_loader
+from .data import DATASETS, DEFAULT_DATA, DataInfo, DataNotFoundError, DataSource, DynamicBinarize, data_info, default_root, make_loader, read_data
 from .interface import evaluating
 from .metrics import evaluate_likelihood, bits_per_dim
 from .train import (NonFiniteLossError, Trainer, atomic_write, evaluate, get_device, init_distributed, owns_optimizers, read_checkpoint,
                           seed_everything)
-from .runs import CHECKPOINT, MODELS, RunError, RunSpec, load_run, read_run
+from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
 from .viz import plot_history, to_images
 from fastprogress.fastprogress import IN_NOTEBOOK
+import numpy as np
 
 # %% auto #0
 __all__ = ['MAX_SEED', 'MAX_SAMPLES', 'MAX_K', 'DEFAULT_EPOCHS', 'CLIError', 'build_parser', 'save_grid', 'class_rows', 'draw',
-           'save_pictures', 'train_command', 'eval_command', 'sample_command', 'main']
+           'save_pictures', 'train_command', 'eval_command', 'sample_command', 'save_array', 'encode_command',
+           'tensorboard_callback', 'main']
 
 # %% ../nbs/09_cli.ipynb #24790088
 class CLIError(Exception):
@@ -48,6 +50,13 @@ _positive_int = _int()
 MAX_SEED = 2**63 - 1 # seeds are offset by the epoch and the process rank, and torch takes 64 bits
 MAX_SAMPLES = 10_000 # `sample -n`: one PNG grid of at most 100 x 100 images
 MAX_K = 100_000 # `eval --k`: importance samples per example (published tables use 5000)
+
+def _fraction(s:str) -> float:
+    "An argparse type: a number strictly between 0 and 1."
+    try: v = float(s)
+    except ValueError: v = math.nan
+    if not 0 < v < 1: raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {s!r}")
+    return v
 
 def _number(minimum:float, strict:bool) -> Callable[[str], float]:
     "An argparse type: a finite float above `minimum` (or equal to it unless `strict`)."
@@ -74,6 +83,10 @@ _TRAIN_EXAMPLES = """examples:
   vae_nb train --model vq --data cifar10 --epochs 30         VQ-VAE on colour images
   vae_nb train --data mnist --epochs 20 --out runs/mnist     MNIST is downloaded to --root when online
   vae_nb train --data binarized-mnist --root ../shared/data/binarized_mnist.npz
+  vae_nb train --data photos/ --image-size 32 --channels 3   your own images: a folder, flat or one sub-folder per class
+  vae_nb train --data table.csv --label-column kind          your own table of numbers (standardised; --model cvae uses the labels)
+  vae_nb train --data images.npy --valid-fraction 0.2        your own array: (N, C, H, W) or (N, H, W) images, or (N, D) features
+  vae_nb train --tensorboard                                 also log to --out/tensorboard (needs `pip install tensorboard`)
   vae_nb train --out runs/vae-digits --resume --epochs 200   continue a run up to epoch 200
   vae_nb train --epochs 500 --save-every 25                  checkpoint every 25 epochs (and at the end, and on Ctrl-C)
   torchrun --nproc_per_node=2 -m vae_nb train                data-parallel training on 2 processes
@@ -86,10 +99,16 @@ _SAMPLE_EXAMPLES = """examples:
   vae_nb sample runs/vae-digits -n 64            writes runs/vae-digits/samples-64-seed0.png
   vae_nb sample runs/vae-digits -n 16 --seed 3 --out sixteen.png
   vae_nb sample runs/cvae-digits -n 40           a conditional model: one row per class (10 rows of 4)
-  vae_nb sample runs/cvae-digits --label 7 -n 16  sixteen samples of class 7"""
+  vae_nb sample runs/cvae-digits --label 7 -n 16  sixteen samples of class 7
+  vae_nb sample runs/vae-table -n 100            a run on a table: samples-100-seed0.csv, in the table's units"""
+_ENCODE_EXAMPLES = """examples:
+  vae_nb encode runs/vae-shapes --data shapes/ --out latents.npy     posterior means, one row per image, in input order
+  vae_nb encode runs/vae-table --out z.npz --logvar                  the run's own data; means and log-variances
+  vae_nb encode runs/hvae-digits --data digits.npy --out z.npz       a hierarchical model: mu_0, mu_1 (one per level)
+  vae_nb encode runs/hvae-digits --data digits.npy --level 1 --out top.npy"""
 
 def build_parser() -> argparse.ArgumentParser:
-    "The `vae_nb` argument parser: sub-commands train, eval and sample."
+    "The `vae_nb` argument parser: sub-commands train, eval, sample and encode."
     raw = argparse.RawDescriptionHelpFormatter
     p = _Parser(prog="vae_nb", description="Train, evaluate and sample variational autoencoders (vae_nb).", formatter_class=raw,
                 epilog="run `vae_nb COMMAND --help` for each command's options and examples\n\n" + _TRAIN_EXAMPLES.split("\n", 1)[1])
@@ -100,7 +119,12 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=f"models:\n{_listing(MODELS, lambda k: k.description)}\n\ndata sets:\n"
                               f"{_listing(DATASETS, lambda i: i.description)}\n\n{_TRAIN_EXAMPLES}")
     t.add_argument("--model", choices=list(MODELS), help="model to train (default: vae; see the list below)")
-    t.add_argument("--data", choices=list(DATASETS), help=f"data set (default: {DEFAULT_DATA}, embedded, no download)")
+    t.add_argument("--data", help=f"a data set named below (default: {DEFAULT_DATA}, embedded, no download), or your own: a folder of PNG/JPEG images "
+                                  "(flat, or one sub-folder per class), a .npy/.npz array or a .csv table")
+    t.add_argument("--image-size", type=_positive_int, help="--data FOLDER: resize the shorter side to this and crop the centre square (needed when sizes differ)")
+    t.add_argument("--channels", type=int, choices=(1, 3), help="--data FOLDER: 1 (grey) or 3 (colour) (default: grey when every image is)")
+    t.add_argument("--label-column", help="--data TABLE.csv: the column of class labels, by header name or 0-based position (default: none)")
+    t.add_argument("--valid-fraction", type=_fraction, help="your own --data: share held out for validation, chosen with --seed (default: 0.1)")
     t.add_argument("--root", type=Path, help="data folder (default: $VAE_NB_DATA or ~/.cache/vae_nb/data); for binarized-mnist the .npz file or its folder")
     t.add_argument("--no-download", action="store_true", help="never download; read --root only")
     t.add_argument("--epochs", type=_positive_int, help=f"epochs to train (default: {DEFAULT_EPOCHS['digits']} on digits, 10 otherwise); with --resume, the total")
@@ -116,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace the run in --out (its files are removed), or write into a folder that holds other files")
     t.add_argument("--resume", action="store_true", help="continue the run in --out up to --epochs")
     t.add_argument("--save-every", type=_positive_int, default=1, help="write the checkpoint and history every N epochs; always at the end and on Ctrl-C (default: 1)")
+    t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to --out/tensorboard: losses, reconstructions and samples each epoch")
     t.set_defaults(run=train_command)
     e = sub.add_parser("eval", help="ELBO and importance-weighted NLL of a checkpoint", formatter_class=raw, epilog=_EVAL_EXAMPLES,
                        description="Report the ELBO and the importance-weighted negative log-likelihood (Burda et al., 2016) "
@@ -135,17 +160,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=_int(1, MAX_SAMPLES), default=64, help="number of samples (default: 64)")
     s.add_argument("--nrow", type=_positive_int, help="images per row (default: 8; a conditional model without --label: one row per class)")
     s.add_argument("--label", type=int, help="conditional models: the class to draw (default: every class, a row each)")
-    s.add_argument("--out", type=Path, help="PNG to write (default: samples-N-seedS.png in the run folder)")
+    s.add_argument("--out", type=Path, help="PNG to write (default: samples-N-seedS.png in the run folder); a run on features: .csv or .npy")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     s.add_argument("--seed", type=_int(0, MAX_SEED), default=0, help="random seed (default: 0)")
     s.set_defaults(run=sample_command)
+    n = sub.add_parser("encode", help="posterior means (latent codes) of every example of a data set", formatter_class=raw, epilog=_ENCODE_EXAMPLES,
+                       description="Write the posterior mean of the latent code of every example, one row each in input order, "
+                                   "to a .npy array (one latent level) or an .npz archive (mu, logvar, or mu_0, mu_1, ... per level).")
+    n.add_argument("ckpt", type=Path, help="a checkpoint written by `vae_nb train`, or its run folder")
+    n.add_argument("--data", type=Path, help="a folder of images, .npy/.npz array or .csv table, read as the run's own data was "
+                                             "(default: the run's own data: all of it for --data PATH runs, the held-out split of a named data set)")
+    n.add_argument("--out", type=Path, required=True, help="the .npy or .npz file to write")
+    n.add_argument("--logvar", action="store_true", help="also write the posterior log-variances (needs an .npz --out)")
+    n.add_argument("--level", type=int, help="hierarchical models: write only this latent level (0 is the lowest)")
+    n.add_argument("--batch-size", type=_positive_int, default=256, help="examples encoded at a time (default: 256)")
+    n.add_argument("--root", type=Path, help="data folder of a named data set, as for train")
+    n.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    n.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    n.set_defaults(run=encode_command)
     return p
 
 # %% ../nbs/09_cli.ipynb #6c86a5b2
-def _run_spec(a:argparse.Namespace) -> RunSpec:
-    "The run the flags describe, after refusing contradictory ones."
-    kind, info = MODELS[a.model], data_info(a.data)
+def _run_spec(a:argparse.Namespace, info:DataInfo) -> RunSpec:
+    "The run the flags describe on the data `info` describes, after refusing contradictory ones."
+    kind = MODELS[a.model]
+    if kind.images and len(info.shape) != 3:
+        raise CLIError(f"--model {a.model} needs images, but --data {a.data} holds feature vectors of {info.shape[0]} values; models for features: {', '.join(k for k, m in MODELS.items() if not m.images)}")
     if a.beta is not None and not kind.has_beta:
         raise CLIError(f"--beta does not apply to --model {a.model}, which has no adjustable KL weight; models with one: {', '.join(k for k, m in MODELS.items() if m.has_beta)}")
     if kind.multiple > 1 and any(side % kind.multiple for side in info.shape[1:]):
@@ -154,7 +195,7 @@ def _run_spec(a:argparse.Namespace) -> RunSpec:
         raise CLIError(f"--binarize needs data with a Bernoulli likelihood; --data {a.data} is modelled with {info.recon!r}")
     if kind.conditional and not info.n_classes:
         raise CLIError(f"--model {a.model} is conditional and needs labels, but --data {a.data} has none; labelled data sets: {', '.join(k for k, i in DATASETS.items() if i.n_classes)}")
-    spec = RunSpec(a.model, a.data, info.shape, info.recon, lr=RunSpec.lr if a.lr is None else a.lr, binarize=a.binarize, n_classes=info.n_classes if kind.conditional else None,
+    spec = RunSpec(a.model, info.name, info.shape, info.recon, lr=RunSpec.lr if a.lr is None else a.lr, binarize=a.binarize, n_classes=info.n_classes if kind.conditional else None,
                    **(kind.defaults or {}))
     for name in ("latent_dim", "hidden", "beta"):
         if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
@@ -171,19 +212,20 @@ def _check_writable(path:Path, flag:str) -> None:
     except OSError as e: raise CLIError(f"{flag} {path} is not writable: {e.strerror} in {parent}") from None
 
 # %% ../nbs/09_cli.ipynb #c1a2b002
-_OUTPUT = r"checkpoint\.(?:safetensors|json)|(?:history|steps)\.(?:csv|json)|loss_curve\.png|reconstructions\.png|samples(?:-\d+(?:-label\d+)?-seed\d+)?\.png"
+_OUTPUT = r"checkpoint\.(?:safetensors|json)|(?:history|steps)\.(?:csv|json)|loss_curve\.png|reconstructions\.png|samples(?:-\d+(?:-label\d+)?-seed\d+)?\.png|samples-\d+(?:-label\d+)?-seed\d+\.csv"
 _RUN_FILE = re.compile(rf"{_OUTPUT}|\.(?:{_OUTPUT})\.\d+\.tmp|\.loss_curve\.tmp\.png")   # and the temporary files of atomic writes
 
 def _run_files(folder:Path) -> list[Path]:
     "The files in `folder` that `vae_nb train` and `vae_nb sample` write (with their temporary files)."
-    return sorted(p for p in folder.iterdir() if p.is_file() and _RUN_FILE.fullmatch(p.name)) if folder.is_dir() else []
+    if not folder.is_dir(): return []
+    return sorted([p for p in folder.iterdir() if p.is_file() and _RUN_FILE.fullmatch(p.name)] + list(folder.glob("tensorboard/events.out.tfevents.*")))
 
 def _out_dir(a:argparse.Namespace) -> Path:
     "The checked output folder of `train` (not created yet, nothing removed yet)."
     if a.resume and a.overwrite: raise CLIError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
     if a.out is None:
         if a.resume: raise CLIError("--resume needs --out, the folder of the run to continue")
-        base = out = Path("runs") / f"{a.model}-{a.data}"
+        base = out = Path("runs") / f"{a.model}-{Path(a.data).stem}"
         for i in range(2, 10**6):
             if not (out.is_dir() and any(out.iterdir())): break
             out = base.with_name(f"{base.name}-{i}")
@@ -199,18 +241,48 @@ def _out_dir(a:argparse.Namespace) -> Path:
                        "pass --overwrite to write the run there anyway (files of the same names are replaced), or another --out")
     return out
 
+# %% ../nbs/09_cli.ipynb #f87f5909
+def _source(a:argparse.Namespace) -> DataSource|None:
+    "The user's data `--data PATH` names (None for a named data set), with the reader flags checked against its kind."
+    flags = {"--image-size": a.image_size, "--channels": a.channels, "--label-column": a.label_column, "--valid-fraction": a.valid_fraction}
+    if a.data in DATASETS:
+        given = [f for f, v in flags.items() if v is not None]
+        if given: raise CLIError(f"{given[0]} applies to your own --data (a folder or file), not to the data set {a.data!r}")
+        return None
+    path = Path(a.data).expanduser()
+    if not path.exists(): raise CLIError(f"--data {a.data} is neither a data set ({', '.join(DATASETS)}) nor an existing folder or file")
+    if a.root is not None or a.no_download: raise CLIError(f"--root and --no-download apply to named data sets, not to --data {a.data}")
+    if not path.is_dir() and (a.image_size or a.channels): raise CLIError(f"--image-size and --channels apply to a folder of images, not to --data {a.data}")
+    if path.suffix.lower() != ".csv" and a.label_column is not None: raise CLIError(f"--label-column applies to a .csv table, not to --data {a.data}")
+    return DataSource(str(path.resolve()), a.image_size, a.channels, a.label_column, a.valid_fraction or 0.1, a.seed)
+
+def _user_info(source:DataSource) -> DataInfo:
+    "A `DataInfo` for the user's data: reads it and splits it (fitting and recording the scaling the first time)."
+    try: train, valid = source.split()
+    except (DataNotFoundError, ValueError) as e: raise CLIError(str(e) if source.path in str(e) else f"{source.path}: {e}") from None
+    parts, name = {"train": train, "valid": valid}, Path(source.path).stem
+    return DataInfo(name, f"your data {source.path}", train.shape, len(train.classes) if train.classes else None, ("train", "valid"), "valid",
+                    train.recon, lambda root, split, download: TensorDataset(*parts[split].tensors))
+
+def _info(spec:RunSpec) -> DataInfo:
+    "The `DataInfo` of a run's data: a named data set, or the user's data its `source` records."
+    if spec.source is None: return data_info(spec.data)
+    try: source = DataSource.from_dict(spec.source)
+    except ValueError as e: raise RunError(f"the run's data description is damaged: {e}") from None
+    return _user_info(source)
+
 # %% ../nbs/09_cli.ipynb #a54c46cc
 def _device(name:str) -> torch.device:
     try: return get_device(name)
     except ValueError as e: raise CLIError(f"--device: {e}") from None
 
-def _load(name:str, split:str, root:Path|None, download:bool=True) -> TensorDataset:
+def _load(info:DataInfo, split:str, root:Path|None, download:bool=True) -> TensorDataset:
     "A split of a data set; a missing or malformed file, or a row holding NaN or inf, is an input error."
-    try: ds = load_dataset(name, split, root, download)
+    try: ds = info.loader(root, split, download)
     except (DataNotFoundError, ValueError) as e: raise CLIError(str(e)) from None
     x = ds.tensors[0]
     bad = (~torch.isfinite(x.reshape(len(x), -1))).any(1).nonzero().flatten().tolist()
-    if bad: raise CLIError(f"--data {name} ({root or default_root()}): row {bad[0]} of the {split} split holds NaN or infinite values "
+    if bad: raise CLIError(f"--data {info.name} ({root or default_root()}): row {bad[0]} of the {split} split holds NaN or infinite values "
                            f"({len(bad)} row(s) in all); fix or remove them")
     return ds
 
@@ -307,14 +379,21 @@ def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
 # %% ../nbs/09_cli.ipynb #7eb64bd6
 def train_command(a:argparse.Namespace) -> Path:
     "`vae_nb train`: check everything, train with `vae_nb.train.Trainer`, write the pictures; return the run folder."
-    if a.resume: out = _out_dir(a); spec = _resumed_spec(a, out)
+    if a.resume:
+        out = _out_dir(a); spec = _resumed_spec(a, out)
+        given = [f for f, v in (("--image-size", a.image_size), ("--channels", a.channels), ("--label-column", a.label_column), ("--valid-fraction", a.valid_fraction)) if v is not None]
+        if given: raise CLIError(f"--resume: the run's data options are recorded in it; drop {given[0]}")
+        info = _info(spec)
     else:
         a.model, a.data = a.model or "vae", a.data or DEFAULT_DATA
         a.batch_size, a.seed = a.batch_size or 128, a.seed or 0
-        spec = _run_spec(a); out = _out_dir(a)
+        source = _source(a)
+        info = data_info(a.data) if source is None else _user_info(source)
+        spec = _run_spec(a, info); out = _out_dir(a)
+        if source is not None: spec.source = asdict(source)
+    callbacks = [tensorboard_callback(out / "tensorboard", spec)] if a.tensorboard else []
     rank, world_size, device = init_distributed(_device(a.device))
-    info = data_info(spec.data)
-    train, valid = _load(spec.data, "train", a.root, not a.no_download), _load(spec.data, info.eval_split, a.root, not a.no_download)
+    train, valid = _load(info, "train", a.root, not a.no_download), _load(info, info.eval_split, a.root, not a.no_download)
     torch.manual_seed(a.seed)
     model = MODELS[spec.model].build(spec)
     loader = make_loader(train.tensors, a.batch_size, seed=a.seed, device=device, rank=rank, world_size=world_size,
@@ -324,7 +403,7 @@ def train_command(a:argparse.Namespace) -> Path:
     trainer = Trainer(model, loader, valid_data=valid_data, batch_size=a.batch_size,
                       lr=None if owns_optimizers(model) else spec.lr,   # a model with its own step got `lr` when built
                       device=device, seed=a.seed, out_dir=out, save_every=a.save_every, config={"run": asdict(spec)},
-                      progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True)   # a bar for people, one line per epoch for logs
+                      progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True, callbacks=callbacks)   # a bar for people, one line per epoch for logs
     if rank == 0 and a.overwrite and (out / CHECKPOINT).is_file():
         for p in _run_files(out): p.unlink()   # the previous run's files; nobody else's
     created = not out.exists()
@@ -334,23 +413,23 @@ def train_command(a:argparse.Namespace) -> Path:
         if rank == 0 and created and out.is_dir() and not any(out.iterdir()): out.rmdir()
         raise _diverged(e, trainer, spec) from None
     if rank == 0:
-        save_pictures(model, spec, valid_data[0], out, valid_data[1] if MODELS[spec.model].conditional else None)
+        if len(spec.shape) == 3: save_pictures(model, spec, valid_data[0], out, valid_data[1] if MODELS[spec.model].conditional else None)
         last = [r for r in history if r["split"] == "valid"][-1:]
         print(f"trained {spec.model} on {spec.data} for {epochs} epochs ({history[-1]['step'] if history else 0} steps) in {time.perf_counter() - start:.1f} s"
               + (f"; held-out loss {last[0]['loss']:.2f}" if last else ""))
         print(f"outputs in {out}/: {', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('.')))}")
-        print(f"next: vae_nb eval {out}   or   vae_nb sample {out} -n 64")
+        print(f"next: vae_nb eval {out}   or   vae_nb sample {out} -n 64   or   vae_nb encode {out} --out {out}/latents.npy")
     return out
 
 # %% ../nbs/09_cli.ipynb #c1a2b007
 def eval_command(a:argparse.Namespace) -> dict:
     "`vae_nb eval`: loss terms, ELBO and IW-NLL of a checkpoint on a split; print them and return them."
     spec, _ = read_run(a.ckpt)
-    info = data_info(spec.data)
+    info = _info(spec)
     split = a.split or info.eval_split
     if split not in info.splits: raise CLIError(f"--split must be one of {', '.join(info.splits)} for {spec.data}, got {split!r}")
     model, spec, path = load_run(a.ckpt, _device(a.device))
-    x, *_ = data = _heldout(_load(spec.data, split, a.root), spec)
+    x, *_ = data = _heldout(_load(info, split, a.root), spec)
     kind, labels = MODELS[spec.model], data[1] if len(data) > 1 else None
     seed_everything(a.seed)
     dims = math.prod(spec.shape)
@@ -392,11 +471,13 @@ def _sample_labels(a:argparse.Namespace, spec:RunSpec, path:Path) -> tuple[Tenso
     return torch.full((a.n,), a.label), a.nrow or 8
 
 def sample_command(a:argparse.Namespace) -> Path:
-    "`vae_nb sample`: a PNG grid of `-n` samples from a checkpoint (a conditional model: a row per class, or `--label`); return its path."
+    "`vae_nb sample`: a PNG grid of `-n` samples from a checkpoint (a conditional model: a row per class, or `--label`; features: a table); return its path."
     spec, path = read_run(a.ckpt)
     labels, nrow = _sample_labels(a, spec, path)
-    out = a.out or path.parent / f"samples-{a.n}{'' if a.label is None else f'-label{a.label}'}-seed{a.seed}.png"
-    if out.is_dir(): raise CLIError(f"--out {out} is a folder; give a .png file name")
+    pictures = len(spec.shape) == 3
+    out = a.out or path.parent / f"samples-{a.n}{'' if a.label is None else f'-label{a.label}'}-seed{a.seed}.{'png' if pictures else 'csv'}"
+    if out.is_dir(): raise CLIError(f"--out {out} is a folder; give a {'.png' if pictures else '.csv or .npy'} file name")
+    if not pictures and out.suffix.lower() not in (".csv", ".npy"): raise CLIError(f"--out {out}: samples of feature vectors are written to a .csv or .npy file")
     if out.exists() and not a.overwrite: raise CLIError(f"--out {out} exists; pass --overwrite to replace it")
     _check_writable(out.parent, "--out folder")
     model, spec, path = load_run(path, _device(a.device))
@@ -405,10 +486,97 @@ def sample_command(a:argparse.Namespace) -> Path:
     images = draw(model, spec, n, labels)
     if not torch.isfinite(images).all(): raise CLIError(f"{path}: the model's samples hold NaN or infinite values; nothing was written")
     out.parent.mkdir(parents=True, exist_ok=True)
-    save_grid(images, out, spec.shape, nrow)
+    if pictures: save_grid(images, out, spec.shape, nrow)
+    else: save_array(_in_data_units(images, spec), out)
     rows = "" if labels is None or a.label is not None else f", one row of {nrow} per class"
     print(f"wrote {n} samples of {spec.model}{'' if a.label is None else f' (label {a.label})'} ({path}) to {out}{rows}")
     return out
+
+# %% ../nbs/09_cli.ipynb #d54ef283
+def save_array(a:Tensor|dict[str, Tensor], # one array, or named arrays for an .npz
+               path:str|os.PathLike, # .npy, .npz or .csv (numbers, comma-separated, no header)
+              ) -> Path:
+    "Write `a` atomically in the format `path`'s suffix names (never pickled)."
+    path, buf = Path(path), io.BytesIO()
+    arrays = {k: v.detach().cpu().numpy() for k, v in a.items()} if isinstance(a, dict) else a.detach().cpu().numpy()
+    if path.suffix.lower() == ".npz": np.savez(buf, **arrays)
+    elif path.suffix.lower() == ".npy": np.save(buf, arrays, allow_pickle=False)
+    elif path.suffix.lower() == ".csv": np.savetxt(buf, arrays.reshape(len(arrays), -1), fmt="%.7g", delimiter=",")
+    else: raise ValueError(f"`path` must end in .npy, .npz or .csv, got {str(path)!r}")
+    return atomic_write(path, buf.getvalue())
+
+def _in_data_units(x:Tensor, spec:RunSpec) -> Tensor:
+    "Model outputs mapped back through the run's recorded standardisation (unchanged when it has none)."
+    scaling = None if spec.source is None else DataSource.from_dict(spec.source).scaling
+    return x.float().cpu() if scaling is None else scaling.invert(x.float().cpu())
+
+# %% ../nbs/09_cli.ipynb #f2f534ed
+def _encode_input(a:argparse.Namespace, spec:RunSpec, path:Path) -> tuple[Tensor, Tensor|None]:
+    "The examples `encode` reads, `(x, y)`: `--data`, or the run's own data; refused unless they fit the model."
+    source = None if spec.source is None else DataSource.from_dict(spec.source)
+    try:
+        if a.data is not None: data = source.read(a.data) if source else read_data(a.data, standardize=False)
+        elif source is not None: data = source.read()
+        else: data = None
+    except (DataNotFoundError, ValueError) as e: raise CLIError(str(e)) from None
+    if data is None:
+        info = _info(spec); ds = _load(info, info.eval_split, a.root)
+        x, y = ds.tensors[0], ds.tensors[1] if len(ds.tensors) > 1 else None
+    else: x, y = data.x, data.y
+    if tuple(x.shape[1:]) != tuple(spec.shape):
+        raise CLIError(f"--data {a.data or spec.data}: examples of shape {tuple(x.shape[1:])}, but the model of {path} takes {tuple(spec.shape)}")
+    if MODELS[spec.model].conditional and (y is None or int(y.max()) >= spec.n_classes):
+        raise CLIError(f"--data {a.data or spec.data}: a conditional model needs a label in 0..{spec.n_classes - 1} for every example")
+    return x, y
+
+def encode_command(a:argparse.Namespace) -> Path:
+    "`vae_nb encode`: the posterior means (and log-variances) of every example, in input order, to `--out`; return its path."
+    spec, path = read_run(a.ckpt)
+    out, npz = a.out, a.out.suffix.lower() == ".npz"
+    if out.suffix.lower() not in (".npy", ".npz"): raise CLIError(f"--out {out} must end in .npy (one array) or .npz (several)")
+    if out.is_dir() or (out.exists() and not a.overwrite): raise CLIError(f"--out {out} {'is a folder' if out.is_dir() else 'exists; pass --overwrite to replace it'}")
+    if a.logvar and not npz: raise CLIError(f"--logvar writes the log-variances beside the means: give an --out ending in .npz")
+    _check_writable(out.parent, "--out folder")
+    x, y = _encode_input(a, spec, path)
+    model, spec, path = load_run(path, _device(a.device))
+    depth = getattr(model, "depth", 1)
+    if a.level is not None and not 0 <= a.level < depth: raise CLIError(f"--level must be 0 to {depth - 1} for {path} ({spec.model}), got {a.level}")
+    if depth > 1 and a.level is None and not npz: raise CLIError(f"{path} has {depth} latent levels: pass --level, or give an --out ending in .npz for all")
+    levels = encode_data(model, x, y if MODELS[spec.model].conditional else None, a.batch_size, progress=sys.stdout.isatty() or IN_NOTEBOOK)
+    if a.logvar and levels[0][1] is None: raise CLIError(f"--logvar: a {spec.model} model has no posterior variance")
+    chosen = [levels[a.level]] if a.level is not None else levels
+    names = lambda l: ("mu", "logvar") if len(chosen) == 1 else (f"mu_{l}", f"logvar_{l}")
+    arrays = {k: t for l, (mu, logvar) in enumerate(chosen) for k, t in zip(names(l), (mu, logvar if a.logvar else None)) if t is not None}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_array(arrays if npz else chosen[0][0], out)
+    print(f"wrote {', '.join(f'{k} {tuple(t.shape)}' for k, t in arrays.items())} of {len(x)} examples ({path}) to {out}")
+    return out
+
+# %% ../nbs/09_cli.ipynb #77d48132
+def tensorboard_callback(log_dir:str|os.PathLike, # where the event files go
+                         spec:RunSpec, # the run's description (image shape, model kind)
+                        ) -> Callable:
+    "A `Trainer` callback `fn(trainer, record)`: each record's loss terms, and once per epoch (images) reconstruction and sample grids, to TensorBoard."
+    try: from torch.utils.tensorboard import SummaryWriter
+    except ImportError: raise CLIError("--tensorboard needs the tensorboard package (pip install tensorboard)") from None
+    writer, kind = None, MODELS[spec.model]
+    def log(trainer, record:dict):
+        nonlocal writer
+        writer = writer or SummaryWriter(str(log_dir))
+        for k, v in record.items():
+            if k not in ("epoch", "step", "split", "time") and isinstance(v, (int, float)): writer.add_scalar(f"{k}/{record['split']}", v, record["step"])
+        if record["split"] == "train" and len(spec.shape) == 3 and trainer.valid_data is not None:
+            x, *rest = trainer.valid_data if isinstance(trainer.valid_data, (tuple, list)) else (trainer.valid_data,)
+            y = rest[0][:8] if kind.conditional else None
+            device = next(trainer.model.parameters()).device
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), evaluating(trainer.model):
+                torch.manual_seed(0)
+                recon = trainer.model.reconstruct(x[:8].to(device), **_given(y, device))
+                samples = draw(trainer.model, spec, 16 if y is None else len(y), y)
+            writer.add_images("reconstructions", to_images(torch.cat([x[:8].to(device), recon.reshape(x[:8].shape)]), spec.shape), record["step"])
+            writer.add_images("samples", to_images(samples, spec.shape), record["step"])
+        writer.flush()
+    return log
 
 # %% ../nbs/09_cli.ipynb #3d4b8e61
 def main(argv:Sequence[str]|None=None, # the arguments (default: `sys.argv[1:]`)
@@ -417,7 +585,7 @@ def main(argv:Sequence[str]|None=None, # the arguments (default: `sys.argv[1:]`)
     parser = build_parser()
     try:
         a = parser.parse_args(argv)
-        if a.command is None: raise CLIError("choose a command: train, eval or sample (see `vae_nb --help`)")
+        if a.command is None: raise CLIError("choose a command: train, eval, sample or encode (see `vae_nb --help`)")
         try: a.run(a)
         except (CLIError, RunError) as e: raise CLIError(f"vae_nb {a.command}: error: {e}") from None
     except CLIError as e:

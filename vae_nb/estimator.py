@@ -163,14 +163,12 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         with _seeded(self.random_state, self.device):
             return torch.cat([self.transform_step(b, i) for i, b in enumerate(X.split(int(self.batch_size)))]).cpu().numpy()
 
-# %% ../nbs/07_estimator.ipynb #b5fbd825
-@patch
-def __sklearn_tags__(self:VAEEstimator):
-    "scikit-learn's tags: non-deterministic when `transform` samples, float32 output."
-    tags = super(VAEEstimator, self).__sklearn_tags__()
-    tags.non_deterministic = bool(self.stochastic_transform)  # transform samples z ~ q(z|x)
-    tags.transformer_tags.preserves_dtype = ["float32"]  # the networks compute in float32
-    return tags
+    def __sklearn_tags__(self):
+        "scikit-learn's tags: non-deterministic when `transform` samples, float32 output (see \"Tags\" below)."
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = bool(self.stochastic_transform)  # transform samples z ~ q(z|x)
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the networks compute in float32
+        return tags
 
 # %% ../nbs/07_estimator.ipynb #b016f95a
 @patch

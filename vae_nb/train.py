@@ -8,7 +8,7 @@ import csv, json, math, os, random, signal, threading, time
 from contextlib import contextmanager, nullcontext
 from dataclasses import fields, is_dataclass
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -401,6 +401,7 @@ class Trainer:
                  checkpoint_every:int|None=None, # also checkpoint every this many steps
                  save_every:int=1, # write the checkpoint and history every this many epochs (always: at the end and on Ctrl-C)
                  config:dict|None=None, # JSON-able settings stored in checkpoints (e.g. the command line that built the model)
+                 callbacks:Sequence[Callable]=(), # each called as `fn(trainer, record)` (rank 0) for each record of an epoch, once it is recorded and saved
                 ):
         if not isinstance(model, nn.Module) or not callable(getattr(model, "loss_terms", None)):
             raise TypeError(f"`model` must be an nn.Module with a `loss_terms(x, condition=None)` method, got {type(model).__name__}")
@@ -422,6 +423,7 @@ class Trainer:
         self.beta_schedule, self.grad_clip, self.compile, self.seed, self.progress, self.verbose = beta_schedule, grad_clip, compile, seed, progress, verbose
         self.log_every, self.checkpoint_every, self.save_every, self.config = log_every, checkpoint_every, save_every, config or {}
         self.out_dir = None if out_dir is None else Path(out_dir)
+        self.callbacks = list(callbacks)
         self.optimizer_arg = optimizer or "adam"
         self.optimizers = None
         self.step, self.epoch, self.batch = 0, 0, 0   # steps done, epochs done, batches done in the current epoch
@@ -547,7 +549,7 @@ def _check_sharded(self:Trainer) -> None:
 @patch
 def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
     "Average the epoch's terms (over all processes), validate, record, checkpoint."
-    keys = sorted(self.sums)
+    keys, n_records = sorted(self.sums), len(self.history)
     totals = torch.tensor([self.sums[k] for k in keys] + [self.seen], dtype=torch.float64)
     if self.world_size > 1:
         totals = totals.to(self.device); dist.all_reduce(totals); totals = totals.cpu()
@@ -565,6 +567,8 @@ def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
     if self.epoch % self.save_every == 0:
         self.save()
         self.write_history(figure=False)
+    for r in (self.history[n_records:] if self.rank == 0 else []):
+        for fn in self.callbacks: fn(self, r)
 
 @contextmanager
 def _stop_on_interrupt(trainer:Trainer):
