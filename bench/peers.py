@@ -11,7 +11,7 @@ Training: each round trains every trainer for one full epoch (batch 100, Adam lr
 then the three models' validation -ELBO (same seed, same 10,000 images). NLL: the model vae_nb trained is scored by
 every method in turn, k importance samples per image, no gradients (pythae's `get_nll` under `torch.no_grad()` too).
 
-usage: OMP_NUM_THREADS=1 bench/.venv/bin/python bench/peers.py [--rounds 5] [--parts train nll] [--n 200] [--k 1000]
+usage: OMP_NUM_THREADS=1 bench/.venv/bin/python bench/peers.py [--rounds 5] [--parts import train nll] [--n 200] [--k 1000]
 """
 import argparse, os, statistics, tempfile, time, warnings
 from pathlib import Path
@@ -109,6 +109,14 @@ def gemm_floor(batch=BATCH, reps=200):
     for _ in range(reps): step()
     return (time.perf_counter() - t) / reps
 
+# ---- import cost ---------------------------------------------------------------------------------------------------
+def import_cost(stmt):
+    "Wall seconds and peak RSS (MiB) of a fresh interpreter running `stmt` (then reporting its own peak)."
+    import subprocess, sys
+    code = f"{stmt}; import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    t = time.perf_counter(); out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    return time.perf_counter() - t, int(out.split()[-1]) / 1024
+
 # ---- measurement -----------------------------------------------------------------------------------------------------
 def rounds(methods, n_rounds, label):
     "Run `methods` in turn for `n_rounds`; seconds per method per round, the last results, and the 1-min load per round."
@@ -132,7 +140,7 @@ def table(times, per, unit, base, higher_better, extra=None):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--parts", nargs="+", default=["train", "nll"], choices=["train", "nll"])
+    p.add_argument("--parts", nargs="+", default=["import", "train", "nll"], choices=["import", "train", "nll"])
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds (one epoch per trainer / one NLL pass per method)")
     p.add_argument("--limit", type=int, default=None, help="train on the first N images only (quick runs)")
     p.add_argument("--n", type=int, default=200, help="valid images scored by the NLL methods")
@@ -147,6 +155,17 @@ def main():
     x_train, x_valid = load("train")[:a.limit], load("valid")
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 
+    if "import" in a.parts:
+        stmts = {"import torch": "import torch", "import torch, vae_nb": "import torch, vae_nb",
+                 "from vae_nb import VAE": "import torch; from vae_nb import VAE"}
+        rss = {}
+        def run(m): t, rss[m] = import_cost(stmts[m]); return t
+        times, _, loads = rounds({m: (lambda r, m=m: run(m)) for m in stmts}, a.rounds, "import")
+        print(f"\n### Import: {a.rounds} interleaved rounds of a fresh interpreter, load average {min(loads):.1f}-{max(loads):.1f}")
+        print("| statement | wall s, min / median / max | median / `import torch` | peak RSS (MiB), last round |\n|---|---|---|---|")
+        for m, ts in times.items():
+            print(f"| `{m}` | {min(ts):.2f} / {statistics.median(ts):.2f} / {max(ts):.2f} | "
+                  f"{statistics.median(ts) / statistics.median(times['import torch']):.2f}x | {rss[m]:.0f} (+{rss[m] - rss['import torch']:.0f}) |")
     torch.manual_seed(0); init = coders()
     def fresh():
         enc, dec = coders(); enc.load_state_dict(init[0].state_dict()); dec.load_state_dict(init[1].state_dict()); return enc, dec
