@@ -111,9 +111,9 @@ def gemm_floor(batch=BATCH, reps=200):
 
 # ---- import cost ---------------------------------------------------------------------------------------------------
 def import_cost(stmt):
-    "Wall seconds and peak RSS (MiB) of a fresh interpreter running `stmt` (then reporting its own peak)."
+    "Wall seconds and resident memory (MiB, VmRSS after `stmt`) of a fresh interpreter running `stmt`."
     import subprocess, sys
-    code = f"{stmt}; import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    code = f"{stmt}; print([l for l in open('/proc/self/status') if l.startswith('VmRSS')][0].split()[1])"
     t = time.perf_counter(); out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     return time.perf_counter() - t, int(out.split()[-1]) / 1024
 
@@ -162,10 +162,10 @@ def main():
         def run(m): t, rss[m] = import_cost(stmts[m]); return t
         times, _, loads = rounds({m: (lambda r, m=m: run(m)) for m in stmts}, a.rounds, "import")
         print(f"\n### Import: {a.rounds} interleaved rounds of a fresh interpreter, load average {min(loads):.1f}-{max(loads):.1f}")
-        print("| statement | wall s, min / median / max | median / `import torch` | peak RSS (MiB), last round |\n|---|---|---|---|")
+        print("| statement | wall s, min / median / max | median / `import torch` | resident memory (MiB), last round |\n|---|---|---|---|")
         for m, ts in times.items():
             print(f"| `{m}` | {min(ts):.2f} / {statistics.median(ts):.2f} / {max(ts):.2f} | "
-                  f"{statistics.median(ts) / statistics.median(times['import torch']):.2f}x | {rss[m]:.0f} (+{rss[m] - rss['import torch']:.0f}) |")
+                  f"{statistics.median(ts) / statistics.median(times['import torch']):.2f}x | {rss[m]:.1f} (+{rss[m] - rss['import torch']:.1f}) |")
     torch.manual_seed(0); init = coders()
     def fresh():
         enc, dec = coders(); enc.load_state_dict(init[0].state_dict()); dec.load_state_dict(init[1].state_dict()); return enc, dec
