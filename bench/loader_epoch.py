@@ -7,7 +7,7 @@ With --train each batch also takes a training step of a 784-200-200-50 tanh MLP 
 """
 import argparse, statistics, time
 import torch
-from vae_nb.data import InMemoryLoader, _batch
+from vae_nb.loaders import InMemoryLoader, _batch
 
 class EpochGather(InMemoryLoader):
     "The alternative `__iter__`: gather the epoch's permutation once, then yield contiguous slices of it."

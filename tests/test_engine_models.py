@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 from vae_nb.data import load_digits_data
-from vae_nb.train import Trainer, load_checkpoint, read_checkpoint
+from vae_nb.train import Trainer
+from vae_nb.checkpoint import load_checkpoint, read_checkpoint
 
 torch.set_num_threads(1)
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torchvision.io import decode_image, ImageReadMode, write_png
 from vae_nb.cli import main
-from vae_nb.data import DataSource
+from vae_nb.user_data import DataSource
 from vae_nb.runs import load, load_run, save
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -167,7 +167,8 @@ def test_tensorboard_missing_is_one_line(data, tmp_path, capsys, monkeypatch):
     assert not (tmp_path / "r").exists()
 
 from hypothesis import given, settings, strategies as st, HealthCheck
-from vae_nb.data import DataFileError, read_data
+from vae_nb.data import DataFileError
+from vae_nb.user_data import read_data
 
 def _valid_files(d:Path) -> dict[str, bytes]:
     "The bytes of one small valid file of each kind."

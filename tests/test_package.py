@@ -54,3 +54,10 @@ def test_no_runtime_import_of_development_tools():
     import configparser
     cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
     assert not re.search(r'\b(nbdev|execnb|ghapi)\b', cfg['DEFAULT']['requirements'])
+
+def test_every_library_module_is_listed_for_the_top_level():
+    "A new module must be added to LIBRARY in .ci/make_init.py (or be the command line)."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('make_init', ROOT/'.ci'/'make_init.py'); mi = importlib.util.module_from_spec(spec); spec.loader.exec_module(mi)
+    modules = {p.stem for p in (ROOT/'vae_nb').glob('*.py')} - {'__init__', '__main__', '_modidx', 'cli'}
+    assert modules == set(mi.LIBRARY), modules ^ set(mi.LIBRARY)

@@ -14,19 +14,23 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
  'config': ['ConstantBeta', 'LinearWarmup', 'CyclicalAnnealing', 'VAEConfig'],
  'vae': ['VAE', 'free_bits_kl', 'mlp_hierarchy'],
  'data': ['DIGITS_SPLITS', 'MNIST_SPLITS', 'BINARIZED_MNIST_SPLITS', 'BINARIZED_MNIST_URL', 'CIFAR10_SPLITS',
-          'DATASETS', 'DEFAULT_DATA', 'IMAGE_EXTENSIONS', 'DATA_FILE_KINDS', 'DataNotFoundError', 'default_root',
-          'load_digits_data', 'write_idx', 'load_mnist', 'DataFileError', 'load_binarized_mnist', 'load_cifar10',
-          'DynamicBinarize', 'DataInfo', 'data_info', 'load_dataset', 'Scaling', 'UserData', 'read_array', 'read_csv',
-          'read_image_folder', 'split_holdout', 'read_data', 'DataSource', 'InMemoryLoader', 'make_loader',
-          'set_epoch'],
+          'DATASETS', 'DEFAULT_DATA', 'DataNotFoundError', 'default_root', 'load_digits_data', 'write_idx',
+          'load_mnist', 'DataFileError', 'load_binarized_mnist', 'load_cifar10', 'DynamicBinarize', 'DataInfo',
+          'data_info', 'load_dataset'],
+ 'user_data': ['IMAGE_EXTENSIONS', 'DATA_FILE_KINDS', 'Scaling', 'UserData', 'read_array', 'read_csv',
+               'read_image_folder', 'split_holdout', 'read_data', 'DataSource'],
+ 'loaders': ['InMemoryLoader', 'make_loader', 'set_epoch'],
  'viz': ['history_metrics', 'plot_history', 'to_images', 'show_image_grid', 'encoder_mean', 'coders',
          'output_transform', 'reconstruct', 'plot_reconstructions', 'draw_samples', 'plot_samples', 'interpolate',
          'plot_interpolation', 'plot_traversals', 'embed_2d', 'plot_latent_scatter', 'plot_kl_per_dim',
          'plot_codebook_usage'],
- 'train': ['DEVICES', 'PRECISIONS', 'CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'SCHEDULES', 'NonFiniteLossError',
-           'optimizer_step', 'get_device', 'autocast_dtype', 'seed_everything', 'atomic_write', 'rng_state',
-           'set_rng_state', 'model_spec', 'save_checkpoint', 'read_checkpoint', 'load_checkpoint', 'evaluate',
-           'save_history', 'lr_factor', 'init_distributed', 'average_gradients', 'owns_optimizers', 'Trainer', 'fit'],
+ 'checkpoint': ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'atomic_write', 'rng_state', 'set_rng_state', 'model_spec',
+                'save_checkpoint', 'read_metadata', 'read_checkpoint', 'load_checkpoint', 'remove_stale_tmp',
+                'recover_checkpoint'],
+ 'distributed': ['DEVICES', 'PRECISIONS', 'get_device', 'autocast_dtype', 'seed_everything', 'init_distributed',
+                 'average_gradients'],
+ 'step': ['NonFiniteLossError', 'optimizer_step', 'build_optimizer', 'step_objectives'],
+ 'train': ['SCHEDULES', 'evaluate', 'save_history', 'lr_factor', 'Trainer', 'fit'],
  'algorithm': ['VAEAlgorithm', 'VanillaVAE', 'vae_loss', 'side_by_side', 'mlp_coders', 'MLPVAE', 'BetaVAE',
                'MLPBetaVAE'],
  'conv': ['conv_coders', 'ConvVAE', 'ConvVAE28'],
@@ -46,7 +50,7 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
  'objectives': ['IWAEObjective'],
  'runs': ['RunError', 'load', 'save']}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-_SUBMODULES = ['algorithm', 'cli', 'config', 'conv', 'core', 'cvae', 'data', 'estimator', 'interface', 'klae', 'metrics', 'objectives', 'runs', 'train', 'vae', 'viz', 'vq']
+_SUBMODULES = ['algorithm', 'checkpoint', 'cli', 'config', 'conv', 'core', 'cvae', 'data', 'distributed', 'estimator', 'interface', 'klae', 'loaders', 'metrics', 'objectives', 'runs', 'step', 'train', 'user_data', 'vae', 'viz', 'vq']
 __all__ = list(_WHERE)
 
 def __getattr__(name:str):

@@ -13,11 +13,15 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from torchvision.utils import save_image
 from torch.utils.data import TensorDataset
-from .data import DATASETS, DEFAULT_DATA, DataInfo, DataNotFoundError, DataSource, DynamicBinarize, data_info, default_root, make_loader, read_data
+from .data import DATASETS, DEFAULT_DATA, DataInfo, DataNotFoundError, DynamicBinarize, data_info, default_root
+from .user_data import DataSource, read_data
+from .loaders import make_loader
 from .interface import evaluating
 from .metrics import evaluate_likelihood, bits_per_dim
-from .train import (NonFiniteLossError, Trainer, atomic_write, evaluate, get_device, init_distributed, owns_optimizers, read_checkpoint,
-                          seed_everything)
+from .train import Trainer, evaluate
+from .step import NonFiniteLossError
+from .checkpoint import atomic_write, read_checkpoint
+from .distributed import get_device, init_distributed, seed_everything
 from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
 from .viz import plot_history, to_images
 from fastprogress.fastprogress import IN_NOTEBOOK
@@ -377,6 +381,18 @@ def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
     return NonFiniteLossError(f"{e.args[0]}; the run diverged: try a smaller --lr than {spec.lr:g}", e.step, e.term)
 
 # %% ../nbs/09_cli.ipynb #7eb64bd6
+def _loss_curve(epochs:int, # the run's last epoch, always drawn
+               ) -> Callable:
+    "A `Trainer` callback: draw `loss_curve.png` with `plot_history` whenever the history is saved, and after the last epoch."
+    def draw(trainer, record):
+        if record is not trainer.history[-1] or (trainer.epoch % trainer.save_every and trainer.epoch < epochs): return
+        import matplotlib.pyplot as plt
+        shown = [k for k in dict.fromkeys(k for r in trainer.history for k in r) if k not in ("epoch", "step", "split", "lr", "time")]
+        fig, tmp = plot_history(trainer.history, metrics=shown), trainer.out_dir / f".loss_curve.png.{os.getpid()}.tmp"
+        fig.savefig(tmp, dpi=100, format="png"); plt.close(fig)
+        os.replace(tmp, trainer.out_dir / "loss_curve.png")
+    return draw
+
 def train_command(a:argparse.Namespace) -> Path:
     "`vae_nb train`: check everything, train with `vae_nb.train.Trainer`, write the pictures; return the run folder."
     if a.resume:
@@ -401,9 +417,9 @@ def train_command(a:argparse.Namespace) -> Path:
     valid_data = _heldout(valid, spec)
     epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
     trainer = Trainer(model, loader, valid_data=valid_data, batch_size=a.batch_size,
-                      lr=None if owns_optimizers(model) else spec.lr,   # a model with its own step got `lr` when built
-                      device=device, seed=a.seed, out_dir=out, save_every=a.save_every, config={"run": asdict(spec)},
-                      progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True, callbacks=callbacks)   # a bar for people, one line per epoch for logs
+                      lr=spec.lr, device=device, seed=a.seed, out_dir=out, save_every=a.save_every, config={"run": asdict(spec)},
+                      callbacks=[_loss_curve(epochs), *callbacks],
+                      progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True)   # a bar for people, one line per epoch for logs
     if rank == 0 and a.overwrite and (out / CHECKPOINT).is_file():
         for p in _run_files(out): p.unlink()   # the previous run's files; nobody else's
     created = not out.exists()

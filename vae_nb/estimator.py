@@ -19,7 +19,8 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from .core import reparameterize, kl_divergence_gaussian, reduce
 from .core import gaussian_log_likelihood, laplace_log_likelihood, bernoulli_log_likelihood
-from .train import Trainer, evaluate, optimizer_step
+from .train import Trainer, evaluate
+from .step import optimizer_step
 
 # %% auto #0
 __all__ = ['DECODER_LOG_LIKELIHOODS', 'decoder_log_likelihood', 'decoder_mean', 'VAEEstimatorModule', 'VAEEstimator']

@@ -80,6 +80,9 @@ class Objective:
     name:str # e.g. "model" or "discriminator"; names the optimizer in checkpoints and logs
     loss_terms:Callable # `(x, condition=None) -> dict` of scalar tensors with a "loss" key
     parameters:Callable[[], Iterable[nn.Parameter]] # `() ->` the parameters this objective's optimizer steps
+    lr:float|None = None # this optimizer's learning rate (None: the trainer's), e.g. a discriminator's own
+    betas:tuple[float, float]|None = None # Adam's betas for this optimizer (None: the trainer's, PyTorch's default)
+    active:Callable[[], bool]|None = None # `() ->` whether to step it this training step (None: always), e.g. a discriminator that starts late
 
 def objectives_of(model:nn.Module, # a `VAEBase`, or any module with `loss_terms`
                  ) -> list[Objective]:

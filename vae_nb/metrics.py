@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from .core import iw_estimates, gaussian_kl, check_finite, validation
 from .interface import evaluating, default_rows
-from .train import optimizer_step
+from .step import optimizer_step
 from .vq import code_usage
 
 # %% auto #0

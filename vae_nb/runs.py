@@ -12,15 +12,16 @@ import torch
 from torch import nn
 from torch import Tensor
 from fastprogress.fastprogress import progress_bar
-from .data import DATASETS, DEFAULT_DATA, DataSource
+from .data import DATASETS, DEFAULT_DATA
+from .user_data import DataSource
 from .vae import VAE, mlp_hierarchy
 from .algorithm import MLPBetaVAE
 from .conv import ConvVAE
 from .cvae import MLPCVAE
 from .vq import VQVAE
 from .klae import AutoencoderKL
-from .algorithm import evaluating
-from .train import read_checkpoint, save_checkpoint
+from .interface import evaluating
+from .checkpoint import read_checkpoint, save_checkpoint
 
 # %% auto #0
 __all__ = ['MODELS', 'RUN_CHECKS', 'CHECKPOINT', 'MODEL_FILE', 'RunError', 'RunSpec', 'ModelKind', 'check_run_meta', 'read_run',
@@ -49,7 +50,7 @@ class RunSpec:
     lr:float=1e-3 # Adam's learning rate
     n_classes:int|None=None # label classes, for conditional models
     binarize:bool=False # dynamic binarization of the training images
-    source:dict|None=None # a run on the user's own data (`--data PATH`): its `vae_nb.data.DataSource` as a dict; `data` is then the path's name
+    source:dict|None=None # a run on the user's own data (`--data PATH`): its `vae_nb.user_data.DataSource` as a dict; `data` is then the path's name
 
     @classmethod
     def from_dict(cls, d:dict) -> RunSpec:
