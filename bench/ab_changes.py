@@ -7,7 +7,7 @@ changes:
 
 measured per change: `evaluate_likelihood` (k = 1000, 40 valid images of binarized MNIST, the 784-200-200-50 tanh VAE of
 bench/peers.py; the cost does not depend on the weights, so they are left untrained) and one training step (batch 100,
-fused Adam, `vae_nb.train.optimizer_step`, value checks off as after the first epoch).
+fused Adam, `vae_nb.step.optimizer_step`, value checks off as after the first epoch).
 
 usage: OMP_NUM_THREADS=1 python bench/ab_changes.py [--rounds 7]
 """
@@ -19,7 +19,7 @@ import peers
 from vae_nb import core
 from vae_nb.algorithm import VanillaVAE
 from vae_nb.metrics import evaluate_likelihood
-from vae_nb.train import optimizer_step
+from vae_nb.step import optimizer_step
 from vae_nb.vae import VAE
 
 def bernoulli_before(ctx, logits, x):

@@ -83,10 +83,10 @@ def naive_nll(enc, dec, data, k=1000, images=100, samples=100):
     for x in data.split(images):
         mu, logvar = enc(x).chunk(2, 1)
         std, log_w = torch.exp(0.5 * logvar), []
-        for _ in range(k // samples):
-            eps = torch.randn(len(x), samples, L)
+        for start in range(0, k, samples):
+            eps = torch.randn(len(x), min(samples, k - start), L)
             z = mu[:, None] + std[:, None] * eps
-            logits = dec(z.reshape(-1, L)).view(len(x), samples, -1)
+            logits = dec(z.reshape(-1, L)).view(len(x), eps.shape[1], -1)
             log_px_z = -F.binary_cross_entropy_with_logits(logits, x[:, None].expand_as(logits), reduction="none").sum(-1)
             log_w.append(log_px_z - 0.5 * (z ** 2).sum(-1) + 0.5 * (eps ** 2 + logvar[:, None]).sum(-1))   # log(2 pi) cancels
         out.append(torch.logsumexp(torch.cat(log_w, 1), 1) - np.log(k))
@@ -193,7 +193,7 @@ def main():
         table(times, len(x_train), "samples/s", "plain loop", True, ("valid -ELBO after the rounds (nats)", losses))
         print(f"\nGEMM-only floor of one step: {1e3 * floor:.2f} ms (median of 5; min {1e3 * min(floors):.2f}); "
               "median step / floor: " + ", ".join(f"{m} {s / floor:.2f}x ({1e3 * s:.2f} ms)" for m, s in step.items()))
-    else:
+    elif "nll" in a.parts:
         trainer.fit(1)   # a model to score: one epoch
     if "nll" in a.parts:
         xs = x_valid[:a.n]
