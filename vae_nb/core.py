@@ -172,12 +172,12 @@ def _check_unit_interval(x:Tensor, name:str) -> None:
         raise ValueError(f"`{name}` must lie in [0, 1] for a Bernoulli likelihood, got values in [{x.min().item():.4g}, {x.max().item():.4g}]")
 
 class _BernoulliLogProb(torch.autograd.Function):
-    "Elementwise x·ℓ − softplus(ℓ), with softplus(ℓ) = max(ℓ, 0) + log(1 + exp(−|ℓ|)); gradients x − σ(ℓ) and ℓ."
+    "Elementwise x·ℓ − softplus(ℓ), with softplus(ℓ) = max(ℓ, 0) − log σ(|ℓ|); gradients x − σ(ℓ) and ℓ."
     @staticmethod
     def forward(ctx, logits:Tensor, x:Tensor) -> Tensor:
         ctx.save_for_backward(logits, x)
-        softplus = logits.abs().neg_().exp_().add_(1).log_().add_(logits.clamp(min=0))   # in place: one buffer
-        return torch.addcmul(softplus.neg_(), x, logits)
+        out = logits.abs().sigmoid_().log_().sub_(logits.clamp(min=0))   # in place: one buffer; σ(|ℓ|) >= 1/2 never underflows
+        return out.addcmul_(x, logits)
     @staticmethod
     def backward(ctx, grad:Tensor) -> tuple[Tensor|None, Tensor|None]:
         logits, x = ctx.saved_tensors
