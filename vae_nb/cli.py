@@ -60,7 +60,7 @@ def _number(minimum:float, strict:bool) -> Callable[[str], float]:
     return parse
 
 # %% ../nbs/09_cli.ipynb #35957182
-DEFAULT_EPOCHS = {"digits": 100} # epochs per data set when --epochs is not given (else 10)
+DEFAULT_EPOCHS = {"digits": 300} # epochs per data set when --epochs is not given (else 10)
 
 def _listing(items:dict, describe:Callable) -> str:
     return "\n".join(f"  {name:<16} {describe(v)}" for name, v in items.items())
@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--latent-dim", type=_positive_int, help=f"latent size (default: {RunSpec.latent_dim})")
     t.add_argument("--hidden", type=_positive_int, help=f"hidden width, or channels of conv models (default: {RunSpec.hidden}; conv, klae: 32; vq: 64)")
     t.add_argument("--beta", type=_number(0, False), help="weight of the KL term (default: 1; beta: 4; klae: 1e-6); only models with an adjustable KL weight")
-    t.add_argument("--binarize", action="store_true", help="dynamic binarization: resample 0/1 pixels from the grey levels every batch")
+    t.add_argument("--binarize", action=argparse.BooleanOptionalAction, help="dynamic binarization: resample 0/1 pixels from the grey levels every batch "
+                   "(default: on for data modelled as Bernoulli pixels, e.g. digits and MNIST, with likelihood models; --no-binarize trains on the grey values)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     t.add_argument("--seed", type=_int(0, MAX_SEED), help="random seed (default: 0; with --resume, the run's)")
     t.add_argument("--out", type=Path, help="output folder (default: runs/MODEL-DATA, numbered if taken)")
@@ -154,7 +155,7 @@ def _run_spec(a:argparse.Namespace) -> RunSpec:
         raise CLIError(f"--binarize needs data with a Bernoulli likelihood; --data {a.data} is modelled with {info.recon!r}")
     if kind.conditional and not info.n_classes:
         raise CLIError(f"--model {a.model} is conditional and needs labels, but --data {a.data} has none; labelled data sets: {', '.join(k for k, i in DATASETS.items() if i.n_classes)}")
-    spec = RunSpec(a.model, a.data, info.shape, info.recon, lr=RunSpec.lr if a.lr is None else a.lr, binarize=a.binarize, n_classes=info.n_classes if kind.conditional else None,
+    spec = RunSpec(a.model, a.data, info.shape, info.recon, lr=RunSpec.lr if a.lr is None else a.lr, binarize=info.recon == "bce" and kind.likelihood if a.binarize is None else a.binarize, n_classes=info.n_classes if kind.conditional else None,
                    **(kind.defaults or {}))
     for name in ("latent_dim", "hidden", "beta"):
         if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
@@ -236,7 +237,8 @@ def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
         if given is not None and given != recorded:
             raise CLIError(f"--resume: {path} holds a run with {flag} {recorded}, got {flag} {given}; drop the flag to continue that run, or train a new one")
         if least: setattr(a, name, recorded)
-    if a.binarize and not spec.binarize: raise CLIError(f"--resume: {path} holds a run trained without --binarize; drop the flag to continue that run, or train a new one")
+    if a.binarize is not None and a.binarize != spec.binarize:
+        raise CLIError(f"--resume: {path} holds a run trained {'with' if spec.binarize else 'without'} --binarize; drop the flag to continue that run, or train a new one")
     return spec
 
 # %% ../nbs/09_cli.ipynb #b033722b
