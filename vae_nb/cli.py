@@ -238,7 +238,7 @@ def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
             raise CLIError(f"--resume: {path} holds a run with {flag} {recorded}, got {flag} {given}; drop the flag to continue that run, or train a new one")
         if least: setattr(a, name, recorded)
     if a.binarize is not None and a.binarize != spec.binarize:
-        raise CLIError(f"--resume: {path} holds a run trained {'with' if spec.binarize else 'without'} --binarize; drop the flag to continue that run, or train a new one")
+        raise CLIError(f"--resume: {path} holds a run trained {'with' if spec.binarize else 'without'} --binarize; drop {'--no-binarize' if spec.binarize else '--binarize'} to continue that run, or train a new one")
     return spec
 
 # %% ../nbs/09_cli.ipynb #b033722b
