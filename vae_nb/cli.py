@@ -128,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--latent-dim", type=_positive_int, help=f"latent size (default: {RunSpec.latent_dim})")
     t.add_argument("--hidden", type=_positive_int, help=f"hidden width, or channels of conv models (default: {RunSpec.hidden}; conv, klae: 32; vq: 64)")
     t.add_argument("--beta", type=_number(0, False), help="weight of the KL term (default: 1; beta: 4; klae: 1e-6); only models with an adjustable KL weight")
-    t.add_argument("--binarize", action="store_true", help="dynamic binarization: resample 0/1 pixels from the grey levels every batch")
+    t.add_argument("--binarize", action=argparse.BooleanOptionalAction, help="dynamic binarization: resample 0/1 pixels from the grey levels every batch "
+                   "(default: on for data modelled as Bernoulli pixels, e.g. digits and MNIST, with likelihood models; --no-binarize trains on the grey values)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     t.add_argument("--seed", type=_int(0, MAX_SEED), help="random seed (default: 0; with --resume, the run's)")
     t.add_argument("--out", type=Path, help="output folder (default: runs/MODEL-DATA, numbered if taken)")

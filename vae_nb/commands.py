@@ -37,7 +37,7 @@ class CLIError(Exception):
 MAX_SEED = 2**63 - 1 # seeds are offset by the epoch and the process rank, and torch takes 64 bits
 MAX_SAMPLES = 10_000 # `sample -n`: one PNG grid of at most 100 x 100 images
 MAX_K = 100_000 # `eval --k`: importance samples per example (published tables use 5000)
-DEFAULT_EPOCHS = {"digits": 100} # epochs per data set when --epochs is not given (else 10)
+DEFAULT_EPOCHS = {"digits": 300} # epochs per data set when --epochs is not given (else 10)
 
 # %% ../nbs/08c_commands.ipynb #6c86a5b2
 def _run_spec(a:argparse.Namespace, info:DataInfo) -> RunSpec:
@@ -53,7 +53,7 @@ def _run_spec(a:argparse.Namespace, info:DataInfo) -> RunSpec:
         raise CLIError(f"--binarize needs data with a Bernoulli likelihood; --data {a.data} is modelled with {info.recon!r}")
     if kind.conditional and not info.n_classes:
         raise CLIError(f"--model {a.model} is conditional and needs labels, but --data {a.data} has none; labelled data sets: {', '.join(k for k, i in DATASETS.items() if i.n_classes)}")
-    spec = RunSpec(a.model, info.name, info.shape, info.recon, lr=RunSpec.lr if a.lr is None else a.lr, binarize=a.binarize, n_classes=info.n_classes if kind.conditional else None,
+    spec = RunSpec(a.model, info.name, info.shape, info.recon, lr=RunSpec.lr if a.lr is None else a.lr, binarize=info.recon == "bce" and kind.likelihood if a.binarize is None else a.binarize, n_classes=info.n_classes if kind.conditional else None,
                    **(kind.defaults or {}))
     for name in ("latent_dim", "hidden", "beta"):
         if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
@@ -166,7 +166,8 @@ def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
         if given is not None and given != recorded:
             raise CLIError(f"--resume: {path} holds a run with {flag} {recorded}, got {flag} {given}; drop the flag to continue that run, or train a new one")
         if least: setattr(a, name, recorded)
-    if a.binarize and not spec.binarize: raise CLIError(f"--resume: {path} holds a run trained without --binarize; drop the flag to continue that run, or train a new one")
+    if a.binarize is not None and a.binarize != spec.binarize:
+        raise CLIError(f"--resume: {path} holds a run trained {'with' if spec.binarize else 'without'} --binarize; drop {'--no-binarize' if spec.binarize else '--binarize'} to continue that run, or train a new one")
     return spec
 
 # %% ../nbs/08c_commands.ipynb #c1a2b006

@@ -75,11 +75,18 @@ class ModelKind:
     images:bool=False # needs images (C, H, W), not feature vectors (convolutional models)
 
 # %% ../nbs/08b_runs.ipynb #f8858203
+def _deep_mlp(n_in:int, n_out:int, hidden:int, n_hidden:int=3) -> nn.Sequential:
+    "An MLP with `n_hidden` SiLU layers of width `hidden`."
+    sizes = [n_in] + [hidden] * n_hidden
+    return nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.SiLU())], nn.Linear(sizes[-1], n_out))
+
 def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
-    "Builder of a `VAE` of `depth` MLP levels, latent sizes halving upwards from `latent_dim`."
+    "Builder of a `VAE` of `depth` MLP levels, latent sizes halving upwards from `latent_dim`; three hidden layers next to the data."
     def build(s:RunSpec) -> VAE:
-        parts = mlp_hierarchy(math.prod(s.shape), [max(s.latent_dim >> l, 1) for l in range(depth)], s.hidden)
-        parts["encoders"][0] = nn.Sequential(nn.Flatten(), parts["encoders"][0])
+        dims = [max(s.latent_dim >> l, 1) for l in range(depth)]
+        parts = mlp_hierarchy(math.prod(s.shape), dims, s.hidden)
+        parts["encoders"][0] = nn.Sequential(nn.Flatten(), _deep_mlp(math.prod(s.shape), 2 * dims[0], s.hidden))
+        parts["decoders"][0] = _deep_mlp(dims[0], math.prod(s.shape), s.hidden)
         return VAE(**parts, reconstruction_loss=s.recon, kl_weight=s.beta, hierarchical_kl=False, input_shape=s.shape)
     return build
 
