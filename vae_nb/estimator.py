@@ -161,7 +161,7 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def transform(self, X) -> np.ndarray:
         "Latent codes of `X`, (n_samples, latent_dim): samples of q(z | x), or the means with `stochastic_transform=False`."
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
+        X = _check_X(self, X, reset=False)
         with _seeded(self.random_state, self.device):
             return torch.cat([self.transform_step(b, i) for i, b in enumerate(X.split(int(self.batch_size)))]).cpu().numpy()
 
@@ -173,7 +173,6 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return tags
 
 # %% ../nbs/07_estimator.ipynb #b016f95a
-@patch
 def _check_X(self:VAEEstimator, X, reset:bool) -> Tensor:
     "Validate `X` with scikit-learn's checks (2-D, finite, feature count and names) and return it as a float32 tensor on `device`."
     if isinstance(X, Tensor): X = X.detach().cpu().numpy()
@@ -197,7 +196,6 @@ def _seeded(random_state, device):
         yield
 
 # %% ../nbs/07_estimator.ipynb #d1a12734
-@patch
 def _build_module(self:VAEEstimator, X:Tensor) -> VAEEstimatorModule:
     "Copy (or build) the encoder and decoder, measure the encoder's output size on `X[:1]` and add the `fc_mu`/`fc_logvar` heads."
     n_features = X.shape[1]
@@ -255,9 +253,9 @@ def transform_step(self:VAEEstimator, batch, batch_idx:int=0, dataloader_idx:int
 @_fit_context(prefer_skip_nested_validation=True)
 def fit(self:VAEEstimator, X, y=None):
     "Train the VAE on `X` (array, data frame or tensor, (n_samples, n_features)); `y` is ignored. Returns the estimator."
-    X = self._check_X(X, reset=True)
+    X = _check_X(self, X, reset=True)
     with _seeded(self.random_state, self.device):
-        self.module_ = self._build_module(X)
+        self.module_ = _build_module(self, X)
         order = torch.randperm(len(X), device=X.device)
         n_val = int(self.validation_split * len(X))
         trainer = Trainer(self.module_, X[order[n_val:]], valid_data=X[order[:n_val]] if n_val else None,
@@ -272,7 +270,6 @@ def fit(self:VAEEstimator, X, y=None):
     return self
 
 # %% ../nbs/07_estimator.ipynb #157fe6a0
-@patch
 def _decode_mean(self:VAEEstimator, z:Tensor) -> np.ndarray:
     "The mean of p(x | z) for a batch of latent codes, as a NumPy array."
     self.module_.eval()
@@ -285,7 +282,7 @@ def inverse_transform(self:VAEEstimator, Z) -> np.ndarray:
     Z = check_array(Z.detach().cpu().numpy() if isinstance(Z, Tensor) else Z, dtype=np.float32)
     if Z.shape[1] != self.latent_dim:
         raise ValueError(f"Z has {Z.shape[1]} features, but {type(self).__name__} has latent_dim={self.latent_dim}")
-    return self._decode_mean(torch.tensor(Z, device=self.device))
+    return _decode_mean(self, torch.tensor(Z, device=self.device))
 
 @patch
 def sample(self:VAEEstimator, n_samples:int=1) -> np.ndarray:
@@ -293,12 +290,12 @@ def sample(self:VAEEstimator, n_samples:int=1) -> np.ndarray:
     check_is_fitted(self)
     if not isinstance(n_samples, Integral) or n_samples < 1: raise ValueError(f"`n_samples` must be a positive int, got {n_samples!r}")
     with _seeded(self.random_state, self.device): z = torch.randn(n_samples, self.latent_dim, device=self.device)
-    return self._decode_mean(z)
+    return _decode_mean(self, z)
 
 @patch
 def score(self:VAEEstimator, X, y=None) -> float:
     "Mean ELBO of the rows of `X` in nats per example (higher is better); `y` is ignored."
     check_is_fitted(self)
-    X = self._check_X(X, reset=False)
+    X = _check_X(self, X, reset=False)
     with _seeded(self.random_state, self.device): terms = evaluate(self.module_, X, batch_size=int(self.batch_size))
     return -(terms["recon"] + terms["kl"])

@@ -138,7 +138,6 @@ def init_codebook(self:VectorQuantizer, rows:Tensor, # encoder outputs, shape (M
     self.set_codes(slice(None), values)
     self.initialised.fill_(True)
 
-@patch
 @torch.no_grad()
 def _ema_update(self:VectorQuantizer, rows:Tensor, indices:Tensor, counts:Tensor) -> None:
     "Move the EMA counts and sums towards this batch's assignments and set the codes to their ratio."
@@ -159,7 +158,6 @@ def restart_dead_codes(self:VectorQuantizer, rows:Tensor, counts:Tensor) -> Tens
     return dead
 
 # %% ../nbs/06c_vq.ipynb #eb53541d
-@patch
 def _check_latent(self:VectorQuantizer, z_e) -> None:
     if not isinstance(z_e, Tensor): raise TypeError(f"`z_e` must be a Tensor, got {type(z_e).__name__}")
     if z_e.dim() < 2 or z_e.shape[1] != self.embedding_dim:
@@ -171,7 +169,7 @@ def _check_latent(self:VectorQuantizer, z_e) -> None:
 def forward(self:VectorQuantizer, z_e:Tensor, # encoder output, channels first: (N, embedding_dim, *spatial)
             ) -> VQOutput:
     "Quantise `z_e` to its nearest codes; return a `VQOutput` with the straight-through `z_q` and the loss terms."
-    self._check_latent(z_e)
+    _check_latent(self, z_e)
     rows = _rows(z_e.detach())
     if self.training and not self.initialised: self.init_codebook(rows)
     indices = squared_distances(rows, self.codebook.detach()).argmin(1)
@@ -181,7 +179,7 @@ def forward(self:VectorQuantizer, z_e:Tensor, # encoder output, channels first: 
     perplexity, usage = code_usage(indices, self.num_embeddings)
     if self.training:
         counts = torch.bincount(indices, minlength=self.num_embeddings)
-        if self.ema: self._ema_update(rows, indices, counts.to(rows.dtype))
+        if self.ema: _ema_update(self, rows, indices, counts.to(rows.dtype))
         if self.restart_after is not None: self.restart_dead_codes(rows, counts)
     z_q = z_e + (e - z_e).detach()
     return VQOutput(z_e, z_q, indices.reshape(z_e.shape[0], *z_e.shape[2:]), codebook_loss, commitment_loss, perplexity, usage)
@@ -219,7 +217,7 @@ class VectorQuantizedVAE(VAEAlgorithm):
     def encode(self, x:Tensor, condition:Tensor|None=None) -> VQOutput:
         "Encode `x` and quantise: the quantiser's `VQOutput` record."
         z_e = self.encoder(x)
-        self.quantizer._check_latent(z_e)
+        _check_latent(self.quantizer, z_e)
         if self.latent_shape is None: self.latent_shape = tuple(z_e.shape[1:])
         elif tuple(z_e.shape[1:]) != self.latent_shape:
             raise ValueError(f"the encoder's output must have the latent shape (N, *d_latent) = (N, *{self.latent_shape}), got {tuple(z_e.shape)}")
