@@ -152,6 +152,7 @@ def sample(self:VAEAlgorithm, n:int, # number of samples
         self.check_condition(condition, z, "the samples")
         return self.to_data(self.decode(z, condition))
 
+# %% ../nbs/06_algorithm.ipynb #248d7cdb
 @patch
 def reconstruct(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> Tensor:
     "Reconstructions of `x` decoded from the posterior mean, in data space."
@@ -195,6 +196,7 @@ def vae_loss(recon:Tensor, # the mean of p(x | z) in data space (probabilities f
     out = torch.logit(recon, eps=1e-6) if recon_loss == "bce" else recon
     return reconstruction_loss(out, x, recon_loss) + beta * kl_divergence_gaussian(mu, logvar)
 
+# %% ../nbs/06_algorithm.ipynb #82fc9490
 @patch
 def forward(self:VanillaVAE, x:Tensor, # the input batch
             condition:Tensor|None=None, # one condition per example, for a conditional model
@@ -203,6 +205,7 @@ def forward(self:VanillaVAE, x:Tensor, # the input batch
     q = self.posterior(x, condition)
     return VAEOutput(self.to_data(self.decode(q.sample(), condition)), q.mean, q.logvar)
 
+# %% ../nbs/06_algorithm.ipynb #87397c42
 @patch
 def loss(self:VanillaVAE, recon:Tensor, x:Tensor, mu:Tensor, logvar:Tensor) -> Tensor:
     "`vae_loss` with the model's reconstruction loss and β."
@@ -235,6 +238,7 @@ def mlp_coders(input_dim:int|tuple, # features per example, or the shape of one 
                             *([nn.Sigmoid()] if output == "sigmoid" else []))
     return encoder, decoder
 
+# %% ../nbs/06_algorithm.ipynb #faeb65ad
 class MLPVAE(VanillaVAE):
     "VanillaVAE with the MLP encoder and decoder of Kingma & Welling: 512 hidden units, 20 latents, BCE summed."
     def __init__(self,

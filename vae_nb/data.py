@@ -25,6 +25,7 @@ __all__ = ['DIGITS_SPLITS', 'MNIST_SPLITS', 'BINARIZED_MNIST_SPLITS', 'BINARIZED
 class DataNotFoundError(FileNotFoundError):
     "A data set is not on disk and could not be downloaded; the message says what to fetch and where to put it."
 
+# %% ../nbs/03_data.ipynb #0f3f3b29
 def default_root() -> Path:
     "The default data folder: `$VAE_NB_DATA`, or `~/.cache/vae_nb/data`."
     return Path(os.environ.get("VAE_NB_DATA") or Path.home() / ".cache" / "vae_nb" / "data").expanduser()
@@ -220,6 +221,7 @@ class DataInfo:
     recon:str # reconstruction loss that suits the pixels: "bce" or "mse"
     loader:Callable # (root, split, download) -> TensorDataset
 
+# %% ../nbs/03_data.ipynb #0cd9358f
 DATASETS = {
     "digits": DataInfo("digits", "scikit-learn's bundled 8x8 digits (embedded, no download)", (1, 8, 8), 10, DIGITS_SPLITS, "test", "bce",
                        lambda root, split, download: load_digits_data(split)),
@@ -240,6 +242,7 @@ def data_info(name:str # a key of `DATASETS`
     if name not in DATASETS: raise ValueError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     return DATASETS[name]
 
+# %% ../nbs/03_data.ipynb #42b196fd
 def load_dataset(name:str=DEFAULT_DATA, # a key of `DATASETS`
                  split:str="train", # one of the data set's `splits`
                  root:str|os.PathLike|None=None, # data folder (or file, for binarized MNIST); default `default_root()`

@@ -40,6 +40,7 @@ def decoder_log_likelihood(out:Tensor|Distribution, # decoder output: a tensor r
         raise ValueError(f"`default_dist` must be one of {sorted(DECODER_LOG_LIKELIHOODS)}, got {default_dist!r}")
     return DECODER_LOG_LIKELIHOODS[default_dist](out, x, reduction="per_sample")
 
+# %% ../nbs/07_estimator.ipynb #b33d9155
 def decoder_mean(out:Tensor|Distribution, # decoder output, as for `decoder_log_likelihood`
                  default_dist:str="normal", # how to read a tensor output
                 ) -> Tensor:
@@ -92,12 +93,14 @@ def to_data(self:VAEEstimatorModule, out:Tensor|Distribution) -> Tensor:
     "The mean of p(x | z) from the decoder's output (`decoder_mean`)."
     return decoder_mean(out, self.default_dist)
 
+# %% ../nbs/07_estimator.ipynb #083d8038
 @patch
 def forward(self:VAEEstimatorModule, x:Tensor, condition:Tensor|None=None) -> VAEOutput:
     "`(recon, mu, logvar)`: the decoder's mean for z ~ q(z | x), and q's parameters."
     q = self.encode(x, condition)
     return VAEOutput(self.to_data(self.decoder(q.sample())), q.mean, q.logvar)
 
+# %% ../nbs/07_estimator.ipynb #e09f0c5f
 @patch
 def log_importance_weights(self:VAEEstimatorModule, x:Tensor, k:int, condition:Tensor|None=None,
                            posterior:DiagonalGaussian|None=None) -> Tensor:
@@ -107,11 +110,13 @@ def log_importance_weights(self:VAEEstimatorModule, x:Tensor, k:int, condition:T
     log_px = decoder_log_likelihood(self.decoder(z), x.repeat_interleave(k, 0), self.default_dist)
     return (log_px + gaussian_log_likelihood(torch.zeros_like(z), z) - q.log_prob(z)).view(len(x), k)
 
+# %% ../nbs/07_estimator.ipynb #ab49bb14
 @patch
 def sample(self:VAEEstimatorModule, n:int, device=None, condition:Tensor|None=None) -> Tensor:
     "`n` decoded means of z ~ N(0, I)."
     with evaluating(self): return self.to_data(self.decoder(torch.randn(n, self.fc_mu.out_features, device=device or self.device)))
 
+# %% ../nbs/07_estimator.ipynb #834c5f1b
 @patch
 def reconstruct(self:VAEEstimatorModule, x:Tensor, condition:Tensor|None=None) -> Tensor:
     "The decoder's mean at the posterior mean."
@@ -228,12 +233,14 @@ def configure_optimizers(self:VAEEstimator) -> torch.optim.Optimizer:
     "AdamW over the parameters of `module_` with `lr` and `weight_decay`."
     return torch.optim.AdamW(self.module_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
+# %% ../nbs/07_estimator.ipynb #a8a476e6
 @patch
 def training_step(self:VAEEstimator, batch, batch_idx:int, dataloader_idx:int=0) -> dict[str, float]:
     "One `optimizer_step` of `optimizer_` on the batch; returns {'loss', 'rec_loss', 'kl_loss'} as floats."
     self.module_.train()
     return _hook_names(optimizer_step(self.module_, self.optimizer_, _batch_x(batch), step=batch_idx))
 
+# %% ../nbs/07_estimator.ipynb #c550799c
 @patch
 def validation_step(self:VAEEstimator, batch, batch_idx:int, dataloader_idx:int=0) -> dict[str, float]:
     "The losses {'loss', 'rec_loss', 'kl_loss'} of the batch, in eval mode and without gradients."
@@ -241,6 +248,7 @@ def validation_step(self:VAEEstimator, batch, batch_idx:int, dataloader_idx:int=
     with torch.no_grad(): terms = self.module_.loss_terms(_batch_x(batch))
     return _hook_names({k: v.item() for k, v in terms.items()})
 
+# %% ../nbs/07_estimator.ipynb #349d0ed4
 @patch
 def transform_step(self:VAEEstimator, batch, batch_idx:int=0, dataloader_idx:int=0) -> Tensor:
     "Latent codes of the batch: z ~ q(z | x) if `stochastic_transform`, else the posterior mean mu."
@@ -284,6 +292,7 @@ def inverse_transform(self:VAEEstimator, Z) -> np.ndarray:
         raise ValueError(f"Z has {Z.shape[1]} features, but {type(self).__name__} has latent_dim={self.latent_dim}")
     return _decode_mean(self, torch.tensor(Z, device=self.device))
 
+# %% ../nbs/07_estimator.ipynb #ab89ca54
 @patch
 def sample(self:VAEEstimator, n_samples:int=1) -> np.ndarray:
     "Generate `n_samples` examples: the mean of p(x | z) for z drawn from the prior N(0, I)."
@@ -292,6 +301,7 @@ def sample(self:VAEEstimator, n_samples:int=1) -> np.ndarray:
     with _seeded(self.random_state, self.device): z = torch.randn(n_samples, self.latent_dim, device=self.device)
     return _decode_mean(self, z)
 
+# %% ../nbs/07_estimator.ipynb #ca831ca2
 @patch
 def score(self:VAEEstimator, X, y=None) -> float:
     "Mean ELBO of the rows of `X` in nats per example (higher is better); `y` is ignored."

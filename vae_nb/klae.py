@@ -56,6 +56,7 @@ def hinge_d_loss(logits_real:Tensor, # discriminator logits on real images
     "The discriminator's hinge loss: 0.5 * (mean relu(1 - real) + mean relu(1 + fake))."
     return 0.5 * (F.relu(1. - logits_real).mean() + F.relu(1. + logits_fake).mean())
 
+# %% ../nbs/06d_klae.ipynb #ae2c2f06
 def hinge_g_loss(logits_fake:Tensor, # discriminator logits on reconstructions
                 ) -> Tensor:
     "The generator's adversarial loss: -mean(logits_fake)."
@@ -159,6 +160,7 @@ def adversarial_active(self:KLAE) -> bool:
     "Whether the adversarial term and the discriminator's training are on at the current step."
     return self.discriminator is not None and int(self.step) >= self.disc_start
 
+# %% ../nbs/06d_klae.ipynb #4085e917
 @patch
 def output_loss(self:KLAE, x_recon:Tensor, x:Tensor, recon:Tensor) -> tuple[Tensor|float, dict[str, Tensor]]:
     "The generator's hinge loss times the adaptive weight from `disc_start` on (0 before, and without gradients); `gan` and `gan_weight` to log."
@@ -178,6 +180,7 @@ def discriminator_loss_terms(self:KLAE, x:Tensor, # real images
     logits_real, logits_fake = self.discriminator(x), self.discriminator(x_recon.detach())
     return {"logits_real": logits_real.mean(), "logits_fake": logits_fake.mean(), "loss": hinge_d_loss(logits_real, logits_fake)}
 
+# %% ../nbs/06d_klae.ipynb #f2a469fe
 @patch
 def discriminator_terms(self:KLAE, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
     "The discriminator's objective: its hinge loss on `x` against the current autoencoder's reconstructions, made without gradient."

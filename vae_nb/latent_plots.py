@@ -38,6 +38,7 @@ def interpolate(z_a:Tensor, # start latents, (B, ...)
     omega = torch.acos(cos.clamp(-1 + 1e-7, 1 - 1e-7)).view(*cos.shape, *[1] * (z_a.dim() - 1))
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
+# %% ../nbs/04a_latent_plots.ipynb #609e8242
 @torch.no_grad()
 def plot_interpolation(x_a:Tensor, # start inputs, (B, ...): one row per input
                        x_b:Tensor, # end inputs, same shape
@@ -112,6 +113,7 @@ def embed_2d(z:Tensor, # latents, (N, ...) (flattened per example)
         return TSNE(2, init="pca", random_state=seed, perplexity=min(30., (len(z) - 1) / 3)).fit_transform(z), ("t-SNE 1", "t-SNE 2")
     raise ValueError(f"`method` must be one of 'auto', 'pca', 'tsne', 'none', got {method!r}")
 
+# %% ../nbs/04a_latent_plots.ipynb #51b3d12c
 @torch.no_grad()
 def plot_latent_scatter(z:Tensor|None=None, # latents (N, ...); or give `x` and a model / `encode`
                         labels:Sequence|Tensor|None=None, # one label per point, for the colours

@@ -113,6 +113,7 @@ def make_loader(data:Tensor|Dataset|Sequence[Tensor], # tensors, a TensorDataset
     return DataLoader(data, batch_size, shuffle=shuffle and sampler is None, sampler=sampler, drop_last=drop_last,
                       generator=generator, collate_fn=_Collate(transform), **kwargs)
 
+# %% ../nbs/03b_loaders.ipynb #ffbfaf23
 def set_epoch(loader, # an `InMemoryLoader` or a `DataLoader`
               epoch:int, # the epoch about to start
              ) -> None:

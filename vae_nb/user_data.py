@@ -235,6 +235,7 @@ def split_holdout(n:int, # number of examples
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[n_valid:].sort().values, order[:n_valid].sort().values
 
+# %% ../nbs/03a_user_data.ipynb #017de9b6
 DATA_FILE_KINDS = ".npy, .npz or .csv"
 
 def read_data(path:str|os.PathLike, # a folder of images, a `.npy`/`.npz` array or a `.csv` table

@@ -40,6 +40,7 @@ def history_metrics(history:Sequence[dict], # records, one per epoch (or step)
             if k not in _NOT_METRICS and isinstance(v, (int, float)) and not isinstance(v, bool): names[k] = None
     return list(names)
 
+# %% ../nbs/04_viz.ipynb #10873f6c
 def plot_history(history:Sequence[dict], # flat records like {"epoch": 3, "split": "train", "loss": 101.2, ...}
                  metrics:Sequence[str]|None=None, # metrics to draw (default: every numeric one)
                  x:str="epoch", # the record key on the x axis ("epoch" or "step")
@@ -97,6 +98,7 @@ def to_images(x:Tensor, # (N, C, H, W), (N, H, W) or flattened (N, D)
     elif x.dim() != 4: raise ValueError(f"`x` must have 2, 3 or 4 dimensions, got shape {tuple(x.shape)}")
     return x.clamp(0, 1)
 
+# %% ../nbs/04_viz.ipynb #d19ad2df
 def _grid(images:Tensor, nrow:int, pad:int=1) -> np.ndarray:
     "Images (N, C, H, W) tiled `nrow` per row with a white border of `pad` pixels, as an (H', W', 3) array."
     n, c, h, w = images.shape
@@ -148,12 +150,14 @@ def encoder_mean(model=None, # a `VAEBase` (or None)
     "A function `x -> latent`: `encode` if given, else the model's `latent` (the posterior mean)."
     return _method(model, encode, "latent")
 
+# %% ../nbs/04_viz.ipynb #edb8791c
 def decoder_of(model=None, # a `VAEBase` (or None)
                decode:Callable|None=None, # z -> decoder output; overrides `model.decode`
               ) -> Callable[[Tensor], Tensor]:
     "A function `z -> decoder output`: `decode` if given, else the model's `decode`."
     return _method(model, decode, "decode")
 
+# %% ../nbs/04_viz.ipynb #263cd6ee
 def coders(model=None, # a `VAEBase` (or None)
            encode:Callable|None=None, # x -> latent Tensor; overrides `model.latent`
            decode:Callable|None=None, # z -> decoder output; overrides `model.decode`
@@ -161,12 +165,14 @@ def coders(model=None, # a `VAEBase` (or None)
     "The `(encode, decode)` pair for pictures: `encode(x)` returns the latent, `decode(z)` the decoder output."
     return encoder_mean(model, encode), decoder_of(model, decode)
 
+# %% ../nbs/04_viz.ipynb #9349269c
 def output_transform(model=None, # a model with `to_data` (a VAEBase), or None
                      transform:Callable|None=None, # an explicit transform wins
                     ) -> Callable|None:
     "How to turn decoder outputs into images: `transform` if given, else the model's `to_data` (e.g. a sigmoid for logits), else none."
     return transform or getattr(model, "to_data", None)
 
+# %% ../nbs/04_viz.ipynb #4e4f17a2
 @torch.no_grad()
 def reconstruct(x:Tensor, # a batch of inputs
                 model=None, # a `VAEBase`
@@ -214,6 +220,7 @@ def draw_samples(source, # a Tensor of samples, a `VAEBase` (its `sample(n)`), o
     if callable(source): return source(n)
     raise TypeError(f"`source` must be a Tensor, a VAEBase model or a callable n -> samples, got {type(source).__name__}")
 
+# %% ../nbs/04_viz.ipynb #d268510b
 def plot_samples(source, # a Tensor of samples, a `VAEBase` (its `sample(n)`), or a callable n -> samples
                  n:int=64, # number of samples
                  nrow:int=8, # samples per row
@@ -240,6 +247,7 @@ def save_grid(images:Tensor, # a batch of images, anything `to_images` accepts
     save_image(x, buf, format="png", nrow=nrow, padding=2, pad_value=1.)
     return atomic_write(path, buf.getvalue())
 
+# %% ../nbs/04_viz.ipynb #330b52fa
 def class_rows(n_classes:int, # number of classes
                per_class:int, # samples of each class (the row length)
               ) -> Tensor:
@@ -266,6 +274,7 @@ def sample_images(model:VAEBase, # a trained model
         model.reconstruct(torch.zeros(1, *shape, device=device), **_given(None if labels is None else labels[:1], device))  # records the latent shape
         return torch.cat([model.sample(len(i), **_given(None if labels is None else labels[i], device)) for i in torch.arange(n).split(chunk_size)])
 
+# %% ../nbs/04_viz.ipynb #ef1df1a6
 def save_pictures(model:VAEBase, # a trained model
                   x:Tensor, # held-out examples to reconstruct
                   out:Path, # the folder to write to

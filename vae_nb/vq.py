@@ -71,6 +71,7 @@ class VQOutput:
         "The VQ regulariser: codebook plus commitment term."
         return self.codebook_loss + self.commitment_loss
 
+# %% ../nbs/06c_vq.ipynb #5739e792
 def code_usage(indices:Tensor, # code indices, any shape
                num_embeddings:int, # size of the codebook
               ) -> tuple[Tensor, Tensor]:
@@ -125,6 +126,7 @@ def set_codes(self:VectorQuantizer, which:Tensor, values:Tensor) -> None:
     if self.ema: self.ema_sum[which], self.ema_count[which] = values, 1.
     self.unused_batches[which] = 0
 
+# %% ../nbs/06c_vq.ipynb #a72577d4
 @patch
 @torch.no_grad()
 def init_codebook(self:VectorQuantizer, rows:Tensor, # encoder outputs, shape (M, D)
@@ -138,6 +140,7 @@ def init_codebook(self:VectorQuantizer, rows:Tensor, # encoder outputs, shape (M
     self.set_codes(slice(None), values)
     self.initialised.fill_(True)
 
+# %% ../nbs/06c_vq.ipynb #70a0a50f
 @torch.no_grad()
 def _ema_update(self:VectorQuantizer, rows:Tensor, indices:Tensor, counts:Tensor) -> None:
     "Move the EMA counts and sums towards this batch's assignments and set the codes to their ratio."
@@ -184,6 +187,7 @@ def forward(self:VectorQuantizer, z_e:Tensor, # encoder output, channels first: 
     z_q = z_e + (e - z_e).detach()
     return VQOutput(z_e, z_q, indices.reshape(z_e.shape[0], *z_e.shape[2:]), codebook_loss, commitment_loss, perplexity, usage)
 
+# %% ../nbs/06c_vq.ipynb #7b62e423
 @patch
 def lookup(self:VectorQuantizer, indices:Tensor, # code indices, shape (N, *spatial)
            ) -> Tensor:
@@ -246,6 +250,7 @@ class ResidualBlock(nn.Module):
         self.block = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, channels, 1))
     def forward(self, x:Tensor) -> Tensor: return x + self.block(x)
 
+# %% ../nbs/06c_vq.ipynb #6bde7e2c
 def conv_encoder(in_channels:int, # image channels
                  hidden_dim:int, # channels after the last downsampling
                  out_channels:int, # latent channels
@@ -259,6 +264,7 @@ def conv_encoder(in_channels:int, # image channels
     res = [ResidualBlock(hidden_dim, hidden_dim // 4) for _ in range(n_res_blocks)]
     return nn.Sequential(*down, nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1), *res, nn.ReLU(), nn.Conv2d(hidden_dim, out_channels, 1))
 
+# %% ../nbs/06c_vq.ipynb #72f0a7fa
 def conv_decoder(in_channels:int, # latent channels
                  hidden_dim:int, # channels at the latent resolution
                  out_channels:int, # image channels
@@ -303,6 +309,7 @@ def forward(self:VectorQuantizedVAE, x:Tensor, # the input batch
     q = self.encode(x)
     return self.to_data(self.decode(q.z_q)), q.loss
 
+# %% ../nbs/06c_vq.ipynb #68f2754c
 @patch
 def loss(self:VectorQuantizedVAE, recon:Tensor, # `model(x)[0]`
          x:Tensor, # the data
