@@ -108,8 +108,12 @@ def _expected_pages() -> list[str]:
 
 _PAGE_STATE = """
 const done = arguments[arguments.length - 1];
-const mj = window.MathJax && MathJax.startup && MathJax.startup.promise;
-(mj ? MathJax.startup.promise : Promise.resolve()).then(() => {
+// MathJax loads its components after the page's load event: on a page with math, wait (up to 20 s) for its startup promise
+const hasMath = document.querySelector('.math') !== null, t0 = Date.now();
+const started = () => window.MathJax && MathJax.startup && MathJax.startup.promise;
+const ready = () => (started() || !hasMath || Date.now() - t0 > 20000) ? Promise.resolve() : new Promise(r => setTimeout(r, 50)).then(ready);
+let mj;
+ready().then(() => { mj = started(); return mj || Promise.resolve(); }).then(() => {
   const skip = 'pre, code, script, style, mjx-container, textarea, .highlight';
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   const raw = [];

@@ -196,7 +196,6 @@ def default_rows(device:torch.device|str|None=None, # where the model runs
 
 # %% ../nbs/01a_interface.ipynb #f5b4e4ff
 @patch
-@torch.no_grad()
 def iw_bounds(self:VAEBase, x:Tensor, # a batch of N examples
               k:int=5000, # importance samples per example
               condition:Tensor|None=None, # the batch's conditions, for a conditional model
