@@ -88,9 +88,9 @@ class VAEAlgorithm(VAEBase):
     def to_data(self, x_recon:Tensor) -> Tensor:
         "The decoder's output in data space: probabilities for a logits-BCE decoder, the output itself otherwise."
         return torch.sigmoid(x_recon) if self.recon == "bce" and self.output == "logits" else x_recon
-    def log_likelihood(self, x_recon:Tensor, x:Tensor) -> Tensor:
-        "log p(x | z) per example: `vae_nb.core.recon_log_likelihood`, Bernoulli for \"bce\", N(x_recon, ½I) for \"mse\"."
-        return recon_log_likelihood(self._logits(x_recon), x, self.recon)
+    def log_likelihood(self, x_recon:Tensor, x:Tensor, k:int=1) -> Tensor:
+        "log p(x | z) per row of `x_recon` (`k` rows per example of `x`): `vae_nb.core.recon_log_likelihood`."
+        return recon_log_likelihood(self._logits(x_recon), x, self.recon, k)
 
 # %% ../nbs/06_algorithm.ipynb #f0f6ad60
 @patch
@@ -275,7 +275,7 @@ def log_importance_weights(self:VanillaVAE, x:Tensor, # a batch of N examples
     q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
     z = q.sample()
     cond = None if condition is None else condition.repeat_interleave(k, 0)
-    log_px = self.log_likelihood(self.decode(z, cond), x.repeat_interleave(k, 0))
+    log_px = self.log_likelihood(self.decode(z, cond), x, k)   # x is not copied k times
     return (log_px + gaussian_log_likelihood(torch.zeros_like(z), z) - q.log_prob(z)).view(len(x), k)
 
 # %% ../nbs/06_algorithm.ipynb #651b9fe6

@@ -255,13 +255,22 @@ def reconstruction_loss(x_recon:Tensor, # decoder output: the mean for "mse", lo
 MSE_LOGVAR = math.log(0.5)  # log-variance of the Gaussian whose negative log-density is the summed squared error (up to a constant)
 
 def recon_log_likelihood(out:Tensor, # decoder output: logits for "bce", the mean for "mse"
-                         x:Tensor, # data, same shape as `out`
+                         x:Tensor, # data, same shape as `out` (or as one of its `k` rows per example)
                          kind:Literal["bce", "mse"]="bce", # the reconstruction loss the model trains with
+                         k:int=1, # outputs per example of `x`, in a row: `out` is (N*k, ...), `x` is scored against each without a copy
                         ) -> Tensor:
-    "log p(x | z) per example: Bernoulli(sigmoid(out)) for \"bce\", N(out, ½I) for \"mse\"."
-    if kind == "bce": return bernoulli_log_likelihood(out, x)
-    if kind == "mse": return gaussian_log_likelihood(out, x, MSE_LOGVAR)
-    raise ValueError(f"`kind` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {kind!r}")
+    "log p(x | z) per row of `out`: Bernoulli(sigmoid(out)) for \"bce\", N(out, ½I) for \"mse\"."
+    if kind not in RECONSTRUCTION_LOSSES: raise ValueError(f"`kind` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {kind!r}")
+    if k == 1: return bernoulli_log_likelihood(out, x) if kind == "bce" else gaussian_log_likelihood(out, x, MSE_LOGVAR)
+    check_int(k, "k")
+    if _shape(out) != (len(x) * k, *x.shape[1:]): raise ValueError(f"`out` must hold k={k} rows per example of `x`, shape {(len(x) * k, *x.shape[1:])}, got {_shape(out)}")
+    check_finite(out, "out"); check_finite(x, "x")
+    o, xe = out.reshape(len(x), k, -1), x.reshape(len(x), 1, -1)   # x broadcast over its k rows
+    if kind == "bce":
+        _check_unit_interval(x, "x")
+        dtype = torch.promote_types(o.dtype, torch.float32)
+        return _BernoulliLogProb.apply(o.to(dtype), xe.to(dtype)).sum(2).reshape(-1)
+    return (-0.5 * (math.log(2 * math.pi) + MSE_LOGVAR + (xe - o) ** 2 * math.exp(-MSE_LOGVAR))).sum(2).reshape(-1)
 
 # %% ../nbs/00_core.ipynb #3897ed2a
 def log_mean_exp(log_w:Tensor, # log-weights
