@@ -98,3 +98,20 @@ def test_every_exported_model_is_callable():
         if kind == "gauss": assert isinstance(out, VAEOutput) and out.recon.shape == x.shape and out.mu.shape == out.logvar.shape, name
         elif kind == "vq": assert out[0].shape == x.shape and out[1].dim() == 0, name
         else: assert out[0].shape == x.shape and len(out) == 4, name   # the lucid VAE: (recon, mus, logvars, zs)
+
+def test_eval_likelihood_same_density_for_every_command_line_model():
+    "`vae_nb eval`'s path (metrics.evaluate_likelihood) scores an \"mse\" model under N(out, 1/2 I) whatever its class:"
+    "its -ELBO is the training loss (summed squared error + KL) plus D/2 log(pi), for the MLP VAE and the conv VAE alike."
+    from vae_nb.runs import MODELS, RunSpec
+    from vae_nb.metrics import evaluate_likelihood
+    from vae_nb.interface import evaluating
+    x = load_digits_data("test").tensors[0][:64]
+    D = x[0].numel()
+    for name in ("vae", "conv"):
+        spec = RunSpec(model=name, recon="mse", shape=(1, 8, 8), latent_dim=4, hidden=16, beta=1.0 if name == "vae" else None)
+        torch.manual_seed(0)
+        model = MODELS[name].build(spec)
+        with evaluating(model): loss = torch.stack([model.loss_terms(x)["loss"] for _ in range(200)]).mean().item()
+        r = evaluate_likelihood(model, x, k=200)
+        assert abs(-r["elbo"] - (loss + D / 2 * math.log(math.pi))) < 0.02 * abs(loss) + 0.5, (name, r, loss)
+        assert r["nll"] <= -r["elbo"] + 1e-3
