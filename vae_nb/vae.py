@@ -230,6 +230,7 @@ def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
                   layers:int=1, # hidden layers per MLP
                   activation:str="silu", # nonlinearity of every MLP, a key of `ACTIVATIONS`
                   skip:bool=False, # True: one decoder per level, every sample added into the decoding path (lucid's layout)
+                  top_down:bool=False, # True: encoders[l] read level l-1's bottom-up features (2*D_{l-1}), for `vae_nb.ladder.LadderVAE`
                  ) -> dict[str, list[nn.Module]]:
     "`encoders`, `decoders` and `priors` of a hierarchy of MLPs (see `mlp`), ready for `VAE(**mlp_hierarchy(...), ...)`."
     check_int(input_dim, "input_dim")
@@ -238,8 +239,9 @@ def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
     for i, d in enumerate(latent_dims): check_int(d, f"latent_dims[{i}]")
     dims, L = [input_dim, *latent_dims], len(latent_dims)
     if L > 1 and not (skip or learned_priors): raise ValueError("`learned_priors=False` needs `skip=True`: with one data decoder the upper levels reach the data only through the priors")
+    if top_down and skip: raise ValueError("`top_down=True` builds one data decoder: it cannot be combined with `skip=True`")
     def f(n_in, n_out): return mlp(n_in, n_out, hidden_dim, layers, activation)
-    return dict(encoders=[f(dims[l], 2 * dims[l + 1]) for l in range(L)],   # z_{l-1} -> (mu_l, logvar_l)
+    return dict(encoders=[f(dims[l] * (2 if top_down and l else 1), 2 * dims[l + 1]) for l in range(L)],   # z_{l-1} (or its features) -> (mu_l, logvar_l)
                 decoders=[f(dims[l + 1], dims[l]) for l in range(L if skip else 1)],   # z_0 -> x; with skip, h_{l+1} + z_l -> h_l
                 priors=[f(dims[l + 2], 2 * dims[l + 1]) for l in range(L - 1)] if learned_priors else None)  # z_{l+1} -> p(z_l)
 
