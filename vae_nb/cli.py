@@ -20,6 +20,8 @@ from .train import (NonFiniteLossError, Trainer, atomic_write, evaluate, get_dev
                           seed_everything)
 from .runs import CHECKPOINT, MODELS, RunError, RunSpec, load_run, read_run
 from .viz import plot_history, to_images
+from .vae import VAE, ACTIVATIONS, init_output_bias
+from .ladder import level_statistics
 from fastprogress.fastprogress import IN_NOTEBOOK
 
 # %% auto #0
@@ -59,6 +61,30 @@ def _number(minimum:float, strict:bool) -> Callable[[str], float]:
         return v
     return parse
 
+# %% ../nbs/09_cli.ipynb #014d7273
+def _sizes(s:str) -> tuple[int, ...]:
+    "An argparse type: comma-separated positive ints, e.g. 64,32,16."
+    try: v = tuple(int(t) for t in s.split(","))
+    except ValueError: v = ()
+    if not v or min(v) < 1: raise argparse.ArgumentTypeError(f"must be comma-separated positive ints, lowest level first (e.g. 64,32), got {s[:40]!r}")
+    return v
+
+_HIERARCHY_FLAGS = (("--latent-dims", "latent_dims"), ("--layers", "layers"), ("--activation", "activation"), ("--inference", "inference"))
+
+def _hierarchy_spec(a:argparse.Namespace, spec:RunSpec) -> None:
+    "Set the MLP-hierarchy fields of `spec` from the flags, refusing them for other models and sizes that do not fit."
+    levels, given = MODELS[spec.model].levels, [flag for flag, name in _HIERARCHY_FLAGS if getattr(a, name) is not None]
+    hierarchies = ", ".join(k for k, m in MODELS.items() if m.levels)
+    if given and levels is None: raise CLIError(f"{given[0]} does not apply to --model {spec.model}; MLP hierarchies take it: {hierarchies}")
+    if a.latent_dims is not None:
+        if a.latent_dim is not None: raise CLIError("give --latent-dim or --latent-dims, not both")
+        if not levels[0] <= len(a.latent_dims) <= levels[1]:
+            raise CLIError(f"--latent-dims: --model {spec.model} takes {levels[0]}{'' if levels[0] == levels[1] else f' to {levels[1]}'} sizes, got {len(a.latent_dims)}")
+        spec.latent_dim = a.latent_dims[0]
+    if a.inference == "top-down" and levels[1] == 1: raise CLIError(f"--inference top-down needs more than one level; use --model hvae")
+    for _, name in _HIERARCHY_FLAGS:
+        if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
+
 # %% ../nbs/09_cli.ipynb #35957182
 DEFAULT_EPOCHS = {"digits": 100} # epochs per data set when --epochs is not given (else 10)
 
@@ -68,6 +94,8 @@ def _listing(items:dict, describe:Callable) -> str:
 _TRAIN_EXAMPLES = """examples:
   vae_nb train                                               VAE on the embedded 8x8 digits, no download: outputs in runs/vae-digits
   vae_nb train --model beta --beta 4 --latent-dim 10 --epochs 50
+  vae_nb train --model vae --latent-dims 50 --hidden 200 --layers 2 --activation tanh --data binarized-mnist ...   Burda et al.'s reference VAE
+  vae_nb train --model hvae --latent-dims 64,32,16,8 --inference top-down                                      a four-level ladder VAE
   vae_nb train --model conv --data mnist --epochs 10         convolutional VAE (4 stride-2 layers; 3 on 8x8 digits)
   vae_nb train --model cvae                                  conditional VAE on (digit, label): samples.png has a row per class
   vae_nb train --model klae --data mnist                     KL autoencoder + patch GAN (latent diffusion's first stage)
@@ -108,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_number(0, True), help="Adam learning rate (default: 1e-3; with --resume, the run's)")
     t.add_argument("--latent-dim", type=_positive_int, help=f"latent size (default: {RunSpec.latent_dim})")
     t.add_argument("--hidden", type=_positive_int, help=f"hidden width, or channels of conv models (default: {RunSpec.hidden}; conv, klae: 32; vq: 64)")
+    t.add_argument("--latent-dims", type=_sizes, help="vae, hvae: latent size per level, lowest first, e.g. 64,32,16,8 (default: --latent-dim, halving upwards over two levels for hvae)")
+    t.add_argument("--layers", type=_positive_int, help=f"vae, hvae: hidden layers per MLP (default: {RunSpec.layers})")
+    t.add_argument("--activation", choices=list(ACTIVATIONS), help=f"vae, hvae: nonlinearity of the MLPs (default: {RunSpec.activation})")
+    t.add_argument("--inference", choices=["bottom-up", "top-down"], help="hvae: bottom-up (vae_nb.vae.VAE) or top-down (vae_nb.ladder.LadderVAE) posterior (default: " + (MODELS["hvae"].defaults or {}).get("inference", RunSpec.inference) + ")")
     t.add_argument("--beta", type=_number(0, False), help="weight of the KL term (default: 1; beta: 4; klae: 1e-6); only models with an adjustable KL weight")
     t.add_argument("--binarize", action="store_true", help="dynamic binarization: resample 0/1 pixels from the grey levels every batch")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
@@ -158,6 +190,7 @@ def _run_spec(a:argparse.Namespace) -> RunSpec:
                    **(kind.defaults or {}))
     for name in ("latent_dim", "hidden", "beta"):
         if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
+    _hierarchy_spec(a, spec)
     if not kind.has_beta: spec.beta = None
     return spec
 
@@ -221,7 +254,7 @@ def _heldout(ds:TensorDataset, spec:RunSpec) -> tuple[Tensor, ...]:
     return (x, *rest)
 
 # %% ../nbs/09_cli.ipynb #c1a2b004
-_RUN_FLAGS = (("--model", "model"), ("--data", "data"), ("--latent-dim", "latent_dim"), ("--hidden", "hidden"), ("--beta", "beta"), ("--lr", "lr"))
+_RUN_FLAGS = (("--model", "model"), ("--data", "data"), ("--latent-dim", "latent_dim"), ("--hidden", "hidden"), ("--beta", "beta"), ("--lr", "lr"), *_HIERARCHY_FLAGS)
 _TRAINER_FLAGS = (("--batch-size", "batch_size", 1), ("--seed", "seed", 0))   # recorded by the engine, with their least valid value
 
 def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
@@ -317,6 +350,7 @@ def train_command(a:argparse.Namespace) -> Path:
     train, valid = _load(spec.data, "train", a.root, not a.no_download), _load(spec.data, info.eval_split, a.root, not a.no_download)
     torch.manual_seed(a.seed)
     model = MODELS[spec.model].build(spec)
+    if isinstance(model, VAE) and not a.resume: init_output_bias(model.decoders[0], train.tensors[0], spec.recon)   # start at the data's marginal
     loader = make_loader(train.tensors, a.batch_size, seed=a.seed, device=device, rank=rank, world_size=world_size,
                          transform=DynamicBinarize() if spec.binarize else None)
     valid_data = _heldout(valid, spec)
@@ -358,6 +392,7 @@ def eval_command(a:argparse.Namespace) -> dict:
     has_likelihood = model.has_likelihood
     try:
         res["terms"] = evaluate(model, data[0] if len(data) == 1 else data, batch_size=a.batch_size)
+        if isinstance(model, VAE): res["levels"] = level_statistics(model, x.to(model.device), batch_size=a.batch_size)   # KL and active units per level
         if kind.likelihood and has_likelihood:
             batches = list(zip(x.split(a.batch_size), labels.split(a.batch_size))) if kind.conditional else x
             r = evaluate_likelihood(model, batches, a.k, batch_size=a.batch_size)   # the library's one likelihood path
@@ -372,6 +407,8 @@ def eval_command(a:argparse.Namespace) -> dict:
     else:
         print(f"{spec.model} on {spec.data}, {split} split: {len(x)} images of {dims} values ({path})")
         print("loss terms  " + "  ".join(f"{k} {v:.4g}" for k, v in res["terms"].items()))
+        if "levels" in res: print("per level   KL " + ", ".join(f"{v:.3g}" for v in res["levels"]["kl"]) + " nats; active units "
+                                  + ", ".join(f"{n}/{u}" for n, u in zip(res["levels"]["active_units"], res["levels"]["units"])))
         if "nll" in res:
             print(f"ELBO    {res['elbo']:10.3f} nats  {res['elbo_bits_per_dim']:.4f} bits/dim (negative ELBO)")
             print(f"IW-NLL  {res['nll']:10.3f} nats  {res['nll_bits_per_dim']:.4f} bits/dim (k={a.k})")

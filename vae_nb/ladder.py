@@ -9,7 +9,6 @@ from torch import nn, Tensor
 from .core import gaussian_kl, check_int
 from .interface import DiagonalGaussian, evaluating
 from .vae import VAE, _split
-from .metrics import active_units
 
 # %% auto #0
 __all__ = ['precision_weighted', 'LadderVAE', 'level_statistics']
@@ -69,5 +68,5 @@ def level_statistics(model:nn.Module, # a `VAE`, `LadderVAE`, or any model with 
             kls = kls + torch.stack([terms[f"kl_{l}"] if depth > 1 else terms["kl"] for l in range(depth)]).float().cpu() * len(xb)
             means.append(model.encode(xb, mean=True)[1] if isinstance(model, VAE) else [model.posterior(xb).mean])
     levels = [torch.cat([m[l] for m in means]).flatten(1).cpu() for l in range(len(means[0]))]
-    return {"kl": [round(float(v) / len(x), 4) for v in kls], "active_units": [active_units(mu, threshold)[0] for mu in levels],
+    return {"kl": [round(float(v) / len(x), 4) for v in kls], "active_units": [int((mu.double().var(0) > threshold).sum()) for mu in levels],
             "units": [mu.shape[1] for mu in levels]}

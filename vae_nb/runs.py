@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from torch import Tensor
 from .data import DATASETS, DEFAULT_DATA
-from .vae import VAE, mlp_hierarchy
+from .vae import VAE, mlp_hierarchy, ACTIVATIONS
+from .ladder import LadderVAE
 from .algorithm import MLPBetaVAE
 from .conv import ConvVAE
 from .cvae import MLPCVAE
@@ -47,6 +48,11 @@ class RunSpec:
     lr:float=1e-3 # Adam's learning rate
     n_classes:int|None=None # label classes, for conditional models
     binarize:bool=False # dynamic binarization of the training images
+    latent_dims:tuple|None=None # MLP hierarchies (vae, hvae): latent size per level, lowest first (None: `latent_dim`, halving upwards)
+    layers:int=1 # MLP hierarchies: hidden layers per MLP
+    activation:str="silu" # MLP hierarchies: a key of `vae_nb.vae.ACTIVATIONS`
+    inference:str="bottom-up" # hvae: "bottom-up" (`vae_nb.vae.VAE`) or "top-down" (`vae_nb.ladder.LadderVAE`)
+    skip:bool=False # hvae: lucid's per-level decoders, the layout of runs written before these fields existed
 
     @classmethod
     def from_dict(cls, d:dict) -> RunSpec:
@@ -55,7 +61,8 @@ class RunSpec:
         if not isinstance(d, dict) or "model" not in d: raise RunError(f"not a run description (a JSON object with a `model`): {_shown(d)}")
         unknown = [k for k in d if k not in names]
         if unknown: raise RunError(f"not a run description: unknown field(s) {', '.join(map(repr, unknown))}; a run has {', '.join(names)}")
-        return cls(**{**d, **({"shape": tuple(d["shape"])} if isinstance(d.get("shape"), list) else {})})   # JSON has no tuples
+        if d.get("model") == "hvae" and "skip" not in d: d = {**d, "skip": True}   # an hvae run from before the standard layout
+        return cls(**{**d, **{k: tuple(d[k]) for k in ("shape", "latent_dims") if isinstance(d.get(k), list)}})   # JSON has no tuples
 
 # %% ../nbs/08b_runs.ipynb #913cbc25
 @dataclass(frozen=True)
@@ -68,14 +75,16 @@ class ModelKind:
     conditional:bool=False # trains on (x, label) pairs
     multiple:int=1 # image height and width must be multiples of this (convolutional models)
     likelihood:bool=True # `eval` reports ELBO and IW-NLL (False: the training loss is not a likelihood bound)
+    levels:tuple[int, int]|None=None # (least, most) latent levels of an MLP hierarchy, which takes `latent_dims`, `layers`, `activation`
 
 # %% ../nbs/08b_runs.ipynb #f8858203
 def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
-    "Builder of a `VAE` of `depth` MLP levels, latent sizes halving upwards from `latent_dim`."
+    "Builder of an MLP hierarchy (`mlp_hierarchy`) of `latent_dims`, or `depth` levels halving upwards from `latent_dim`; trains the ELBO."
     def build(s:RunSpec) -> VAE:
-        parts = mlp_hierarchy(math.prod(s.shape), [max(s.latent_dim >> l, 1) for l in range(depth)], s.hidden)
+        dims, top_down = list(s.latent_dims or [max(s.latent_dim >> l, 1) for l in range(depth)]), s.inference == "top-down"
+        parts = mlp_hierarchy(math.prod(s.shape), dims, s.hidden, layers=s.layers, activation=s.activation, skip=s.skip, top_down=top_down)
         parts["encoders"][0] = nn.Sequential(nn.Flatten(), parts["encoders"][0])
-        return VAE(**parts, reconstruction_loss=s.recon, kl_weight=s.beta, hierarchical_kl=False, input_shape=s.shape)
+        return (LadderVAE if top_down else VAE)(**parts, reconstruction_loss=s.recon, kl_weight=s.beta, input_shape=s.shape)
     return build
 
 def _conv_vae(s:RunSpec) -> ConvVAE:
@@ -91,8 +100,9 @@ def _klae(s:RunSpec) -> AutoencoderKL:
 
 # %% ../nbs/08b_runs.ipynb #8704d639
 MODELS = {
-    "vae": ModelKind("standard VAE: one Gaussian latent, MLP encoder and decoder (vae_nb.vae.VAE)", _mlp_vae(1)),
-    "hvae": ModelKind("two-level hierarchical VAE with a learned prior (vae_nb.vae.VAE, depth 2)", _mlp_vae(2)),
+    "vae": ModelKind("standard VAE: one Gaussian latent, MLP encoder and decoder (vae_nb.vae.VAE)", _mlp_vae(1), levels=(1, 1)),
+    "hvae": ModelKind("hierarchical VAE with learned priors, two levels unless --latent-dims gives more; --inference bottom-up (vae_nb.vae.VAE) or top-down (vae_nb.ladder.LadderVAE)",
+                      _mlp_vae(2), levels=(2, 16)),
     "beta": ModelKind("beta-VAE, MLP encoder and decoder; --beta defaults to 4 (vae_nb.algorithm.MLPBetaVAE)",
                       lambda s: MLPBetaVAE(s.shape, s.latent_dim, s.beta, s.hidden, s.recon, lr=s.lr), {"beta": 4.0}),
     "conv": ModelKind("convolutional VAE: 4 stride-2 conv layers (3 on 8x8 images), --hidden channels doubling (vae_nb.conv.ConvVAE)",
@@ -125,6 +135,21 @@ def _n_classes(v, spec:RunSpec, n_weights:int) -> str|None:
     want = DATASETS[spec.data].n_classes if MODELS[spec.model].conditional else None
     if not (v is None if want is None else _is_int(v) and v == want): return f"must be {'null' if want is None else want} for a {spec.model} model of {spec.data}"
 
+def _latent_dims(v, spec:RunSpec, n_weights:int) -> str|None:
+    levels = MODELS[spec.model].levels
+    if v is None: return None
+    if levels is None: return f"must be null: a {spec.model} model is not an MLP hierarchy"
+    if not (isinstance(v, tuple) and levels[0] <= len(v) <= levels[1] and all(_is_int(d) and 1 <= d <= n_weights for d in v)):
+        return f"must be null or {levels[0]}{'' if levels[0] == levels[1] else f' to {levels[1]}'} sizes from 1 to {n_weights}, lowest level first"
+
+def _inference(v, spec:RunSpec, n_weights:int) -> str|None:
+    deep = (MODELS[spec.model].levels or (1, 1))[1] > 1
+    if v not in (("bottom-up", "top-down") if deep else ("bottom-up",)): return "must be 'bottom-up' or 'top-down'" if deep else "must be 'bottom-up'"
+
+def _skip(v, spec:RunSpec, n_weights:int) -> str|None:
+    if not isinstance(v, bool): return "must be true or false"
+    if v and (spec.model != "hvae" or spec.inference != "bottom-up"): return "must be false except for a bottom-up hvae model"
+
 # %% ../nbs/08b_runs.ipynb #c0a1e003
 RUN_CHECKS = {   # field of `RunSpec` -> (value, spec, weights in the file) -> what is wrong, or None; checked in this order
     "model": lambda v, s, n: None if isinstance(v, str) and v in MODELS else f"must be one this version of vae_nb can build: {', '.join(MODELS)}",
@@ -137,6 +162,11 @@ RUN_CHECKS = {   # field of `RunSpec` -> (value, spec, weights in the file) -> w
     "lr": lambda v, s, n: None if _is_number(v) and v > 0 else "must be a finite number > 0",
     "n_classes": _n_classes,
     "binarize": lambda v, s, n: None if isinstance(v, bool) else "must be true or false",
+    "latent_dims": _latent_dims,
+    "layers": _size,
+    "activation": lambda v, s, n: None if isinstance(v, str) and v in ACTIVATIONS else f"must be one of {', '.join(ACTIVATIONS)}",
+    "inference": _inference,
+    "skip": _skip,
 }
 
 # %% ../nbs/08b_runs.ipynb #c0a1e006

@@ -68,6 +68,7 @@ def optimizer_step(model:nn.Module, # anything with `loss_terms(x, condition=Non
                    step:int|None=None, # the step number, named in the error on NaN/inf
                    autocast:torch.dtype|None=None, # e.g. `torch.bfloat16`: run `loss_terms` under autocast
                    sync_grads:bool=False, # average the gradients over the process group before clipping (a step outside `DistributedDataParallel`)
+                   grad_skip:float|None=None, # skip the update when the gradient norm (before clipping) exceeds this, as VDVAE does
                   ) -> dict[str, float]:
     "Zero the gradients, evaluate `model.loss_terms`, check every term is finite, backpropagate, clip, step; return the terms as floats."
     optimizer.zero_grad(set_to_none=True)
@@ -76,11 +77,12 @@ def optimizer_step(model:nn.Module, # anything with `loss_terms(x, condition=Non
     terms = _as_terms(terms)
     terms["loss"].backward()
     if sync_grads: average_gradients([p for g in optimizer.param_groups for p in g["params"]])
-    if grad_clip is not None:
+    if grad_clip is not None or grad_skip is not None:
         params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-        terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)
+        terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, math.inf if grad_clip is None else grad_clip, foreach=True)
     out = _host_floats(terms, step)
-    optimizer.step()
+    if grad_skip is not None: out["skipped"] = float(out["grad_norm"] > grad_skip)
+    if not out.get("skipped"): optimizer.step()
     return out
 
 # %% ../nbs/05_train.ipynb #a94fc5e2
@@ -390,6 +392,7 @@ class Trainer:
                  warmup:int=0, # steps of learning-rate warm-up
                  beta_schedule:Callable[[int], float]|None=None, # sets `model.beta` from the step before each step
                  grad_clip:float|None=None, # clip the global gradient norm
+                 grad_skip:float|None=None, # skip updates whose gradient norm exceeds this (see `optimizer_step`)
                  device:str|torch.device="auto", # "auto", "cpu", "cuda", "mps"
                  precision:str="auto", # "auto" (bf16 autocast on CUDA), "fp32", "bf16"
                  compile:bool=False, # `torch.compile` the model's `loss_terms`
@@ -405,7 +408,7 @@ class Trainer:
         if not isinstance(model, nn.Module) or not callable(getattr(model, "loss_terms", None)):
             raise TypeError(f"`model` must be an nn.Module with a `loss_terms(x, condition=None)` method, got {type(model).__name__}")
         self.custom = owns_optimizers(model)
-        if self.custom and (optimizer is not None or grad_clip is not None or lr is not None or weight_decay):
+        if self.custom and (optimizer is not None or grad_clip is not None or grad_skip is not None or lr is not None or weight_decay):
             raise ValueError(f"`{type(model).__name__}` defines `train_step` and steps its own optimizers: pass `optimizer`, `lr`, `weight_decay` and `grad_clip` to the model, not the trainer")
         if optimizer is not None and optimizer not in ("adam", "adamw") and not callable(optimizer):
             raise ValueError(f"`optimizer` must be 'adam', 'adamw' or a callable `params -> Optimizer`, got {optimizer!r}")
@@ -420,6 +423,7 @@ class Trainer:
         self.model, self.data, self.valid_data = model, data, valid_data
         self.batch_size, self.lr, self.weight_decay, self.schedule, self.warmup = batch_size, 1e-3 if lr is None and not self.custom else lr, weight_decay, schedule, warmup
         self.beta_schedule, self.grad_clip, self.compile, self.seed, self.progress, self.verbose = beta_schedule, grad_clip, compile, seed, progress, verbose
+        self.grad_skip = grad_skip
         self.log_every, self.checkpoint_every, self.save_every, self.config = log_every, checkpoint_every, save_every, config or {}
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.optimizer_arg = optimizer or "adam"
@@ -490,7 +494,7 @@ def _train_step(self:Trainer, x:Tensor, y:Tensor|None) -> dict[str, float]:
     condition = y if getattr(self.model, "conditional", False) else None
     if not self.custom:
         return optimizer_step(_Routed(self.loss_terms), self.optimizers[0], x, condition, grad_clip=self.grad_clip,
-                              step=self.step, autocast=self.autocast)
+                              grad_skip=self.grad_skip, step=self.step, autocast=self.autocast)
     with _routed(self.model, self.loss_terms), torch.autocast(self.device.type, dtype=self.autocast, enabled=self.autocast is not None):
         terms = self.model.train_step(x) if condition is None else self.model.train_step(x, condition)
     return {k: float(v) for k, v in terms.items()}
@@ -514,7 +518,7 @@ def save(self:Trainer, path:str|os.PathLike|None=None, # default `checkpoint_pat
             "sums": self.sums, "history": self.history, "step_history": self.step_history, "config": self.config,
             "trainer": {"batch_size": self.batch_size, "lr": self.lr, "weight_decay": self.weight_decay, "warmup": self.warmup,
                         "schedule": self.schedule if isinstance(self.schedule, str) else repr(self.schedule),
-                        "grad_clip": self.grad_clip, "seed": self.seed, "world_size": self.world_size}}
+                        "grad_clip": self.grad_clip, "grad_skip": self.grad_skip, "seed": self.seed, "world_size": self.world_size}}
     save_checkpoint(path, self.model, self.optimizers, meta, {f"epoch_rng/{k}": v for k, v in self.epoch_rng.items()})
     self.last_checkpoint = (Path(path), self.step)
     return Path(path)
@@ -534,7 +538,9 @@ def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
 _SHOWN = ("loss", "recon", "kl", "reg")
 
 def _describe(terms:dict[str, float]) -> str:
-    return "  ".join(f"{k} {terms[k]:.4g}" for k in _SHOWN if k in terms)
+    "The epoch line's terms: `_SHOWN`, then each level's KL (`kl_0`, `kl_1`, ...) of a hierarchy."
+    levels = sorted((k for k in terms if k.startswith("kl_") and k[3:].isdigit()), key=lambda k: int(k[3:]))
+    return "  ".join(f"{k} {terms[k]:.4g}" for k in [*(k for k in _SHOWN if k in terms), *levels])
 
 @patch
 def _check_sharded(self:Trainer) -> None:
