@@ -14,7 +14,7 @@ def vae():
 
 def hvae():
     from vae_nb.vae import VAE, mlp_hierarchy
-    return VAE(**mlp_hierarchy(64, [8, 4], hidden=32), reconstruction_loss="bce")
+    return VAE(**mlp_hierarchy(64, [8, 4], hidden_dim=32), reconstruction_loss="bce")
 
 def mlp_vae():
     from vae_nb.algorithm import MLPVAE

@@ -12,7 +12,8 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
           'estimate_log_likelihood'],
  'interface': ['DiagonalGaussian', 'VAEOutput', 'Objective', 'objectives_of', 'evaluating', 'VAEBase', 'default_rows'],
  'config': ['ConstantBeta', 'LinearWarmup', 'CyclicalAnnealing', 'VAEConfig'],
- 'vae': ['VAE', 'free_bits_kl', 'mlp_hierarchy'],
+ 'vae': ['ACTIVATIONS', 'VAE', 'free_bits_kl', 'init_for_activation', 'init_output_bias', 'mlp', 'mlp_hierarchy'],
+ 'ladder': ['precision_weighted', 'LadderVAE', 'level_statistics'],
  'data': ['DIGITS_SPLITS', 'MNIST_SPLITS', 'BINARIZED_MNIST_SPLITS', 'BINARIZED_MNIST_URL', 'CIFAR10_SPLITS',
           'DATASETS', 'DEFAULT_DATA', 'DataNotFoundError', 'default_root', 'load_digits_data', 'write_idx',
           'load_mnist', 'load_binarized_mnist', 'load_cifar10', 'DynamicBinarize', 'DataInfo', 'data_info',
@@ -44,7 +45,7 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
  'objectives': ['IWAEObjective'],
  'runs': ['RunError', 'load']}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-_SUBMODULES = ['algorithm', 'cli', 'config', 'conv', 'core', 'cvae', 'data', 'estimator', 'interface', 'klae', 'metrics', 'objectives', 'runs', 'train', 'vae', 'viz', 'vq']
+_SUBMODULES = ['algorithm', 'cli', 'config', 'conv', 'core', 'cvae', 'data', 'estimator', 'interface', 'klae', 'ladder', 'metrics', 'objectives', 'runs', 'train', 'vae', 'viz', 'vq']
 __all__ = list(_WHERE)
 
 def __getattr__(name:str):

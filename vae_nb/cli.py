@@ -69,7 +69,7 @@ def _sizes(s:str) -> tuple[int, ...]:
     if not v or min(v) < 1: raise argparse.ArgumentTypeError(f"must be comma-separated positive ints, lowest level first (e.g. 64,32), got {s[:40]!r}")
     return v
 
-_HIERARCHY_FLAGS = (("--latent-dims", "latent_dims"), ("--layers", "layers"), ("--activation", "activation"), ("--inference", "inference"))
+_HIERARCHY_FLAGS = (("--latent-dims", "latent_dims"), ("--layers", "layers"), ("--activation", "activation"), ("--inference", "inference"), ("--kl-warmup", "kl_warmup"))
 
 def _hierarchy_spec(a:argparse.Namespace, spec:RunSpec) -> None:
     "Set the MLP-hierarchy fields of `spec` from the flags, refusing them for other models and sizes that do not fit."
@@ -140,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--layers", type=_positive_int, help=f"vae, hvae: hidden layers per MLP (default: {RunSpec.layers})")
     t.add_argument("--activation", choices=list(ACTIVATIONS), help=f"vae, hvae: nonlinearity of the MLPs (default: {RunSpec.activation})")
     t.add_argument("--inference", choices=["bottom-up", "top-down"], help="hvae: bottom-up (vae_nb.vae.VAE) or top-down (vae_nb.ladder.LadderVAE) posterior (default: " + (MODELS["hvae"].defaults or {}).get("inference", RunSpec.inference) + ")")
+    t.add_argument("--kl-warmup", type=_int(0), help="vae, hvae: training steps over which the KL weight rises from 0 to --beta (default: 0; hvae: 500)")
     t.add_argument("--beta", type=_number(0, False), help="weight of the KL term (default: 1; beta: 4; klae: 1e-6); only models with an adjustable KL weight")
     t.add_argument("--binarize", action="store_true", help="dynamic binarization: resample 0/1 pixels from the grey levels every batch")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")

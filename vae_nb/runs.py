@@ -14,6 +14,7 @@ from torch import Tensor
 from .data import DATASETS, DEFAULT_DATA
 from .vae import VAE, mlp_hierarchy, ACTIVATIONS
 from .ladder import LadderVAE
+from .config import LinearWarmup
 from .algorithm import MLPBetaVAE
 from .conv import ConvVAE
 from .cvae import MLPCVAE
@@ -53,6 +54,7 @@ class RunSpec:
     activation:str="silu" # MLP hierarchies: a key of `vae_nb.vae.ACTIVATIONS`
     inference:str="bottom-up" # hvae: "bottom-up" (`vae_nb.vae.VAE`) or "top-down" (`vae_nb.ladder.LadderVAE`)
     skip:bool=False # hvae: lucid's per-level decoders, the layout of runs written before these fields existed
+    kl_warmup:int=0 # MLP hierarchies: training steps over which the KL weight rises linearly from 0 to `beta` (0: none)
 
     @classmethod
     def from_dict(cls, d:dict) -> RunSpec:
@@ -84,7 +86,8 @@ def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
         dims, top_down = list(s.latent_dims or [max(s.latent_dim >> l, 1) for l in range(depth)]), s.inference == "top-down"
         parts = mlp_hierarchy(math.prod(s.shape), dims, s.hidden, layers=s.layers, activation=s.activation, skip=s.skip, top_down=top_down)
         parts["encoders"][0] = nn.Sequential(nn.Flatten(), parts["encoders"][0])
-        return (LadderVAE if top_down else VAE)(**parts, reconstruction_loss=s.recon, kl_weight=s.beta, input_shape=s.shape)
+        return (LadderVAE if top_down else VAE)(**parts, reconstruction_loss=s.recon, kl_weight=s.beta, input_shape=s.shape,
+                                                beta_schedule=LinearWarmup(s.kl_warmup, s.beta) if s.kl_warmup else None)
     return build
 
 def _conv_vae(s:RunSpec) -> ConvVAE:
@@ -101,8 +104,8 @@ def _klae(s:RunSpec) -> AutoencoderKL:
 # %% ../nbs/08b_runs.ipynb #8704d639
 MODELS = {
     "vae": ModelKind("standard VAE: one Gaussian latent, MLP encoder and decoder (vae_nb.vae.VAE)", _mlp_vae(1), levels=(1, 1)),
-    "hvae": ModelKind("hierarchical VAE with learned priors, two levels unless --latent-dims gives more; --inference bottom-up (vae_nb.vae.VAE) or top-down (vae_nb.ladder.LadderVAE)",
-                      _mlp_vae(2), levels=(2, 16)),
+    "hvae": ModelKind("hierarchical VAE with learned priors, two levels unless --latent-dims gives more; top-down (vae_nb.ladder.LadderVAE) or --inference bottom-up (vae_nb.vae.VAE); KL warm-up over 500 steps",
+                      _mlp_vae(2), {"inference": "top-down", "kl_warmup": 500}, levels=(2, 16)),
     "beta": ModelKind("beta-VAE, MLP encoder and decoder; --beta defaults to 4 (vae_nb.algorithm.MLPBetaVAE)",
                       lambda s: MLPBetaVAE(s.shape, s.latent_dim, s.beta, s.hidden, s.recon, lr=s.lr), {"beta": 4.0}),
     "conv": ModelKind("convolutional VAE: 4 stride-2 conv layers (3 on 8x8 images), --hidden channels doubling (vae_nb.conv.ConvVAE)",
@@ -150,6 +153,10 @@ def _skip(v, spec:RunSpec, n_weights:int) -> str|None:
     if not isinstance(v, bool): return "must be true or false"
     if v and (spec.model != "hvae" or spec.inference != "bottom-up"): return "must be false except for a bottom-up hvae model"
 
+def _kl_warmup(v, spec:RunSpec, n_weights:int) -> str|None:
+    if not (_is_int(v) and v >= 0): return "must be an int >= 0"
+    if v and MODELS[spec.model].levels is None: return f"must be 0: a {spec.model} model has no KL warm-up"
+
 # %% ../nbs/08b_runs.ipynb #c0a1e003
 RUN_CHECKS = {   # field of `RunSpec` -> (value, spec, weights in the file) -> what is wrong, or None; checked in this order
     "model": lambda v, s, n: None if isinstance(v, str) and v in MODELS else f"must be one this version of vae_nb can build: {', '.join(MODELS)}",
@@ -167,6 +174,7 @@ RUN_CHECKS = {   # field of `RunSpec` -> (value, spec, weights in the file) -> w
     "activation": lambda v, s, n: None if isinstance(v, str) and v in ACTIVATIONS else f"must be one of {', '.join(ACTIVATIONS)}",
     "inference": _inference,
     "skip": _skip,
+    "kl_warmup": _kl_warmup,
 }
 
 # %% ../nbs/08b_runs.ipynb #c0a1e006
