@@ -79,9 +79,9 @@ def _hierarchy_spec(a:argparse.Namespace, spec:RunSpec) -> None:
     if a.latent_dims is not None:
         if a.latent_dim is not None: raise CLIError("give --latent-dim or --latent-dims, not both")
         if not levels[0] <= len(a.latent_dims) <= levels[1]:
-            raise CLIError(f"--latent-dims: --model {spec.model} takes {levels[0]}{'' if levels[0] == levels[1] else f' to {levels[1]}'} sizes, got {len(a.latent_dims)}")
+            raise CLIError(f"--latent-dims: --model {spec.model} takes {'1 size' if levels[1] == 1 else f'{levels[0]} to {levels[1]} sizes'}, got {len(a.latent_dims)}")
         spec.latent_dim = a.latent_dims[0]
-    if a.inference == "top-down" and levels[1] == 1: raise CLIError(f"--inference top-down needs more than one level; use --model hvae")
+    if a.inference == "top-down" and levels[1] == 1: raise CLIError("--inference top-down needs more than one level; use --model hvae")
     for _, name in _HIERARCHY_FLAGS:
         if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
 
