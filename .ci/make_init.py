@@ -10,8 +10,8 @@ import importlib, pprint, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LIBRARY = ["core", "interface", "config", "vae", "ladder", "data", "viz", "checkpoint", "distributed", "train", "algorithm",
-           "conv", "cvae", "vq", "klae", "estimator", "metrics", "objectives", "runs"]   # dependency order; cli is not top-level
+LIBRARY = ["core", "interface", "config", "vae", "ladder", "data", "user_data", "loaders", "viz", "latent_plots", "checkpoint", "distributed", "step", "train", "algorithm",
+           "conv", "cvae", "vq", "klae", "estimator", "metrics", "objectives", "runs"]   # dependency order; the command line (commands, cli) is not top-level
 ONLY = {"runs": ["load", "save", "RunError"]}   # the command line's registry (MODELS, RunSpec, ...) stays in its module
 
 def render() -> str:

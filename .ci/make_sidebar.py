@@ -2,8 +2,8 @@
 """Write `nbs/sidebar.yml` (Quarto's sidebar, nbdev 2 conventions) from the notebooks present in `nbs/`.
 
 The sidebar groups the pages by topic; a notebook's group follows from its number (the module map):
-00-02 Concepts, 06 (and 06a_, 06b_, ...) Variants, 07 Estimator, 03/05/09 Training & CLI, 04/08 Evaluation,
-`nbs/tutorials/` Tutorials. `python .ci/build_docs.py` reads the same file, so the offline site and
+`nbs/tutorials/` Tutorials (first, so that the home page leads to the first tutorial), 00-02 Concepts,
+06 (and 06a_, 06b_, ...) Variants, 07 Estimator, 03/05/09 Training & CLI, 04/08 Evaluation. `python .ci/build_docs.py` reads the same file, so the offline site and
 `nbdev_docs` (with Quarto) show the same sidebar.
 
     python .ci/make_sidebar.py          # (re)write nbs/sidebar.yml
@@ -17,12 +17,12 @@ ROOT = Path(__file__).resolve().parent.parent
 NBS = ROOT/'nbs'
 SIDEBAR = NBS/'sidebar.yml'
 
-GROUPS = ["Concepts", "Variants", "Estimator", "Training & CLI", "Evaluation", "Tutorials"]
+GROUPS = ["Tutorials", "Concepts", "Variants", "Estimator", "Training & CLI", "Evaluation"]  # tutorials first: the home page's "Next" is the first tutorial
 BY_NUMBER = {0: "Concepts", 1: "Concepts", 2: "Concepts", 3: "Training & CLI", 4: "Evaluation", 5: "Training & CLI",
              6: "Variants", 7: "Estimator", 8: "Evaluation", 9: "Training & CLI"}
 OTHER = "More"  # a notebook whose number is not in the map lands here (and a warning says so)
 # The learning path: tutorials without a number prefix are ordered by the first of these their file name matches.
-LEARNING_PATH = ["first", "beta", "hierarch", "vq|discrete", "condition", "diffusion|latent", "estimator|sklearn|pipeline"]
+LEARNING_PATH = ["first", "beta", "hierarch", "vq|discrete", "condition", "diffusion|latent", "estimator|sklearn|pipeline", "likelihood"]
 _re_num = re.compile(r'^(\d+)[a-zA-Z0-9]*_')
 _skip_dir = re.compile(r'^[_.]')
 

@@ -73,7 +73,7 @@ def textbook_epoch(model, opt, loader):
 def step_times(x, reps=8, steps=20):
     "Per-step milliseconds (min and median over `reps` rounds of `steps` steps, cases alternating) on one batch."
     import vae_nb.core as core
-    from vae_nb.train import optimizer_step
+    from vae_nb.step import optimizer_step
     model, xb = RefVAE(), x[:BATCH]
     opts = {"for-loop": torch.optim.Adam(model.parameters(), LR), "fused": torch.optim.Adam(model.parameters(), LR, fused=True)}
     def textbook(opt):

@@ -26,7 +26,7 @@ from torch import nn
 from vae_nb.algorithm import VanillaVAE
 from vae_nb.vae import VAE
 from vae_nb.metrics import evaluate_likelihood
-from vae_nb.train import optimizer_step
+from vae_nb.step import optimizer_step
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "binarized_mnist.npz"
 

@@ -27,7 +27,8 @@ import torch
 from torch import nn
 from vae_nb.vae import VAE
 from vae_nb.objectives import IWAEObjective
-from vae_nb.train import fit, seed_everything
+from vae_nb.train import fit
+from vae_nb.distributed import seed_everything
 from vae_nb.metrics import evaluate_likelihood
 from vae_nb.data import load_binarized_mnist
 

@@ -77,7 +77,7 @@ def test_new_models_train_eval_sample(model, tmp_path, capsys):
     meta = json.loads((out / "checkpoint.json").read_text())
     assert meta["config"]["run"]["model"] == model and meta["step"] == 6   # 1497 digits / 256 per step
     assert meta["config"]["run"]["n_classes"] == (10 if MODELS[model].conditional else None)
-    assert len(meta["optimizers"]) == (2 if model == "klae" else 1)         # klae steps itself: autoencoder + discriminator
+    assert len(meta["optimizers"]) == (2 if model == "klae" else 1)         # klae: two objectives, autoencoder + discriminator
     code, stdout, err = run_main(capsys, "eval", out, "--k", 5, "--device", "cpu", "--json")
     assert code == 0, err
     res = json.loads(stdout)

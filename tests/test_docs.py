@@ -178,7 +178,7 @@ def test_every_page_in_the_browser(site, server, browser, capsys):
             problems.append(f"{page}: {st['math'] - st['typeset']} of {st['math']} math elements not typeset by MathJax")
         for u in _requests(browser):
             s = urlsplit(u)
-            if s.scheme not in ('data', 'blob', 'about') and (s.scheme, s.netloc) != (origin.scheme, origin.netloc):
+            if s.scheme not in ('data', 'blob', 'about', 'chrome') and (s.scheme, s.netloc) != (origin.scheme, origin.netloc):
                 problems.append(f"{page}: external request {u}")
         if page == 'index.html':
             shot = _screenshots_dir()/'home.png'
@@ -202,6 +202,7 @@ def test_tutorial_screenshot(site, server, browser, capsys):
     if not tutorials:
         if any((ROOT/'nbs'/'tutorials').glob('*.ipynb')): pytest.fail("nbs/tutorials/ has notebooks but the site has no tutorial pages")
         pytest.skip("no tutorials in nbs/tutorials/ yet")
+    tutorials.sort(key=lambda t: t.stem != 'first_vae')   # the first tutorial of the learning path, if there
     base, _ = server
     browser.get(urljoin(base, tutorials[0].relative_to(site).as_posix()))
     st = browser.execute_async_script(_PAGE_STATE)
@@ -210,3 +211,11 @@ def test_tutorial_screenshot(site, server, browser, capsys):
     browser.save_screenshot(str(shot))
     _report(capsys, f"docs screenshot: {shot} ({tutorials[0].relative_to(site)})")
     assert shot.stat().st_size > 10_000
+
+
+def test_home_page_leads_to_first_tutorial(site):
+    "The home page's \"Next\" link goes to the first tutorial (the sidebar lists the tutorials first: `.ci/make_sidebar.py`)."
+    import re
+    nxt = re.search(r'<a[^>]*class="next-page"[^>]*href="([^"]+)"|<a[^>]*href="([^"]+)"[^>]*class="next-page"', (site/'index.html').read_text(encoding='utf-8'))
+    assert nxt, "index.html has no next-page link"
+    assert (nxt.group(1) or nxt.group(2)).split('#')[0] == 'tutorials/first_vae.html', f"the home page's Next goes to {nxt.group(1) or nxt.group(2)}"

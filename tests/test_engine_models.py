@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 from vae_nb.data import load_digits_data
-from vae_nb.train import Trainer, load_checkpoint, read_checkpoint
+from vae_nb.train import Trainer
+from vae_nb.checkpoint import load_checkpoint, read_checkpoint
 
 torch.set_num_threads(1)
 
@@ -62,3 +63,43 @@ def test_fit_checkpoint_resume(name, digits, tmp_path):
     resumed.fit(4, resume=True)
     assert resumed.step == 4 * 12 and len([r for r in resumed.history if r["split"] == "train"]) == 4
     load_checkpoint(tmp_path / "checkpoint.safetensors", MODELS[name]())
+
+def ladder():
+    from vae_nb.vae import mlp_hierarchy
+    from vae_nb.ladder import LadderVAE
+    return LadderVAE(**mlp_hierarchy(64, [8, 4], hidden_dim=32, top_down=True), reconstruction_loss="bce")
+
+# every model class the package exports is an ordinary callable module built on `VAEBase`
+def _callable_models():
+    from vae_nb.algorithm import VanillaVAE, MLPVAE, BetaVAE, MLPBetaVAE, mlp_coders
+    from vae_nb.conv import ConvVAE, ConvVAE28
+    from vae_nb.cvae import CVAE, MLPCVAE
+    from vae_nb.klae import KLAE, AutoencoderKL
+    from vae_nb.estimator import VAEEstimatorModule
+    from vae_nb.vq import VQVAE
+    img, flat, y = torch.rand(3, 1, 8, 8), torch.rand(3, 64), torch.tensor([0, 1, 2])
+    coders = lambda: mlp_coders((1, 8, 8), 16, 4)
+    return {   # class -> (model, args of model(...), what model(...) returns)
+        "VAE": (vae(), (flat,), "lucid"), "LadderVAE": (ladder(), (flat,), "lucid"), "VanillaVAE": (VanillaVAE(*coders(), d_latent=4), (img,), "gauss"),
+        "MLPVAE": (mlp_vae(), (img,), "gauss"), "BetaVAE": (BetaVAE(*coders(), d_latent=4), (img,), "gauss"),
+        "MLPBetaVAE": (beta_vae(), (img,), "gauss"), "ConvVAE": (conv_vae(), (img,), "gauss"),
+        "ConvVAE28": (ConvVAE28(channels=(8, 8, 16, 16)), (torch.rand(2, 1, 28, 28),), "gauss"),
+        "CVAE": (CVAE(*mlp_coders((1, 8, 8), 16, 4, cond_dim=3), d_latent=4, n_classes=3), (img, y), "gauss"),
+        "MLPCVAE": (MLPCVAE((1, 8, 8), 3, 16, 4), (img, y), "gauss"),
+        "KLAE": (KLAE(nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(4, 1, 3, padding=1)), (img,), "gauss"),
+        "AutoencoderKL": (AutoencoderKL(1, 8, 2, n_downsample=1, n_res_blocks=1, disc_hidden_dim=None), (img,), "gauss"),
+        "VAEEstimatorModule": (VAEEstimatorModule(nn.Linear(64, 8), nn.Linear(2, 64), 8, 2), (flat,), "gauss"),
+        "VectorQuantizedVAE": (vq_vae(), (img,), "vq"), "VQVAE": (VQVAE(1, hidden_dim=8, num_embeddings=8, embedding_dim=4, n_downsample=1), (img,), "vq")}
+
+def test_every_exported_model_is_callable():
+    import vae_nb
+    from vae_nb.interface import VAEBase, VAEOutput
+    exported = {n for n in vae_nb.__all__ if isinstance(getattr(vae_nb, n), type) and issubclass(getattr(vae_nb, n), VAEBase)}
+    cases = _callable_models()
+    assert exported - {"VAEBase", "VAEAlgorithm"} <= set(cases), f"add a case for {exported - set(cases) - {'VAEBase', 'VAEAlgorithm'}}"
+    for name, (model, args, kind) in cases.items():
+        out = model(*args)
+        x = args[0]
+        if kind == "gauss": assert isinstance(out, VAEOutput) and out.recon.shape == x.shape and out.mu.shape == out.logvar.shape, name
+        elif kind == "vq": assert out[0].shape == x.shape and out[1].dim() == 0, name
+        else: assert out[0].shape == x.shape and len(out) == 4, name   # the lucid VAE: (recon, mus, logvars, zs)

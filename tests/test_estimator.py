@@ -45,3 +45,10 @@ def test_grid_search_in_parallel():
     assert high > low + 5, (low, high)  # the model that trained has the higher held-out ELBO
     assert search.best_params_ == {"lr": 1e-2}
     assert search.best_estimator_.transform(X).shape == (600, 2)
+
+def test_bad_device_is_named():
+    "A device torch does not know is refused with one line naming `device`, before any network is built."
+    import numpy as np, pytest
+    from vae_nb.estimator import VAEEstimator
+    with pytest.raises(ValueError, match=r"^`device` must be one of .*got 'foo'$"):
+        VAEEstimator(device="foo", max_epochs=1).fit(np.random.rand(20, 4).astype("float32"))

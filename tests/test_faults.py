@@ -128,7 +128,7 @@ def test_numbers_past_their_limits(tiny_run, tmp_path, args, message):
     args = [tiny_run if a == "RUN" else a for a in args] + (["--out", tmp_path / "o"] if args[0] == "train" else [])
     assert message in one_line_error(*run_main(*args)[::2])
 
-@pytest.mark.parametrize("flag,value", [("--batch-size", 7), ("--lr", 0.5), ("--seed", 3), ("--hidden", 32), ("--binarize", None)])
+@pytest.mark.parametrize("flag,value", [("--batch-size", 7), ("--lr", 0.5), ("--seed", 3), ("--hidden", 32), ("--no-binarize", None)])   # the tiny run binarizes (the default on digits)
 def test_resume_refuses_differing_settings(tiny_run, tmp_path, flag, value):
     run = shutil.copytree(tiny_run, tmp_path / "run")
     before = snapshot(run)

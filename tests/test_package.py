@@ -43,3 +43,21 @@ def test_lean_import():
 def test_command_line_internals_not_top_level():
     for name in ('main', 'draw', 'MODELS', 'build_parser'): assert not hasattr(vae_nb, name), name
     assert 'VAE' in dir(vae_nb) and vae_nb.VAE.__module__ == 'vae_nb.vae'
+
+def test_no_runtime_import_of_development_tools():
+    "nbdev, execnb and ghapi are development requirements: no library module imports them."
+    import re
+    for path in (ROOT/'vae_nb').glob('*.py'):
+        if path.name == '_modidx.py': continue
+        hits = re.findall(r'^\s*(?:import|from)\s+(nbdev|execnb|ghapi)\b', path.read_text(encoding='utf-8'), re.M)
+        assert not hits, f'{path.name} imports {hits}'
+    import configparser
+    cfg = configparser.ConfigParser(delimiters=['=']); cfg.read(ROOT/'settings.ini')
+    assert not re.search(r'\b(nbdev|execnb|ghapi)\b', cfg['DEFAULT']['requirements'])
+
+def test_every_library_module_is_listed_for_the_top_level():
+    "A new module must be added to LIBRARY in .ci/make_init.py (or be the command line: cli, commands)."
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('make_init', ROOT/'.ci'/'make_init.py'); mi = importlib.util.module_from_spec(spec); spec.loader.exec_module(mi)
+    modules = {p.stem for p in (ROOT/'vae_nb').glob('*.py')} - {'__init__', '__main__', '_modidx', 'cli', 'commands'}
+    assert modules == set(mi.LIBRARY), modules ^ set(mi.LIBRARY)

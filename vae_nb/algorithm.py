@@ -14,7 +14,8 @@ from fastcore.meta import delegates
 from .core import (reparameterize, kl_divergence_gaussian, reconstruction_loss, RECONSTRUCTION_LOSSES,
                          recon_log_likelihood, gaussian_log_likelihood, check_same_shape)
 from .interface import VAEBase, DiagonalGaussian, VAEOutput, evaluating
-from .train import optimizer_step, fit
+from .step import build_optimizer, step_objectives
+from .train import fit
 from .config import ConstantBeta
 from .core import check_int, check_number, check_tensor
 
@@ -108,29 +109,35 @@ def loss_terms(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> dict[
 
 # %% ../nbs/06_algorithm.ipynb #a18af57e
 @patch
-def configure_optimizers(self:VAEAlgorithm) -> torch.optim.Optimizer:
-    "The optimizer: the one given, one built by the callable given, or Adam(lr); it must cover every parameter."
+def configure_optimizers(self:VAEAlgorithm) -> list[torch.optim.Optimizer]:
+    "The optimizers of `train_step`, one per objective: the first from the `optimizer` argument (or Adam(lr)), the others Adam(lr)."
+    first, *rest = self.objectives()
     opt = self._optimizer_arg
-    if opt is None: opt = torch.optim.Adam(self.parameters(), lr=self.lr)
-    elif not isinstance(opt, torch.optim.Optimizer):
-        opt = opt(self.parameters())
+    if not isinstance(opt, torch.optim.Optimizer):
+        opt = build_optimizer(first, "adam" if opt is None else opt, self.lr)
         if not isinstance(opt, torch.optim.Optimizer): raise TypeError(f"`optimizer` callable must return an Optimizer, got {type(opt).__name__}")
-    covered = {id(p) for g in opt.param_groups for p in g["params"]}
-    missing = [n for n, p in self.named_parameters() if p.requires_grad and id(p) not in covered]
+    held, wanted = {id(p) for g in opt.param_groups for p in g["params"]}, {id(p) for p in first.parameters() if p.requires_grad}
+    missing = [n for n, p in self.named_parameters() if id(p) in wanted - held]
     if missing: raise ValueError(f"`optimizer` does not update {len(missing)} parameter(s) of the model: {missing}; pass a callable `params -> Optimizer` instead")
-    return opt
+    if held - wanted: raise ValueError(f"`optimizer` must hold only the parameters of the objective {first.name!r}: {len(held - wanted)} other(s) have an optimizer of their own")
+    return [opt, *(build_optimizer(o, "adam", self.lr) for o in rest)]
 
 @patch(as_prop=True)
-def optimizer(self:VAEAlgorithm) -> torch.optim.Optimizer:
-    "The optimizer `train_step` uses, created by `configure_optimizers` on first use."
+def optimizers(self:VAEAlgorithm) -> list[torch.optim.Optimizer]:
+    "The optimizers `train_step` uses, created by `configure_optimizers` on first use."
     if self._optimizer is None: self._optimizer = self.configure_optimizers()
     return self._optimizer
 
+@patch(as_prop=True)
+def optimizer(self:VAEAlgorithm) -> torch.optim.Optimizer:
+    "The first objective's optimizer, the one the `optimizer` argument describes."
+    return self.optimizers[0]
+
 @patch
 def train_step(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> dict[str, float]:
-    "One optimisation step on the batch `x` (via `vae_nb.train.optimizer_step`); the loss terms as floats."
+    "One training step of every objective with `optimizers` (via `vae_nb.step.step_objectives`); the loss terms as floats."
     self.train()
-    return optimizer_step(self, self.optimizer, x, condition, grad_clip=self.grad_clip, step=int(self.step))
+    return step_objectives(self.objectives(), self.optimizers, x, condition, grad_clip=self.grad_clip, step=int(self.step))
 
 # %% ../nbs/06_algorithm.ipynb #c051f7ee
 @patch
@@ -145,6 +152,7 @@ def sample(self:VAEAlgorithm, n:int, # number of samples
         self.check_condition(condition, z, "the samples")
         return self.to_data(self.decode(z, condition))
 
+# %% ../nbs/06_algorithm.ipynb #248d7cdb
 @patch
 def reconstruct(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> Tensor:
     "Reconstructions of `x` decoded from the posterior mean, in data space."
@@ -188,6 +196,7 @@ def vae_loss(recon:Tensor, # the mean of p(x | z) in data space (probabilities f
     out = torch.logit(recon, eps=1e-6) if recon_loss == "bce" else recon
     return reconstruction_loss(out, x, recon_loss) + beta * kl_divergence_gaussian(mu, logvar)
 
+# %% ../nbs/06_algorithm.ipynb #82fc9490
 @patch
 def forward(self:VanillaVAE, x:Tensor, # the input batch
             condition:Tensor|None=None, # one condition per example, for a conditional model
@@ -196,6 +205,7 @@ def forward(self:VanillaVAE, x:Tensor, # the input batch
     q = self.posterior(x, condition)
     return VAEOutput(self.to_data(self.decode(q.sample(), condition)), q.mean, q.logvar)
 
+# %% ../nbs/06_algorithm.ipynb #87397c42
 @patch
 def loss(self:VanillaVAE, recon:Tensor, x:Tensor, mu:Tensor, logvar:Tensor) -> Tensor:
     "`vae_loss` with the model's reconstruction loss and β."
@@ -228,6 +238,7 @@ def mlp_coders(input_dim:int|tuple, # features per example, or the shape of one 
                             *([nn.Sigmoid()] if output == "sigmoid" else []))
     return encoder, decoder
 
+# %% ../nbs/06_algorithm.ipynb #faeb65ad
 class MLPVAE(VanillaVAE):
     "VanillaVAE with the MLP encoder and decoder of Kingma & Welling: 512 hidden units, 20 latents, BCE summed."
     def __init__(self,
@@ -242,12 +253,15 @@ class MLPVAE(VanillaVAE):
 
 # %% ../nbs/06_algorithm.ipynb #2a5a4fbc
 @delegates(fit, but=["progress", "verbose"])
-def train(algo:nn.Module, # a `VAEAlgorithm`, or any model with `loss_terms` (and maybe `train_step`)
+def train(algo:nn.Module, # a `VAEAlgorithm`, or any model with `loss_terms`
           dataloader, # batches of `x` or `(x, condition)`: a DataLoader, a tensor, or any iterable of batches
           n_epochs:int, # epochs to train
           **kwargs, # the keywords of `vae_nb.train.fit` (`valid_data`, `device`, `seed`, `out_dir`, ...)
          ) -> list[dict]:
     "Train `algo` for `n_epochs` epochs, printing one line per epoch; the history (one record per epoch and split)."
+    if isinstance(algo, VAEAlgorithm) and "optimizer" not in kwargs:   # the engine takes the model's optimizers, matched by parameters
+        held = {frozenset(id(p) for g in o.param_groups for p in g["params"]): o for o in algo.optimizers}
+        kwargs["optimizer"] = lambda params: held[frozenset(map(id, params))]
     return fit(algo, dataloader, n_epochs, progress=False, verbose=True, **kwargs)
 
 # %% ../nbs/06_algorithm.ipynb #838a06f0

@@ -11,27 +11,28 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from torchvision.utils import save_image
 from torch.utils.data import TensorDataset
-from .data import DATASETS, DEFAULT_DATA, DataNotFoundError, DynamicBinarize, data_info, default_root, load_dataset, make_loader
+from .data import DATASETS, DEFAULT_DATA, DataInfo, DataNotFoundError, DynamicBinarize, data_info, default_root
+from .user_data import DataSource, read_data
+from .loaders import make_loader
 from .interface import evaluating
 from .metrics import evaluate_likelihood, bits_per_dim
-from .train import (NonFiniteLossError, Trainer, atomic_write, evaluate, get_device, init_distributed, owns_optimizers, read_checkpoint,
-                          seed_everything)
-from .runs import CHECKPOINT, MODELS, RunError, RunSpec, load_run, read_run
-from .viz import plot_history, to_images
-from .vae import VAE, ACTIVATIONS, init_output_bias
-from .ladder import level_statistics
+from .train import Trainer, evaluate
+from .step import NonFiniteLossError
+from .checkpoint import atomic_write, read_checkpoint
+from .distributed import get_device, init_distributed, seed_everything
+from .vae import ACTIVATIONS
+from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
+from .viz import plot_history, to_images, save_grid, save_pictures, sample_images, class_rows
 from fastprogress.fastprogress import IN_NOTEBOOK
+import numpy as np
+from .commands import (CLIError, DEFAULT_EPOCHS, MAX_SEED, MAX_SAMPLES, MAX_K, train_command, eval_command,
+                             sample_command, encode_command)
 
 # %% auto #0
-__all__ = ['MAX_SEED', 'MAX_SAMPLES', 'MAX_K', 'DEFAULT_EPOCHS', 'CLIError', 'build_parser', 'save_grid', 'class_rows', 'draw',
-           'save_pictures', 'train_command', 'eval_command', 'sample_command', 'main']
+__all__ = ['build_parser', 'main']
 
 # %% ../nbs/09_cli.ipynb #24790088
-class CLIError(Exception):
-    "Bad input to the command line: `main` prints it as one line and exits with status 2, having written nothing."
-
 class _Parser(argparse.ArgumentParser):
     "An `ArgumentParser` whose usage errors become `CLIError`s (one line) instead of usage text and `sys.exit(2)`."
     def error(self, message:str): raise CLIError(f"{self.prog}: error: {message} (see `{self.prog} --help`)")
@@ -47,9 +48,20 @@ def _int(lo:int=1, hi:int|None=None) -> Callable[[str], int]:
     return parse
 
 _positive_int = _int()
-MAX_SEED = 2**63 - 1 # seeds are offset by the epoch and the process rank, and torch takes 64 bits
-MAX_SAMPLES = 10_000 # `sample -n`: one PNG grid of at most 100 x 100 images
-MAX_K = 100_000 # `eval --k`: importance samples per example (published tables use 5000)
+
+def _sizes(s:str) -> tuple[int, ...]:
+    "An argparse type: comma-separated positive ints, e.g. 64,32,16."
+    try: v = tuple(int(t) for t in s.split(","))
+    except ValueError: v = ()
+    if not v or min(v) < 1: raise argparse.ArgumentTypeError(f"must be comma-separated positive ints, lowest level first (e.g. 64,32), got {s[:40]!r}")
+    return v
+
+def _fraction(s:str) -> float:
+    "An argparse type: a number strictly between 0 and 1."
+    try: v = float(s)
+    except ValueError: v = math.nan
+    if not 0 < v < 1: raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {s!r}")
+    return v
 
 def _number(minimum:float, strict:bool) -> Callable[[str], float]:
     "An argparse type: a finite float above `minimum` (or equal to it unless `strict`)."
@@ -61,33 +73,7 @@ def _number(minimum:float, strict:bool) -> Callable[[str], float]:
         return v
     return parse
 
-# %% ../nbs/09_cli.ipynb #014d7273
-def _sizes(s:str) -> tuple[int, ...]:
-    "An argparse type: comma-separated positive ints, e.g. 64,32,16."
-    try: v = tuple(int(t) for t in s.split(","))
-    except ValueError: v = ()
-    if not v or min(v) < 1: raise argparse.ArgumentTypeError(f"must be comma-separated positive ints, lowest level first (e.g. 64,32), got {s[:40]!r}")
-    return v
-
-_HIERARCHY_FLAGS = (("--latent-dims", "latent_dims"), ("--layers", "layers"), ("--activation", "activation"), ("--inference", "inference"), ("--kl-warmup", "kl_warmup"))
-
-def _hierarchy_spec(a:argparse.Namespace, spec:RunSpec) -> None:
-    "Set the MLP-hierarchy fields of `spec` from the flags, refusing them for other models and sizes that do not fit."
-    levels, given = MODELS[spec.model].levels, [flag for flag, name in _HIERARCHY_FLAGS if getattr(a, name) is not None]
-    hierarchies = ", ".join(k for k, m in MODELS.items() if m.levels)
-    if given and levels is None: raise CLIError(f"{given[0]} does not apply to --model {spec.model}; MLP hierarchies take it: {hierarchies}")
-    if a.latent_dims is not None:
-        if a.latent_dim is not None: raise CLIError("give --latent-dim or --latent-dims, not both")
-        if not levels[0] <= len(a.latent_dims) <= levels[1]:
-            raise CLIError(f"--latent-dims: --model {spec.model} takes {'1 size' if levels[1] == 1 else f'{levels[0]} to {levels[1]} sizes'}, got {len(a.latent_dims)}")
-        spec.latent_dim = a.latent_dims[0]
-    if a.inference == "top-down" and levels[1] == 1: raise CLIError("--inference top-down needs more than one level; use --model hvae")
-    for _, name in _HIERARCHY_FLAGS:
-        if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
-
 # %% ../nbs/09_cli.ipynb #35957182
-DEFAULT_EPOCHS = {"digits": 100} # epochs per data set when --epochs is not given (else 10)
-
 def _listing(items:dict, describe:Callable) -> str:
     return "\n".join(f"  {name:<16} {describe(v)}" for name, v in items.items())
 
@@ -95,13 +81,17 @@ _TRAIN_EXAMPLES = """examples:
   vae_nb train                                               VAE on the embedded 8x8 digits, no download: outputs in runs/vae-digits
   vae_nb train --model beta --beta 4 --latent-dim 10 --epochs 50
   vae_nb train --model vae --latent-dims 50 --hidden 200 --layers 2 --activation tanh --data binarized-mnist ...   Burda et al.'s reference VAE
-  vae_nb train --model hvae --latent-dims 64,32,16,8 --inference top-down                                      a four-level ladder VAE
+  vae_nb train --model hvae --latent-dims 64,32,16,8                                      a four-level top-down (ladder) VAE
   vae_nb train --model conv --data mnist --epochs 10         convolutional VAE (4 stride-2 layers; 3 on 8x8 digits)
   vae_nb train --model cvae                                  conditional VAE on (digit, label): samples.png has a row per class
   vae_nb train --model klae --data mnist                     KL autoencoder + patch GAN (latent diffusion's first stage)
   vae_nb train --model vq --data cifar10 --epochs 30         VQ-VAE on colour images
   vae_nb train --data mnist --epochs 20 --out runs/mnist     MNIST is downloaded to --root when online
   vae_nb train --data binarized-mnist --root ../shared/data/binarized_mnist.npz
+  vae_nb train --data photos/ --image-size 32 --channels 3   your own images: a folder, flat or one sub-folder per class
+  vae_nb train --data table.csv --label-column kind          your own table of numbers (standardised; --model cvae uses the labels)
+  vae_nb train --data images.npy --valid-fraction 0.2        your own array: (N, C, H, W) or (N, H, W) images, or (N, D) features
+  vae_nb train --tensorboard                                 also log to --out/tensorboard (needs `pip install tensorboard`)
   vae_nb train --out runs/vae-digits --resume --epochs 200   continue a run up to epoch 200
   vae_nb train --epochs 500 --save-every 25                  checkpoint every 25 epochs (and at the end, and on Ctrl-C)
   torchrun --nproc_per_node=2 -m vae_nb train                data-parallel training on 2 processes
@@ -114,10 +104,16 @@ _SAMPLE_EXAMPLES = """examples:
   vae_nb sample runs/vae-digits -n 64            writes runs/vae-digits/samples-64-seed0.png
   vae_nb sample runs/vae-digits -n 16 --seed 3 --out sixteen.png
   vae_nb sample runs/cvae-digits -n 40           a conditional model: one row per class (10 rows of 4)
-  vae_nb sample runs/cvae-digits --label 7 -n 16  sixteen samples of class 7"""
+  vae_nb sample runs/cvae-digits --label 7 -n 16  sixteen samples of class 7
+  vae_nb sample runs/vae-table -n 100            a run on a table: samples-100-seed0.csv, in the table's units"""
+_ENCODE_EXAMPLES = """examples:
+  vae_nb encode runs/vae-shapes --data shapes/ --out latents.npy     posterior means, one row per image, in input order
+  vae_nb encode runs/vae-table --out z.npz --logvar                  the run's own data; means and log-variances
+  vae_nb encode runs/hvae-digits --data digits.npy --out z.npz       a hierarchical model: mu_0, mu_1 (one per level)
+  vae_nb encode runs/hvae-digits --data digits.npy --level 1 --out top.npy"""
 
 def build_parser() -> argparse.ArgumentParser:
-    "The `vae_nb` argument parser: sub-commands train, eval and sample."
+    "The `vae_nb` argument parser: sub-commands train, eval, sample and encode."
     raw = argparse.RawDescriptionHelpFormatter
     p = _Parser(prog="vae_nb", description="Train, evaluate and sample variational autoencoders (vae_nb).", formatter_class=raw,
                 epilog="run `vae_nb COMMAND --help` for each command's options and examples\n\n" + _TRAIN_EXAMPLES.split("\n", 1)[1])
@@ -128,7 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=f"models:\n{_listing(MODELS, lambda k: k.description)}\n\ndata sets:\n"
                               f"{_listing(DATASETS, lambda i: i.description)}\n\n{_TRAIN_EXAMPLES}")
     t.add_argument("--model", choices=list(MODELS), help="model to train (default: vae; see the list below)")
-    t.add_argument("--data", choices=list(DATASETS), help=f"data set (default: {DEFAULT_DATA}, embedded, no download)")
+    t.add_argument("--data", help=f"a data set named below (default: {DEFAULT_DATA}, embedded, no download), or your own: a folder of PNG/JPEG images "
+                                  "(flat, or one sub-folder per class), a .npy/.npz array or a .csv table")
+    t.add_argument("--image-size", type=_positive_int, help="--data FOLDER: resize the shorter side to this and crop the centre square (needed when sizes differ)")
+    t.add_argument("--channels", type=int, choices=(1, 3), help="--data FOLDER: 1 (grey) or 3 (colour) (default: grey when every image is)")
+    t.add_argument("--label-column", help="--data TABLE.csv: the column of class labels, by header name or 0-based position (default: none)")
+    t.add_argument("--valid-fraction", type=_fraction, help="your own --data: share held out for validation, chosen with --seed (default: 0.1)")
     t.add_argument("--root", type=Path, help="data folder (default: $VAE_NB_DATA or ~/.cache/vae_nb/data); for binarized-mnist the .npz file or its folder")
     t.add_argument("--no-download", action="store_true", help="never download; read --root only")
     t.add_argument("--epochs", type=_positive_int, help=f"epochs to train (default: {DEFAULT_EPOCHS['digits']} on digits, 10 otherwise); with --resume, the total")
@@ -137,18 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--latent-dim", type=_positive_int, help=f"latent size (default: {RunSpec.latent_dim})")
     t.add_argument("--hidden", type=_positive_int, help=f"hidden width, or channels of conv models (default: {RunSpec.hidden}; conv, klae: 32; vq: 64)")
     t.add_argument("--latent-dims", type=_sizes, help="vae, hvae: latent size per level, lowest first, e.g. 64,32,16,8 (default: --latent-dim, halving upwards over two levels for hvae)")
-    t.add_argument("--layers", type=_positive_int, help=f"vae, hvae: hidden layers per MLP (default: {RunSpec.layers})")
+    t.add_argument("--layers", type=_positive_int, help="vae, hvae: hidden layers per MLP (default: three next to the data, one between latent levels)")
     t.add_argument("--activation", choices=list(ACTIVATIONS), help=f"vae, hvae: nonlinearity of the MLPs (default: {RunSpec.activation})")
     t.add_argument("--inference", choices=["bottom-up", "top-down"], help="hvae: bottom-up (vae_nb.vae.VAE) or top-down (vae_nb.ladder.LadderVAE) posterior (default: " + (MODELS["hvae"].defaults or {}).get("inference", RunSpec.inference) + ")")
     t.add_argument("--kl-warmup", type=_int(0), help="vae, hvae: training steps over which the KL weight rises from 0 to --beta (default: 0; hvae: 500)")
     t.add_argument("--beta", type=_number(0, False), help="weight of the KL term (default: 1; beta: 4; klae: 1e-6); only models with an adjustable KL weight")
-    t.add_argument("--binarize", action="store_true", help="dynamic binarization: resample 0/1 pixels from the grey levels every batch")
+    t.add_argument("--binarize", action=argparse.BooleanOptionalAction, help="dynamic binarization: resample 0/1 pixels from the grey levels every batch "
+                   "(default: on for data modelled as Bernoulli pixels, e.g. digits and MNIST, with likelihood models; --no-binarize trains on the grey values)")
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     t.add_argument("--seed", type=_int(0, MAX_SEED), help="random seed (default: 0; with --resume, the run's)")
     t.add_argument("--out", type=Path, help="output folder (default: runs/MODEL-DATA, numbered if taken)")
     t.add_argument("--overwrite", action="store_true", help="replace the run in --out (its files are removed), or write into a folder that holds other files")
     t.add_argument("--resume", action="store_true", help="continue the run in --out up to --epochs")
     t.add_argument("--save-every", type=_positive_int, default=1, help="write the checkpoint and history every N epochs; always at the end and on Ctrl-C (default: 1)")
+    t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to --out/tensorboard: losses, reconstructions and samples each epoch")
     t.set_defaults(run=train_command)
     e = sub.add_parser("eval", help="ELBO and importance-weighted NLL of a checkpoint", formatter_class=raw, epilog=_EVAL_EXAMPLES,
                        description="Report the ELBO and the importance-weighted negative log-likelihood (Burda et al., 2016) "
@@ -168,285 +171,26 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=_int(1, MAX_SAMPLES), default=64, help="number of samples (default: 64)")
     s.add_argument("--nrow", type=_positive_int, help="images per row (default: 8; a conditional model without --label: one row per class)")
     s.add_argument("--label", type=int, help="conditional models: the class to draw (default: every class, a row each)")
-    s.add_argument("--out", type=Path, help="PNG to write (default: samples-N-seedS.png in the run folder)")
+    s.add_argument("--out", type=Path, help="PNG to write (default: samples-N-seedS.png in the run folder); a run on features: .csv or .npy")
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     s.add_argument("--seed", type=_int(0, MAX_SEED), default=0, help="random seed (default: 0)")
     s.set_defaults(run=sample_command)
+    n = sub.add_parser("encode", help="posterior means (latent codes) of every example of a data set", formatter_class=raw, epilog=_ENCODE_EXAMPLES,
+                       description="Write the posterior mean of the latent code of every example, one row each in input order, "
+                                   "to a .npy array (one latent level) or an .npz archive (mu, logvar, or mu_0, mu_1, ... per level).")
+    n.add_argument("ckpt", type=Path, help="a checkpoint written by `vae_nb train`, or its run folder")
+    n.add_argument("--data", type=Path, help="a folder of images, .npy/.npz array or .csv table, read as the run's own data was "
+                                             "(default: the run's own data: all of it for --data PATH runs, the held-out split of a named data set)")
+    n.add_argument("--out", type=Path, required=True, help="the .npy or .npz file to write")
+    n.add_argument("--logvar", action="store_true", help="also write the posterior log-variances (needs an .npz --out)")
+    n.add_argument("--level", type=int, help="hierarchical models: write only this latent level (0 is the lowest)")
+    n.add_argument("--batch-size", type=_positive_int, default=256, help="examples encoded at a time (default: 256)")
+    n.add_argument("--root", type=Path, help="data folder of a named data set, as for train")
+    n.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    n.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    n.set_defaults(run=encode_command)
     return p
-
-# %% ../nbs/09_cli.ipynb #6c86a5b2
-def _run_spec(a:argparse.Namespace) -> RunSpec:
-    "The run the flags describe, after refusing contradictory ones."
-    kind, info = MODELS[a.model], data_info(a.data)
-    if a.beta is not None and not kind.has_beta:
-        raise CLIError(f"--beta does not apply to --model {a.model}, which has no adjustable KL weight; models with one: {', '.join(k for k, m in MODELS.items() if m.has_beta)}")
-    if kind.multiple > 1 and any(side % kind.multiple for side in info.shape[1:]):
-        raise CLIError(f"--model {a.model} needs image sides that are multiples of {kind.multiple}, but --data {a.data} has {info.shape[1]}x{info.shape[2]} images")
-    if a.binarize and info.recon != "bce":
-        raise CLIError(f"--binarize needs data with a Bernoulli likelihood; --data {a.data} is modelled with {info.recon!r}")
-    if kind.conditional and not info.n_classes:
-        raise CLIError(f"--model {a.model} is conditional and needs labels, but --data {a.data} has none; labelled data sets: {', '.join(k for k, i in DATASETS.items() if i.n_classes)}")
-    spec = RunSpec(a.model, a.data, info.shape, info.recon, lr=RunSpec.lr if a.lr is None else a.lr, binarize=a.binarize, n_classes=info.n_classes if kind.conditional else None,
-                   **(kind.defaults or {}))
-    for name in ("latent_dim", "hidden", "beta"):
-        if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
-    _hierarchy_spec(a, spec)
-    if not kind.has_beta: spec.beta = None
-    return spec
-
-def _check_writable(path:Path, flag:str) -> None:
-    "Raise `CLIError` unless `path` is, or can be created as, a folder we can write; leaves nothing behind."
-    if path.exists() and not path.is_dir(): raise CLIError(f"{flag} {path} exists and is not a folder")
-    parent = path
-    while not parent.exists(): parent = parent.parent
-    if not parent.is_dir(): raise CLIError(f"{flag} {path} cannot be created: {parent} is not a folder")
-    try: tempfile.TemporaryFile(dir=parent).close()
-    except OSError as e: raise CLIError(f"{flag} {path} is not writable: {e.strerror} in {parent}") from None
-
-# %% ../nbs/09_cli.ipynb #c1a2b002
-_OUTPUT = r"checkpoint\.(?:safetensors|json)|(?:history|steps)\.(?:csv|json)|loss_curve\.png|reconstructions\.png|samples(?:-\d+(?:-label\d+)?-seed\d+)?\.png"
-_RUN_FILE = re.compile(rf"{_OUTPUT}|\.(?:{_OUTPUT})\.\d+\.tmp|\.loss_curve\.tmp\.png")   # and the temporary files of atomic writes
-
-def _run_files(folder:Path) -> list[Path]:
-    "The files in `folder` that `vae_nb train` and `vae_nb sample` write (with their temporary files)."
-    return sorted(p for p in folder.iterdir() if p.is_file() and _RUN_FILE.fullmatch(p.name)) if folder.is_dir() else []
-
-def _out_dir(a:argparse.Namespace) -> Path:
-    "The checked output folder of `train` (not created yet, nothing removed yet)."
-    if a.resume and a.overwrite: raise CLIError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
-    if a.out is None:
-        if a.resume: raise CLIError("--resume needs --out, the folder of the run to continue")
-        base = out = Path("runs") / f"{a.model}-{a.data}"
-        for i in range(2, 10**6):
-            if not (out.is_dir() and any(out.iterdir())): break
-            out = base.with_name(f"{base.name}-{i}")
-    else: out = a.out
-    _check_writable(out, "--out")
-    is_run = (out / CHECKPOINT).is_file()
-    if a.resume:
-        if not is_run: raise CLIError(f"--resume: there is no run to continue in {out} (no {CHECKPOINT})")
-    elif is_run and not a.overwrite:
-        raise CLIError(f"--out {out} already holds a run; pass --resume to continue it, --overwrite to replace it, or another --out")
-    elif out.is_dir() and not a.overwrite and (held := sorted(p.name for p in out.iterdir())):
-        raise CLIError(f"--out {out} holds files that are not a vae_nb run ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}); "
-                       "pass --overwrite to write the run there anyway (files of the same names are replaced), or another --out")
-    return out
-
-# %% ../nbs/09_cli.ipynb #a54c46cc
-def _device(name:str) -> torch.device:
-    try: return get_device(name)
-    except ValueError as e: raise CLIError(f"--device: {e}") from None
-
-def _load(name:str, split:str, root:Path|None, download:bool=True) -> TensorDataset:
-    "A split of a data set; a missing or malformed file, or a row holding NaN or inf, is an input error."
-    try: ds = load_dataset(name, split, root, download)
-    except (DataNotFoundError, ValueError) as e: raise CLIError(str(e)) from None
-    x = ds.tensors[0]
-    bad = (~torch.isfinite(x.reshape(len(x), -1))).any(1).nonzero().flatten().tolist()
-    if bad: raise CLIError(f"--data {name} ({root or default_root()}): row {bad[0]} of the {split} split holds NaN or infinite values "
-                           f"({len(bad)} row(s) in all); fix or remove them")
-    return ds
-
-def _heldout(ds:TensorDataset, spec:RunSpec) -> tuple[Tensor, ...]:
-    "The held-out tensors; binarized once, with a fixed seed, for a run trained with dynamic binarization."
-    x, *rest = ds.tensors
-    if spec.binarize: x = torch.bernoulli(x, generator=torch.Generator().manual_seed(0))
-    return (x, *rest)
-
-# %% ../nbs/09_cli.ipynb #c1a2b004
-_RUN_FLAGS = (("--model", "model"), ("--data", "data"), ("--latent-dim", "latent_dim"), ("--hidden", "hidden"), ("--beta", "beta"), ("--lr", "lr"), *_HIERARCHY_FLAGS)
-_TRAINER_FLAGS = (("--batch-size", "batch_size", 1), ("--seed", "seed", 0))   # recorded by the engine, with their least valid value
-
-def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
-    "The run stored in `out`; its batch size and seed go to `a`. Flags that differ from the run are refused."
-    spec, path = read_run(out)
-    trainer = read_checkpoint(path)[0].get("trainer")
-    trainer = trainer if isinstance(trainer, dict) else {}
-    for flag, name, *least in _RUN_FLAGS + _TRAINER_FLAGS:
-        recorded, given = trainer.get(name) if least else getattr(spec, name), getattr(a, name)
-        if least and not (isinstance(recorded, int) and not isinstance(recorded, bool) and least[0] <= recorded <= MAX_SEED):
-            raise CLIError(f"--resume: {path} records no valid {flag} (got {recorded!r}), so the run cannot be continued exactly")
-        if given is not None and given != recorded:
-            raise CLIError(f"--resume: {path} holds a run with {flag} {recorded}, got {flag} {given}; drop the flag to continue that run, or train a new one")
-        if least: setattr(a, name, recorded)
-    if a.binarize and not spec.binarize: raise CLIError(f"--resume: {path} holds a run trained without --binarize; drop the flag to continue that run, or train a new one")
-    return spec
-
-# %% ../nbs/09_cli.ipynb #b033722b
-def save_grid(images:Tensor, # a batch of images, anything `vae_nb.viz.to_images` accepts
-              path:str|os.PathLike, # the PNG to write (atomically)
-              shape:Sequence[int], # (C, H, W) of one image
-              nrow:int=8, # images per row
-             ) -> Path:
-    "Save `images` as one PNG grid (enlarged to at least 32 pixels a side), through a temporary file."
-    x = to_images(images, shape)
-    scale = math.ceil(32 / x.shape[-1])
-    if scale > 1: x = F.interpolate(x, scale_factor=scale, mode="nearest")
-    buf = io.BytesIO()
-    save_image(x, buf, format="png", nrow=nrow, padding=2, pad_value=1.)
-    return atomic_write(path, buf.getvalue())
-
-def _given(labels:Tensor|None, device:torch.device) -> dict:
-    "The `condition` keyword of a conditional model's call (nothing for an unconditional one)."
-    return {} if labels is None else {"condition": labels.to(device)}
-
-def class_rows(n_classes:int, # number of classes
-               per_class:int, # samples of each class (the row length)
-              ) -> Tensor:
-    "Labels for a grid with one row per class: 0 (`per_class` times), 1, ..., `n_classes` - 1."
-    return torch.arange(n_classes).repeat_interleave(per_class)
-
-def draw(model:nn.Module, # a model built from `spec`
-         spec:RunSpec, # its description
-         n:int, # number of samples
-         labels:Tensor|None=None, # a conditional model's class for each sample
-         chunk_size:int=1000, # samples decoded at a time (bounds the memory of the model's activations)
-        ) -> Tensor:
-    "`n` samples from the model's prior, in data space."
-    conditional = MODELS[spec.model].conditional
-    if conditional != (labels is not None): raise ValueError(f"`labels` must be given for conditional models only, got {type(labels).__name__} for {spec.model}")
-    if labels is not None and labels.shape != (n,): raise ValueError(f"`labels` must have shape ({n},), got {tuple(labels.shape)}")
-    device = next(model.parameters()).device
-    with evaluating(model):
-        model.reconstruct(torch.zeros(1, *spec.shape, device=device), **_given(None if labels is None else labels[:1], device))  # records the latent shape
-        return torch.cat([model.generate(len(i), **_given(None if labels is None else labels[i], device)) for i in torch.arange(n).split(chunk_size)])
-
-def save_pictures(model:nn.Module, # a trained model
-                  spec:RunSpec, # its description
-                  x:Tensor, # held-out images to reconstruct
-                  out:Path, # the run folder
-                  y:Tensor|None=None, # their labels, for a conditional model
-                 ) -> list[Path]:
-    "Write `reconstructions.png` (rows of inputs above rows of reconstructions) and `samples.png` (64 samples, or 8 per class)."
-    device = next(model.parameters()).device
-    nrow = min(8, len(x)); keep = min(32, len(x)) // nrow * nrow
-    x, y = x[:keep].to(device), None if y is None else y[:keep]
-    with evaluating(model): r = model.reconstruct(x, **_given(y, device))
-    pairs = torch.cat([torch.cat(p) for p in zip(x.split(nrow), r.reshape(x.shape).split(nrow))])
-    labels = class_rows(spec.n_classes, 8) if MODELS[spec.model].conditional else None
-    return [save_grid(pairs, out / "reconstructions.png", spec.shape, nrow),
-            save_grid(draw(model, spec, 64 if labels is None else len(labels), labels), out / "samples.png", spec.shape)]
-
-# %% ../nbs/09_cli.ipynb #c1a2b006
-def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
-    "The one-line report of training that met a NaN or infinite value."
-    if not isinstance(e, NonFiniteLossError):   # vae_nb.core refused a non-finite tensor inside `loss_terms`, before the engine's own check
-        kept = (f"the last good checkpoint is {trainer.last_checkpoint[0]} (step {trainer.last_checkpoint[1]})" if trainer.last_checkpoint
-                else "no checkpoint was written")
-        e = NonFiniteLossError(f"training stopped: a loss term is not finite at step {trainer.step + 1} ({str(e).splitlines()[0]}); "
-                               f"parameters were not updated; {kept}", trainer.step + 1)
-    return NonFiniteLossError(f"{e.args[0]}; the run diverged: try a smaller --lr than {spec.lr:g}", e.step, e.term)
-
-# %% ../nbs/09_cli.ipynb #7eb64bd6
-def train_command(a:argparse.Namespace) -> Path:
-    "`vae_nb train`: check everything, train with `vae_nb.train.Trainer`, write the pictures; return the run folder."
-    if a.resume: out = _out_dir(a); spec = _resumed_spec(a, out)
-    else:
-        a.model, a.data = a.model or "vae", a.data or DEFAULT_DATA
-        a.batch_size, a.seed = a.batch_size or 128, a.seed or 0
-        spec = _run_spec(a); out = _out_dir(a)
-    rank, world_size, device = init_distributed(_device(a.device))
-    info = data_info(spec.data)
-    train, valid = _load(spec.data, "train", a.root, not a.no_download), _load(spec.data, info.eval_split, a.root, not a.no_download)
-    torch.manual_seed(a.seed)
-    model = MODELS[spec.model].build(spec)
-    if isinstance(model, VAE) and not a.resume: init_output_bias(model.decoders[0], train.tensors[0], spec.recon)   # start at the data's marginal
-    loader = make_loader(train.tensors, a.batch_size, seed=a.seed, device=device, rank=rank, world_size=world_size,
-                         transform=DynamicBinarize() if spec.binarize else None)
-    valid_data = _heldout(valid, spec)
-    epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
-    trainer = Trainer(model, loader, valid_data=valid_data, batch_size=a.batch_size,
-                      lr=None if owns_optimizers(model) else spec.lr,   # a model with its own step got `lr` when built
-                      device=device, seed=a.seed, out_dir=out, save_every=a.save_every, config={"run": asdict(spec)},
-                      progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True)   # a bar for people, one line per epoch for logs
-    if rank == 0 and a.overwrite and (out / CHECKPOINT).is_file():
-        for p in _run_files(out): p.unlink()   # the previous run's files; nobody else's
-    created = not out.exists()
-    try: history = trainer.fit(epochs, resume=a.resume or None)
-    except (NonFiniteLossError, ValueError) as e:
-        if not isinstance(e, NonFiniteLossError) and "must be finite" not in str(e): raise   # not a divergence: a bug, with its traceback
-        if rank == 0 and created and out.is_dir() and not any(out.iterdir()): out.rmdir()
-        raise _diverged(e, trainer, spec) from None
-    if rank == 0:
-        save_pictures(model, spec, valid_data[0], out, valid_data[1] if MODELS[spec.model].conditional else None)
-        last = [r for r in history if r["split"] == "valid"][-1:]
-        print(f"trained {spec.model} on {spec.data} for {epochs} epochs ({history[-1]['step'] if history else 0} steps) in {time.perf_counter() - start:.1f} s"
-              + (f"; held-out loss {last[0]['loss']:.2f}" if last else ""))
-        print(f"outputs in {out}/: {', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('.')))}")
-        print(f"next: vae_nb eval {out}   or   vae_nb sample {out} -n 64")
-    return out
-
-# %% ../nbs/09_cli.ipynb #c1a2b007
-def eval_command(a:argparse.Namespace) -> dict:
-    "`vae_nb eval`: loss terms, ELBO and IW-NLL of a checkpoint on a split; print them and return them."
-    spec, _ = read_run(a.ckpt)
-    info = data_info(spec.data)
-    split = a.split or info.eval_split
-    if split not in info.splits: raise CLIError(f"--split must be one of {', '.join(info.splits)} for {spec.data}, got {split!r}")
-    model, spec, path = load_run(a.ckpt, _device(a.device))
-    x, *_ = data = _heldout(_load(spec.data, split, a.root), spec)
-    kind, labels = MODELS[spec.model], data[1] if len(data) > 1 else None
-    seed_everything(a.seed)
-    dims = math.prod(spec.shape)
-    res = {"checkpoint": str(path), "model": spec.model, "data": spec.data, "split": split, "n": len(x), "dims": dims}
-    has_likelihood = model.has_likelihood
-    try:
-        res["terms"] = evaluate(model, data[0] if len(data) == 1 else data, batch_size=a.batch_size)
-        if isinstance(model, VAE): res["levels"] = level_statistics(model, x.to(model.device), batch_size=a.batch_size)   # KL and active units per level
-        if kind.likelihood and has_likelihood:
-            batches = list(zip(x.split(a.batch_size), labels.split(a.batch_size))) if kind.conditional else x
-            r = evaluate_likelihood(model, batches, a.k, batch_size=a.batch_size)   # the library's one likelihood path
-            res.update(k=a.k, elbo=r["elbo"], nll=r["nll"], elbo_bits_per_dim=bits_per_dim(-r["elbo"], dims), nll_bits_per_dim=r["bits_per_dim"])
-    except (NonFiniteLossError, ValueError) as e:   # finite weights whose outputs overflow: `evaluate` or vae_nb.core refuse them
-        if isinstance(e, ValueError) and "must be finite" not in str(e): raise
-        what = f"loss term {e.term!r}" if getattr(e, "term", None) else str(e).splitlines()[0]
-        raise CLIError(f"{path}: the model's outputs are not finite on the {split} split ({what}); its weights are finite but overflow") from None
-    if not all(map(math.isfinite, [*res["terms"].values(), res.get("elbo", 0.), res.get("nll", 0.)])):
-        raise CLIError(f"{path}: the model's loss or likelihood is not finite on the {split} split; its weights are finite but overflow")
-    if a.json: print(json.dumps(res))
-    else:
-        print(f"{spec.model} on {spec.data}, {split} split: {len(x)} images of {dims} values ({path})")
-        print("loss terms  " + "  ".join(f"{k} {v:.4g}" for k, v in res["terms"].items()))
-        if "levels" in res: print("per level   KL " + ", ".join(f"{v:.3g}" for v in res["levels"]["kl"]) + " nats; active units "
-                                  + ", ".join(f"{n}/{u}" for n, u in zip(res["levels"]["active_units"], res["levels"]["units"])))
-        if "nll" in res:
-            print(f"ELBO    {res['elbo']:10.3f} nats  {res['elbo_bits_per_dim']:.4f} bits/dim (negative ELBO)")
-            print(f"IW-NLL  {res['nll']:10.3f} nats  {res['nll_bits_per_dim']:.4f} bits/dim (k={a.k})")
-        else: print(f"{type(model).__name__} " + ("is not trained on a likelihood bound" if has_likelihood else "defines no likelihood (log_importance_weights)") + ": no ELBO or NLL")
-    return res
-
-# %% ../nbs/09_cli.ipynb #c1a2b008
-def _sample_labels(a:argparse.Namespace, spec:RunSpec, path:Path) -> tuple[Tensor|None, int]:
-    "The labels to draw (None for an unconditional model) and the grid's row length, from `-n`, `--label` and `--nrow`."
-    if not MODELS[spec.model].conditional:
-        if a.label is not None: raise CLIError(f"--label applies to conditional models only; {path} holds a {spec.model} model")
-        return None, a.nrow or 8
-    if a.label is None:
-        if a.nrow is not None: raise CLIError(f"--nrow: a conditional model's grid has one row per class; pass --label to draw one class, --nrow per row")
-        per_class = math.ceil(a.n / spec.n_classes)
-        return class_rows(spec.n_classes, per_class), per_class
-    if not 0 <= a.label < spec.n_classes: raise CLIError(f"--label must be a class of {spec.data}, 0 to {spec.n_classes - 1}, got {a.label}")
-    return torch.full((a.n,), a.label), a.nrow or 8
-
-def sample_command(a:argparse.Namespace) -> Path:
-    "`vae_nb sample`: a PNG grid of `-n` samples from a checkpoint (a conditional model: a row per class, or `--label`); return its path."
-    spec, path = read_run(a.ckpt)
-    labels, nrow = _sample_labels(a, spec, path)
-    out = a.out or path.parent / f"samples-{a.n}{'' if a.label is None else f'-label{a.label}'}-seed{a.seed}.png"
-    if out.is_dir(): raise CLIError(f"--out {out} is a folder; give a .png file name")
-    if out.exists() and not a.overwrite: raise CLIError(f"--out {out} exists; pass --overwrite to replace it")
-    _check_writable(out.parent, "--out folder")
-    model, spec, path = load_run(path, _device(a.device))
-    seed_everything(a.seed)
-    n = a.n if labels is None else len(labels)
-    images = draw(model, spec, n, labels)
-    if not torch.isfinite(images).all(): raise CLIError(f"{path}: the model's samples hold NaN or infinite values; nothing was written")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_grid(images, out, spec.shape, nrow)
-    rows = "" if labels is None or a.label is not None else f", one row of {nrow} per class"
-    print(f"wrote {n} samples of {spec.model}{'' if a.label is None else f' (label {a.label})'} ({path}) to {out}{rows}")
-    return out
 
 # %% ../nbs/09_cli.ipynb #3d4b8e61
 def main(argv:Sequence[str]|None=None, # the arguments (default: `sys.argv[1:]`)
@@ -455,7 +199,7 @@ def main(argv:Sequence[str]|None=None, # the arguments (default: `sys.argv[1:]`)
     parser = build_parser()
     try:
         a = parser.parse_args(argv)
-        if a.command is None: raise CLIError("choose a command: train, eval or sample (see `vae_nb --help`)")
+        if a.command is None: raise CLIError("choose a command: train, eval, sample or encode (see `vae_nb --help`)")
         try: a.run(a)
         except (CLIError, RunError) as e: raise CLIError(f"vae_nb {a.command}: error: {e}") from None
     except CLIError as e:

@@ -63,6 +63,7 @@ class ConvVAE(VanillaVAE):
             raise ValueError(f"`x` must have shape (N, *image_shape) = (N, *{self.image_shape}), got {tuple(x.shape)}")
         return super().encode(x, condition)
 
+# %% ../nbs/06a_conv.ipynb #31fbbc23
 class ConvVAE28(ConvVAE):
     "ConvVAE for MNIST-sized data: 1x28x28 images, 20 latents."
     def __init__(self, in_channels:int=1, latent_dim:int=20, image_size:int|tuple=28, **kwargs):

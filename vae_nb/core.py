@@ -30,6 +30,7 @@ def set_validation(enabled:bool # `True` turns value checks on (the default), `F
     previous, _validate = _validate, enabled
     return previous
 
+# %% ../nbs/00_core.ipynb #44316bcc
 @contextmanager
 def validation(enabled:bool # `True` turns value checks on, `False` off, inside the `with` block
               ):
@@ -38,10 +39,12 @@ def validation(enabled:bool # `True` turns value checks on, `False` off, inside 
     try: yield
     finally: set_validation(previous)
 
+# %% ../nbs/00_core.ipynb #1ab8882c
 def checks_enabled() -> bool:
     "Are value checks on? (Never inside `torch.compile`: a data-dependent branch would break the graph.)"
     return _validate and not torch.compiler.is_compiling()
 
+# %% ../nbs/00_core.ipynb #17c974df
 def _shape(t): return tuple(t.shape)
 
 def check_same_shape(a:Tensor, # first tensor
@@ -53,9 +56,11 @@ def check_same_shape(a:Tensor, # first tensor
     if a.shape != b.shape:
         raise ValueError(f"`{name_a}` and `{name_b}` must have the same shape, got {_shape(a)} and {_shape(b)}")
 
+# %% ../nbs/00_core.ipynb #ad1fb273
 class NonFiniteError(ValueError):
     "A tensor that must be finite holds NaN or inf (raised by `check_finite`)."
 
+# %% ../nbs/00_core.ipynb #5aecdb08
 def check_finite(x:Tensor, # tensor to check
                  name:str, # name of `x` in the error message
                 ) -> Tensor:
@@ -71,6 +76,7 @@ def describe(value) -> str:
     r = repr(value)
     return f"{type(value).__name__} {r}" if len(r) <= 60 else type(value).__name__
 
+# %% ../nbs/00_core.ipynb #7c2c91f4
 def check_number(value, # the value to check
                   name:str, # field name for the error message
                   positive:bool=False, # require > 0 rather than >= 0
@@ -82,6 +88,7 @@ def check_number(value, # the value to check
         raise ValueError(f"`{name}` must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}")
     return float(value)
 
+# %% ../nbs/00_core.ipynb #45499d92
 def check_int(value, # the value to check
                name:str, # field name for the error message
                minimum:int=1, # smallest allowed value
@@ -92,6 +99,7 @@ def check_int(value, # the value to check
     if value < minimum: raise ValueError(f"`{name}` must be an int >= {minimum}, got {value!r}")
     return int(value)
 
+# %% ../nbs/00_core.ipynb #df58f349
 def check_tensor(x, # the value to check
                  name:str, # argument name for the error message
                  floating:bool=True, # require a floating-point dtype
@@ -172,12 +180,12 @@ def _check_unit_interval(x:Tensor, name:str) -> None:
         raise ValueError(f"`{name}` must lie in [0, 1] for a Bernoulli likelihood, got values in [{x.min().item():.4g}, {x.max().item():.4g}]")
 
 class _BernoulliLogProb(torch.autograd.Function):
-    "Elementwise x·ℓ − softplus(ℓ), with softplus(ℓ) = max(ℓ, 0) + log(1 + exp(−|ℓ|)); gradients x − σ(ℓ) and ℓ."
+    "Elementwise x·ℓ − softplus(ℓ), with softplus(ℓ) = max(ℓ, 0) − log σ(|ℓ|); gradients x − σ(ℓ) and ℓ."
     @staticmethod
     def forward(ctx, logits:Tensor, x:Tensor) -> Tensor:
         ctx.save_for_backward(logits, x)
-        softplus = logits.abs().neg_().exp_().add_(1).log_().add_(logits.clamp(min=0))   # in place: one buffer
-        return torch.addcmul(softplus.neg_(), x, logits)
+        out = logits.abs().sigmoid_().log_().sub_(logits.clamp(min=0))   # in place: one buffer; σ(|ℓ|) >= 1/2 never underflows
+        return out.addcmul_(x, logits)
     @staticmethod
     def backward(ctx, grad:Tensor) -> tuple[Tensor|None, Tensor|None]:
         logits, x = ctx.saved_tensors
@@ -194,6 +202,7 @@ def bernoulli_log_likelihood(logits:Tensor, # decoder output *before* the sigmoi
     dtype = torch.promote_types(logits.dtype, torch.float32)   # half-precision logits (autocast) are scored in float32
     return reduce(_BernoulliLogProb.apply(logits.to(dtype), x.to(dtype)), reduction)
 
+# %% ../nbs/00_core.ipynb #5abc9ef5
 def gaussian_log_likelihood(mean:Tensor, # decoder mean, same shape as `x`
                             x:Tensor, # data
                             logvar:Tensor|float=0., # fixed or learned log-variance, broadcastable to `x`
@@ -204,6 +213,7 @@ def gaussian_log_likelihood(mean:Tensor, # decoder mean, same shape as `x`
     logvar = _check_scale(logvar, x, "logvar")
     return reduce(-0.5 * (math.log(2 * math.pi) + logvar + (x - mean) ** 2 * torch.exp(-logvar)), reduction)
 
+# %% ../nbs/00_core.ipynb #4cf0d36b
 def laplace_log_likelihood(loc:Tensor, # decoder location, same shape as `x`
                            x:Tensor, # data
                            logscale:Tensor|float=0., # fixed or learned log of the scale b, broadcastable to `x`
@@ -222,12 +232,14 @@ def mse_loss(x_recon:Tensor, # decoder output (the mean), same shape as `x`
     _check_target(x_recon, x, "x_recon")
     return reduce((x_recon - x) ** 2, "mean")
 
+# %% ../nbs/00_core.ipynb #6cde9baf
 def bce_loss(logits:Tensor, # decoder output before the sigmoid, same shape as `x`
              x:Tensor, # data in [0, 1]
             ) -> Tensor:
     "Binary cross-entropy from logits, summed over data dimensions, averaged over the batch: -log Bernoulli(x | sigmoid(logits))."
     return -bernoulli_log_likelihood(logits, x, "mean")
 
+# %% ../nbs/00_core.ipynb #64e63e1f
 RECONSTRUCTION_LOSSES = {"mse": mse_loss, "bce": bce_loss}
 
 def reconstruction_loss(x_recon:Tensor, # decoder output: the mean for "mse", logits for "bce"
@@ -258,6 +270,7 @@ def log_mean_exp(log_w:Tensor, # log-weights
     "log(mean(exp(log_w))) along `dim`, computed stably."
     return torch.logsumexp(log_w, dim) - math.log(log_w.shape[dim])
 
+# %% ../nbs/00_core.ipynb #78ae845d
 def iw_log_likelihood(log_w:Tensor, # log importance weights log p(x, z_i) - log q(z_i | x), shape (N, k)
                       dim:int=-1, # dimension holding the k samples
                      ) -> Tensor:
@@ -285,6 +298,7 @@ def iw_estimates(log_weights:Callable[[int], Tensor], # `n -> (N, n)`: log impor
         total, weight_sum = (chunk, s) if total is None else (torch.logaddexp(total, chunk), weight_sum + s)
     return total - math.log(k), (weight_sum / k).to(total.dtype)
 
+# %% ../nbs/00_core.ipynb #f542018a
 def estimate_log_likelihood(log_weights:Callable[[Tensor, int], Tensor], # `(x, n) -> (N, n)` log importance weights
                             x:Tensor, # a batch of N examples
                             k:int=5000, # total number of importance samples per example

@@ -11,6 +11,7 @@ from fastcore.basics import patch
 from fastcore.meta import delegates
 from matplotlib.figure import Figure
 from .core import checks_enabled
+from .interface import DiagonalGaussian
 from .core import check_int
 from .algorithm import VanillaVAE, mlp_coders, evaluating
 from .viz import show_image_grid
@@ -56,6 +57,15 @@ class CVAE(VanillaVAE):
             condition_encoder = nn.Embedding(check_int(n_classes, "n_classes"), check_int(n_classes if embedding_dim is None else embedding_dim, "embedding_dim"))
         self.n_classes, self.condition_encoder, self.join = n_classes, condition_encoder, join
 
+    def encode(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
+        "q(z | x, c): the encoder applied to `x` joined with the encoded condition (`encode_condition`, below)."
+        self.check_condition(condition, x)
+        return super().encode(join_condition(x, self.encode_condition(condition), self.join))
+    def decode(self, z:Tensor, condition:Tensor|None=None) -> Tensor:
+        "The decoder's output for latents `z` joined with the encoded condition."
+        self.check_condition(condition, z, "z")
+        return self.decoder(join_condition(z, self.encode_condition(condition), "features" if z.dim() == 2 else "channels"))
+
 # %% ../nbs/06b_cvae.ipynb #fdf7331a
 _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
@@ -75,19 +85,6 @@ def encode_condition(self:CVAE, condition:Tensor # labels (N,), or whatever the 
     elif self.condition_encoder is None and not condition.is_floating_point():
         raise TypeError(f"`condition` must be float condition vectors (build the model with `n_classes` for integer labels), got dtype {condition.dtype}")
     return condition if self.condition_encoder is None else self.condition_encoder(condition)
-
-# %% ../nbs/06b_cvae.ipynb #e9c4faa7
-@patch
-def encode(self:CVAE, x:Tensor, condition:Tensor|None=None) -> tuple[Tensor, Tensor]:
-    "`(mu, logvar)` of q(z | x, c): the encoder applied to `x` joined with the encoded condition."
-    self.check_condition(condition, x)
-    return super(CVAE, self).encode(join_condition(x, self.encode_condition(condition), self.join))
-
-@patch
-def decode(self:CVAE, z:Tensor, condition:Tensor|None=None) -> Tensor:
-    "The decoder's output for latents `z` joined with the encoded condition."
-    self.check_condition(condition, z, "z")
-    return self.decoder(join_condition(z, self.encode_condition(condition), "features" if z.dim() == 2 else "channels"))
 
 # %% ../nbs/06b_cvae.ipynb #8f612801
 class MLPCVAE(CVAE):

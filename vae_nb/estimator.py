@@ -19,7 +19,9 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from .core import reparameterize, kl_divergence_gaussian, reduce
 from .core import gaussian_log_likelihood, laplace_log_likelihood, bernoulli_log_likelihood
-from .train import Trainer, evaluate, optimizer_step
+from .train import Trainer, evaluate
+from .distributed import get_device
+from .step import optimizer_step
 
 # %% auto #0
 __all__ = ['DECODER_LOG_LIKELIHOODS', 'decoder_log_likelihood', 'decoder_mean', 'VAEEstimatorModule', 'VAEEstimator']
@@ -38,6 +40,7 @@ def decoder_log_likelihood(out:Tensor|Distribution, # decoder output: a tensor r
         raise ValueError(f"`default_dist` must be one of {sorted(DECODER_LOG_LIKELIHOODS)}, got {default_dist!r}")
     return DECODER_LOG_LIKELIHOODS[default_dist](out, x, reduction="per_sample")
 
+# %% ../nbs/07_estimator.ipynb #b33d9155
 def decoder_mean(out:Tensor|Distribution, # decoder output, as for `decoder_log_likelihood`
                  default_dist:str="normal", # how to read a tensor output
                 ) -> Tensor:
@@ -90,12 +93,14 @@ def to_data(self:VAEEstimatorModule, out:Tensor|Distribution) -> Tensor:
     "The mean of p(x | z) from the decoder's output (`decoder_mean`)."
     return decoder_mean(out, self.default_dist)
 
+# %% ../nbs/07_estimator.ipynb #083d8038
 @patch
 def forward(self:VAEEstimatorModule, x:Tensor, condition:Tensor|None=None) -> VAEOutput:
     "`(recon, mu, logvar)`: the decoder's mean for z ~ q(z | x), and q's parameters."
     q = self.encode(x, condition)
     return VAEOutput(self.to_data(self.decoder(q.sample())), q.mean, q.logvar)
 
+# %% ../nbs/07_estimator.ipynb #e09f0c5f
 @patch
 def log_importance_weights(self:VAEEstimatorModule, x:Tensor, k:int, condition:Tensor|None=None,
                            posterior:DiagonalGaussian|None=None) -> Tensor:
@@ -105,11 +110,13 @@ def log_importance_weights(self:VAEEstimatorModule, x:Tensor, k:int, condition:T
     log_px = decoder_log_likelihood(self.decoder(z), x.repeat_interleave(k, 0), self.default_dist)
     return (log_px + gaussian_log_likelihood(torch.zeros_like(z), z) - q.log_prob(z)).view(len(x), k)
 
+# %% ../nbs/07_estimator.ipynb #ab49bb14
 @patch
 def sample(self:VAEEstimatorModule, n:int, device=None, condition:Tensor|None=None) -> Tensor:
     "`n` decoded means of z ~ N(0, I)."
     with evaluating(self): return self.to_data(self.decoder(torch.randn(n, self.fc_mu.out_features, device=device or self.device)))
 
+# %% ../nbs/07_estimator.ipynb #834c5f1b
 @patch
 def reconstruct(self:VAEEstimatorModule, x:Tensor, condition:Tensor|None=None) -> Tensor:
     "The decoder's mean at the posterior mean."
@@ -159,28 +166,27 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def transform(self, X) -> np.ndarray:
         "Latent codes of `X`, (n_samples, latent_dim): samples of q(z | x), or the means with `stochastic_transform=False`."
         check_is_fitted(self)
-        X = self._check_X(X, reset=False)
+        X = _check_X(self, X, reset=False)
         with _seeded(self.random_state, self.device):
             return torch.cat([self.transform_step(b, i) for i, b in enumerate(X.split(int(self.batch_size)))]).cpu().numpy()
 
-# %% ../nbs/07_estimator.ipynb #b5fbd825
-@patch
-def __sklearn_tags__(self:VAEEstimator):
-    "scikit-learn's tags: non-deterministic when `transform` samples, float32 output."
-    tags = super(VAEEstimator, self).__sklearn_tags__()
-    tags.non_deterministic = bool(self.stochastic_transform)  # transform samples z ~ q(z|x)
-    tags.transformer_tags.preserves_dtype = ["float32"]  # the networks compute in float32
-    return tags
+    def __sklearn_tags__(self):
+        "scikit-learn's tags: non-deterministic when `transform` samples, float32 output (see \"Tags\" below)."
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = bool(self.stochastic_transform)  # transform samples z ~ q(z|x)
+        tags.transformer_tags.preserves_dtype = ["float32"]  # the networks compute in float32
+        return tags
 
 # %% ../nbs/07_estimator.ipynb #b016f95a
-@patch
 def _check_X(self:VAEEstimator, X, reset:bool) -> Tensor:
     "Validate `X` with scikit-learn's checks (2-D, finite, feature count and names) and return it as a float32 tensor on `device`."
     if isinstance(X, Tensor): X = X.detach().cpu().numpy()
     X = validate_data(self, X, reset=reset, dtype=np.float32)
     if self.default_dist == "bernoulli" and (X.min() < 0 or X.max() > 1):
         raise ValueError(f"default_dist='bernoulli' needs X in [0, 1], got values in [{X.min():.4g}, {X.max():.4g}]")
-    return torch.tensor(X, device=self.device)
+    try: device = get_device(self.device)
+    except (TypeError, ValueError) as e: raise ValueError(f"`device`: {e}".replace("`device`: `device` ", "`device` ")) from None
+    return torch.tensor(X, device=device)
 
 # %% ../nbs/07_estimator.ipynb #f429beda
 @contextmanager
@@ -195,7 +201,6 @@ def _seeded(random_state, device):
         yield
 
 # %% ../nbs/07_estimator.ipynb #d1a12734
-@patch
 def _build_module(self:VAEEstimator, X:Tensor) -> VAEEstimatorModule:
     "Copy (or build) the encoder and decoder, measure the encoder's output size on `X[:1]` and add the `fc_mu`/`fc_logvar` heads."
     n_features = X.shape[1]
@@ -228,12 +233,14 @@ def configure_optimizers(self:VAEEstimator) -> torch.optim.Optimizer:
     "AdamW over the parameters of `module_` with `lr` and `weight_decay`."
     return torch.optim.AdamW(self.module_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
+# %% ../nbs/07_estimator.ipynb #a8a476e6
 @patch
 def training_step(self:VAEEstimator, batch, batch_idx:int, dataloader_idx:int=0) -> dict[str, float]:
     "One `optimizer_step` of `optimizer_` on the batch; returns {'loss', 'rec_loss', 'kl_loss'} as floats."
     self.module_.train()
     return _hook_names(optimizer_step(self.module_, self.optimizer_, _batch_x(batch), step=batch_idx))
 
+# %% ../nbs/07_estimator.ipynb #c550799c
 @patch
 def validation_step(self:VAEEstimator, batch, batch_idx:int, dataloader_idx:int=0) -> dict[str, float]:
     "The losses {'loss', 'rec_loss', 'kl_loss'} of the batch, in eval mode and without gradients."
@@ -241,6 +248,7 @@ def validation_step(self:VAEEstimator, batch, batch_idx:int, dataloader_idx:int=
     with torch.no_grad(): terms = self.module_.loss_terms(_batch_x(batch))
     return _hook_names({k: v.item() for k, v in terms.items()})
 
+# %% ../nbs/07_estimator.ipynb #349d0ed4
 @patch
 def transform_step(self:VAEEstimator, batch, batch_idx:int=0, dataloader_idx:int=0) -> Tensor:
     "Latent codes of the batch: z ~ q(z | x) if `stochastic_transform`, else the posterior mean mu."
@@ -253,9 +261,9 @@ def transform_step(self:VAEEstimator, batch, batch_idx:int=0, dataloader_idx:int
 @_fit_context(prefer_skip_nested_validation=True)
 def fit(self:VAEEstimator, X, y=None):
     "Train the VAE on `X` (array, data frame or tensor, (n_samples, n_features)); `y` is ignored. Returns the estimator."
-    X = self._check_X(X, reset=True)
+    X = _check_X(self, X, reset=True)
     with _seeded(self.random_state, self.device):
-        self.module_ = self._build_module(X)
+        self.module_ = _build_module(self, X)
         order = torch.randperm(len(X), device=X.device)
         n_val = int(self.validation_split * len(X))
         trainer = Trainer(self.module_, X[order[n_val:]], valid_data=X[order[:n_val]] if n_val else None,
@@ -270,7 +278,6 @@ def fit(self:VAEEstimator, X, y=None):
     return self
 
 # %% ../nbs/07_estimator.ipynb #157fe6a0
-@patch
 def _decode_mean(self:VAEEstimator, z:Tensor) -> np.ndarray:
     "The mean of p(x | z) for a batch of latent codes, as a NumPy array."
     self.module_.eval()
@@ -283,20 +290,22 @@ def inverse_transform(self:VAEEstimator, Z) -> np.ndarray:
     Z = check_array(Z.detach().cpu().numpy() if isinstance(Z, Tensor) else Z, dtype=np.float32)
     if Z.shape[1] != self.latent_dim:
         raise ValueError(f"Z has {Z.shape[1]} features, but {type(self).__name__} has latent_dim={self.latent_dim}")
-    return self._decode_mean(torch.tensor(Z, device=self.device))
+    return _decode_mean(self, torch.tensor(Z, device=self.device))
 
+# %% ../nbs/07_estimator.ipynb #ab89ca54
 @patch
 def sample(self:VAEEstimator, n_samples:int=1) -> np.ndarray:
     "Generate `n_samples` examples: the mean of p(x | z) for z drawn from the prior N(0, I)."
     check_is_fitted(self)
     if not isinstance(n_samples, Integral) or n_samples < 1: raise ValueError(f"`n_samples` must be a positive int, got {n_samples!r}")
     with _seeded(self.random_state, self.device): z = torch.randn(n_samples, self.latent_dim, device=self.device)
-    return self._decode_mean(z)
+    return _decode_mean(self, z)
 
+# %% ../nbs/07_estimator.ipynb #ca831ca2
 @patch
 def score(self:VAEEstimator, X, y=None) -> float:
     "Mean ELBO of the rows of `X` in nats per example (higher is better); `y` is ignored."
     check_is_fitted(self)
-    X = self._check_X(X, reset=False)
+    X = _check_X(self, X, reset=False)
     with _seeded(self.random_state, self.device): terms = evaluate(self.module_, X, batch_size=int(self.batch_size))
     return -(terms["recon"] + terms["kl"])

@@ -38,6 +38,7 @@ def sample(self:DiagonalGaussian) -> Tensor:
     "A reparameterized sample `mean + std * eps`."
     return reparameterize(self.mean, self.logvar)
 
+# %% ../nbs/01a_interface.ipynb #c2cff1c4
 @patch
 def mode(self:DiagonalGaussian) -> Tensor:
     "The most likely value: the mean."
@@ -52,6 +53,7 @@ def kl(self:DiagonalGaussian, other:DiagonalGaussian|None=None, # the second Gau
     if other is None: return gaussian_kl(self.mean, self.logvar, reduction=reduction)
     return gaussian_kl(self.mean, self.logvar, other.mean, other.logvar, reduction)
 
+# %% ../nbs/01a_interface.ipynb #9da9d7ec
 @patch
 def log_prob(self:DiagonalGaussian, z:Tensor, # a value of the posterior's shape
              reduction:Reduction="per_sample", # see `vae_nb.core.reduce`
@@ -80,7 +82,11 @@ class Objective:
     name:str # e.g. "model" or "discriminator"; names the optimizer in checkpoints and logs
     loss_terms:Callable # `(x, condition=None) -> dict` of scalar tensors with a "loss" key
     parameters:Callable[[], Iterable[nn.Parameter]] # `() ->` the parameters this objective's optimizer steps
+    lr:float|None = None # this optimizer's learning rate (None: the trainer's), e.g. a discriminator's own
+    betas:tuple[float, float]|None = None # Adam's betas for this optimizer (None: the trainer's, PyTorch's default)
+    active:Callable[[], bool]|None = None # `() ->` whether to step it this training step (None: always), e.g. a discriminator that starts late
 
+# %% ../nbs/01a_interface.ipynb #33260a38
 def objectives_of(model:nn.Module, # a `VAEBase`, or any module with `loss_terms`
                  ) -> list[Objective]:
     "The model's objectives: `model.objectives()`, or one objective over every parameter for a plain module with `loss_terms`."
@@ -99,6 +105,7 @@ def evaluating(model:nn.Module):
         with torch.no_grad(): yield model
     finally: model.train(was_training)
 
+# %% ../nbs/01a_interface.ipynb #2892e3e2
 class VAEBase(nn.Module):
     "The base of every vae_nb model: the interface the engine, metrics, pictures and command line use."
     conditional = False   # True: `loss_terms`, `sample`, ... take a `condition` per example
@@ -129,6 +136,9 @@ class VAEBase(nn.Module):
     def posterior(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
         "q(z | x) of the first latent level."
         raise NotImplementedError(f"{type(self).__name__} defines no Gaussian posterior")
+    def latent(self, x:Tensor, condition:Tensor|None=None) -> Tensor:
+        "The point estimate of the latent of `x`, for pictures and diagnostics: the posterior mean."
+        return self.posterior(x, condition).mean
     def log_importance_weights(self, x:Tensor, k:int, condition:Tensor|None=None, posterior:DiagonalGaussian|None=None) -> Tensor:
         "log p(x, z_i) - log q(z_i | x) for `k` samples per example, shape (N, k); `posterior` skips the first encoder."
         raise NotImplementedError(f"{type(self).__name__} defines no likelihood (its loss bounds none)")
@@ -165,11 +175,13 @@ def current_beta(self:VAEBase) -> float:
     step = int(self.step)
     return check_number(self.beta(step), f"beta schedule at step {step}")
 
+# %% ../nbs/01a_interface.ipynb #0b06e4aa
 @patch
 def count_step(self:VAEBase) -> None:
     "Advance `step` by one if the model is training with gradients on (called by `loss_terms`)."
     if self.training and torch.is_grad_enabled(): self.step.add_(1)
 
+# %% ../nbs/01a_interface.ipynb #75486ef8
 @patch
 def reset_step(self:VAEBase, step:int=0, # the new value of the training-step counter
               ) -> None:
@@ -182,6 +194,7 @@ def default_rows(device:torch.device|str|None=None, # where the model runs
     "Rows per decoder call in likelihood evaluation: 1,024 on a CPU (cache-sized), 262,144 on an accelerator."
     return 1024 if device is None or torch.device(device).type == "cpu" else 262_144
 
+# %% ../nbs/01a_interface.ipynb #f5b4e4ff
 @patch
 @torch.no_grad()
 def iw_bounds(self:VAEBase, x:Tensor, # a batch of N examples
@@ -210,6 +223,7 @@ def iw_nll(self:VAEBase, x:Tensor, # a batch of examples
     conds = condition.split(batch_size) if condition is not None else [None] * math.ceil(len(x) / batch_size)
     return torch.cat([-self.iw_bounds(xb, k, cb, chunk_size)[0] for xb, cb in zip(x.split(batch_size), conds)])
 
+# %% ../nbs/01a_interface.ipynb #6a9b271f
 @patch
 def elbo(self:VAEBase, x:Tensor, # a batch of examples
          k:int=1, # posterior samples averaged per example

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06d_klae.ipynb #17c31fe6
 from __future__ import annotations
-from types import SimpleNamespace
+from dataclasses import replace
 from typing import Callable, Literal
 import torch
 import torch.nn.functional as F
@@ -12,8 +12,9 @@ from torch import nn, Tensor
 from fastcore.basics import store_attr, patch
 from fastcore.meta import delegates
 from .core import reduce, mse_loss, check_same_shape
+from .interface import DiagonalGaussian
 from .algorithm import VAEAlgorithm, VanillaVAE
-from .train import optimizer_step
+from .interface import Objective
 from .vq import conv_encoder, conv_decoder
 
 # %% auto #0
@@ -55,6 +56,7 @@ def hinge_d_loss(logits_real:Tensor, # discriminator logits on real images
     "The discriminator's hinge loss: 0.5 * (mean relu(1 - real) + mean relu(1 + fake))."
     return 0.5 * (F.relu(1. - logits_real).mean() + F.relu(1. + logits_fake).mean())
 
+# %% ../nbs/06d_klae.ipynb #ae2c2f06
 def hinge_g_loss(logits_fake:Tensor, # discriminator logits on reconstructions
                 ) -> Tensor:
     "The generator's adversarial loss: -mean(logits_fake)."
@@ -121,11 +123,11 @@ class KLAE(VanillaVAE):
         if isinstance(perceptual, nn.Module): perceptual.requires_grad_(False)
         store_attr("discriminator,kl_weight,pixel_loss,perceptual,perceptual_weight,disc_start,disc_weight,max_gan_weight,disc_lr")
 
-    def encode(self, x:Tensor, condition:Tensor|None=None) -> tuple[Tensor, Tensor]:
-        "`(mu, logvar)` as for `VanillaVAE`; the first batch fixes the latent shape when `d_latent` was not given."
-        mu, logvar = super().encode(x, condition)
-        if self.latent_shape is None: self.latent_shape = tuple(mu.shape[1:])
-        return mu, logvar
+    def encode(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
+        "q(z | x) as for `VanillaVAE`; the first batch fixes the latent shape when `d_latent` was not given."
+        q = super().encode(x, condition)
+        if self.latent_shape is None: self.latent_shape = tuple(q.mean.shape[1:])
+        return q
 
     def regularisation_loss(self, params:tuple[Tensor, Tensor]) -> Tensor:
         "kl_weight * KL."
@@ -144,12 +146,21 @@ class KLAE(VanillaVAE):
         if not weights: raise ValueError("the decoder has no layer with a `weight` parameter for the adaptive weight: override `last_layer`")
         return weights[-1]
 
+    def objectives(self) -> list[Objective]:
+        "The autoencoder's objective and, with a discriminator, the discriminator's from `disc_start` on; Adam betas (0.5, 0.9) for both."
+        disc = set() if self.discriminator is None else {id(p) for p in self.discriminator.parameters()}
+        autoencoder = replace(super().objectives()[0], parameters=lambda: [p for p in self.parameters() if id(p) not in disc], betas=(0.5, 0.9))
+        if self.discriminator is None: return [autoencoder]
+        return [autoencoder, Objective("disc", self.discriminator_terms, self.discriminator.parameters, lr=self.disc_lr, betas=(0.5, 0.9),
+                                       active=self.adversarial_active)]
+
 # %% ../nbs/06d_klae.ipynb #4270cc54
 @patch
 def adversarial_active(self:KLAE) -> bool:
     "Whether the adversarial term and the discriminator's training are on at the current step."
     return self.discriminator is not None and int(self.step) >= self.disc_start
 
+# %% ../nbs/06d_klae.ipynb #4085e917
 @patch
 def output_loss(self:KLAE, x_recon:Tensor, x:Tensor, recon:Tensor) -> tuple[Tensor|float, dict[str, Tensor]]:
     "The generator's hinge loss times the adaptive weight from `disc_start` on (0 before, and without gradients); `gan` and `gan_weight` to log."
@@ -161,39 +172,6 @@ def output_loss(self:KLAE, x_recon:Tensor, x:Tensor, recon:Tensor) -> tuple[Tens
     return weight * gan, {"gan": gan, "gan_weight": weight}
 
 # %% ../nbs/06d_klae.ipynb #98eb5ec4
-def _adam(params, lr:float) -> torch.optim.Adam: return torch.optim.Adam(params, lr=lr, betas=(0.5, 0.9))
-
-@patch
-def configure_optimizers(self:KLAE) -> tuple[torch.optim.Optimizer, torch.optim.Optimizer|None]:
-    "The autoencoder's optimizer (given, built by the callable given, or Adam) and the discriminator's Adam (None without one)."
-    disc = {id(p) for p in self.discriminator.parameters()} if self.discriminator is not None else set()
-    ae_params = [p for p in self.parameters() if p.requires_grad and id(p) not in disc]
-    opt = self._optimizer_arg
-    if opt is None: opt = _adam(ae_params, self.lr)
-    elif not isinstance(opt, torch.optim.Optimizer): opt = opt(ae_params)
-    held = {id(p) for g in opt.param_groups for p in g["params"]}
-    if held & disc: raise ValueError("`optimizer` must not hold discriminator parameters: the discriminator has its own optimizer")
-    missing = sum(id(p) not in held for p in ae_params)
-    if missing: raise ValueError(f"`optimizer` does not update {missing} autoencoder parameter(s); pass a callable `params -> Optimizer` instead")
-    return opt, (_adam(self.discriminator.parameters(), self.disc_lr or self.lr) if self.discriminator is not None else None)
-
-@patch(as_prop=True)
-def optimizer(self:KLAE) -> torch.optim.Optimizer:
-    "The autoencoder's optimizer, created with the discriminator's by `configure_optimizers` on first use."
-    if self._optimizer is None: self._optimizer = self.configure_optimizers()
-    return self._optimizer[0]
-
-@patch(as_prop=True)
-def disc_optimizer(self:KLAE) -> torch.optim.Optimizer|None:
-    "The discriminator's optimizer (None without a discriminator)."
-    self.optimizer
-    return self._optimizer[1]
-
-@patch(as_prop=True)
-def optimizers(self:KLAE) -> list[torch.optim.Optimizer]:
-    "Every optimizer `train_step` steps, for the engine's learning-rate schedules and checkpoints."
-    return [o for o in (self.optimizer, self.disc_optimizer) if o is not None]
-
 @patch
 def discriminator_loss_terms(self:KLAE, x:Tensor, # real images
                              x_recon:Tensor, # reconstructions (detached here)
@@ -202,27 +180,13 @@ def discriminator_loss_terms(self:KLAE, x:Tensor, # real images
     logits_real, logits_fake = self.discriminator(x), self.discriminator(x_recon.detach())
     return {"logits_real": logits_real.mean(), "logits_fake": logits_fake.mean(), "loss": hinge_d_loss(logits_real, logits_fake)}
 
+# %% ../nbs/06d_klae.ipynb #f2a469fe
 @patch
-def autoencoder_step(self:KLAE, x:Tensor, condition:Tensor|None=None) -> dict[str, float]:
-    "One step of the autoencoder's optimizer on `loss_terms` (the base `train_step`); counts the step."
-    return VAEAlgorithm.train_step(self, x, condition)
-
-@patch
-def discriminator_step(self:KLAE, x:Tensor, condition:Tensor|None=None) -> dict[str, float]:
-    "One step of the discriminator's optimizer on the hinge loss, against reconstructions made without gradient; gradients averaged over processes."
+def discriminator_terms(self:KLAE, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
+    "The discriminator's objective: its hinge loss on `x` against the current autoencoder's reconstructions, made without gradient."
     if self.discriminator is None: raise ValueError("this KLAE has no discriminator")
-    self.train()
     with torch.no_grad(): x_recon = self.decode(self.sample_latent(self.encode(x, condition)), condition)
-    objective = SimpleNamespace(loss_terms=lambda x: self.discriminator_loss_terms(x, x_recon))
-    terms = optimizer_step(objective, self.disc_optimizer, x, grad_clip=self.grad_clip, step=int(self.step), sync_grads=True)
-    return {"disc_loss": terms.pop("loss"), **terms}
-
-@patch
-def train_step(self:KLAE, x:Tensor, condition:Tensor|None=None) -> dict[str, float]:
-    "An autoencoder step, then (from `disc_start`) a discriminator step; all their terms as floats."
-    active = self.adversarial_active()
-    out = self.autoencoder_step(x, condition)
-    return (out | self.discriminator_step(x, condition)) if active else out
+    return self.discriminator_loss_terms(x, x_recon)
 
 # %% ../nbs/06d_klae.ipynb #61adc611
 class AutoencoderKL(KLAE):

@@ -12,16 +12,15 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from .core import iw_estimates, gaussian_kl, check_finite, validation
 from .interface import evaluating, default_rows
-from .train import optimizer_step
+from .step import optimizer_step
 from .vq import code_usage
 
 # %% auto #0
 __all__ = ['DSPRITES_FACTORS', 'DSPRITES_SHAPES', 'iterate_batches', 'model_device', 'likelihood_bounds', 'default_batch_size',
-           'bits_per_dim', 'evaluate_likelihood', 'posterior_params', 'encode_dataset', 'kl_per_dimension',
-           'active_units', 'CollapseReport', 'posterior_collapse', 'codebook_metrics', 'render_sprites',
-           'dsprites_like', 'discretize', 'discrete_entropy', 'mutual_information', 'mutual_info_gap',
-           'gaussian_statistics', 'frechet_distance', 'FeatureClassifier', 'train_feature_classifier',
-           'frechet_classifier_distance']
+           'bits_per_dim', 'evaluate_likelihood', 'encode_dataset', 'kl_per_dimension', 'active_units',
+           'CollapseReport', 'posterior_collapse', 'codebook_metrics', 'render_sprites', 'dsprites_like', 'discretize',
+           'discrete_entropy', 'mutual_information', 'mutual_info_gap', 'gaussian_statistics', 'frechet_distance',
+           'FeatureClassifier', 'train_feature_classifier', 'frechet_classifier_distance']
 
 # %% ../nbs/08_metrics.ipynb #fa456b6f
 def iterate_batches(data:Tensor|Iterable, # a tensor (N, ...), or an iterable of batches `x` or `(x, y)`
@@ -39,6 +38,7 @@ def iterate_batches(data:Tensor|Iterable, # a tensor (N, ...), or an iterable of
         if not isinstance(x, Tensor): raise TypeError(f"batches must be a Tensor or a tuple (x, y), got {type(x).__name__}")
         yield x.to(device), (y.to(device) if isinstance(y, Tensor) else y)
 
+# %% ../nbs/08_metrics.ipynb #f0ea3b5c
 def model_device(model) -> torch.device|None:
     "The device of the model's first parameter (None for a model without parameters)."
     if isinstance(model, nn.Module):
@@ -68,6 +68,7 @@ def likelihood_bounds(model=None, # a model with `log_importance_weights(x, k[, 
     log_px, elbo, _ = _likelihood_pass(model, data, k, chunk_size, batch_size, log_weights)
     return log_px, elbo
 
+# %% ../nbs/08_metrics.ipynb #b8db479e
 def default_batch_size(chunk_size:int|None=None, # samples per example per call (None: chosen per batch)
                        device:torch.device|None=None, # where the model runs
                       ) -> int:
@@ -75,6 +76,7 @@ def default_batch_size(chunk_size:int|None=None, # samples per example per call 
     if chunk_size is None: return 100 if device is None or torch.device(device).type == "cpu" else 1000
     return max(1, default_rows(device) // chunk_size)
 
+# %% ../nbs/08_metrics.ipynb #41bb591c
 def _likelihood_pass(model, data, k, chunk_size, batch_size, log_weights) -> tuple[Tensor, Tensor, int]:
     bounds, device = _bounds_fn(model, log_weights), model_device(model)
     log_px, elbo = [], []
@@ -95,6 +97,7 @@ def bits_per_dim(nll:float|Tensor, # negative log-likelihood in nats per example
     if not isinstance(n_dims, int) or n_dims < 1: raise ValueError(f"`n_dims` must be a positive int, got {n_dims!r}")
     return nll / (n_dims * math.log(2)) + (math.log2(n_levels) if n_levels else 0.)
 
+# %% ../nbs/08_metrics.ipynb #01222acb
 def evaluate_likelihood(model=None, # a model with `log_importance_weights(x, k[, condition])`
                         data:Tensor|Iterable=None, # a tensor (N, ...) or an iterable of batches `x` / `(x, y)`
                         k:int=5000, # importance samples per example
@@ -110,35 +113,30 @@ def evaluate_likelihood(model=None, # a model with `log_importance_weights(x, k[
             "elbo": elbo.double().mean().item(), "bits_per_dim": bits_per_dim(nll, n_dims, n_levels), "k": k, "n": len(log_px)}
 
 # %% ../nbs/08_metrics.ipynb #df0dce5e
-def posterior_params(out) -> tuple[Tensor, Tensor]:
-    "`(mu, logvar)` from an encoder's output: a pair, a dict or a record with `mu` and `logvar`."
-    if isinstance(out, (tuple, list)) and len(out) == 2 and all(isinstance(t, Tensor) for t in out): return tuple(out)
-    get = out.get if isinstance(out, dict) else lambda k: getattr(out, k, None)
-    if isinstance(get("mu"), Tensor) and isinstance(get("logvar"), Tensor): return get("mu"), get("logvar")
-    raise TypeError(f"cannot find (mu, logvar) in an encoder output of type {type(out).__name__}: pass `encode` returning the pair")
-
 @torch.no_grad()
-def encode_dataset(model=None, # a model whose `encode(x)` returns (mu, logvar) (or a dict / record with them)
+def encode_dataset(model=None, # a `VAEBase` (its `posterior`)
                    data:Tensor|Iterable=None, # a tensor (N, ...) or an iterable of batches `x` / `(x, y)`
-                   encode:Callable|None=None, # overrides `model.encode`
+                   encode:Callable|None=None, # x -> (mu, logvar) (a `DiagonalGaussian` or a pair); overrides `model.posterior`
                    batch_size:int=500, # examples per call when `data` is a tensor
                   ) -> tuple[Tensor, Tensor]:
     "Posterior means and log-variances over a data set, each (N, D) on the CPU (latent units flattened)."
-    enc = encode or getattr(model, "encode", None)
-    if not callable(enc): raise TypeError(f"need `encode` or a model with an `encode` method, got model={type(model).__name__}")
+    enc = encode or getattr(model, "posterior", None)
+    if not callable(enc): raise TypeError(f"need `encode` or a model with a `posterior` method (a VAEBase), got model={type(model).__name__}")
     mus, logvars = [], []
     with evaluating(model) if isinstance(model, nn.Module) else torch.no_grad():
         for x, _ in iterate_batches(data, batch_size, model_device(model)):
-            mu, logvar = posterior_params(enc(x))
+            mu, logvar = enc(x)
             mus.append(mu.flatten(1).cpu()); logvars.append(logvar.flatten(1).cpu())
     return torch.cat(mus), torch.cat(logvars)
 
+# %% ../nbs/08_metrics.ipynb #7401d9d6
 def kl_per_dimension(mu:Tensor, # posterior means (N, D)
                      logvar:Tensor, # posterior log-variances (N, D)
                     ) -> Tensor:
     "KL(q(z_j | x) || N(0, 1)) of each latent unit, averaged over the data: (D,), summing to the mean KL."
     return gaussian_kl(mu.flatten(1), logvar.flatten(1), reduction="none").mean(0)
 
+# %% ../nbs/08_metrics.ipynb #5c5ad8c9
 def active_units(mu:Tensor, # posterior means (N, D)
                  threshold:float=0.01, # a unit is active when the variance of its mean exceeds this
                 ) -> tuple[int, Tensor]:
@@ -147,6 +145,7 @@ def active_units(mu:Tensor, # posterior means (N, D)
     variance = mu.flatten(1).double().var(0).float()
     return int((variance > threshold).sum()), variance
 
+# %% ../nbs/08_metrics.ipynb #642cfeb7
 @dataclass
 class CollapseReport:
     "Which latent units a model uses: KL and variance of the posterior mean per unit, and a verdict."
@@ -164,6 +163,7 @@ class CollapseReport:
         return (f"CollapseReport(collapse={self.status!r}: {self.n_active} of {len(self.active)} units active "
                 f"(Var E[z|x] > {self.threshold:g}), KL {self.kl.sum():.3g} nats, inactive units {self.active.logical_not().nonzero().flatten().tolist()})")
 
+# %% ../nbs/08_metrics.ipynb #e8930624
 def posterior_collapse(mu:Tensor, # posterior means (N, D)
                        logvar:Tensor, # posterior log-variances (N, D)
                        threshold:float=0.01, # active-unit threshold on the variance of the posterior mean
@@ -213,6 +213,7 @@ def render_sprites(shape:Tensor, # shape index per image (0 square, 1 ellipse, 2
     u, v = cos * dx + sin * dy, -sin * dx + cos * dy                            # rotate the frame by -angle
     return _inside(shape.view(-1, 1, 1), u, v).unsqueeze(1).float()
 
+# %% ../nbs/08_metrics.ipynb #96baeb70
 def dsprites_like(n:int|None=None, # number of images with random factors; None: the full factorial grid
                   n_shapes:int=3, # 1 to 3: square, ellipse, heart
                   n_scales:int=6,
@@ -253,6 +254,7 @@ def discretize(z:Tensor, # codes (N, D)
     width = torch.where(hi > lo, (hi - lo) / n_bins, torch.ones_like(hi))
     return ((z - lo) / width).floor().clamp(0, n_bins - 1).long()
 
+# %% ../nbs/08_metrics.ipynb #bc3406b0
 def _levels(v:Tensor) -> Tensor:
     "Each column of `v` recoded as 0..n-1."
     return torch.stack([torch.unique(c, return_inverse=True)[1] for c in v.T], 1)
@@ -263,6 +265,7 @@ def discrete_entropy(v:Tensor, # discrete values (N, K)
     p = [torch.bincount(c).double() / len(c) for c in _levels(v).T]
     return torch.stack([-(q[q > 0] * q[q > 0].log()).sum() for q in p])
 
+# %% ../nbs/08_metrics.ipynb #c91d0631
 def mutual_information(a:Tensor, # discrete values (N, Da)
                        b:Tensor, # discrete values (N, Db)
                       ) -> Tensor:
@@ -280,6 +283,7 @@ def mutual_information(a:Tensor, # discrete values (N, Da)
             out[i, j] = (joint[nz] * (joint[nz] / (pa * pb).expand_as(joint)[nz]).log()).sum()
     return out
 
+# %% ../nbs/08_metrics.ipynb #0b465018
 def mutual_info_gap(z:Tensor, # codes, e.g. posterior means (N, D), D >= 2
                     factors:Tensor, # generative factors (N, K), discrete
                     n_bins:int=20, # bins per code unit
@@ -308,6 +312,7 @@ def gaussian_statistics(features:Tensor, # (N, F) features
     f = features.detach().double().cpu()
     return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
 
+# %% ../nbs/08_metrics.ipynb #1a3d495d
 def frechet_distance(mu1:Tensor, # mean of the first Gaussian (F,)
                      cov1:Tensor, # its covariance (F, F)
                      mu2:Tensor, # mean of the second Gaussian (F,)
@@ -341,6 +346,7 @@ class FeatureClassifier(nn.Module):
         logits = self(x)
         return {"loss": F.cross_entropy(logits, condition), "accuracy": (logits.argmax(1) == condition).float().mean()}
 
+# %% ../nbs/08_metrics.ipynb #73791c41
 def train_feature_classifier(x:Tensor, # training images (N, ...)
                              y:Tensor, # integer labels (N,)
                              steps:int=500, # optimisation steps
@@ -359,6 +365,7 @@ def train_feature_classifier(x:Tensor, # training images (N, ...)
         optimizer_step(model, opt, x[idx], y[idx], step=step)
     return model.eval()
 
+# %% ../nbs/08_metrics.ipynb #2b176d38
 @torch.no_grad()
 def frechet_classifier_distance(x_real:Tensor, # real images (N, ...)
                                 x_gen:Tensor, # generated images (M, ...), same shape per example

@@ -5,14 +5,16 @@
 # %% ../nbs/08b_runs.ipynb #93f4b261
 from __future__ import annotations
 import math, os
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 import torch
 from torch import nn
 from torch import Tensor
+from fastprogress.fastprogress import progress_bar
 from .data import DATASETS, DEFAULT_DATA
-from .vae import VAE, mlp_hierarchy, ACTIVATIONS
+from .user_data import DataSource
+from .vae import VAE, mlp, mlp_hierarchy, ACTIVATIONS
 from .ladder import LadderVAE
 from .config import LinearWarmup
 from .algorithm import MLPBetaVAE
@@ -20,11 +22,12 @@ from .conv import ConvVAE
 from .cvae import MLPCVAE
 from .vq import VQVAE
 from .klae import AutoencoderKL
-from .train import read_checkpoint
+from .interface import evaluating
+from .checkpoint import read_checkpoint, save_checkpoint
 
 # %% auto #0
-__all__ = ['MODELS', 'RUN_CHECKS', 'CHECKPOINT', 'RunError', 'RunSpec', 'ModelKind', 'check_run_meta', 'read_run', 'load_run',
-           'load']
+__all__ = ['MODELS', 'RUN_CHECKS', 'CHECKPOINT', 'MODEL_FILE', 'RunError', 'RunSpec', 'ModelKind', 'check_run_meta', 'read_run',
+           'load_run', 'load', 'save', 'posteriors', 'encode_data']
 
 # %% ../nbs/08b_runs.ipynb #04b9ecc1
 class RunError(ValueError):
@@ -40,8 +43,8 @@ def _shown(v) -> str:
 class RunSpec:
     "What the command line needs to rebuild a model: stored in every checkpoint it writes."
     model:str="vae" # a key of `MODELS`
-    data:str=DEFAULT_DATA # a key of `vae_nb.data.DATASETS`
-    shape:tuple=(1, 8, 8) # (C, H, W) of one image
+    data:str=DEFAULT_DATA # a key of `vae_nb.data.DATASETS` (or the name of the user's data, see `source`)
+    shape:tuple=(1, 8, 8) # (C, H, W) of one image, or (D,) of one feature vector
     recon:str="bce" # reconstruction loss, "bce" or "mse"
     latent_dim:int=16 # size of the latent code (of the lowest level for `hvae`)
     hidden:int=256 # width of the hidden layers (channels for convolutional models)
@@ -49,8 +52,9 @@ class RunSpec:
     lr:float=1e-3 # Adam's learning rate
     n_classes:int|None=None # label classes, for conditional models
     binarize:bool=False # dynamic binarization of the training images
+    source:dict|None=None # a run on the user's own data (`--data PATH`): its `vae_nb.user_data.DataSource` as a dict; `data` is then the path's name
     latent_dims:tuple|None=None # MLP hierarchies (vae, hvae): latent size per level, lowest first (None: `latent_dim`, halving upwards)
-    layers:int=1 # MLP hierarchies: hidden layers per MLP
+    layers:int|None=None # MLP hierarchies: hidden layers per MLP (None: three next to the data, one between latent levels)
     activation:str="silu" # MLP hierarchies: a key of `vae_nb.vae.ACTIVATIONS`
     inference:str="bottom-up" # hvae: "bottom-up" (`vae_nb.vae.VAE`) or "top-down" (`vae_nb.ladder.LadderVAE`)
     skip:bool=False # hvae: lucid's per-level decoders, the layout of runs written before these fields existed
@@ -77,14 +81,17 @@ class ModelKind:
     conditional:bool=False # trains on (x, label) pairs
     multiple:int=1 # image height and width must be multiples of this (convolutional models)
     likelihood:bool=True # `eval` reports ELBO and IW-NLL (False: the training loss is not a likelihood bound)
+    images:bool=False # needs images (C, H, W), not feature vectors (convolutional models)
     levels:tuple[int, int]|None=None # (least, most) latent levels of an MLP hierarchy, which takes `latent_dims`, `layers`, `activation`
 
 # %% ../nbs/08b_runs.ipynb #f8858203
 def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
     "Builder of an MLP hierarchy (`mlp_hierarchy`) of `latent_dims`, or `depth` levels halving upwards from `latent_dim`; trains the ELBO."
     def build(s:RunSpec) -> VAE:
-        dims, top_down = list(s.latent_dims or [max(s.latent_dim >> l, 1) for l in range(depth)]), s.inference == "top-down"
-        parts = mlp_hierarchy(math.prod(s.shape), dims, s.hidden, layers=s.layers, activation=s.activation, skip=s.skip, top_down=top_down)
+        dims, top_down, D = list(s.latent_dims or [max(s.latent_dim >> l, 1) for l in range(depth)]), s.inference == "top-down", math.prod(s.shape)
+        parts = mlp_hierarchy(D, dims, s.hidden, layers=s.layers or 1, activation=s.activation, skip=s.skip, top_down=top_down)
+        if s.layers is None:   # the default: three hidden layers next to the data, one between latent levels
+            parts["encoders"][0], parts["decoders"][0] = mlp(D, 2 * dims[0], s.hidden, 3, s.activation), mlp(dims[0], D, s.hidden, 3, s.activation)
         parts["encoders"][0] = nn.Sequential(nn.Flatten(), parts["encoders"][0])
         return (LadderVAE if top_down else VAE)(**parts, reconstruction_loss=s.recon, kl_weight=s.beta, input_shape=s.shape,
                                                 beta_schedule=LinearWarmup(s.kl_warmup, s.beta) if s.kl_warmup else None)
@@ -109,14 +116,14 @@ MODELS = {
     "beta": ModelKind("beta-VAE, MLP encoder and decoder; --beta defaults to 4 (vae_nb.algorithm.MLPBetaVAE)",
                       lambda s: MLPBetaVAE(s.shape, s.latent_dim, s.beta, s.hidden, s.recon, lr=s.lr), {"beta": 4.0}),
     "conv": ModelKind("convolutional VAE: 4 stride-2 conv layers (3 on 8x8 images), --hidden channels doubling (vae_nb.conv.ConvVAE)",
-                      _conv_vae, {"hidden": 32}, has_beta=False),
+                      _conv_vae, {"hidden": 32}, has_beta=False, images=True),
     "vq": ModelKind("VQ-VAE: convolutional, 128 codes of size --latent-dim on a 4x smaller grid (vae_nb.vq.VQVAE)",
                     lambda s: VQVAE(s.shape[0], s.hidden, 128, s.latent_dim, n_downsample=2, recon=s.recon, lr=s.lr),
-                    {"hidden": 64}, has_beta=False, multiple=4),
+                    {"hidden": 64}, has_beta=False, multiple=4, images=True),
     "cvae": ModelKind("conditional VAE: MLP encoder and decoder given the image's label; samples one row per class (vae_nb.cvae.MLPCVAE)",
                       lambda s: MLPCVAE(s.shape, s.n_classes, s.hidden, s.latent_dim, recon=s.recon, lr=s.lr), has_beta=False, conditional=True),
     "klae": ModelKind("KL autoencoder of latent diffusion: conv, L1 + patch GAN from step 500, --beta = KL weight, default 1e-6 (vae_nb.klae.AutoencoderKL)",
-                      _klae, {"hidden": 32, "latent_dim": 4, "beta": 1e-6}, multiple=4, likelihood=False),
+                      _klae, {"hidden": 32, "latent_dim": 4, "beta": 1e-6}, multiple=4, likelihood=False, images=True),
 }
 
 # %% ../nbs/08b_runs.ipynb #c0a1e002
@@ -127,6 +134,10 @@ def _size(v, spec:RunSpec, n_weights:int) -> str|None:
     if not (_is_int(v) and 1 <= v <= n_weights): return f"must be an int from 1 to {n_weights} (the number of weights in the file)"
 
 def _shape(v, spec:RunSpec, n_weights:int) -> str|None:
+    if spec.source is not None:   # the user's data: any (D,) or (C, H, W) the weights can hold
+        if not (isinstance(v, tuple) and len(v) in (1, 3) and all(_is_int(s) and s >= 1 for s in v) and math.prod(v) <= n_weights):
+            return f"must be [D] or [C, H, W] of positive ints, at most {n_weights} values in all (the number of weights in the file)"
+        return None
     want = tuple(DATASETS[spec.data].shape)
     if not (isinstance(v, tuple) and all(map(_is_int, v)) and v == want): return f"must be {list(want)}, the (C, H, W) of one {spec.data} image"
 
@@ -135,8 +146,14 @@ def _beta(v, spec:RunSpec, n_weights:int) -> str|None:
     if not (_is_number(v) and v >= 0): return "must be a finite number >= 0"
 
 def _n_classes(v, spec:RunSpec, n_weights:int) -> str|None:
-    want = DATASETS[spec.data].n_classes if MODELS[spec.model].conditional else None
+    if spec.source is not None and MODELS[spec.model].conditional: return None if _is_int(v) and 1 <= v <= n_weights else f"must be an int from 1 to {n_weights}"
+    want = DATASETS[spec.data].n_classes if MODELS[spec.model].conditional and spec.source is None else None
     if not (v is None if want is None else _is_int(v) and v == want): return f"must be {'null' if want is None else want} for a {spec.model} model of {spec.data}"
+
+def _source(v, spec:RunSpec, n_weights:int) -> str|None:
+    if v is None: return None
+    try: DataSource.from_dict(v)
+    except ValueError as e: return f"must describe the data the run was trained on ({e})"
 
 def _latent_dims(v, spec:RunSpec, n_weights:int) -> str|None:
     levels = MODELS[spec.model].levels
@@ -160,7 +177,7 @@ def _kl_warmup(v, spec:RunSpec, n_weights:int) -> str|None:
 # %% ../nbs/08b_runs.ipynb #c0a1e003
 RUN_CHECKS = {   # field of `RunSpec` -> (value, spec, weights in the file) -> what is wrong, or None; checked in this order
     "model": lambda v, s, n: None if isinstance(v, str) and v in MODELS else f"must be one this version of vae_nb can build: {', '.join(MODELS)}",
-    "data": lambda v, s, n: None if isinstance(v, str) and v in DATASETS else f"must be one of {', '.join(DATASETS)}",
+    "data": lambda v, s, n: None if isinstance(v, str) and (v in DATASETS or s.source is not None) else f"must be one of {', '.join(DATASETS)}",
     "shape": _shape,
     "recon": lambda v, s, n: None if isinstance(v, str) and v in ("bce", "mse") else "must be 'bce' or 'mse'",
     "latent_dim": _size,
@@ -169,8 +186,9 @@ RUN_CHECKS = {   # field of `RunSpec` -> (value, spec, weights in the file) -> w
     "lr": lambda v, s, n: None if _is_number(v) and v > 0 else "must be a finite number > 0",
     "n_classes": _n_classes,
     "binarize": lambda v, s, n: None if isinstance(v, bool) else "must be true or false",
+    "source": _source,
     "latent_dims": _latent_dims,
-    "layers": _size,
+    "layers": lambda v, s, n: None if v is None else _size(v, s, n),
     "activation": lambda v, s, n: None if isinstance(v, str) and v in ACTIVATIONS else f"must be one of {', '.join(ACTIVATIONS)}",
     "inference": _inference,
     "skip": _skip,
@@ -191,11 +209,12 @@ def check_run_meta(run:dict, # the run description of a checkpoint's metadata (`
 
 # %% ../nbs/08b_runs.ipynb #495ce08e
 CHECKPOINT = "checkpoint.safetensors" # the file name of a run's checkpoint in its folder
+MODEL_FILE = "model.safetensors" # the weights file `save` writes (with `model.json` beside it)
 
 def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict[str, Tensor]]:
     "The checked `RunSpec` of a checkpoint, its path and the model's weights; `RunError` for anything else."
     path = Path(path)
-    if path.is_dir(): path = path / CHECKPOINT
+    if path.is_dir(): path = path / (MODEL_FILE if (path / MODEL_FILE).is_file() and not (path / CHECKPOINT).is_file() else CHECKPOINT)
     if not path.is_file(): raise RunError(f"no checkpoint at {path}")
     try: meta, tensors = read_checkpoint(path)
     except ValueError as e: raise RunError(str(e).replace("`path` ", "")) from None
@@ -210,7 +229,7 @@ def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict[str, Tensor]]:
     except RunError as e: raise RunError(f"{path}: {e}") from None
     return spec, path, weights
 
-def read_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or its run folder
+def read_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train` or `save`, or its folder
             ) -> tuple[RunSpec, Path]:
     "The `RunSpec` stored in a checkpoint (checked by `check_run_meta`), and the checkpoint's path; `RunError` for anything else."
     return _read_run(path)[:2]
@@ -239,8 +258,49 @@ def load_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or 
     model.load_state_dict(weights)
     return model.to(device).eval(), spec, path
 
-def load(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or its run folder
+def load(path:str|os.PathLike, # a checkpoint written by `vae_nb train` or `save`, or its folder
          device:str|torch.device="cpu", # where to put the model
         ) -> nn.Module:
     "The trained model of a `vae_nb train` run, in eval mode, ready to `encode`, `sample` or `reconstruct`."
     return load_run(path, device)[0]
+
+# %% ../nbs/08b_runs.ipynb #2bcad221
+def save(model:nn.Module, # a model built by `MODELS[spec.model].build(spec)`, trained
+         spec:RunSpec, # its description
+         folder:str|os.PathLike, # created if missing; `model.safetensors` and `model.json` are (over)written atomically
+        ) -> Path:
+    "Save `model` to `folder` (safetensors weights + JSON description, no pickle) for `load`; return the weights file."
+    if not isinstance(spec, RunSpec): raise TypeError(f"`spec` must be a RunSpec, got {type(spec).__name__}")
+    try: MODELS[spec.model].build(spec).load_state_dict(model.state_dict())
+    except (KeyError, RuntimeError) as e: raise ValueError(f"`model` is not the model `spec` describes ({spec.model}): {str(e).splitlines()[0]}") from None
+    folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
+    return save_checkpoint(folder / MODEL_FILE, model, meta={"config": {"run": asdict(spec)}})
+
+# %% ../nbs/08b_runs.ipynb #0a4d8bf1
+def posteriors(model:nn.Module, # a model of `MODELS`
+               x:Tensor, # a batch of examples
+               condition:Tensor|None=None, # their labels, for a conditional model
+              ) -> list[tuple[Tensor, Tensor|None]]:
+    "`(mu, logvar)` of the posterior of each latent level, lowest first (a VQ-VAE: its quantised latent and None)."
+    if isinstance(model, VAE): _, mus, logvars = model.encode(x, mean=True); return list(zip(mus, logvars))
+    if hasattr(model, "quantizer"): return [(model.latent(x), None)]
+    q = model.posterior(x) if condition is None else model.posterior(x, condition)
+    return [(q.mean, q.logvar)]
+
+def encode_data(model:nn.Module, # a model of `MODELS`
+                x:Tensor, # all the examples, on any device
+                condition:Tensor|None=None, # their labels, for a conditional model
+                batch_size:int=256, # examples per forward pass
+                progress:bool=False, # show a progress bar
+               ) -> list[tuple[Tensor, Tensor|None]]:
+    "Posterior `(mu, logvar)` of every example of `x`, per latent level, on the CPU, in the order of `x`."
+    if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
+    if len(x) == 0: raise ValueError("`x` must hold at least one example")
+    device, parts, starts = next(model.parameters()).device, [], range(0, len(x), batch_size)
+    cpu = lambda t: None if t is None else t.float().cpu()
+    with evaluating(model), torch.no_grad():
+        for i in (progress_bar(starts) if progress else starts):
+            c = None if condition is None else condition[i:i + batch_size].to(device)
+            parts.append([(cpu(mu), cpu(logvar)) for mu, logvar in posteriors(model, x[i:i + batch_size].to(device), c)])
+    cat = lambda ts: None if ts[0] is None else torch.cat(ts)
+    return [(cat([p[l][0] for p in parts]), cat([p[l][1] for p in parts])) for l in range(len(parts[0]))]

@@ -71,6 +71,7 @@ class VQOutput:
         "The VQ regulariser: codebook plus commitment term."
         return self.codebook_loss + self.commitment_loss
 
+# %% ../nbs/06c_vq.ipynb #5739e792
 def code_usage(indices:Tensor, # code indices, any shape
                num_embeddings:int, # size of the codebook
               ) -> tuple[Tensor, Tensor]:
@@ -125,6 +126,7 @@ def set_codes(self:VectorQuantizer, which:Tensor, values:Tensor) -> None:
     if self.ema: self.ema_sum[which], self.ema_count[which] = values, 1.
     self.unused_batches[which] = 0
 
+# %% ../nbs/06c_vq.ipynb #a72577d4
 @patch
 @torch.no_grad()
 def init_codebook(self:VectorQuantizer, rows:Tensor, # encoder outputs, shape (M, D)
@@ -138,7 +140,7 @@ def init_codebook(self:VectorQuantizer, rows:Tensor, # encoder outputs, shape (M
     self.set_codes(slice(None), values)
     self.initialised.fill_(True)
 
-@patch
+# %% ../nbs/06c_vq.ipynb #70a0a50f
 @torch.no_grad()
 def _ema_update(self:VectorQuantizer, rows:Tensor, indices:Tensor, counts:Tensor) -> None:
     "Move the EMA counts and sums towards this batch's assignments and set the codes to their ratio."
@@ -159,7 +161,6 @@ def restart_dead_codes(self:VectorQuantizer, rows:Tensor, counts:Tensor) -> Tens
     return dead
 
 # %% ../nbs/06c_vq.ipynb #eb53541d
-@patch
 def _check_latent(self:VectorQuantizer, z_e) -> None:
     if not isinstance(z_e, Tensor): raise TypeError(f"`z_e` must be a Tensor, got {type(z_e).__name__}")
     if z_e.dim() < 2 or z_e.shape[1] != self.embedding_dim:
@@ -171,7 +172,7 @@ def _check_latent(self:VectorQuantizer, z_e) -> None:
 def forward(self:VectorQuantizer, z_e:Tensor, # encoder output, channels first: (N, embedding_dim, *spatial)
             ) -> VQOutput:
     "Quantise `z_e` to its nearest codes; return a `VQOutput` with the straight-through `z_q` and the loss terms."
-    self._check_latent(z_e)
+    _check_latent(self, z_e)
     rows = _rows(z_e.detach())
     if self.training and not self.initialised: self.init_codebook(rows)
     indices = squared_distances(rows, self.codebook.detach()).argmin(1)
@@ -181,11 +182,12 @@ def forward(self:VectorQuantizer, z_e:Tensor, # encoder output, channels first: 
     perplexity, usage = code_usage(indices, self.num_embeddings)
     if self.training:
         counts = torch.bincount(indices, minlength=self.num_embeddings)
-        if self.ema: self._ema_update(rows, indices, counts.to(rows.dtype))
+        if self.ema: _ema_update(self, rows, indices, counts.to(rows.dtype))
         if self.restart_after is not None: self.restart_dead_codes(rows, counts)
     z_q = z_e + (e - z_e).detach()
     return VQOutput(z_e, z_q, indices.reshape(z_e.shape[0], *z_e.shape[2:]), codebook_loss, commitment_loss, perplexity, usage)
 
+# %% ../nbs/06c_vq.ipynb #7b62e423
 @patch
 def lookup(self:VectorQuantizer, indices:Tensor, # code indices, shape (N, *spatial)
            ) -> Tensor:
@@ -219,13 +221,16 @@ class VectorQuantizedVAE(VAEAlgorithm):
     def encode(self, x:Tensor, condition:Tensor|None=None) -> VQOutput:
         "Encode `x` and quantise: the quantiser's `VQOutput` record."
         z_e = self.encoder(x)
-        self.quantizer._check_latent(z_e)
+        _check_latent(self.quantizer, z_e)
         if self.latent_shape is None: self.latent_shape = tuple(z_e.shape[1:])
         elif tuple(z_e.shape[1:]) != self.latent_shape:
             raise ValueError(f"the encoder's output must have the latent shape (N, *d_latent) = (N, *{self.latent_shape}), got {tuple(z_e.shape)}")
         return self.quantizer(z_e)
     def sample_latent(self, params:VQOutput) -> Tensor: return params.z_q
     def posterior_mean(self, params:VQOutput) -> Tensor: return params.z_q
+    def latent(self, x:Tensor, condition:Tensor|None=None) -> Tensor:
+        "The quantised latent `z_q` of `x` (its codes' vectors)."
+        return self.encode(x).z_q
     def regularisation_loss(self, params:VQOutput) -> Tensor: return params.loss
     def extra_terms(self, params:VQOutput) -> dict[str, Tensor]:
         return {"codebook": params.codebook_loss, "commitment": params.commitment_loss, "perplexity": params.perplexity, "usage": params.usage}
@@ -245,6 +250,7 @@ class ResidualBlock(nn.Module):
         self.block = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, channels, 1))
     def forward(self, x:Tensor) -> Tensor: return x + self.block(x)
 
+# %% ../nbs/06c_vq.ipynb #6bde7e2c
 def conv_encoder(in_channels:int, # image channels
                  hidden_dim:int, # channels after the last downsampling
                  out_channels:int, # latent channels
@@ -258,6 +264,7 @@ def conv_encoder(in_channels:int, # image channels
     res = [ResidualBlock(hidden_dim, hidden_dim // 4) for _ in range(n_res_blocks)]
     return nn.Sequential(*down, nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1), *res, nn.ReLU(), nn.Conv2d(hidden_dim, out_channels, 1))
 
+# %% ../nbs/06c_vq.ipynb #72f0a7fa
 def conv_decoder(in_channels:int, # latent channels
                  hidden_dim:int, # channels at the latent resolution
                  out_channels:int, # image channels
@@ -302,6 +309,7 @@ def forward(self:VectorQuantizedVAE, x:Tensor, # the input batch
     q = self.encode(x)
     return self.to_data(self.decode(q.z_q)), q.loss
 
+# %% ../nbs/06c_vq.ipynb #68f2754c
 @patch
 def loss(self:VectorQuantizedVAE, recon:Tensor, # `model(x)[0]`
          x:Tensor, # the data

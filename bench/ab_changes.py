@@ -1,0 +1,66 @@
+#!/usr/bin/env python
+"""Before / after of each speed change of issue 16, interleaved in one process (1 thread): the previous implementation
+is kept here and swapped in for the "before" runs, so both sides run on the same machine state.
+
+changes:
+  bernoulli   `vae_nb.core._BernoulliLogProb.forward`: log(1 + exp(-|l|)) -> -log sigmoid(|l|) (one transcendental pass less)
+
+measured per change: `evaluate_likelihood` (k = 1000, 40 valid images of binarized MNIST, the 784-200-200-50 tanh VAE of
+bench/peers.py; the cost does not depend on the weights, so they are left untrained) and one training step (batch 100,
+fused Adam, `vae_nb.step.optimizer_step`, value checks off as after the first epoch).
+
+usage: OMP_NUM_THREADS=1 python bench/ab_changes.py [--rounds 7]
+"""
+import argparse, os, statistics, sys, time
+from pathlib import Path
+import torch
+sys.path.insert(0, str(Path(__file__).parent))
+import peers
+from vae_nb import core
+from vae_nb.algorithm import VanillaVAE
+from vae_nb.metrics import evaluate_likelihood
+from vae_nb.step import optimizer_step
+from vae_nb.vae import VAE
+
+def bernoulli_before(ctx, logits, x):
+    "The forward of `_BernoulliLogProb` before the change."
+    ctx.save_for_backward(logits, x)
+    softplus = logits.abs().neg_().exp_().add_(1).log_().add_(logits.clamp(min=0))
+    return torch.addcmul(softplus.neg_(), x, logits)
+
+CHANGES = {"bernoulli": (core._BernoulliLogProb, "forward", staticmethod(bernoulli_before))}
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--rounds", type=int, default=7)
+    p.add_argument("--steps", type=int, default=30, help="training steps per timing")
+    a = p.parse_args()
+    torch.manual_seed(0); enc, dec = peers.coders()
+    algo = VanillaVAE(enc, dec, d_latent=peers.L, recon="bce").eval()
+    model = VAE([enc], [dec], reconstruction_loss="bce")
+    opt = torch.optim.Adam(model.parameters(), lr=peers.LR, fused=True)
+    x_valid, x_train = peers.load("valid")[:40], peers.load("train")[:peers.BATCH * a.steps]
+    def nll(): evaluate_likelihood(algo, x_valid, k=1000)
+    def steps():
+        with core.validation(False):
+            for xb in x_train.split(peers.BATCH): optimizer_step(model, opt, xb)
+    for name, (owner, attr, before) in CHANGES.items():
+        after = owner.__dict__[attr]
+        times, loads = {}, []
+        for r in range(a.rounds):
+            loads.append(os.getloadavg()[0])
+            for side, impl in (("before", before), ("after", after)):
+                setattr(owner, attr, impl)
+                try:
+                    for what, f in (("NLL", nll), ("step", steps)):
+                        t = time.perf_counter(); f(); times.setdefault((what, side), []).append(time.perf_counter() - t)
+                finally: setattr(owner, attr, after)
+        print(f"\n{name}: {a.rounds} interleaved rounds, load {min(loads):.1f}-{max(loads):.1f}, torch {torch.__version__}")
+        print("| measure | before, min / median | after, min / median | speed-up (medians) |\n|---|---|---|---|")
+        for what, unit, per in (("NLL", "ms / image", len(x_valid)), ("step", "ms / step", a.steps)):
+            b, f = ([1e3 * t / per for t in times[(what, s)]] for s in ("before", "after"))
+            print(f"| {what} ({unit}) | {min(b):.2f} / {statistics.median(b):.2f} | {min(f):.2f} / {statistics.median(f):.2f} | "
+                  f"{statistics.median(b) / statistics.median(f):.2f}x |")
+
+if __name__ == "__main__":
+    main()
