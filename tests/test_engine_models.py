@@ -15,7 +15,7 @@ def vae():
 
 def hvae():
     from vae_nb.vae import VAE, mlp_hierarchy
-    return VAE(**mlp_hierarchy(64, [8, 4], hidden=32), reconstruction_loss="bce")
+    return VAE(**mlp_hierarchy(64, [8, 4], hidden_dim=32), reconstruction_loss="bce")
 
 def mlp_vae():
     from vae_nb.algorithm import MLPVAE
@@ -64,6 +64,11 @@ def test_fit_checkpoint_resume(name, digits, tmp_path):
     assert resumed.step == 4 * 12 and len([r for r in resumed.history if r["split"] == "train"]) == 4
     load_checkpoint(tmp_path / "checkpoint.safetensors", MODELS[name]())
 
+def ladder():
+    from vae_nb.vae import mlp_hierarchy
+    from vae_nb.ladder import LadderVAE
+    return LadderVAE(**mlp_hierarchy(64, [8, 4], hidden_dim=32, top_down=True), reconstruction_loss="bce")
+
 # every model class the package exports is an ordinary callable module built on `VAEBase`
 def _callable_models():
     from vae_nb.algorithm import VanillaVAE, MLPVAE, BetaVAE, MLPBetaVAE, mlp_coders
@@ -75,7 +80,7 @@ def _callable_models():
     img, flat, y = torch.rand(3, 1, 8, 8), torch.rand(3, 64), torch.tensor([0, 1, 2])
     coders = lambda: mlp_coders((1, 8, 8), 16, 4)
     return {   # class -> (model, args of model(...), what model(...) returns)
-        "VAE": (vae(), (flat,), "lucid"), "VanillaVAE": (VanillaVAE(*coders(), d_latent=4), (img,), "gauss"),
+        "VAE": (vae(), (flat,), "lucid"), "LadderVAE": (ladder(), (flat,), "lucid"), "VanillaVAE": (VanillaVAE(*coders(), d_latent=4), (img,), "gauss"),
         "MLPVAE": (mlp_vae(), (img,), "gauss"), "BetaVAE": (BetaVAE(*coders(), d_latent=4), (img,), "gauss"),
         "MLPBetaVAE": (beta_vae(), (img,), "gauss"), "ConvVAE": (conv_vae(), (img,), "gauss"),
         "ConvVAE28": (ConvVAE28(channels=(8, 8, 16, 16)), (torch.rand(2, 1, 28, 28),), "gauss"),

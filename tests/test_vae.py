@@ -34,7 +34,7 @@ def test_linear_warmup_monotone(n, b1, b2, s1, s2):
 def test_any_depth_and_latent_sizes(latent_dims, learned_priors, kind, n):
     "Any number of levels and latent sizes: shapes, finite loss == recon + kl (β=1, no hierarchical weighting), samples, IW-NLL."
     torch.manual_seed(0)
-    model = VAE(**mlp_hierarchy(6, latent_dims, hidden=8, learned_priors=learned_priors), reconstruction_loss=kind, hierarchical_kl=False)
+    model = VAE(**mlp_hierarchy(6, latent_dims, hidden_dim=8, learned_priors=learned_priors, skip=True), reconstruction_loss=kind, hierarchical_kl=False)
     x = torch.rand(n, 6)
     recon, mus, logvars, zs = model(x)
     assert recon.shape == x.shape and [z.shape[1] for z in zs] == latent_dims

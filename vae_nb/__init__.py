@@ -12,7 +12,8 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
           'estimate_log_likelihood'],
  'interface': ['DiagonalGaussian', 'VAEOutput', 'Objective', 'objectives_of', 'evaluating', 'VAEBase', 'default_rows'],
  'config': ['ConstantBeta', 'LinearWarmup', 'CyclicalAnnealing', 'VAEConfig'],
- 'vae': ['VAE', 'free_bits_kl', 'mlp_hierarchy'],
+ 'vae': ['ACTIVATIONS', 'VAE', 'free_bits_kl', 'init_for_activation', 'init_output_bias', 'mlp', 'mlp_hierarchy'],
+ 'ladder': ['precision_weighted', 'LadderVAE', 'level_statistics'],
  'data': ['DIGITS_SPLITS', 'MNIST_SPLITS', 'BINARIZED_MNIST_SPLITS', 'BINARIZED_MNIST_URL', 'CIFAR10_SPLITS',
           'DATASETS', 'DEFAULT_DATA', 'DataNotFoundError', 'default_root', 'load_digits_data', 'write_idx',
           'load_mnist', 'DataFileError', 'load_binarized_mnist', 'load_cifar10', 'DynamicBinarize', 'DataInfo',
@@ -51,7 +52,7 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
  'objectives': ['IWAEObjective'],
  'runs': ['RunError', 'load', 'save']}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-_SUBMODULES = ['algorithm', 'checkpoint', 'cli', 'commands', 'config', 'conv', 'core', 'cvae', 'data', 'distributed', 'estimator', 'interface', 'klae', 'latent_plots', 'loaders', 'metrics', 'objectives', 'runs', 'step', 'train', 'user_data', 'vae', 'viz', 'vq']
+_SUBMODULES = ['algorithm', 'checkpoint', 'cli', 'commands', 'config', 'conv', 'core', 'cvae', 'data', 'distributed', 'estimator', 'interface', 'klae', 'ladder', 'latent_plots', 'loaders', 'metrics', 'objectives', 'runs', 'step', 'train', 'user_data', 'vae', 'viz', 'vq']
 __all__ = list(_WHERE)
 
 def __getattr__(name:str):

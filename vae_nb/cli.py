@@ -21,6 +21,7 @@ from .train import Trainer, evaluate
 from .step import NonFiniteLossError
 from .checkpoint import atomic_write, read_checkpoint
 from .distributed import get_device, init_distributed, seed_everything
+from .vae import ACTIVATIONS
 from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
 from .viz import plot_history, to_images, save_grid, save_pictures, sample_images, class_rows
 from fastprogress.fastprogress import IN_NOTEBOOK
@@ -48,6 +49,13 @@ def _int(lo:int=1, hi:int|None=None) -> Callable[[str], int]:
 
 _positive_int = _int()
 
+def _sizes(s:str) -> tuple[int, ...]:
+    "An argparse type: comma-separated positive ints, e.g. 64,32,16."
+    try: v = tuple(int(t) for t in s.split(","))
+    except ValueError: v = ()
+    if not v or min(v) < 1: raise argparse.ArgumentTypeError(f"must be comma-separated positive ints, lowest level first (e.g. 64,32), got {s[:40]!r}")
+    return v
+
 def _fraction(s:str) -> float:
     "An argparse type: a number strictly between 0 and 1."
     try: v = float(s)
@@ -72,6 +80,8 @@ def _listing(items:dict, describe:Callable) -> str:
 _TRAIN_EXAMPLES = """examples:
   vae_nb train                                               VAE on the embedded 8x8 digits, no download: outputs in runs/vae-digits
   vae_nb train --model beta --beta 4 --latent-dim 10 --epochs 50
+  vae_nb train --model vae --latent-dims 50 --hidden 200 --layers 2 --activation tanh --data binarized-mnist ...   Burda et al.'s reference VAE
+  vae_nb train --model hvae --latent-dims 64,32,16,8                                      a four-level top-down (ladder) VAE
   vae_nb train --model conv --data mnist --epochs 10         convolutional VAE (4 stride-2 layers; 3 on 8x8 digits)
   vae_nb train --model cvae                                  conditional VAE on (digit, label): samples.png has a row per class
   vae_nb train --model klae --data mnist                     KL autoencoder + patch GAN (latent diffusion's first stage)
@@ -127,6 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_number(0, True), help="Adam learning rate (default: 1e-3; with --resume, the run's)")
     t.add_argument("--latent-dim", type=_positive_int, help=f"latent size (default: {RunSpec.latent_dim})")
     t.add_argument("--hidden", type=_positive_int, help=f"hidden width, or channels of conv models (default: {RunSpec.hidden}; conv, klae: 32; vq: 64)")
+    t.add_argument("--latent-dims", type=_sizes, help="vae, hvae: latent size per level, lowest first, e.g. 64,32,16,8 (default: --latent-dim, halving upwards over two levels for hvae)")
+    t.add_argument("--layers", type=_positive_int, help="vae, hvae: hidden layers per MLP (default: three next to the data, one between latent levels)")
+    t.add_argument("--activation", choices=list(ACTIVATIONS), help=f"vae, hvae: nonlinearity of the MLPs (default: {RunSpec.activation})")
+    t.add_argument("--inference", choices=["bottom-up", "top-down"], help="hvae: bottom-up (vae_nb.vae.VAE) or top-down (vae_nb.ladder.LadderVAE) posterior (default: " + (MODELS["hvae"].defaults or {}).get("inference", RunSpec.inference) + ")")
+    t.add_argument("--kl-warmup", type=_int(0), help="vae, hvae: training steps over which the KL weight rises from 0 to --beta (default: 0; hvae: 500)")
     t.add_argument("--beta", type=_number(0, False), help="weight of the KL term (default: 1; beta: 4; klae: 1e-6); only models with an adjustable KL weight")
     t.add_argument("--binarize", action=argparse.BooleanOptionalAction, help="dynamic binarization: resample 0/1 pixels from the grey levels every batch "
                    "(default: on for data modelled as Bernoulli pixels, e.g. digits and MNIST, with likelihood models; --no-binarize trains on the grey values)")

@@ -21,6 +21,8 @@ from .train import Trainer, evaluate
 from .step import NonFiniteLossError
 from .checkpoint import atomic_write, read_checkpoint
 from .distributed import get_device, init_distributed, seed_everything
+from .vae import VAE, init_output_bias
+from .ladder import level_statistics
 from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
 from .viz import plot_history, to_images, save_grid, save_pictures, sample_images, class_rows
 from fastprogress.fastprogress import IN_NOTEBOOK
@@ -38,6 +40,23 @@ MAX_SEED = 2**63 - 1 # seeds are offset by the epoch and the process rank, and t
 MAX_SAMPLES = 10_000 # `sample -n`: one PNG grid of at most 100 x 100 images
 MAX_K = 100_000 # `eval --k`: importance samples per example (published tables use 5000)
 DEFAULT_EPOCHS = {"digits": 300} # epochs per data set when --epochs is not given (else 10)
+
+# %% ../nbs/08c_commands.ipynb #d199518d
+_HIERARCHY_FLAGS = (("--latent-dims", "latent_dims"), ("--layers", "layers"), ("--activation", "activation"), ("--inference", "inference"), ("--kl-warmup", "kl_warmup"))
+
+def _hierarchy_spec(a:argparse.Namespace, spec:RunSpec) -> None:
+    "Set the MLP-hierarchy fields of `spec` from the flags, refusing them for other models and sizes that do not fit."
+    levels, given = MODELS[spec.model].levels, [flag for flag, name in _HIERARCHY_FLAGS if getattr(a, name) is not None]
+    hierarchies = ", ".join(k for k, m in MODELS.items() if m.levels)
+    if given and levels is None: raise CLIError(f"{given[0]} does not apply to --model {spec.model}; MLP hierarchies take it: {hierarchies}")
+    if a.latent_dims is not None:
+        if a.latent_dim is not None: raise CLIError("give --latent-dim or --latent-dims, not both")
+        if not levels[0] <= len(a.latent_dims) <= levels[1]:
+            raise CLIError(f"--latent-dims: --model {spec.model} takes {'1 size' if levels[1] == 1 else f'{levels[0]} to {levels[1]} sizes'}, got {len(a.latent_dims)}")
+        spec.latent_dim = a.latent_dims[0]
+    if a.inference == "top-down" and levels[1] == 1: raise CLIError("--inference top-down needs more than one level; use --model hvae")
+    for _, name in _HIERARCHY_FLAGS:
+        if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
 
 # %% ../nbs/08c_commands.ipynb #6c86a5b2
 def _run_spec(a:argparse.Namespace, info:DataInfo) -> RunSpec:
@@ -57,6 +76,7 @@ def _run_spec(a:argparse.Namespace, info:DataInfo) -> RunSpec:
                    **(kind.defaults or {}))
     for name in ("latent_dim", "hidden", "beta"):
         if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
+    _hierarchy_spec(a, spec)
     if not kind.has_beta: spec.beta = None
     return spec
 
@@ -151,7 +171,7 @@ def _heldout(ds:TensorDataset, spec:RunSpec) -> tuple[Tensor, ...]:
     return (x, *rest)
 
 # %% ../nbs/08c_commands.ipynb #c1a2b004
-_RUN_FLAGS = (("--model", "model"), ("--data", "data"), ("--latent-dim", "latent_dim"), ("--hidden", "hidden"), ("--beta", "beta"), ("--lr", "lr"))
+_RUN_FLAGS = (("--model", "model"), ("--data", "data"), ("--latent-dim", "latent_dim"), ("--hidden", "hidden"), ("--beta", "beta"), ("--lr", "lr"), *_HIERARCHY_FLAGS)
 _TRAINER_FLAGS = (("--batch-size", "batch_size", 1), ("--seed", "seed", 0))   # recorded by the engine, with their least valid value
 
 def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
@@ -212,6 +232,7 @@ def train_command(a:argparse.Namespace) -> Path:
     train, valid = _load(info, "train", a.root, not a.no_download), _load(info, info.eval_split, a.root, not a.no_download)
     torch.manual_seed(a.seed)
     model = MODELS[spec.model].build(spec)
+    if isinstance(model, VAE) and not a.resume: init_output_bias(model.decoders[0], train.tensors[0], spec.recon)   # start at the data's marginal
     loader = make_loader(train.tensors, a.batch_size, seed=a.seed, device=device, rank=rank, world_size=world_size,
                          transform=DynamicBinarize() if spec.binarize else None)
     valid_data = _heldout(valid, spec)
@@ -253,6 +274,7 @@ def eval_command(a:argparse.Namespace) -> dict:
     has_likelihood = model.has_likelihood
     try:
         res["terms"] = evaluate(model, data[0] if len(data) == 1 else data, batch_size=a.batch_size)
+        if isinstance(model, VAE): res["levels"] = level_statistics(model, x.to(model.device), batch_size=a.batch_size)   # KL and active units per level
         if kind.likelihood and has_likelihood:
             batches = list(zip(x.split(a.batch_size), labels.split(a.batch_size))) if kind.conditional else x
             r = evaluate_likelihood(model, batches, a.k, batch_size=a.batch_size)   # the library's one likelihood path
@@ -267,6 +289,8 @@ def eval_command(a:argparse.Namespace) -> dict:
     else:
         print(f"{spec.model} on {spec.data}, {split} split: {len(x)} images of {dims} values ({path})")
         print("loss terms  " + "  ".join(f"{k} {v:.4g}" for k, v in res["terms"].items()))
+        if "levels" in res: print("per level   KL " + ", ".join(f"{v:.3g}" for v in res["levels"]["kl"]) + " nats; active units "
+                                  + ", ".join(f"{n}/{u}" for n, u in zip(res["levels"]["active_units"], res["levels"]["units"])))
         if "nll" in res:
             print(f"ELBO    {res['elbo']:10.3f} nats  {res['elbo_bits_per_dim']:.4f} bits/dim (negative ELBO)")
             print(f"IW-NLL  {res['nll']:10.3f} nats  {res['nll_bits_per_dim']:.4f} bits/dim (k={a.k})")

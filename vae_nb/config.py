@@ -83,12 +83,12 @@ def _check_modules(value, # the list to check
 class VAEConfig:
     "Validated description of a standard, β or hierarchical VAE: one encoder and one decoder per latent level."
     encoders:list[nn.Module] # encoders[l]: level l-1's sample (x for l=0) -> (N, 2*D_l, ...) mean and log-variance
-    decoders:list[nn.Module] # decoders, deepest level last; decoders[0] outputs the data
+    decoders:list[nn.Module] # one per level, deepest last, or one (p(x | z_0), with `priors`); decoders[0] outputs the data
     priors:list[nn.Module]|None=None # depth-1 modules, priors[l]: z_{l+1} -> (N, 2*D_l, ...) parameters of p(z_l | z_{l+1})
     reconstruction_loss:Literal["mse", "bce"]="mse" # "bce" takes decoder logits; both sum over data dims, mean over the batch
     kl_weight:float=1.0 # β, the weight of the KL term
     beta_schedule:Callable[[int], float]|None=None # step -> β; replaces `kl_weight` when given
-    hierarchical_kl:bool=True # True: each level's KL weighted by β/depth; False: by β
+    hierarchical_kl:bool=False # False: each level's KL weighted by β (the ELBO for β = 1); True: by β/depth (lucid's default)
     depth:int|None=None # number of latent levels; defaults to len(encoders)
     input_shape:tuple[int, ...]|None=None # per-example data shape; reconstructions are reshaped to (N, *input_shape)
     free_bits:float=0.0 # free-bits floor in nats per latent dimension (0: off)
@@ -101,12 +101,14 @@ class VAEConfig:
         check_int(self.depth, "depth")
         if self.depth != len(self.encoders):
             raise ValueError(f"`depth` must equal the number of encoders ({len(self.encoders)}), got {self.depth}")
-        if len(self.decoders) != self.depth:
-            raise ValueError(f"`decoders` must have one module per level (depth={self.depth}), got {len(self.decoders)}")
+        if len(self.decoders) not in (1, self.depth):
+            raise ValueError(f"`decoders` must have one module per level (depth={self.depth}) or one data decoder, got {len(self.decoders)}")
         if self.priors is not None:
             self.priors = _check_modules(self.priors, "priors")
             if len(self.priors) != self.depth - 1:
                 raise ValueError(f"`priors` must have depth - 1 = {self.depth - 1} modules (one per level below the top), got {len(self.priors)}")
+        if len(self.decoders) < self.depth and self.priors is None:
+            raise ValueError(f"a single decoder reads only z_0: the {self.depth - 1} level(s) above need `priors` to reach the data (or pass one decoder per level)")
         if not isinstance(self.reconstruction_loss, str):
             raise TypeError(f"`reconstruction_loss` must be a str, got {describe(self.reconstruction_loss)}")
         if self.reconstruction_loss not in RECONSTRUCTION_LOSSES:

@@ -14,7 +14,9 @@ from torch import Tensor
 from fastprogress.fastprogress import progress_bar
 from .data import DATASETS, DEFAULT_DATA
 from .user_data import DataSource
-from .vae import VAE, mlp_hierarchy
+from .vae import VAE, mlp, mlp_hierarchy, ACTIVATIONS
+from .ladder import LadderVAE
+from .config import LinearWarmup
 from .algorithm import MLPBetaVAE
 from .conv import ConvVAE
 from .cvae import MLPCVAE
@@ -51,6 +53,12 @@ class RunSpec:
     n_classes:int|None=None # label classes, for conditional models
     binarize:bool=False # dynamic binarization of the training images
     source:dict|None=None # a run on the user's own data (`--data PATH`): its `vae_nb.user_data.DataSource` as a dict; `data` is then the path's name
+    latent_dims:tuple|None=None # MLP hierarchies (vae, hvae): latent size per level, lowest first (None: `latent_dim`, halving upwards)
+    layers:int|None=None # MLP hierarchies: hidden layers per MLP (None: three next to the data, one between latent levels)
+    activation:str="silu" # MLP hierarchies: a key of `vae_nb.vae.ACTIVATIONS`
+    inference:str="bottom-up" # hvae: "bottom-up" (`vae_nb.vae.VAE`) or "top-down" (`vae_nb.ladder.LadderVAE`)
+    skip:bool=False # hvae: lucid's per-level decoders, the layout of runs written before these fields existed
+    kl_warmup:int=0 # MLP hierarchies: training steps over which the KL weight rises linearly from 0 to `beta` (0: none)
 
     @classmethod
     def from_dict(cls, d:dict) -> RunSpec:
@@ -59,7 +67,8 @@ class RunSpec:
         if not isinstance(d, dict) or "model" not in d: raise RunError(f"not a run description (a JSON object with a `model`): {_shown(d)}")
         unknown = [k for k in d if k not in names]
         if unknown: raise RunError(f"not a run description: unknown field(s) {', '.join(map(repr, unknown))}; a run has {', '.join(names)}")
-        return cls(**{**d, **({"shape": tuple(d["shape"])} if isinstance(d.get("shape"), list) else {})})   # JSON has no tuples
+        if d.get("model") == "hvae" and "skip" not in d: d = {**d, "skip": True}   # an hvae run from before the standard layout
+        return cls(**{**d, **{k: tuple(d[k]) for k in ("shape", "latent_dims") if isinstance(d.get(k), list)}})   # JSON has no tuples
 
 # %% ../nbs/08b_runs.ipynb #913cbc25
 @dataclass(frozen=True)
@@ -73,21 +82,19 @@ class ModelKind:
     multiple:int=1 # image height and width must be multiples of this (convolutional models)
     likelihood:bool=True # `eval` reports ELBO and IW-NLL (False: the training loss is not a likelihood bound)
     images:bool=False # needs images (C, H, W), not feature vectors (convolutional models)
+    levels:tuple[int, int]|None=None # (least, most) latent levels of an MLP hierarchy, which takes `latent_dims`, `layers`, `activation`
 
 # %% ../nbs/08b_runs.ipynb #f8858203
-def _deep_mlp(n_in:int, n_out:int, hidden:int, n_hidden:int=3) -> nn.Sequential:
-    "An MLP with `n_hidden` SiLU layers of width `hidden`."
-    sizes = [n_in] + [hidden] * n_hidden
-    return nn.Sequential(*[m for a, b in zip(sizes, sizes[1:]) for m in (nn.Linear(a, b), nn.SiLU())], nn.Linear(sizes[-1], n_out))
-
 def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
-    "Builder of a `VAE` of `depth` MLP levels, latent sizes halving upwards from `latent_dim`; three hidden layers next to the data."
+    "Builder of an MLP hierarchy (`mlp_hierarchy`) of `latent_dims`, or `depth` levels halving upwards from `latent_dim`; trains the ELBO."
     def build(s:RunSpec) -> VAE:
-        dims = [max(s.latent_dim >> l, 1) for l in range(depth)]
-        parts = mlp_hierarchy(math.prod(s.shape), dims, s.hidden)
-        parts["encoders"][0] = nn.Sequential(nn.Flatten(), _deep_mlp(math.prod(s.shape), 2 * dims[0], s.hidden))
-        parts["decoders"][0] = _deep_mlp(dims[0], math.prod(s.shape), s.hidden)
-        return VAE(**parts, reconstruction_loss=s.recon, kl_weight=s.beta, hierarchical_kl=False, input_shape=s.shape)
+        dims, top_down, D = list(s.latent_dims or [max(s.latent_dim >> l, 1) for l in range(depth)]), s.inference == "top-down", math.prod(s.shape)
+        parts = mlp_hierarchy(D, dims, s.hidden, layers=s.layers or 1, activation=s.activation, skip=s.skip, top_down=top_down)
+        if s.layers is None:   # the default: three hidden layers next to the data, one between latent levels
+            parts["encoders"][0], parts["decoders"][0] = mlp(D, 2 * dims[0], s.hidden, 3, s.activation), mlp(dims[0], D, s.hidden, 3, s.activation)
+        parts["encoders"][0] = nn.Sequential(nn.Flatten(), parts["encoders"][0])
+        return (LadderVAE if top_down else VAE)(**parts, reconstruction_loss=s.recon, kl_weight=s.beta, input_shape=s.shape,
+                                                beta_schedule=LinearWarmup(s.kl_warmup, s.beta) if s.kl_warmup else None)
     return build
 
 def _conv_vae(s:RunSpec) -> ConvVAE:
@@ -103,8 +110,9 @@ def _klae(s:RunSpec) -> AutoencoderKL:
 
 # %% ../nbs/08b_runs.ipynb #8704d639
 MODELS = {
-    "vae": ModelKind("standard VAE: one Gaussian latent, MLP encoder and decoder (vae_nb.vae.VAE)", _mlp_vae(1)),
-    "hvae": ModelKind("two-level hierarchical VAE with a learned prior (vae_nb.vae.VAE, depth 2)", _mlp_vae(2)),
+    "vae": ModelKind("standard VAE: one Gaussian latent, MLP encoder and decoder (vae_nb.vae.VAE)", _mlp_vae(1), levels=(1, 1)),
+    "hvae": ModelKind("hierarchical VAE with learned priors, two levels unless --latent-dims gives more; top-down (vae_nb.ladder.LadderVAE) or --inference bottom-up (vae_nb.vae.VAE); KL warm-up over 500 steps",
+                      _mlp_vae(2), {"inference": "top-down", "kl_warmup": 500}, levels=(2, 16)),
     "beta": ModelKind("beta-VAE, MLP encoder and decoder; --beta defaults to 4 (vae_nb.algorithm.MLPBetaVAE)",
                       lambda s: MLPBetaVAE(s.shape, s.latent_dim, s.beta, s.hidden, s.recon, lr=s.lr), {"beta": 4.0}),
     "conv": ModelKind("convolutional VAE: 4 stride-2 conv layers (3 on 8x8 images), --hidden channels doubling (vae_nb.conv.ConvVAE)",
@@ -147,6 +155,25 @@ def _source(v, spec:RunSpec, n_weights:int) -> str|None:
     try: DataSource.from_dict(v)
     except ValueError as e: return f"must describe the data the run was trained on ({e})"
 
+def _latent_dims(v, spec:RunSpec, n_weights:int) -> str|None:
+    levels = MODELS[spec.model].levels
+    if v is None: return None
+    if levels is None: return f"must be null: a {spec.model} model is not an MLP hierarchy"
+    if not (isinstance(v, tuple) and levels[0] <= len(v) <= levels[1] and all(_is_int(d) and 1 <= d <= n_weights for d in v)):
+        return f"must be null or {levels[0]}{'' if levels[0] == levels[1] else f' to {levels[1]}'} sizes from 1 to {n_weights}, lowest level first"
+
+def _inference(v, spec:RunSpec, n_weights:int) -> str|None:
+    deep = (MODELS[spec.model].levels or (1, 1))[1] > 1
+    if v not in (("bottom-up", "top-down") if deep else ("bottom-up",)): return "must be 'bottom-up' or 'top-down'" if deep else "must be 'bottom-up'"
+
+def _skip(v, spec:RunSpec, n_weights:int) -> str|None:
+    if not isinstance(v, bool): return "must be true or false"
+    if v and (spec.model != "hvae" or spec.inference != "bottom-up"): return "must be false except for a bottom-up hvae model"
+
+def _kl_warmup(v, spec:RunSpec, n_weights:int) -> str|None:
+    if not (_is_int(v) and v >= 0): return "must be an int >= 0"
+    if v and MODELS[spec.model].levels is None: return f"must be 0: a {spec.model} model has no KL warm-up"
+
 # %% ../nbs/08b_runs.ipynb #c0a1e003
 RUN_CHECKS = {   # field of `RunSpec` -> (value, spec, weights in the file) -> what is wrong, or None; checked in this order
     "model": lambda v, s, n: None if isinstance(v, str) and v in MODELS else f"must be one this version of vae_nb can build: {', '.join(MODELS)}",
@@ -160,6 +187,12 @@ RUN_CHECKS = {   # field of `RunSpec` -> (value, spec, weights in the file) -> w
     "n_classes": _n_classes,
     "binarize": lambda v, s, n: None if isinstance(v, bool) else "must be true or false",
     "source": _source,
+    "latent_dims": _latent_dims,
+    "layers": lambda v, s, n: None if v is None else _size(v, s, n),
+    "activation": lambda v, s, n: None if isinstance(v, str) and v in ACTIVATIONS else f"must be one of {', '.join(ACTIVATIONS)}",
+    "inference": _inference,
+    "skip": _skip,
+    "kl_warmup": _kl_warmup,
 }
 
 # %% ../nbs/08b_runs.ipynb #c0a1e006

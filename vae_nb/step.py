@@ -61,6 +61,7 @@ def optimizer_step(model:nn.Module|Objective, # anything with `loss_terms(x, con
                    step:int|None=None, # the step number, named in the error on NaN/inf
                    autocast:torch.dtype|None=None, # e.g. `torch.bfloat16`: run `loss_terms` under autocast
                    sync_grads:bool=False, # average the gradients over the process group before clipping (a step outside `DistributedDataParallel`)
+                   grad_skip:float|None=None, # skip the update when the gradient norm (before clipping) exceeds this, as VDVAE does
                   ) -> dict[str, float]:
     "Zero the gradients, evaluate `model.loss_terms`, check every term is finite, backpropagate, clip, step; return the terms as floats."
     optimizer.zero_grad(set_to_none=True)
@@ -70,11 +71,12 @@ def optimizer_step(model:nn.Module|Objective, # anything with `loss_terms(x, con
     terms = _as_terms(terms)
     terms["loss"].backward()
     if sync_grads: average_gradients([p for g in optimizer.param_groups for p in g["params"]])
-    if grad_clip is not None:
+    if grad_clip is not None or grad_skip is not None:
         params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-        terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True)
+        terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, math.inf if grad_clip is None else grad_clip, foreach=True)
     out = _host_floats(terms, step)
-    optimizer.step()
+    if grad_skip is not None: out["skipped"] = float(out["grad_norm"] > grad_skip)
+    if not out.get("skipped"): optimizer.step()
     return out
 
 # %% ../nbs/05_step.ipynb #1a5ecf95
@@ -98,7 +100,7 @@ def step_objectives(objectives:Sequence[Objective], # a model's objectives, in o
                     optimizers:Sequence[torch.optim.Optimizer], # one per objective
                     x:Tensor, # the input batch
                     condition:Tensor|None=None, # passed on when not `None`
-                    **kwargs, # `grad_clip`, `step`, `autocast` of `optimizer_step`
+                    **kwargs, # `grad_clip`, `grad_skip`, `step`, `autocast` of `optimizer_step`
                    ) -> dict[str, float]:
     "One training step: each active objective in turn takes an `optimizer_step`; the terms of all of them."
     if len(objectives) != len(optimizers): raise ValueError(f"`optimizers` must hold one optimizer per objective, got {len(optimizers)} for {len(objectives)}")

@@ -113,6 +113,7 @@ class Trainer:
                  warmup:int=0, # steps of learning-rate warm-up
                  beta_schedule:Callable[[int], float]|None=None, # sets `model.beta` from the step before each step
                  grad_clip:float|None=None, # clip the global gradient norm of each objective
+                 grad_skip:float|None=None, # skip updates whose gradient norm exceeds this (see `vae_nb.step.optimizer_step`)
                  device:str|torch.device="auto", # "auto", "cpu", "cuda", "mps"
                  precision:str="auto", # "auto" (bf16 autocast on CUDA), "fp32", "bf16"
                  compile:bool=False, # `torch.compile` the first objective's `loss_terms`
@@ -141,6 +142,7 @@ class Trainer:
         self.model, self.data, self.valid_data = model, data, valid_data
         self.batch_size, self.lr, self.weight_decay, self.schedule, self.warmup = batch_size, lr, weight_decay, schedule, warmup
         self.beta_schedule, self.grad_clip, self.compile, self.seed, self.progress, self.verbose = beta_schedule, grad_clip, compile, seed, progress, verbose
+        self.grad_skip = grad_skip
         self.log_every, self.checkpoint_every, self.save_every, self.config = log_every, checkpoint_every, save_every, config or {}
         self.callbacks = list(callbacks)
         for fn in self.callbacks:
@@ -195,7 +197,7 @@ def _train_step(self:Trainer, x:Tensor, y:Tensor|None) -> dict[str, float]:
         for g in opt.param_groups: g["lr"] = g["initial_lr"] * f
     if self.beta_schedule is not None: self.model.beta = float(self.beta_schedule(self.step))
     condition = y if getattr(self.model, "conditional", False) else None
-    return step_objectives(self.objectives, self.optimizers, x, condition, grad_clip=self.grad_clip, step=self.step, autocast=self.autocast)
+    return step_objectives(self.objectives, self.optimizers, x, condition, grad_clip=self.grad_clip, grad_skip=self.grad_skip, step=self.step, autocast=self.autocast)
 
 # %% ../nbs/05_train.ipynb #ce4a9f06
 @patch
@@ -220,7 +222,7 @@ def save(self:Trainer, path:str|os.PathLike|None=None, # default `checkpoint_pat
             "sums": self.sums, "history": self.history, "step_history": self.step_history, "config": self.config,
             "trainer": {"batch_size": self.batch_size, "lr": self.lr, "weight_decay": self.weight_decay, "warmup": self.warmup,
                         "schedule": self.schedule if isinstance(self.schedule, str) else repr(self.schedule),
-                        "grad_clip": self.grad_clip, "seed": self.seed, "world_size": self.world_size}}
+                        "grad_clip": self.grad_clip, "grad_skip": self.grad_skip, "seed": self.seed, "world_size": self.world_size}}
     save_checkpoint(path, self.model, self._named_optimizers(), meta, {f"epoch_rng/{k}": v for k, v in self.epoch_rng.items()})
     self.last_checkpoint = (Path(path), self.step)
     return Path(path)
@@ -241,7 +243,9 @@ def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
 _SHOWN = ("loss", "recon", "kl", "reg")
 
 def _describe(terms:dict[str, float]) -> str:
-    return "  ".join(f"{k} {terms[k]:.4g}" for k in _SHOWN if k in terms)
+    "The epoch line's terms: `_SHOWN`, then each level's KL (`kl_0`, `kl_1`, ...) of a hierarchy."
+    levels = sorted((k for k in terms if k.startswith("kl_") and k[3:].isdigit()), key=lambda k: int(k[3:]))
+    return "  ".join(f"{k} {terms[k]:.4g}" for k in [*(k for k in _SHOWN if k in terms), *levels])
 
 @patch
 def _check_sharded(self:Trainer) -> None:

@@ -15,7 +15,7 @@ from .config import VAEConfig
 from .core import check_int, check_number, check_tensor, describe
 
 # %% auto #0
-__all__ = ['VAE', 'free_bits_kl', 'mlp_hierarchy']
+__all__ = ['ACTIVATIONS', 'VAE', 'free_bits_kl', 'init_for_activation', 'init_output_bias', 'mlp', 'mlp_hierarchy']
 
 # %% ../nbs/02_vae.ipynb #9e1658af
 def _last_module(m:nn.Module) -> nn.Module:
@@ -83,12 +83,12 @@ def encode(self:VAE, x:Tensor, # the input batch
 @patch
 def decode(self:VAE, zs:list[Tensor], # one sample per level, lowest first (a Tensor is accepted for depth 1)
           ) -> Tensor:
-    "Top-down pass: `h = decoders[L-1](z_{L-1})`, then `h = decoders[l](h + z_l)` down to level 0; the decoder output (logits for \"bce\")."
+    "The decoder output (logits for \"bce\"): `decoders[0](z_0)` with one decoder, else `h = decoders[L-1](z_{L-1})`, then `h = decoders[l](h + z_l)` down to level 0."
     if isinstance(zs, Tensor) and self.depth == 1: zs = [zs]
     if not isinstance(zs, (list, tuple)) or len(zs) != self.depth:
         raise ValueError(f"`zs` must be a list of {self.depth} latent tensor(s), lowest level first, got {describe(zs)}")
-    h = self.decoders[-1](zs[-1])
-    for l in range(self.depth - 2, -1, -1):
+    h = self.decoders[-1](zs[len(self.decoders) - 1])   # zs[0] in the one-decoder layout
+    for l in range(len(self.decoders) - 2, -1, -1):
         if h.shape != zs[l].shape:
             raise ValueError(f"`decoders[{l + 1}]` must output the shape of z_{l} {tuple(zs[l].shape)}, the level it feeds, got {tuple(h.shape)}")
         h = self.decoders[l](h + zs[l])
@@ -169,22 +169,81 @@ def get_loss(self:VAE, x:Tensor, # the input batch
     "`(loss, recon_loss, kl)`: loss = recon + Σ_l w_l KL_l; counts one training step in training mode with grad enabled."
     return self._loss(x, recon, mus, logvars, zs)[:3]
 
+# %% ../nbs/02_vae.ipynb #6519345b
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh}   # the activations `mlp`, `mlp_hierarchy` and the command line accept
+_GAIN = {"silu": "relu", "relu": "relu", "tanh": "tanh"}   # `nn.init.calculate_gain` has no SiLU: it is close to ReLU for large inputs
+
+def _check_activation(activation) -> str:
+    if not isinstance(activation, str) or activation not in ACTIVATIONS:
+        raise ValueError(f"`activation` must be one of {', '.join(map(repr, ACTIVATIONS))}, got {activation!r}")
+    return activation
+
+def init_for_activation(module:nn.Module, # any module: every nn.Linear and convolution inside it is initialised
+                        activation:str="silu", # the nonlinearity between its layers, a key of `ACTIVATIONS`
+                       ) -> nn.Module:
+    "Xavier-uniform weights scaled by the activation's gain (`nn.init.calculate_gain`; 1 for the last layer), zero biases; returns `module`."
+    gain = nn.init.calculate_gain(_GAIN[_check_activation(activation)])
+    layers = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
+    for i, m in enumerate(layers):
+        nn.init.xavier_uniform_(m.weight, gain if i < len(layers) - 1 else 1.0)   # no activation follows the last layer
+        if m.bias is not None: nn.init.zeros_(m.bias)
+    return module
+
+# %% ../nbs/02_vae.ipynb #eb2583de
+def init_output_bias(decoder:nn.Module, # a decoder ending (possibly inside nn.Sequential) in a layer with a bias
+                     x:Tensor, # training data, batch first, in the shape the decoder's output takes
+                     reconstruction_loss:str="bce", # "bce": the bias becomes the marginal's logits; "mse": the marginal mean
+                     eps:float=1e-3, # the marginal is clamped to [eps, 1 - eps] before the logit
+                    ) -> nn.Module:
+    "Set the output bias of `decoder` to the data's per-value (or, for a convolution, per-channel) marginal; returns `decoder`."
+    check_tensor(x, "x")
+    last = _last_module(decoder)
+    bias = getattr(last, "bias", None)
+    if not isinstance(bias, Tensor): raise TypeError(f"`decoder` must end in a layer with a bias (e.g. nn.Linear), got {type(last).__name__}")
+    mean = x.detach().float().mean(0)
+    if bias.numel() != mean.numel():   # one bias per channel: average over the other dimensions
+        if x.dim() < 3 or bias.numel() != x.shape[1]:
+            raise ValueError(f"`decoder`'s output bias has {bias.numel()} values, neither one per value of x {tuple(x.shape[1:])} nor one per channel")
+        mean = mean.flatten(1).mean(1)
+    value = torch.logit(mean.clamp(eps, 1 - eps)) if reconstruction_loss == "bce" else mean
+    with torch.no_grad(): bias.copy_(value.reshape(bias.shape).to(bias))
+    return decoder
+
+# %% ../nbs/02_vae.ipynb #da170982
+def mlp(n_in:int, # input size
+        n_out:int, # output size
+        hidden_dim:int=128, # width of every hidden layer
+        layers:int=1, # number of hidden layers
+        activation:str="silu", # nonlinearity after each hidden layer, a key of `ACTIVATIONS`
+       ) -> nn.Sequential:
+    "An MLP `n_in -> hidden_dim (x layers) -> n_out`, initialised for its activation by `init_for_activation`."
+    for v, name in ((n_in, "n_in"), (n_out, "n_out"), (hidden_dim, "hidden_dim"), (layers, "layers")): check_int(v, name)
+    sizes, act = [n_in] + [hidden_dim] * layers + [n_out], ACTIVATIONS[_check_activation(activation)]
+    body = [m for a, b in zip(sizes[:-2], sizes[1:-1]) for m in (nn.Linear(a, b), act())]
+    return init_for_activation(nn.Sequential(*body, nn.Linear(sizes[-2], sizes[-1])), activation)
+
 # %% ../nbs/02_vae.ipynb #aa42eb1e
 def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
                   latent_dims:list[int], # latent sizes, lowest level first, e.g. [32, 16, 8]
-                  hidden:int=128, # width of every hidden layer
-                  learned_priors:bool=True, # build `priors` (else every level's prior is N(0, I))
+                  hidden_dim:int=128, # width of every hidden layer
+                  learned_priors:bool=True, # build `priors` (else every level's prior is N(0, I); needs `skip=True` for depth > 1)
+                  layers:int=1, # hidden layers per MLP
+                  activation:str="silu", # nonlinearity of every MLP, a key of `ACTIVATIONS`
+                  skip:bool=False, # True: one decoder per level, every sample added into the decoding path (lucid's layout)
+                  top_down:bool=False, # True: encoders[l] read level l-1's bottom-up features (2*D_{l-1}), for `vae_nb.ladder.LadderVAE`
                  ) -> dict[str, list[nn.Module]]:
-    "`encoders`, `decoders` and `priors` of a hierarchy of two-layer MLPs, ready for `VAE(**mlp_hierarchy(...), ...)`."
-    check_int(input_dim, "input_dim"); check_int(hidden, "hidden")
+    "`encoders`, `decoders` and `priors` of a hierarchy of MLPs (see `mlp`), ready for `VAE(**mlp_hierarchy(...), ...)`."
+    check_int(input_dim, "input_dim")
     if not isinstance(latent_dims, (list, tuple)) or not latent_dims:
         raise TypeError(f"`latent_dims` must be a non-empty list of ints, got {describe(latent_dims)}")
     for i, d in enumerate(latent_dims): check_int(d, f"latent_dims[{i}]")
-    def mlp(n_in, n_out): return nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, n_out))
     dims, L = [input_dim, *latent_dims], len(latent_dims)
-    return dict(encoders=[mlp(dims[l], 2 * dims[l + 1]) for l in range(L)],   # z_{l-1} -> (mu_l, logvar_l)
-                decoders=[mlp(dims[l + 1], dims[l]) for l in range(L)],       # h_{l+1} + z_l -> h_l (the data for l = 0)
-                priors=[mlp(dims[l + 2], 2 * dims[l + 1]) for l in range(L - 1)] if learned_priors else None)  # z_{l+1} -> p(z_l)
+    if L > 1 and not (skip or learned_priors): raise ValueError("`learned_priors=False` needs `skip=True`: with one data decoder the upper levels reach the data only through the priors")
+    if top_down and skip: raise ValueError("`top_down=True` builds one data decoder: it cannot be combined with `skip=True`")
+    def f(n_in, n_out): return mlp(n_in, n_out, hidden_dim, layers, activation)
+    return dict(encoders=[f(dims[l] * (2 if top_down and l else 1), 2 * dims[l + 1]) for l in range(L)],   # z_{l-1} (or its features) -> (mu_l, logvar_l)
+                decoders=[f(dims[l + 1], dims[l]) for l in range(L if skip else 1)],   # z_0 -> x; with skip, h_{l+1} + z_l -> h_l
+                priors=[f(dims[l + 2], 2 * dims[l + 1]) for l in range(L - 1)] if learned_priors else None)  # z_{l+1} -> p(z_l)
 
 # %% ../nbs/02_vae.ipynb #ed231b17
 @patch
