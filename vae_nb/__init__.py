@@ -23,7 +23,7 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
  'loaders': ['InMemoryLoader', 'make_loader', 'set_epoch'],
  'viz': ['history_metrics', 'plot_history', 'to_images', 'show_image_grid', 'encoder_mean', 'decoder_of', 'coders',
          'output_transform', 'reconstruct', 'plot_reconstructions', 'draw_samples', 'plot_samples', 'save_grid',
-         'class_rows', 'sample_images', 'save_pictures'],
+         'class_rows', 'sample_images', 'save_pictures', 'loss_curve_callback', 'tensorboard_callback'],
  'latent_plots': ['interpolate', 'plot_interpolation', 'plot_traversals', 'embed_2d', 'plot_latent_scatter',
                   'plot_kl_per_dim', 'plot_codebook_usage'],
  'checkpoint': ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'atomic_write', 'rng_state', 'set_rng_state', 'model_spec',

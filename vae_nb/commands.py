@@ -24,13 +24,13 @@ from .distributed import get_device, init_distributed, seed_everything
 from .vae import VAE, init_output_bias
 from .ladder import level_statistics
 from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
-from .viz import plot_history, to_images, save_grid, save_pictures, sample_images, class_rows
+from .viz import plot_history, to_images, save_grid, save_pictures, sample_images, class_rows, loss_curve_callback, tensorboard_callback
 from fastprogress.fastprogress import IN_NOTEBOOK
 import numpy as np
 
 # %% auto #0
 __all__ = ['MAX_SEED', 'MAX_SAMPLES', 'MAX_K', 'DEFAULT_EPOCHS', 'CLIError', 'train_command', 'eval_command', 'sample_command',
-           'save_array', 'encode_command', 'tensorboard_callback']
+           'save_array', 'encode_command']
 
 # %% ../nbs/08c_commands.ipynb #ee4cf4e5
 class CLIError(Exception):
@@ -201,18 +201,6 @@ def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
     return NonFiniteLossError(f"{e.args[0]}; the run diverged: try a smaller --lr than {spec.lr:g}", e.step, e.term)
 
 # %% ../nbs/08c_commands.ipynb #7eb64bd6
-def _loss_curve(epochs:int, # the run's last epoch, always drawn
-               ) -> Callable:
-    "A `Trainer` callback: draw `loss_curve.png` with `plot_history` whenever the history is saved, and after the last epoch."
-    def draw(trainer, record):
-        if record is not trainer.history[-1] or (trainer.epoch % trainer.save_every and trainer.epoch < epochs): return
-        import matplotlib.pyplot as plt
-        shown = [k for k in dict.fromkeys(k for r in trainer.history for k in r) if k not in ("epoch", "step", "split", "lr", "time")]
-        fig, tmp = plot_history(trainer.history, metrics=shown), trainer.out_dir / f".loss_curve.png.{os.getpid()}.tmp"
-        fig.savefig(tmp, dpi=100, format="png"); plt.close(fig)
-        os.replace(tmp, trainer.out_dir / "loss_curve.png")
-    return draw
-
 def train_command(a:argparse.Namespace) -> Path:
     "`vae_nb train`: check everything, train with `vae_nb.train.Trainer`, write the pictures; return the run folder."
     if a.resume:
@@ -227,7 +215,8 @@ def train_command(a:argparse.Namespace) -> Path:
         info = data_info(a.data) if source is None else _user_info(source)
         spec = _run_spec(a, info); out = _out_dir(a)
         if source is not None: spec.source = asdict(source)
-    callbacks = [tensorboard_callback(out / "tensorboard", spec)] if a.tensorboard else []
+    try: callbacks = [tensorboard_callback(out / "tensorboard", spec.shape if len(spec.shape) == 3 else None)] if a.tensorboard else []
+    except ImportError as e: raise CLIError(f"--tensorboard {e}") from None
     rank, world_size, device = init_distributed(_device(a.device))
     train, valid = _load(info, "train", a.root, not a.no_download), _load(info, info.eval_split, a.root, not a.no_download)
     torch.manual_seed(a.seed)
@@ -239,7 +228,7 @@ def train_command(a:argparse.Namespace) -> Path:
     epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
     trainer = Trainer(model, loader, valid_data=valid_data, batch_size=a.batch_size,
                       lr=spec.lr, device=device, seed=a.seed, out_dir=out, save_every=a.save_every, config={"run": asdict(spec)},
-                      callbacks=[_loss_curve(epochs), *callbacks],
+                      callbacks=[loss_curve_callback(out / "loss_curve.png", epochs), *callbacks],
                       progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True)   # a bar for people, one line per epoch for logs
     if rank == 0 and a.overwrite and (out / CHECKPOINT).is_file():
         for p in _run_files(out): p.unlink()   # the previous run's files; nobody else's
@@ -391,29 +380,3 @@ def encode_command(a:argparse.Namespace) -> Path:
     save_array(arrays if npz else chosen[0][0], out)
     print(f"wrote {', '.join(f'{k} {tuple(t.shape)}' for k, t in arrays.items())} of {len(x)} examples ({path}) to {out}")
     return out
-
-# %% ../nbs/08c_commands.ipynb #77d48132
-def tensorboard_callback(log_dir:str|os.PathLike, # where the event files go
-                         spec:RunSpec, # the run's description (image shape, model kind)
-                        ) -> Callable:
-    "A `Trainer` callback `fn(trainer, record)`: each record's loss terms, and once per epoch (images) reconstruction and sample grids, to TensorBoard."
-    try: from torch.utils.tensorboard import SummaryWriter
-    except ImportError: raise CLIError("--tensorboard needs the tensorboard package (pip install tensorboard)") from None
-    writer, kind = None, MODELS[spec.model]
-    def log(trainer, record:dict):
-        nonlocal writer
-        writer = writer or SummaryWriter(str(log_dir))
-        for k, v in record.items():
-            if k not in ("epoch", "step", "split", "time") and isinstance(v, (int, float)): writer.add_scalar(f"{k}/{record['split']}", v, record["step"])
-        if record["split"] == "train" and len(spec.shape) == 3 and trainer.valid_data is not None:
-            x, *rest = trainer.valid_data if isinstance(trainer.valid_data, (tuple, list)) else (trainer.valid_data,)
-            y = rest[0][:8] if kind.conditional else None
-            device = next(trainer.model.parameters()).device
-            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), evaluating(trainer.model):
-                torch.manual_seed(0)
-                recon = trainer.model.reconstruct(x[:8].to(device), **({} if y is None else {"condition": y.to(device)}))
-                samples = sample_images(trainer.model, 16 if y is None else len(y), spec.shape, y)
-            writer.add_images("reconstructions", to_images(torch.cat([x[:8].to(device), recon.reshape(x[:8].shape)]), spec.shape), record["step"])
-            writer.add_images("samples", to_images(samples, spec.shape), record["step"])
-        writer.flush()
-    return log

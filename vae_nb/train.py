@@ -111,7 +111,6 @@ class Trainer:
                  weight_decay:float=0., # weight decay of those optimizers
                  schedule:str|Callable="constant", # learning-rate schedule, see `lr_factor`
                  warmup:int=0, # steps of learning-rate warm-up
-                 beta_schedule:Callable[[int], float]|None=None, # sets `model.beta` from the step before each step
                  grad_clip:float|None=None, # clip the global gradient norm of each objective
                  grad_skip:float|None=None, # skip updates whose gradient norm exceeds this (see `vae_nb.step.optimizer_step`)
                  device:str|torch.device="auto", # "auto", "cpu", "cuda", "mps"
@@ -132,8 +131,6 @@ class Trainer:
         if optimizer not in ("adam", "adamw") and not callable(optimizer):
             raise ValueError(f"`optimizer` must be 'adam', 'adamw' or a callable `params -> Optimizer`, got {optimizer!r}")
         if not callable(schedule) and schedule not in SCHEDULES: raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
-        if beta_schedule is not None and not hasattr(model, "beta"):
-            raise ValueError(f"`beta_schedule` sets `model.beta`, but `{type(model).__name__}` has no attribute `beta`")
         for name, v in (("batch_size", batch_size), ("log_every", log_every), ("checkpoint_every", checkpoint_every), ("save_every", save_every), ("warmup", warmup)):
             if v is not None and (not isinstance(v, int) or v < (0 if name == "warmup" else 1)):
                 raise ValueError(f"`{name}` must be a positive int, got {v!r}")
@@ -141,7 +138,7 @@ class Trainer:
         self.autocast = autocast_dtype(self.device, precision)
         self.model, self.data, self.valid_data = model, data, valid_data
         self.batch_size, self.lr, self.weight_decay, self.schedule, self.warmup = batch_size, lr, weight_decay, schedule, warmup
-        self.beta_schedule, self.grad_clip, self.compile, self.seed, self.progress, self.verbose = beta_schedule, grad_clip, compile, seed, progress, verbose
+        self.grad_clip, self.compile, self.seed, self.progress, self.verbose = grad_clip, compile, seed, progress, verbose
         self.grad_skip = grad_skip
         self.log_every, self.checkpoint_every, self.save_every, self.config = log_every, checkpoint_every, save_every, config or {}
         self.callbacks = list(callbacks)
@@ -195,7 +192,6 @@ def _train_step(self:Trainer, x:Tensor, y:Tensor|None) -> dict[str, float]:
     f = lr_factor(self.schedule, self.step, self.total_steps, self.warmup)
     for opt in self.optimizers:
         for g in opt.param_groups: g["lr"] = g["initial_lr"] * f
-    if self.beta_schedule is not None: self.model.beta = float(self.beta_schedule(self.step))
     condition = y if getattr(self.model, "conditional", False) else None
     return step_objectives(self.objectives, self.optimizers, x, condition, grad_clip=self.grad_clip, grad_skip=self.grad_skip, step=self.step, autocast=self.autocast)
 

@@ -20,7 +20,7 @@ from .interface import VAEBase, DiagonalGaussian, evaluating
 # %% auto #0
 __all__ = ['history_metrics', 'plot_history', 'to_images', 'show_image_grid', 'encoder_mean', 'decoder_of', 'coders',
            'output_transform', 'reconstruct', 'plot_reconstructions', 'draw_samples', 'plot_samples', 'save_grid',
-           'class_rows', 'sample_images', 'save_pictures']
+           'class_rows', 'sample_images', 'save_pictures', 'loss_curve_callback', 'tensorboard_callback']
 
 # %% ../nbs/04_viz.ipynb #8407ae4f
 _NOT_METRICS = {"epoch", "step", "split"}
@@ -291,3 +291,42 @@ def save_pictures(model:VAEBase, # a trained model
     labels = class_rows(n_classes, 8) if model.conditional else None
     return [save_grid(pairs, out / "reconstructions.png", shape, nrow),
             save_grid(sample_images(model, 64 if labels is None else len(labels), shape, labels), out / "samples.png", shape)]
+
+# %% ../nbs/04_viz.ipynb #0bc12b04
+def loss_curve_callback(path:str|os.PathLike, # the PNG to (re)write
+                        epochs:int, # the run's last epoch, always drawn
+                       ) -> Callable:
+    "A `Trainer` callback: draw the loss curve to `path` with `plot_history` whenever the history is saved, and after the last epoch."
+    path = Path(path)
+    def draw(trainer, record):
+        if record is not trainer.history[-1] or (trainer.epoch % trainer.save_every and trainer.epoch < epochs): return
+        shown = [k for k in dict.fromkeys(k for r in trainer.history for k in r) if k not in ("epoch", "step", "split", "lr", "time")]
+        fig, tmp = plot_history(trainer.history, metrics=shown), path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        fig.savefig(tmp, dpi=100, format="png"); plt.close(fig)
+        os.replace(tmp, path)
+    return draw
+
+# %% ../nbs/04_viz.ipynb #94c570a0
+def tensorboard_callback(log_dir:str|os.PathLike, # where the event files go
+                         shape:Sequence[int]|None=None, # (C, H, W) of one image; None: no image grids (feature vectors)
+                        ) -> Callable:
+    "A `Trainer` callback: each record's loss terms, and once per epoch (images) reconstruction and sample grids, to TensorBoard."
+    try: from torch.utils.tensorboard import SummaryWriter
+    except ImportError: raise ImportError("needs the tensorboard package (pip install tensorboard)") from None
+    writer = None
+    def log(trainer, record:dict):
+        nonlocal writer
+        writer = writer or SummaryWriter(str(log_dir))
+        for k, v in record.items():
+            if k not in ("epoch", "step", "split", "time") and isinstance(v, (int, float)): writer.add_scalar(f"{k}/{record['split']}", v, record["step"])
+        if record["split"] == "train" and shape is not None and trainer.valid_data is not None:
+            x, *rest = trainer.valid_data if isinstance(trainer.valid_data, (tuple, list)) else (trainer.valid_data,)
+            model = trainer.model; y = rest[0][:8] if model.conditional else None
+            with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []), evaluating(model):
+                torch.manual_seed(0)
+                recon = model.reconstruct(x[:8].to(model.device), **_given(y, model.device))
+                samples = sample_images(model, 16 if y is None else len(y), shape, y)
+            writer.add_images("reconstructions", to_images(torch.cat([x[:8].to(model.device), recon.reshape(x[:8].shape)]), shape), record["step"])
+            writer.add_images("samples", to_images(samples, shape), record["step"])
+        writer.flush()
+    return log
