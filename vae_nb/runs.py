@@ -258,6 +258,7 @@ def load_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or 
     model.load_state_dict(weights)
     return model.to(device).eval(), spec, path
 
+# %% ../nbs/08b_runs.ipynb #e57633ed
 def load(path:str|os.PathLike, # a checkpoint written by `vae_nb train` or `save`, or its folder
          device:str|torch.device="cpu", # where to put the model
         ) -> nn.Module:
@@ -287,6 +288,7 @@ def posteriors(model:nn.Module, # a model of `MODELS`
     q = model.posterior(x) if condition is None else model.posterior(x, condition)
     return [(q.mean, q.logvar)]
 
+# %% ../nbs/08b_runs.ipynb #12dfdbef
 def encode_data(model:nn.Module, # a model of `MODELS`
                 x:Tensor, # all the examples, on any device
                 condition:Tensor|None=None, # their labels, for a conditional model

@@ -165,7 +165,6 @@ class _LossTerms(nn.Module):
     def forward(self, x, condition=None): return self.fn(x) if condition is None else self.fn(x, condition)
 
 # %% ../nbs/05_train.ipynb #1d5f4442
-@patch
 def _setup(self:Trainer) -> None:
     "Device, process group, seeds, one optimizer per objective, the first objective routed (once per trainer)."
     if self.optimizers is not None: return
@@ -186,7 +185,6 @@ def _setup(self:Trainer) -> None:
     self.objectives = [replace(objectives[0], loss_terms=fn), *objectives[1:]]
 
 # %% ../nbs/05_train.ipynb #24abee9a
-@patch
 def _train_step(self:Trainer, x:Tensor, y:Tensor|None) -> dict[str, float]:
     "Schedules, then one step of every objective on `(x, y)`."
     f = lr_factor(self.schedule, self.step, self.total_steps, self.warmup)
@@ -196,7 +194,6 @@ def _train_step(self:Trainer, x:Tensor, y:Tensor|None) -> dict[str, float]:
     return step_objectives(self.objectives, self.optimizers, x, condition, grad_clip=self.grad_clip, grad_skip=self.grad_skip, step=self.step, autocast=self.autocast)
 
 # %% ../nbs/05_train.ipynb #ce4a9f06
-@patch
 def _epoch_rng(self:Trainer) -> dict[str, Tensor]:
     "The RNG states an epoch's data order may draw from: torch's global generator and the loader's own, if any."
     t = {"torch": torch.get_rng_state()}
@@ -204,7 +201,6 @@ def _epoch_rng(self:Trainer) -> dict[str, Tensor]:
     if isinstance(g, torch.Generator): t["loader"] = g.get_state()
     return t
 
-@patch
 def _named_optimizers(self:Trainer) -> dict[str, torch.optim.Optimizer]:
     return {o.name: opt for o, opt in zip(self.objectives, self.optimizers)}
 
@@ -219,17 +215,16 @@ def save(self:Trainer, path:str|os.PathLike|None=None, # default `checkpoint_pat
             "trainer": {"batch_size": self.batch_size, "lr": self.lr, "weight_decay": self.weight_decay, "warmup": self.warmup,
                         "schedule": self.schedule if isinstance(self.schedule, str) else repr(self.schedule),
                         "grad_clip": self.grad_clip, "grad_skip": self.grad_skip, "seed": self.seed, "world_size": self.world_size}}
-    save_checkpoint(path, self.model, self._named_optimizers(), meta, {f"epoch_rng/{k}": v for k, v in self.epoch_rng.items()})
+    save_checkpoint(path, self.model, _named_optimizers(self), meta, {f"epoch_rng/{k}": v for k, v in self.epoch_rng.items()})
     self.last_checkpoint = (Path(path), self.step)
     return Path(path)
 
 # %% ../nbs/05_train.ipynb #70029b07
-@patch
 def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
     "Restore the training state from a checkpoint (`True`: the one in `out_dir`)."
     path = self.checkpoint_path if resume is True else Path(resume)
     if path is None: raise ValueError("`resume=True` needs `out_dir` (or pass the checkpoint's path as `resume`)")
-    meta = load_checkpoint(path, self.model, self._named_optimizers(), restore_rng=self.rank == 0)
+    meta = load_checkpoint(path, self.model, _named_optimizers(self), restore_rng=self.rank == 0)
     if self.rank != 0: seed_everything(hash((self.seed, self.rank, meta["step"])) % 2**62)
     for k in ("step", "epoch", "batch", "data_seed", "seen", "sums", "history", "step_history"): setattr(self, k, meta[k])
     self.resume_rng = ({k[len("epoch_rng/"):]: v for k, v in meta["tensors"].items() if k.startswith("epoch_rng/")}, rng_state())
@@ -243,7 +238,6 @@ def _describe(terms:dict[str, float]) -> str:
     levels = sorted((k for k in terms if k.startswith("kl_") and k[3:].isdigit()), key=lambda k: int(k[3:]))
     return "  ".join(f"{k} {terms[k]:.4g}" for k in [*(k for k in _SHOWN if k in terms), *levels])
 
-@patch
 def _check_sharded(self:Trainer) -> None:
     "Under DDP, refuse a loader that would give every process the same batches."
     if self.world_size == 1: return
@@ -252,7 +246,6 @@ def _check_sharded(self:Trainer) -> None:
                                 "an `InMemoryLoader` with rank/world_size, or a DataLoader with a DistributedSampler")
 
 # %% ../nbs/05_train.ipynb #38237147
-@patch
 def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
     "Average the epoch's terms (over all processes), validate, record, checkpoint, then call the callbacks with each new record."
     keys = sorted(self.sums)
@@ -284,7 +277,7 @@ def _stop_on_interrupt(trainer:Trainer):
     "While training in one process (main thread), the first Ctrl-C sets `trainer.interrupted`; a second one interrupts at once."
     if trainer.world_size > 1 or threading.current_thread() is not threading.main_thread(): yield; return
     def handler(signum, frame):
-        if trainer.interrupted: raise KeyboardInterrupt(f"training stopped at once during step {trainer.step}; {trainer._kept()}")
+        if trainer.interrupted: raise KeyboardInterrupt(f"training stopped at once during step {trainer.step}; {_kept(trainer)}")
         trainer.interrupted = True
     previous = signal.signal(signal.SIGINT, handler)
     try: yield
@@ -298,7 +291,6 @@ def write_history(self:Trainer) -> None:
     if self.history: save_history(self.history, self.out_dir / "history")
     if self.step_history: save_history(self.step_history, self.out_dir / "steps")
 
-@patch
 def _kept(self:Trainer, last:str="the last checkpoint") -> str:
     "Where the last checkpoint is, for messages: 'the last checkpoint is PATH (step N)' or 'no checkpoint was written'."
     if self.last_checkpoint is None: return "no checkpoint was written"
@@ -313,15 +305,15 @@ def fit(self:Trainer, epochs:int, # train until this many epochs are done (count
     "Train the model; return the history (one record per epoch and split)."
     if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"`epochs` must be a positive int, got {epochs!r}")
     if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1): raise ValueError(f"`max_steps` must be a positive int, got {max_steps!r}")
-    self._setup()
+    _setup(self)
     if resume:
         if self.loader is not None: raise ValueError("`resume` must be given to the first `fit` of a Trainer")
-        self._resume(resume)
+        _resume(self, resume)
     if self.loader is None:
         if self.data_seed is None: self.data_seed = self.seed if self.seed is not None else int(torch.randint(0, 2**62, ()))
         self.loader = _loader(self.data, self.batch_size, True, self.device, self.data_seed, self.rank, self.world_size)
         self.valid_loader = None if self.valid_data is None else _loader(self.valid_data, self.batch_size, False, self.device)
-        self._check_sharded()
+        _check_sharded(self)
     n_batches = len(self.loader) if hasattr(self.loader, "__len__") else None
     self.total_steps = epochs * n_batches if n_batches else max_steps
     if self.total_steps is None and self.schedule != "constant": raise ValueError("a learning-rate `schedule` needs data with a length or `max_steps`")
@@ -336,7 +328,7 @@ def fit(self:Trainer, epochs:int, # train until this many epochs are done (count
             for epoch in (mb if mb is not None else range(self.epoch, epochs)):
                 if max_steps is not None and self.step >= max_steps: break
                 if self.resume_rng is not None and self.batch > 0: self.epoch_rng = self.resume_rng[0]
-                else: self.epoch_rng = self._epoch_rng()
+                else: self.epoch_rng = _epoch_rng(self)
                 torch.set_rng_state(self.epoch_rng["torch"])
                 if "loader" in self.epoch_rng: self.loader.generator.set_state(self.epoch_rng["loader"])
                 set_epoch(self.loader, epoch)
@@ -352,7 +344,7 @@ def fit(self:Trainer, epochs:int, # train until this many epochs are done (count
                     for batch in bar:
                         x, y = _split_batch(batch)
                         x, y = x.to(self.device, non_blocking=True), None if y is None else y.to(self.device, non_blocking=True)
-                        terms = self._train_step(x, y)
+                        terms = _train_step(self, x, y)
                         self.step, self.batch, self.seen = self.step + 1, self.batch + 1, self.seen + len(x)
                         for k, v in terms.items(): self.sums[k] = self.sums.get(k, 0.) + v * len(x)
                         if mb is not None: mb.child.comment = _describe(terms)
@@ -360,14 +352,14 @@ def fit(self:Trainer, epochs:int, # train until this many epochs are done (count
                             self.step_history.append({"epoch": epoch + 1, "step": self.step, "split": "train", **terms, "lr": self.optimizers[0].param_groups[0]["lr"]})
                         if self.checkpoint_every and self.step % self.checkpoint_every == 0: self.save()
                         if self.interrupted or (max_steps is not None and self.step >= max_steps): stopped = True; break
-                if not stopped or self.batch == n_batches: self._end_epoch(epoch, time.perf_counter() - t0, mb)
+                if not stopped or self.batch == n_batches: _end_epoch(self, epoch, time.perf_counter() - t0, mb)
                 if stopped: break
             if self.last_checkpoint is None or self.last_checkpoint[1] != self.step: self.save()
             if self.interrupted:
                 saved = f"; checkpoint {self.last_checkpoint[0]} (step {self.step})" if self.last_checkpoint else ""
                 raise KeyboardInterrupt(f"training interrupted after step {self.step}{saved}")
     except NonFiniteLossError as e:
-        raise NonFiniteLossError(f"training stopped: {e.args[0]}; {self._kept('the last good checkpoint')}", e.step, e.term) from None
+        raise NonFiniteLossError(f"training stopped: {e.args[0]}; {_kept(self, 'the last good checkpoint')}", e.step, e.term) from None
     finally:
         self.write_history()
         if created and not any(self.out_dir.iterdir()): self.out_dir.rmdir()   # a run that wrote nothing leaves no folder

@@ -56,6 +56,7 @@ def reparameterize(self:VAE, mu:Tensor, # mean
     "Sample `mu + exp(logvar/2) * eps` (`vae_nb.core.reparameterize`)."
     return reparameterize(mu, logvar)
 
+# %% ../nbs/02_vae.ipynb #8aa0bc1c
 @patch
 def posterior(self:VAE, x:Tensor, # the input batch
               condition:Tensor|None=None, # must be None: `VAE` is unconditional
@@ -65,6 +66,7 @@ def posterior(self:VAE, x:Tensor, # the input batch
     self.check_condition(condition, x)
     return DiagonalGaussian(*_split(self.encoders[0](x), "encoders[0]", x))
 
+# %% ../nbs/02_vae.ipynb #7113b040
 @patch
 def encode(self:VAE, x:Tensor, # the input batch
            mean:bool=False, # pass the posterior means up instead of samples
@@ -98,7 +100,7 @@ def decode(self:VAE, zs:list[Tensor], # one sample per level, lowest first (a Te
         h = h.reshape(len(h), *self.input_shape)
     return h
 
-@patch
+# %% ../nbs/02_vae.ipynb #73a1828e
 def _check_output(self:VAE, out:Tensor, x:Tensor) -> Tensor:
     "Raise naming `decoders[0]` unless the decoder output `out` has the shape of the data `x`."
     if out.shape != x.shape:
@@ -111,7 +113,7 @@ def forward(self:VAE, x:Tensor, # the input batch
            ) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]:
     "`(recon, mus, logvars, zs)`: the decoder output (logits for \"bce\") and, per level, the posterior parameters and samples."
     zs, mus, logvars = self.encode(x)
-    return self._check_output(self.decode(zs), x), mus, logvars, zs
+    return _check_output(self, self.decode(zs), x), mus, logvars, zs
 
 # %% ../nbs/02_vae.ipynb #d0a466b7
 def free_bits_kl(kl:Tensor, # elementwise KL values of one level, batch first
@@ -121,7 +123,7 @@ def free_bits_kl(kl:Tensor, # elementwise KL values of one level, batch first
     if free_bits == 0: return reduce(kl, "mean")
     return kl.mean(0).clamp(min=free_bits).sum()
 
-@patch
+# %% ../nbs/02_vae.ipynb #b398a18d
 def _learned_prior(self:VAE, l:int) -> bool:
     "Whether level `l` has a learned prior p(z_l | z_{l+1}) (the top level never has)."
     return self.priors is not None and l < self.depth - 1
@@ -132,24 +134,25 @@ def prior_params(self:VAE, l:int, # the level
                  like:Tensor, # a tensor of level l's shape (its sample or its mean)
                 ) -> tuple[Tensor, Tensor]:
     "`(mu, logvar)` of level `l`'s prior: `priors[l](z_above)` split in halves, or zeros for N(0, I)."
-    if not self._learned_prior(l): return torch.zeros_like(like), torch.zeros_like(like)
+    if not _learned_prior(self, l): return torch.zeros_like(like), torch.zeros_like(like)
     out, expected = self.priors[l](z_above), (like.shape[0], 2 * like.shape[1], *like.shape[2:])
     if tuple(out.shape) != expected:
         raise ValueError(f"`priors[{l}]` must output the shape of level {l}'s mean and log-variance together {expected}, got {tuple(out.shape)}")
     return out.chunk(2, dim=1)
 
+# %% ../nbs/02_vae.ipynb #cd9d950a
 @patch
 def kl_terms(self:VAE, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> list[Tensor]:
     "Elementwise KL estimates per level, lowest first; their per-example sum estimates KL(q(z | x) || p(z))."
     terms = []
     for l in range(self.depth):
-        if not self._learned_prior(l): terms.append(gaussian_kl(mus[l], logvars[l], reduction="none"))
+        if not _learned_prior(self, l): terms.append(gaussian_kl(mus[l], logvars[l], reduction="none"))
         else:  # z_{l+1} was drawn given z_l: a one-sample estimate of E_q[log q(z_l | z_{l-1}) - log p(z_l | z_{l+1})]
             mu_p, logvar_p = self.prior_params(l, zs[l + 1], zs[l])
             terms.append(gaussian_log_likelihood(mus[l], zs[l], logvars[l], "none") - gaussian_log_likelihood(mu_p, zs[l], logvar_p, "none"))
     return terms
 
-@patch
+# %% ../nbs/02_vae.ipynb #4a94a5cc
 def _loss(self:VAE, x, recon, mus, logvars, zs) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
     "`get_loss` plus the per-level batch-mean KL values."
     beta = self.current_beta()
@@ -167,7 +170,7 @@ def get_loss(self:VAE, x:Tensor, # the input batch
              mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor], # the rest of `forward`'s output
             ) -> tuple[Tensor, Tensor, Tensor]:
     "`(loss, recon_loss, kl)`: loss = recon + Σ_l w_l KL_l; counts one training step in training mode with grad enabled."
-    return self._loss(x, recon, mus, logvars, zs)[:3]
+    return _loss(self, x, recon, mus, logvars, zs)[:3]
 
 # %% ../nbs/02_vae.ipynb #6519345b
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh}   # the activations `mlp`, `mlp_hierarchy` and the command line accept
@@ -253,6 +256,7 @@ def log_likelihood(self:VAE, out:Tensor, # decoder output (logits for "bce", the
     "log p(x | z) per example: `vae_nb.core.recon_log_likelihood` (Bernoulli for \"bce\", N(out, ½I) for \"mse\")."
     return recon_log_likelihood(out, x, self.config.reconstruction_loss)
 
+# %% ../nbs/02_vae.ipynb #4c332b20
 @patch
 def log_importance_weights(self:VAE, x:Tensor, # a batch of N examples
                            k:int, # posterior samples per example
@@ -264,7 +268,7 @@ def log_importance_weights(self:VAE, x:Tensor, # a batch of N examples
     q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
     xk = x.repeat_interleave(k, dim=0)
     zs, mus, logvars = self.encode(xk, posterior=q)
-    log_w = self.log_likelihood(self._check_output(self.decode(zs), xk), xk)
+    log_w = self.log_likelihood(_check_output(self, self.decode(zs), xk), xk)
     for l in range(self.depth):
         mu_p, logvar_p = self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, zs[l])
         log_w = log_w + gaussian_log_likelihood(mu_p, zs[l], logvar_p) - gaussian_log_likelihood(mus[l], zs[l], logvars[l])
@@ -277,7 +281,7 @@ def to_data(self:VAE, out:Tensor, # decoder output
     "The mean of p(x | z) from the decoder output: probabilities for \"bce\", the output itself for \"mse\"."
     return torch.sigmoid(out) if self.config.reconstruction_loss == "bce" else out
 
-@patch
+# %% ../nbs/02_vae.ipynb #cdcef97f
 def _find_latent_shapes(self:VAE, ref:Tensor) -> None:
     "Record the latent shapes by encoding one blank example of `input_shape` (in eval mode), or say how to get them."
     if self.input_shape is None:
@@ -298,12 +302,13 @@ def sample(self:VAE, n:int, # number of samples
     device = self.step.device if device is None else device
     zs = [None] * self.depth
     with torch.no_grad():
-        if self.latent_shapes is None: self._find_latent_shapes(ref)
+        if self.latent_shapes is None: _find_latent_shapes(self, ref)
         for l in range(self.depth - 1, -1, -1):
             like = torch.empty((n, *self.latent_shapes[l]), device=device, dtype=ref.dtype)
             zs[l] = self.reparameterize(*self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, like))
         return self.to_data(self.decode(zs))
 
+# %% ../nbs/02_vae.ipynb #e1d29f13
 @patch
 def reconstruct(self:VAE, x:Tensor, # a batch of examples
                 condition:Tensor|None=None, # must be None: `VAE` is unconditional
@@ -312,7 +317,7 @@ def reconstruct(self:VAE, x:Tensor, # a batch of examples
     self.check_condition(condition, x)
     with torch.no_grad():
         zs, _, _ = self.encode(x, mean=True)
-        return self.to_data(self._check_output(self.decode(zs), x))
+        return self.to_data(_check_output(self, self.decode(zs), x))
 
 # %% ../nbs/02_vae.ipynb #29085c05
 @patch
@@ -322,7 +327,7 @@ def loss_terms(self:VAE, x:Tensor, # the input batch
     "Scalar terms for the training engine: loss, recon, kl, beta, and kl_<level> for depth > 1."
     self.check_condition(condition, x)
     beta = self.current_beta()
-    loss, recon_loss, kl, kls = self._loss(x, *self(x))
+    loss, recon_loss, kl, kls = _loss(self, x, *self(x))
     terms = {"loss": loss, "recon": recon_loss, "kl": kl, "beta": torch.tensor(beta)}
     if self.depth > 1: terms.update({f"kl_{l}": v.detach() for l, v in enumerate(kls)})
     return terms
