@@ -90,8 +90,8 @@ def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
     def build(s:RunSpec) -> VAE:
         dims, top_down, D = list(s.latent_dims or [max(s.latent_dim >> l, 1) for l in range(depth)]), s.inference == "top-down", math.prod(s.shape)
         parts = mlp_hierarchy(D, dims, s.hidden, layers=s.layers or 1, activation=s.activation, skip=s.skip, top_down=top_down)
-        if s.layers is None:   # the default: three hidden layers next to the data, one between latent levels
-            parts["encoders"][0], parts["decoders"][0] = mlp(D, 2 * dims[0], s.hidden, 3, s.activation), mlp(dims[0], D, s.hidden, 3, s.activation)
+        if s.layers is None:   # the default: three hidden layers next to the data (PyTorch's initialisation: see above), one between levels
+            parts["encoders"][0], parts["decoders"][0] = (mlp(n_in, n_out, s.hidden, 3, s.activation, init=False) for n_in, n_out in ((D, 2 * dims[0]), (dims[0], D)))
         parts["encoders"][0] = nn.Sequential(nn.Flatten(), parts["encoders"][0])
         return (LadderVAE if top_down else VAE)(**parts, reconstruction_loss=s.recon, kl_weight=s.beta, input_shape=s.shape,
                                                 beta_schedule=LinearWarmup(s.kl_warmup, s.beta) if s.kl_warmup else None)

@@ -218,12 +218,14 @@ def mlp(n_in:int, # input size
         hidden_dim:int=128, # width of every hidden layer
         layers:int=1, # number of hidden layers
         activation:str="silu", # nonlinearity after each hidden layer, a key of `ACTIVATIONS`
+        init:bool=True, # initialise for the activation (`init_for_activation`); False keeps PyTorch's default initialisation
        ) -> nn.Sequential:
-    "An MLP `n_in -> hidden_dim (x layers) -> n_out`, initialised for its activation by `init_for_activation`."
+    "An MLP `n_in -> hidden_dim (x layers) -> n_out`, initialised for its activation by `init_for_activation` unless `init` is False."
     for v, name in ((n_in, "n_in"), (n_out, "n_out"), (hidden_dim, "hidden_dim"), (layers, "layers")): check_int(v, name)
     sizes, act = [n_in] + [hidden_dim] * layers + [n_out], ACTIVATIONS[_check_activation(activation)]
     body = [m for a, b in zip(sizes[:-2], sizes[1:-1]) for m in (nn.Linear(a, b), act())]
-    return init_for_activation(nn.Sequential(*body, nn.Linear(sizes[-2], sizes[-1])), activation)
+    net = nn.Sequential(*body, nn.Linear(sizes[-2], sizes[-1]))
+    return init_for_activation(net, activation) if init else net
 
 # %% ../nbs/02_vae.ipynb #aa42eb1e
 def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
