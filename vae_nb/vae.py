@@ -254,9 +254,10 @@ def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
 @patch
 def log_likelihood(self:VAE, out:Tensor, # decoder output (logits for "bce", the mean for "mse")
                    x:Tensor, # data
+                   k:int=1, # rows of `out` per example of `x`
                   ) -> Tensor:
-    "log p(x | z) per example: `vae_nb.core.recon_log_likelihood` (Bernoulli for \"bce\", N(out, ½I) for \"mse\")."
-    return recon_log_likelihood(out, x, self.config.reconstruction_loss)
+    "log p(x | z) per row of `out`: `vae_nb.core.recon_log_likelihood` (Bernoulli for \"bce\", N(out, ½I) for \"mse\")."
+    return recon_log_likelihood(out, x, self.config.reconstruction_loss, k)
 
 # %% ../nbs/02_vae.ipynb #4c332b20
 @patch
@@ -268,9 +269,8 @@ def log_importance_weights(self:VAE, x:Tensor, # a batch of N examples
     "log p(x, z) - log q(z | x) over every level for `k` samples z ~ q(z | x) per example: shape (N, k)."
     check_int(k, "k")
     q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
-    xk = x.repeat_interleave(k, dim=0)
-    zs, mus, logvars = self.encode(xk, posterior=q)
-    log_w = self.log_likelihood(_check_output(self, self.decode(zs), xk), xk)
+    zs, mus, logvars = self.encode(x, posterior=q)   # from the first level's k samples per example: x itself is not read again
+    log_w = self.log_likelihood(self.decode(zs), x, k)   # x is scored against its k decoder outputs without being copied
     for l in range(self.depth):
         mu_p, logvar_p = self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, zs[l])
         log_w = log_w + gaussian_log_likelihood(mu_p, zs[l], logvar_p) - gaussian_log_likelihood(mus[l], zs[l], logvars[l])
