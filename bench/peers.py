@@ -25,8 +25,10 @@ torch.set_num_threads(1)
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binarized_mnist.npz"
 D, H, L, BATCH, LR = 784, 200, 50, 100, 1e-3
 
-def load(split):
-    return torch.from_numpy(np.unpackbits(np.load(DATA)[split], axis=1).astype("float32"))
+def load(split, contiguous=False):
+    "The split's images as stored in the file (column-major), or a row-major copy."
+    x = torch.from_numpy(np.unpackbits(np.load(DATA)[split], axis=1).astype("float32"))
+    return x.contiguous() if contiguous else x
 
 def coders():
     "784-200-200-(2x50) tanh encoder, 50-200-200-784 tanh decoder emitting logits."
@@ -146,14 +148,16 @@ def main():
     p.add_argument("--n", type=int, default=200, help="valid images scored by the NLL methods")
     p.add_argument("--k", type=int, default=1000, help="importance samples per image")
     p.add_argument("--skip", nargs="*", default=[], help="methods to leave out (e.g. pythae)")
+    p.add_argument("--contiguous", action="store_true", help="give every trainer a row-major copy of the data (the file stores it column-major)")
     a = p.parse_args()
     warnings.filterwarnings("ignore")
     from vae_nb.algorithm import VanillaVAE
     from vae_nb.vae import VAE
     from vae_nb.metrics import evaluate_likelihood
     from vae_nb.train import Trainer, evaluate
-    x_train, x_valid = load("train")[:a.limit], load("valid")
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    x_train, x_valid = load("train", a.contiguous)[:a.limit], load("valid", a.contiguous)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+          f"data {'row-major (--contiguous)' if a.contiguous else 'column-major, as stored in the file'}")
 
     if "import" in a.parts:
         stmts = {"import torch": "import torch", "import torch, vae_nb": "import torch, vae_nb",

@@ -2,11 +2,17 @@
 """Reproduce published likelihoods on statically binarized MNIST with vae_nb's `VAE`, `IWAEObjective`, `fit` and
 `evaluate_likelihood`.
 
-Recipes (all MLPs with tanh, Bernoulli decoder logits, Adam, batch 100, trained on the 50,000 `train` images):
+Recipes (tanh MLPs with two hidden layers of 200 units, initialised for tanh by `vae_nb.vae.mlp_hierarchy`, the decoder's
+output bias at the training data's marginal logits (`init_output_bias`), Bernoulli decoder logits, Adam, batch 100,
+trained on the 50,000 `train` images):
   vae       one stochastic layer, 784-200-200-50 (IWAE paper), trained on the ELBO
   iwae5     the same architecture trained on the IWAE bound, k=5
   iwae50    the same architecture trained on the IWAE bound, k=50
-  vae2      two stochastic layers with a learned prior p(z1 | z2): q 784-200-200-100 / 100-100-100-50 (IWAE paper), ELBO
+  vae2      two stochastic layers (100, 50), bottom-up inference (`VAE`), learned prior p(z_0 | z_1), ELBO
+  ladder    two stochastic layers (100, 50), top-down inference (`vae_nb.ladder.LadderVAE`), ELBO
+  deep      four stochastic layers (100, 50, 25, 12), top-down inference, ELBO
+`--warmup N` ramps the ELBO's KL weight from 0 to 1 over the first N epochs (`LinearWarmup`; the IWAE bound has none).
+Beside the NLL, each row reports per level the KL (nats per image) and the active units (`level_statistics`).
 The NLL is the importance-weighted estimate with k=5000 samples (`vae_nb.metrics.evaluate_likelihood`) on the first
 `--eval-n` images of the `valid` split (published numbers are on the test split, which is not in ../shared/data).
 
@@ -17,15 +23,16 @@ On one quiet thread a vae step took ~9 ms (15 epochs: ~70 s) and 10,000 log-weig
 1,000 images: ~4 min per model); on a loaded shared machine everything is several times slower, so run the recipes as
 parallel single-thread processes (`--recipes vae --name part_a`, ...) and combine them with `--merge part_a.json ...`.
 
-usage: python bench/reproduce_nll.py [--device cpu|cuda] [--recipes vae,iwae5,vae2,iwae50] [--eval-n 1000]
-                                     [--epochs N] [--data ../shared/data/binarized_mnist.npz] [--threads 2]
+usage: python bench/reproduce_nll.py [--device cpu|cuda] [--recipes vae,iwae5,vae2,iwae50,ladder,deep] [--eval-n 1000]
+                                     [--epochs N] [--warmup N] [--k 5000] [--data ../shared/data/binarized_mnist.npz] [--threads 2]
 """
 import argparse, json, math, platform, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 import torch
-from torch import nn
-from vae_nb.vae import VAE
+from vae_nb.vae import VAE, mlp_hierarchy, init_output_bias
+from vae_nb.ladder import LadderVAE, level_statistics
+from vae_nb.config import LinearWarmup
 from vae_nb.objectives import IWAEObjective
 from vae_nb.train import fit
 from vae_nb.distributed import seed_everything
@@ -35,30 +42,22 @@ from vae_nb.data import load_binarized_mnist
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_STAGES = 8  # IWAE paper: stage i lasts 3^i epochs at lr 1e-3 * 10^(-i/7)
 
-def mlp(*sizes):
-    "Linear layers of `sizes` with tanh between them (none after the last)."
-    layers = []
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        layers += [nn.Linear(a, b)] + ([nn.Tanh()] if i < len(sizes) - 2 else [])
-    return nn.Sequential(*layers)
+def build(dims, top_down=False):
+    "A hierarchy of `dims` latent units (lowest first) of tanh MLPs with two hidden layers of 200, initialised for tanh (`mlp_hierarchy`)."
+    return (LadderVAE if top_down else VAE)(**mlp_hierarchy(784, dims, 200, layers=2, activation="tanh", top_down=top_down), reconstruction_loss="bce")
 
-def one_level(d_latent=50, hidden=200):
-    "The IWAE paper's one-stochastic-layer model: q 784-200-200-(50), p 50-200-200-784."
-    return VAE(encoders=[mlp(784, hidden, hidden, 2 * d_latent)], decoders=[mlp(d_latent, hidden, hidden, 784)], reconstruction_loss="bce")
-
-def two_level():
-    "Two stochastic layers (100, 50) with a learned prior p(z1 | z2), the IWAE paper's sizes in vae_nb's `VAE` layout."
-    return VAE(encoders=[mlp(784, 200, 200, 2 * 100), mlp(100, 100, 100, 2 * 50)],
-               decoders=[mlp(100, 200, 200, 784), mlp(50, 100, 100, 100)],   # p(x | z1 + d(z2)), d: 50-100-100-100
-               priors=[mlp(50, 100, 100, 2 * 100)],                          # p(z1 | z2): 50-100-100-(100)
-               reconstruction_loss="bce", hierarchical_kl=False)
+def one_level(): return build([50])
+def two_level(): return build([100, 50])
 
 # published test-split NLLs in nats on static binarized MNIST, as collected in issue 7 and ../shared/data/README.md
 RECIPES = {
     "vae":    dict(name="VAE, 1 stochastic layer (784-200-200-50)", build=one_level, k=None, cpu_epochs=15, published="89.8-89.9"),
     "iwae5":  dict(name="IWAE k=5, same architecture", build=one_level, k=5, cpu_epochs=6, published="n/a (k=50: 86.8-87.1)"),
-    "vae2":   dict(name="VAE, 2 stochastic layers (100-50), learned prior", build=two_level, k=None, cpu_epochs=15, published="85.3-86.1"),
+    "vae2":   dict(name="VAE, 2 stochastic layers (100, 50), bottom-up, learned prior", build=two_level, k=None, cpu_epochs=15, published="85.3-86.1"),
     "iwae50": dict(name="IWAE k=50, same architecture", build=one_level, k=50, cpu_epochs=1, published="86.8-87.1"),
+    "ladder": dict(name="VAE, 2 stochastic layers (100, 50), top-down (LadderVAE)", build=lambda: build([100, 50], top_down=True), k=None, cpu_epochs=15, published="n/a"),
+    "deep":   dict(name="VAE, 4 stochastic layers (100, 50, 25, 12), top-down (LadderVAE)", build=lambda: build([100, 50, 25, 12], top_down=True), k=None, cpu_epochs=15,
+                   published="n/a"),
 }
 
 def paper_schedule(steps_per_epoch):
@@ -73,8 +72,10 @@ def run_recipe(key, train, valid, args, device):
     r = RECIPES[key]
     seed_everything(args.seed)
     model = r["build"]()
-    trainee = model if r["k"] is None else IWAEObjective(model, r["k"])
+    init_output_bias(model.decoders[0], train)   # the decoder's output bias at the training data's marginal logits
     steps_per_epoch = math.ceil(len(train) / 100)
+    if args.warmup: model.beta = LinearWarmup(args.warmup * steps_per_epoch)   # the ELBO's KL weight 0 -> 1 (IWAE objectives do not use it)
+    trainee = model if r["k"] is None else IWAEObjective(model, r["k"])
     override = args.epochs.get(key) if isinstance(args.epochs, dict) else args.epochs
     if device.type == "cuda" and override is None: schedule, epochs, sched_name = *paper_schedule(steps_per_epoch), "IWAE paper: 3^i epochs at lr 1e-3*10^(-i/7), i=0..7"
     else:
@@ -92,11 +93,12 @@ def run_recipe(key, train, valid, args, device):
     if device.type == "cpu": torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     model.eval()
+    levels = level_statistics(model, valid[:args.eval_n].to(device))
     ev = evaluate_likelihood(model, valid[:args.eval_n].to(device), k=args.k, chunk_size=args.chunk_size, batch_size=args.eval_batch)
     eval_s = time.perf_counter() - t0
     print(f"[{key}] NLL (valid[:{ev['n']}], k={args.k}) = {ev['nll']:.2f} +- {ev['nll_se']:.2f} nats, ELBO {ev['elbo']:.2f}; eval {eval_s:.0f}s", flush=True)
     return dict(recipe=key, model=r["name"], objective="ELBO" if r["k"] is None else f"IWAE k={r['k']}", nll=ev["nll"], nll_se=ev["nll_se"],
-                elbo=ev["elbo"], k_eval=args.k, eval_n=ev["n"], split="valid", published_test=r["published"], epochs=epochs,
+                elbo=ev["elbo"], kl=levels["kl"], active_units=levels["active_units"], units=levels["units"], warmup=args.warmup, k_eval=args.k, eval_n=ev["n"], split="valid", published_test=r["published"], epochs=epochs,
                 steps=int(last.get("step", epochs * steps_per_epoch)), schedule=sched_name, train_s=round(train_s, 1), eval_s=round(eval_s, 1),
                 device=str(device), device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({args.train_threads} thread train, {args.threads} eval, {platform.machine()})",
                 final_train=last)
@@ -105,11 +107,12 @@ def markdown(results, args):
     lines = [f"NLL in nats on the first {args.eval_n} images of the **valid** split of static binarized MNIST, importance-weighted "
              f"with k={args.k} (`vae_nb.metrics.evaluate_likelihood`; ± one standard error over images). Published numbers are on the "
              "**test** split (not available here) with the full schedule.", "",
-             "| model | objective | ours: NLL (valid) | ours: ELBO | published NLL (test) | epochs | schedule | train time | eval time | device |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| model | objective | ours: NLL (valid) | ours: ELBO | published NLL (test) | epochs | KL warm-up | KL per level (nats) | active units per level | schedule | train time | eval time | device |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
+        levels = (", ".join(f"{v:.2f}" for v in r["kl"]), ", ".join(f"{a}/{u}" for a, u in zip(r["active_units"], r["units"]))) if "kl" in r else ("", "")
         lines.append(f"| {r['model']} | {r['objective']} | {r['nll']:.2f} ± {r['nll_se']:.2f} | {r['elbo']:.2f} | {r['published_test']} | {r['epochs']} | "
-                     f"{r['schedule']} | {r['train_s'] / 60:.1f} min | {r['eval_s'] / 60:.1f} min | {r['device_name']} |")
+                     f"{r.get('warmup') or 0} epochs | {levels[0]} | {levels[1]} | {r['schedule']} | {r['train_s'] / 60:.1f} min | {r['eval_s'] / 60:.1f} min | {r['device_name']} |")
     return "\n".join(lines) + "\n"
 
 def main(argv=None):
@@ -120,6 +123,7 @@ def main(argv=None):
     p.add_argument("--eval-n", type=int, default=None, help="evaluate the first N valid images (default: 1000 on CPU, all 10,000 on CUDA)")
     p.add_argument("--k", type=int, default=5000, help="importance samples for the NLL")
     p.add_argument("--epochs", default=None, help="override the epochs (cosine schedule): N for every recipe, or per recipe like vae=15,iwae5=6")
+    p.add_argument("--warmup", type=int, default=0, help="epochs of linear KL warm-up for the ELBO recipes (0: none)")
     p.add_argument("--chunk-size", type=int, default=None)
     p.add_argument("--eval-batch", type=int, default=None)
     p.add_argument("--threads", type=int, default=2, help="CPU threads for the k=5000 evaluation (large batches)")

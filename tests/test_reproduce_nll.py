@@ -18,9 +18,11 @@ def test_paper_schedule():
 
 def test_models_report_likelihoods():
     x = (torch.rand(3, 784) > 0.5).float()
-    for build, depth in ((rn.one_level, 1), (rn.two_level, 2)):
-        m = build()
-        assert m.depth == depth
+    depths = dict(vae=1, iwae5=1, iwae50=1, vae2=2, ladder=2, deep=4)
+    assert set(rn.RECIPES) == set(depths)
+    for key, r in rn.RECIPES.items():
+        m = r["build"]()
+        assert m.depth == depths[key]
         assert m.log_importance_weights(x, 4).shape == (3, 4)
         assert torch.isfinite(m.loss_terms(x)["loss"])
 

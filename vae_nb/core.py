@@ -179,18 +179,29 @@ def _check_unit_interval(x:Tensor, name:str) -> None:
     if checks_enabled() and bool(((x < 0) | (x > 1)).any()):
         raise ValueError(f"`{name}` must lie in [0, 1] for a Bernoulli likelihood, got values in [{x.min().item():.4g}, {x.max().item():.4g}]")
 
+_BLOCK = 16   # σ(|ℓ|) ≥ 1/2, so a product of 16 of them is ≥ 2⁻¹⁶: no underflow in any float type
+
+def _sum_log_sigmoid_abs(logits:Tensor) -> Tensor:
+    "Σ log σ(|ℓ|) over the last dim, as one `log` per product of 16 factors (and one per factor left over)."
+    s = logits.abs().sigmoid_()
+    n = s.shape[-1] // _BLOCK * _BLOCK
+    out = s[..., :n].unflatten(-1, (_BLOCK, -1)).prod(-2).log_().sum(-1)   # products of 16 strided factors: a vectorised reduction
+    return out + s[..., n:].log().sum(-1) if n < s.shape[-1] else out
+
 class _BernoulliLogProb(torch.autograd.Function):
-    "Elementwise x·ℓ − softplus(ℓ), with softplus(ℓ) = max(ℓ, 0) − log σ(|ℓ|); gradients x − σ(ℓ) and ℓ."
+    "Σ over the last dim of x·ℓ − softplus(ℓ), softplus(ℓ) = max(ℓ, 0) − log σ(|ℓ|); `x` broadcasts to ℓ; gradients x − σ(ℓ) and ℓ."
     @staticmethod
     def forward(ctx, logits:Tensor, x:Tensor) -> Tensor:
         ctx.save_for_backward(logits, x)
-        out = logits.abs().sigmoid_().log_().sub_(logits.clamp(min=0))   # in place: one buffer; σ(|ℓ|) >= 1/2 never underflows
-        return out.addcmul_(x, logits)
+        shared = x.dim() > 1 and x.shape[-2] == 1   # one row of data against many rows of logits: x·ℓ is a matrix product
+        dot = (logits @ x.transpose(-1, -2)).squeeze(-1) if shared else (logits * x).sum(-1)
+        return dot - logits.clamp(min=0).sum(-1) + _sum_log_sigmoid_abs(logits)
     @staticmethod
     def backward(ctx, grad:Tensor) -> tuple[Tensor|None, Tensor|None]:
         logits, x = ctx.saved_tensors
-        return (torch.sigmoid(logits).sub_(x).mul_(grad).neg_() if ctx.needs_input_grad[0] else None,
-                grad * logits if ctx.needs_input_grad[1] else None)
+        g = grad.unsqueeze(-1)
+        return (torch.sigmoid(logits).sub_(x).mul_(g).neg_() if ctx.needs_input_grad[0] else None,
+                (g * logits).sum_to_size(x.shape) if ctx.needs_input_grad[1] else None)
 
 def bernoulli_log_likelihood(logits:Tensor, # decoder output *before* the sigmoid
                              x:Tensor, # data in [0, 1], same shape as `logits`
@@ -200,7 +211,10 @@ def bernoulli_log_likelihood(logits:Tensor, # decoder output *before* the sigmoi
     _check_target(logits, x, "logits")
     _check_unit_interval(x, "x")
     dtype = torch.promote_types(logits.dtype, torch.float32)   # half-precision logits (autocast) are scored in float32
-    return reduce(_BernoulliLogProb.apply(logits.to(dtype), x.to(dtype)), reduction)
+    logits, x = logits.to(dtype), x.to(dtype)
+    if reduction == "none" or logits.dim() < 2: return reduce(_BernoulliLogProb.apply(logits[..., None], x[..., None]), reduction)   # per element
+    return reduce(_BernoulliLogProb.apply(logits.flatten(1), x.flatten(1)), reduction)   # per example, then reduced
+
 
 # %% ../nbs/00_core.ipynb #5abc9ef5
 def gaussian_log_likelihood(mean:Tensor, # decoder mean, same shape as `x`
@@ -269,7 +283,7 @@ def recon_log_likelihood(out:Tensor, # decoder output: logits for "bce", the mea
     if kind == "bce":
         _check_unit_interval(x, "x")
         dtype = torch.promote_types(o.dtype, torch.float32)
-        return _BernoulliLogProb.apply(o.to(dtype), xe.to(dtype)).sum(2).reshape(-1)
+        return _BernoulliLogProb.apply(o.to(dtype), xe.to(dtype)).reshape(-1)
     return (-0.5 * (math.log(2 * math.pi) + MSE_LOGVAR + (xe - o) ** 2 * math.exp(-MSE_LOGVAR))).sum(2).reshape(-1)
 
 # %% ../nbs/00_core.ipynb #3897ed2a
