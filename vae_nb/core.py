@@ -169,6 +169,7 @@ def _check_target(x_param:Tensor, x:Tensor, name:str) -> None:
 
 def _check_scale(log_scale, x:Tensor, name:str) -> Tensor:
     log_scale = torch.as_tensor(log_scale, dtype=x.dtype, device=x.device)
+    if log_scale.shape == x.shape: return log_scale   # the common case, without `broadcast_shapes` (tens of µs of Python)
     try: shape = torch.broadcast_shapes(log_scale.shape, x.shape)
     except RuntimeError: shape = None
     if shape != x.shape:
