@@ -194,7 +194,8 @@ class _BernoulliLogProb(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits:Tensor, x:Tensor) -> Tensor:
         ctx.save_for_backward(logits, x)
-        shared = x.dim() > 1 and x.shape[-2] == 1   # one row of data against many rows of logits: x·ℓ is a matrix product
+        shared = x.dim() > 1 and x.shape[-2] == 1 and torch.get_float32_matmul_precision() == "highest"   # one data row, many rows of logits:
+        # x·ℓ as a matrix product, unless the user allowed reduced-precision products (TF32, bf16), which would cost tenths of a nat
         dot = (logits @ x.transpose(-1, -2)).squeeze(-1) if shared else (logits * x).sum(-1)
         return dot - logits.clamp(min=0).sum(-1) + _sum_log_sigmoid_abs(logits)
     @staticmethod
