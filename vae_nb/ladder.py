@@ -5,6 +5,7 @@
 # %% ../nbs/02b_ladder.ipynb #6c76f99f
 from __future__ import annotations
 import torch
+from fastcore.basics import patch
 from torch import nn, Tensor
 from .core import gaussian_kl, check_int
 from .interface import DiagonalGaussian, evaluating
@@ -32,13 +33,10 @@ class LadderVAE(VAE):
 
     def encode(self, x:Tensor, # the input batch
                mean:bool=False, # follow the posterior means down instead of samples
-               posterior:DiagonalGaussian|None=None, # q̂_0 if already computed (skips `encoders[0]`)
+               posterior:DiagonalGaussian|_BottomUp|None=None, # q̂_0, or every level's q̂ (`bottom_up`), if already computed
               ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         "Bottom-up estimates q̂_l, then top-down `(zs, mus, logvars)` of q(z_l | z_{l+1}, x) = q̂_l merged with p(z_l | z_{l+1})."
-        q_hat = [self.posterior(x) if posterior is None else posterior]
-        for l in range(1, self.depth):
-            h = torch.cat([q_hat[-1].mean, q_hat[-1].logvar], dim=1)
-            q_hat.append(DiagonalGaussian(*_split(self.encoders[l](h), f"encoders[{l}]", h)))
+        q_hat = posterior if isinstance(posterior, _BottomUp) else self.bottom_up(self.posterior(x) if posterior is None else posterior)
         zs, qs = [None] * self.depth, [None] * self.depth
         for l in range(self.depth - 1, -1, -1):
             qs[l] = q_hat[l] if l == self.depth - 1 else precision_weighted(q_hat[l], DiagonalGaussian(*self.prior_params(l, zs[l + 1], q_hat[l].mean)))
@@ -50,6 +48,30 @@ class LadderVAE(VAE):
         "Elementwise closed-form KL(q(z_l | z_{l+1}, x) || p(z_l | z_{l+1})) per level, lowest first."
         return [gaussian_kl(mus[l], logvars[l], *self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, mus[l]), reduction="none")
                 for l in range(self.depth)]
+
+# %% ../nbs/02b_ladder.ipynb #f1c6771a
+class _BottomUp(list):
+    "The bottom-up estimates of a `LadderVAE`, one `DiagonalGaussian` per level, lowest first; `repeat(k)` repeats each."
+    def repeat(self, k:int) -> _BottomUp: return _BottomUp(q.repeat(k) for q in self)
+
+@patch
+def bottom_up(self:LadderVAE, q0:DiagonalGaussian, # q̂_0 = q(z_0 | x), the output of `posterior`
+             ) -> _BottomUp:
+    "The deterministic bottom-up estimates q̂_0, q̂_1, … : `encoders[l]` on the mean and log-variance of level l-1."
+    q_hat = _BottomUp([q0])
+    for l in range(1, self.depth):
+        h = torch.cat([q_hat[-1].mean, q_hat[-1].logvar], dim=1)
+        q_hat.append(DiagonalGaussian(*_split(self.encoders[l](h), f"encoders[{l}]", h)))
+    return q_hat
+
+@patch
+def log_importance_weights(self:LadderVAE, x:Tensor, # a batch of N examples
+                           k:int, # posterior samples per example
+                           condition:Tensor|None=None, # must be None: `LadderVAE` is unconditional
+                           posterior:DiagonalGaussian|None=None, # q̂_0 = q(z_0 | x) if already computed
+                          ) -> Tensor:
+    "`VAE.log_importance_weights`, with the bottom-up pass run once per example and its estimates repeated for the k samples."
+    return VAE.log_importance_weights(self, x, k, condition, self.bottom_up(self.posterior(x, condition) if posterior is None else posterior))
 
 # %% ../nbs/02b_ladder.ipynb #bc624b17
 @torch.no_grad()
