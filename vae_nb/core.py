@@ -180,7 +180,7 @@ def _check_unit_interval(x:Tensor, name:str) -> None:
     if checks_enabled() and bool(((x < 0) | (x > 1)).any()):
         raise ValueError(f"`{name}` must lie in [0, 1] for a Bernoulli likelihood, got values in [{x.min().item():.4g}, {x.max().item():.4g}]")
 
-_BLOCK = 16   # σ(|ℓ|) ≥ 1/2, so a product of 16 of them is ≥ 2⁻¹⁶: no underflow in any float type
+_BLOCK = 16   # σ(|ℓ|) ≥ 1/2, so a product of 16 of them is ≥ 2⁻¹⁶: no underflow in float32 or wider (the callers promote to at least float32)
 
 def _sum_log_sigmoid_abs(logits:Tensor) -> Tensor:
     "Σ log σ(|ℓ|) over the last dim, as one `log` per product of 16 factors (and one per factor left over)."
@@ -194,8 +194,8 @@ class _BernoulliLogProb(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits:Tensor, x:Tensor) -> Tensor:
         ctx.save_for_backward(logits, x)
-        shared = x.dim() > 1 and x.shape[-2] == 1 and torch.get_float32_matmul_precision() == "highest"   # one data row, many rows of logits:
-        # x·ℓ as a matrix product, unless the user allowed reduced-precision products (TF32, bf16), which would cost tenths of a nat
+        shared = x.dim() > 1 and x.shape[-2] == 1 and torch.get_float32_matmul_precision() == "highest" and not torch.is_autocast_enabled(logits.device.type)
+        # one data row, many rows of logits: x·ℓ as a matrix product, unless products may run in reduced precision (TF32, bf16, autocast): that would cost up to a nat
         dot = (logits @ x.transpose(-1, -2)).squeeze(-1) if shared else (logits * x).sum(-1)
         return dot - logits.clamp(min=0).sum(-1) + _sum_log_sigmoid_abs(logits)
     @staticmethod

@@ -68,10 +68,11 @@ def bottom_up(self:LadderVAE, q0:DiagonalGaussian, # q̂_0 = q(z_0 | x), the out
 def log_importance_weights(self:LadderVAE, x:Tensor, # a batch of N examples
                            k:int, # posterior samples per example
                            condition:Tensor|None=None, # must be None: `LadderVAE` is unconditional
-                           posterior:DiagonalGaussian|None=None, # q̂_0 = q(z_0 | x) if already computed
+                           posterior:DiagonalGaussian|_BottomUp|None=None, # q̂_0 = q(z_0 | x), or every level's q̂, if already computed
                           ) -> Tensor:
     "`VAE.log_importance_weights`, with the bottom-up pass run once per example and its estimates repeated for the k samples."
-    return VAE.log_importance_weights(self, x, k, condition, self.bottom_up(self.posterior(x, condition) if posterior is None else posterior))
+    q_hat = posterior if isinstance(posterior, _BottomUp) else self.bottom_up(self.posterior(x, condition) if posterior is None else posterior)
+    return VAE.log_importance_weights(self, x, k, condition, q_hat)
 
 # %% ../nbs/02b_ladder.ipynb #bc624b17
 @torch.no_grad()

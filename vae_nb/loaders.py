@@ -51,7 +51,7 @@ class InMemoryLoader:
         if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
         _check_shard(rank, world_size)
         if seed is None: seed = int(torch.randint(0, 2**62, ()))
-        self.tensors = tuple(t.to(device).contiguous() for t in tensors)   # each example one contiguous row: a batch gather reads whole rows
+        self.tensors = tuple(t.to(device, memory_format=torch.contiguous_format).contiguous() for t in tensors)   # one copy at most: each example one contiguous row
         store_attr("batch_size,shuffle,drop_last,seed,rank,world_size,transform")
         self.epoch = 0
 
