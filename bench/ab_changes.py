@@ -6,10 +6,15 @@ changes:
   bernoulli   `vae_nb.core._BernoulliLogProb.forward`: log(1 + exp(-|l|)) -> -log sigmoid(|l|) (one transcendental pass less)
   blocks      the same forward, now summing each row: one log per pixel -> one log per product of 16 values of
               sigmoid(|l|); x.l for one data row against many rows of logits as a matrix product
+  ladder      `LadderVAE.log_importance_weights`: the bottom-up pass on all k copies of q(z_0|x) -> once per example
+  layout      the gather of a batch of 100 rows from the 50,000 training images as the file stores them (column-major)
+              -> from a row-major copy (what `InMemoryLoader` now keeps)
 
-measured per change: `evaluate_likelihood` (k = 1000, 40 valid images of binarized MNIST, the 784-200-200-50 tanh VAE of
-bench/peers.py; the cost does not depend on the weights, so they are left untrained) and one training step (batch 100,
-fused Adam, `vae_nb.step.optimizer_step`, value checks off as after the first epoch).
+measures: NLL, `evaluate_likelihood` (k = 1000, 40 valid images of binarized MNIST, the 784-200-200-50 tanh VAE of
+bench/peers.py; the cost does not depend on the weights, so they are left untrained); step, one training step (batch
+100, fused Adam, `vae_nb.step.optimizer_step`, value checks off as after the first epoch); ladder NLL, `iw_nll` (k =
+1000, 20 valid images) of the four-level top-down model of bench/reproduce_nll.py (100, 50, 25, 12 units; untrained);
+gather, `index_select` of 500 random batches of 100 rows (per batch).
 
 usage: OMP_NUM_THREADS=1 python bench/ab_changes.py [--rounds 7]
 """
@@ -22,7 +27,8 @@ from vae_nb import core
 from vae_nb.algorithm import VanillaVAE
 from vae_nb.metrics import evaluate_likelihood
 from vae_nb.step import optimizer_step
-from vae_nb.vae import VAE
+from vae_nb.vae import VAE, mlp_hierarchy
+from vae_nb.ladder import LadderVAE
 
 def bernoulli_before(ctx, logits, x):
     "The forward of `_BernoulliLogProb` before the change."
@@ -35,9 +41,15 @@ def blocks_before(ctx, logits, x):
     ctx.save_for_backward(logits, x)
     return logits.abs().sigmoid_().log_().sub_(logits.clamp(min=0)).addcmul_(x, logits).sum(-1)
 
-CHANGES = {   # name: (owner, attribute, before, after; None: the current code)
-    "bernoulli": (core._BernoulliLogProb, "forward", staticmethod(bernoulli_before), staticmethod(blocks_before)),
-    "blocks": (core._BernoulliLogProb, "forward", staticmethod(blocks_before), None)}
+class Layout:
+    "Where the gather reads its rows: `data` is swapped between the stored (column-major) images and a row-major copy."
+    data = None
+
+CHANGES = {   # name: (owner, attribute, before, after (None: the current code), measures)
+    "bernoulli": (core._BernoulliLogProb, "forward", staticmethod(bernoulli_before), staticmethod(blocks_before), ("NLL", "step")),
+    "blocks": (core._BernoulliLogProb, "forward", staticmethod(blocks_before), None, ("NLL", "step")),
+    "ladder": (LadderVAE, "log_importance_weights", VAE.log_importance_weights, None, ("ladder NLL",)),
+    "layout": (Layout, "data", "stored", "row-major", ("gather",))}
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -49,29 +61,37 @@ def main():
     algo = VanillaVAE(enc, dec, d_latent=peers.L, recon="bce").eval()
     model = VAE([enc], [dec], reconstruction_loss="bce")
     opt = torch.optim.Adam(model.parameters(), lr=peers.LR, fused=True)
-    x_valid, x_train = peers.load("valid")[:40], peers.load("train")[:peers.BATCH * a.steps]
-    def nll(): evaluate_likelihood(algo, x_valid, k=1000)
+    ladder = LadderVAE(**mlp_hierarchy(784, [100, 50, 25, 12], 200, layers=2, activation="tanh", top_down=True), reconstruction_loss="bce").eval()
+    x_valid, x_train = peers.load("valid")[:40], peers.load("train")
+    images = {"stored": x_train, "row-major": x_train.contiguous()}
+    batches = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))[:50_000].view(500, 100)
     def steps():
         with core.validation(False):
-            for xb in x_train.split(peers.BATCH): optimizer_step(model, opt, xb)
+            for xb in x_train[:peers.BATCH * a.steps].split(peers.BATCH): optimizer_step(model, opt, xb)
+    def gather():
+        for b in batches: images[Layout.data].index_select(0, b)
+    measures = {   # name: (timed call, unit, seconds -> unit)
+        "NLL": (lambda: evaluate_likelihood(algo, x_valid, k=1000), "ms / image", 1e3 / len(x_valid)), "step": (steps, "ms / step", 1e3 / a.steps),
+        "ladder NLL": (lambda: ladder.iw_nll(x_valid[:20], k=1000), "ms / image", 1e3 / 20), "gather": (gather, "µs / batch", 1e6 / len(batches))}
     for name in a.changes:
-        owner, attr, before, after = CHANGES[name]
+        owner, attr, before, after, what = CHANGES[name]
         current = owner.__dict__[attr]
-        after = after or current
+        after = current if after is None else after
         times, loads = {}, []
         for r in range(a.rounds):
             loads.append(os.getloadavg()[0])
             for side, impl in (("before", before), ("after", after)):
                 setattr(owner, attr, impl)
                 try:
-                    for what, f in (("NLL", nll), ("step", steps)):
-                        t = time.perf_counter(); f(); times.setdefault((what, side), []).append(time.perf_counter() - t)
+                    for m in what:
+                        t = time.perf_counter(); measures[m][0](); times.setdefault((m, side), []).append(time.perf_counter() - t)
                 finally: setattr(owner, attr, current)
         print(f"\n{name}: {a.rounds} interleaved rounds, load {min(loads):.1f}-{max(loads):.1f}, torch {torch.__version__}")
-        print("| measure | before, min / median | after, min / median | speed-up (medians) |\n|---|---|---|---|")
-        for what, unit, per in (("NLL", "ms / image", len(x_valid)), ("step", "ms / step", a.steps)):
-            b, f = ([1e3 * t / per for t in times[(what, s)]] for s in ("before", "after"))
-            print(f"| {what} ({unit}) | {min(b):.2f} / {statistics.median(b):.2f} | {min(f):.2f} / {statistics.median(f):.2f} | "
+        print("| measure | before, min / median / max | after, min / median / max | speed-up (medians) |\n|---|---|---|---|")
+        for m in what:
+            _, unit, scale = measures[m]
+            b, f = ([t * scale for t in times[(m, s)]] for s in ("before", "after"))
+            print(f"| {m} ({unit}) | {min(b):.2f} / {statistics.median(b):.2f} / {max(b):.2f} | {min(f):.2f} / {statistics.median(f):.2f} / {max(f):.2f} | "
                   f"{statistics.median(b) / statistics.median(f):.2f}x |")
 
 if __name__ == "__main__":

@@ -180,6 +180,8 @@ def _check_unit_interval(x:Tensor, name:str) -> None:
     if checks_enabled() and bool(((x < 0) | (x > 1)).any()):
         raise ValueError(f"`{name}` must lie in [0, 1] for a Bernoulli likelihood, got values in [{x.min().item():.4g}, {x.max().item():.4g}]")
 
+
+# %% ../nbs/00_core.ipynb #e9a52c27
 _BLOCK = 16   # σ(|ℓ|) ≥ 1/2, so a product of 16 of them is ≥ 2⁻¹⁶: no underflow in float32 or wider (the callers promote to at least float32)
 
 def _sum_log_sigmoid_abs(logits:Tensor) -> Tensor:
@@ -205,6 +207,8 @@ class _BernoulliLogProb(torch.autograd.Function):
         return (torch.sigmoid(logits).sub_(x).mul_(g).neg_() if ctx.needs_input_grad[0] else None,
                 (g * logits).sum_to_size(x.shape) if ctx.needs_input_grad[1] else None)
 
+
+# %% ../nbs/00_core.ipynb #01e74ab8
 def bernoulli_log_likelihood(logits:Tensor, # decoder output *before* the sigmoid
                              x:Tensor, # data in [0, 1], same shape as `logits`
                              reduction:Reduction="per_sample", # see `reduce`
@@ -216,7 +220,6 @@ def bernoulli_log_likelihood(logits:Tensor, # decoder output *before* the sigmoi
     logits, x = logits.to(dtype), x.to(dtype)
     if reduction == "none" or logits.dim() < 2: return reduce(_BernoulliLogProb.apply(logits[..., None], x[..., None]), reduction)   # per element
     return reduce(_BernoulliLogProb.apply(logits.flatten(1), x.flatten(1)), reduction)   # per example, then reduced
-
 
 # %% ../nbs/00_core.ipynb #5abc9ef5
 def gaussian_log_likelihood(mean:Tensor, # decoder mean, same shape as `x`

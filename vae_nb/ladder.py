@@ -36,7 +36,7 @@ class LadderVAE(VAE):
                posterior:DiagonalGaussian|_BottomUp|None=None, # q̂_0, or every level's q̂ (`bottom_up`), if already computed
               ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         "Bottom-up estimates q̂_l, then top-down `(zs, mus, logvars)` of q(z_l | z_{l+1}, x) = q̂_l merged with p(z_l | z_{l+1})."
-        q_hat = posterior if isinstance(posterior, _BottomUp) else self.bottom_up(self.posterior(x) if posterior is None else posterior)
+        q_hat = self.bottom_up(self.posterior(x) if posterior is None else posterior)
         zs, qs = [None] * self.depth, [None] * self.depth
         for l in range(self.depth - 1, -1, -1):
             qs[l] = q_hat[l] if l == self.depth - 1 else precision_weighted(q_hat[l], DiagonalGaussian(*self.prior_params(l, zs[l + 1], q_hat[l].mean)))
@@ -55,15 +55,18 @@ class _BottomUp(list):
     def repeat(self, k:int) -> _BottomUp: return _BottomUp(q.repeat(k) for q in self)
 
 @patch
-def bottom_up(self:LadderVAE, q0:DiagonalGaussian, # q̂_0 = q(z_0 | x), the output of `posterior`
+def bottom_up(self:LadderVAE, q0:DiagonalGaussian|_BottomUp, # q̂_0 = q(z_0 | x), the output of `posterior` (a finished pass is returned as it is)
              ) -> _BottomUp:
     "The deterministic bottom-up estimates q̂_0, q̂_1, … : `encoders[l]` on the mean and log-variance of level l-1."
+    if isinstance(q0, _BottomUp): return q0
     q_hat = _BottomUp([q0])
     for l in range(1, self.depth):
         h = torch.cat([q_hat[-1].mean, q_hat[-1].logvar], dim=1)
         q_hat.append(DiagonalGaussian(*_split(self.encoders[l](h), f"encoders[{l}]", h)))
     return q_hat
 
+
+# %% ../nbs/02b_ladder.ipynb #0670dafd
 @patch
 def log_importance_weights(self:LadderVAE, x:Tensor, # a batch of N examples
                            k:int, # posterior samples per example
@@ -71,8 +74,7 @@ def log_importance_weights(self:LadderVAE, x:Tensor, # a batch of N examples
                            posterior:DiagonalGaussian|_BottomUp|None=None, # q̂_0 = q(z_0 | x), or every level's q̂, if already computed
                           ) -> Tensor:
     "`VAE.log_importance_weights`, with the bottom-up pass run once per example and its estimates repeated for the k samples."
-    q_hat = posterior if isinstance(posterior, _BottomUp) else self.bottom_up(self.posterior(x, condition) if posterior is None else posterior)
-    return VAE.log_importance_weights(self, x, k, condition, q_hat)
+    return VAE.log_importance_weights(self, x, k, condition, self.bottom_up(self.posterior(x, condition) if posterior is None else posterior))
 
 # %% ../nbs/02b_ladder.ipynb #bc624b17
 @torch.no_grad()
