@@ -10,7 +10,7 @@ import importlib, pprint, sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-LIBRARY = ["core", "interface", "config", "vae", "ladder", "data", "user_data", "loaders", "viz", "latent_plots", "checkpoint", "distributed", "step", "train", "algorithm",
+LIBRARY = ["core", "layers", "interface", "config", "vae", "ladder", "data", "user_data", "loaders", "viz", "latent_plots", "checkpoint", "distributed", "step", "train", "algorithm",
            "conv", "cvae", "vq", "klae", "estimator", "metrics", "objectives", "runs"]   # dependency order; the command line (commands, cli) is not top-level
 ONLY = {"runs": ["load", "save", "RunError"]}   # the command line's registry (MODELS, RunSpec, ...) stays in its module
 

@@ -9,6 +9,8 @@ changes:
   ladder      `LadderVAE.log_importance_weights`: the bottom-up pass on all k copies of q(z_0|x) -> once per example
   layout      the gather of a batch of 100 rows from the 50,000 training images as the file stores them (column-major)
               -> from a row-major copy (what `InMemoryLoader` now keeps)
+  layers      torch's `nn.Linear` and `nn.Tanh` -> vae_nb's `Linear` (oneDNN products where `linear_backend()` says so)
+              and `Tanh` (from the sigmoid), in the same modules; the models below are built on vae_nb's layers
 
 measures: NLL, `evaluate_likelihood` (k = 1000, 40 valid images of binarized MNIST, the 784-200-200-50 tanh VAE of
 bench/peers.py; the cost does not depend on the weights, so they are left untrained); step, one training step (batch
@@ -29,6 +31,8 @@ from vae_nb.metrics import evaluate_likelihood
 from vae_nb.step import optimizer_step
 from vae_nb.vae import VAE, mlp_hierarchy
 from vae_nb.ladder import LadderVAE
+from vae_nb.layers import Linear, Tanh, use_fast_layers, linear_backend
+from torch import nn
 
 def bernoulli_before(ctx, logits, x):
     "The forward of `_BernoulliLogProb` before the change."
@@ -45,11 +49,12 @@ class Layout:
     "Where the gather reads its rows: `data` is swapped between the stored (column-major) images and a row-major copy."
     data = None
 
-CHANGES = {   # name: (owner, attribute, before, after (None: the current code), measures)
-    "bernoulli": (core._BernoulliLogProb, "forward", staticmethod(bernoulli_before), staticmethod(blocks_before), ("NLL", "step")),
-    "blocks": (core._BernoulliLogProb, "forward", staticmethod(blocks_before), None, ("NLL", "step")),
-    "ladder": (LadderVAE, "log_importance_weights", VAE.log_importance_weights, None, ("ladder NLL",)),
-    "layout": (Layout, "data", "stored", "row-major", ("gather",))}
+CHANGES = {   # name: ([(owner, attribute, before, after (None: the current code)), ...], measures)
+    "bernoulli": ([(core._BernoulliLogProb, "forward", staticmethod(bernoulli_before), staticmethod(blocks_before))], ("NLL", "step")),
+    "blocks": ([(core._BernoulliLogProb, "forward", staticmethod(blocks_before), None)], ("NLL", "step")),
+    "ladder": ([(LadderVAE, "log_importance_weights", VAE.log_importance_weights, None)], ("ladder NLL",)),
+    "layout": ([(Layout, "data", "stored", "row-major")], ("gather",)),
+    "layers": ([(Linear, "forward", nn.Linear.forward, None), (Tanh, "forward", nn.Tanh.forward, None)], ("NLL", "step", "ladder NLL"))}
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -57,7 +62,7 @@ def main():
     p.add_argument("--steps", type=int, default=30, help="training steps per timing")
     p.add_argument("--changes", nargs="+", default=list(CHANGES), choices=list(CHANGES))
     a = p.parse_args()
-    torch.manual_seed(0); enc, dec = peers.coders()
+    torch.manual_seed(0); enc, dec = map(use_fast_layers, peers.coders())   # vae_nb's layers, as its `mlp` builds them
     algo = VanillaVAE(enc, dec, d_latent=peers.L, recon="bce").eval()
     model = VAE([enc], [dec], reconstruction_loss="bce")
     opt = torch.optim.Adam(model.parameters(), lr=peers.LR, fused=True)
@@ -74,19 +79,20 @@ def main():
         "NLL": (lambda: evaluate_likelihood(algo, x_valid, k=1000), "ms / image", 1e3 / len(x_valid)), "step": (steps, "ms / step", 1e3 / a.steps),
         "ladder NLL": (lambda: ladder.iw_nll(x_valid[:20], k=1000), "ms / image", 1e3 / 20), "gather": (gather, "µs / batch", 1e6 / len(batches))}
     for name in a.changes:
-        owner, attr, before, after, what = CHANGES[name]
-        current = owner.__dict__[attr]
-        after = current if after is None else after
+        swaps, what = CHANGES[name]
+        current = [owner.__dict__[attr] for owner, attr, _, _ in swaps]
         times, loads = {}, []
         for r in range(a.rounds):
             loads.append(os.getloadavg()[0])
-            for side, impl in (("before", before), ("after", after)):
-                setattr(owner, attr, impl)
+            for side in ("before", "after"):
+                for (owner, attr, before, after), now in zip(swaps, current):
+                    setattr(owner, attr, before if side == "before" else now if after is None else after)
                 try:
                     for m in what:
                         t = time.perf_counter(); measures[m][0](); times.setdefault((m, side), []).append(time.perf_counter() - t)
-                finally: setattr(owner, attr, current)
-        print(f"\n{name}: {a.rounds} interleaved rounds, load {min(loads):.1f}-{max(loads):.1f}, torch {torch.__version__}")
+                finally:
+                    for (owner, attr, _, _), now in zip(swaps, current): setattr(owner, attr, now)
+        print(f"\n{name}: {a.rounds} interleaved rounds, load {min(loads):.1f}-{max(loads):.1f}, torch {torch.__version__}, linear backend {linear_backend()}")
         print("| measure | before, min / median / max | after, min / median / max | speed-up (medians) |\n|---|---|---|---|")
         for m in what:
             _, unit, scale = measures[m]

@@ -4,8 +4,11 @@ loop, pythae's trainer; plus the GEMM-only floor of one step) and importance-wei
 `evaluate_likelihood` and `VAE.iw_nll`, pythae's `get_nll`, a naive batched estimator).
 
 Model: the one-layer MLP VAE of the IWAE paper (784-200-200-50, tanh, Bernoulli decoder), the same initial weights in
-all three trainers. Data: statically binarized MNIST (`../shared/data/binarized_mnist.npz`, 50,000 train images,
-the first `--n` valid images for the NLL). Runs in bench/.venv (pythae installed there only; see bench/README.md).
+every trainer. Each library runs it with its own layers: vae_nb with `vae_nb.layers.Linear` and `Tanh` (what its `mlp`
+builds: oneDNN products where `linear_backend()` says so, tanh from the sigmoid), the plain loop and pythae with torch's
+`nn.Linear` and `nn.Tanh`; the rows "torch layers" run vae_nb's code on torch's layers, to separate the code from the
+kernels. Data: statically binarized MNIST (`../shared/data/binarized_mnist.npz`, 50,000 train images, the first `--n`
+valid images for the NLL). Runs in bench/.venv (pythae installed there only; see bench/README.md).
 
 Training: each round trains every trainer for one full epoch (batch 100, Adam lr 1e-3), in turn (A B C A B C ...);
 then the three models' validation -ELBO (same seed, same 10,000 images). NLL: the model vae_nb trained is scored by
@@ -13,7 +16,7 @@ every method in turn, k importance samples per image, no gradients (pythae's `ge
 
 usage: OMP_NUM_THREADS=1 bench/.venv/bin/python bench/peers.py [--rounds 5] [--parts import train nll] [--n 200] [--k 1000]
 """
-import argparse, os, statistics, tempfile, time, warnings
+import argparse, copy, os, statistics, tempfile, time, warnings
 from pathlib import Path
 import numpy as np
 import torch
@@ -35,6 +38,16 @@ def coders():
     enc = nn.Sequential(nn.Linear(D, H), nn.Tanh(), nn.Linear(H, H), nn.Tanh(), nn.Linear(H, 2 * L))
     dec = nn.Sequential(nn.Linear(L, H), nn.Tanh(), nn.Linear(H, H), nn.Tanh(), nn.Linear(H, D))
     return enc, dec
+
+def with_layers(module, fast):
+    "A copy of `module` (same weights) on vae_nb's layers (`use_fast_layers`: `Linear`, `Tanh`) or on torch's (`nn.Linear`, `nn.Tanh`)."
+    from vae_nb.layers import use_fast_layers, FAST_LAYERS
+    module = copy.deepcopy(module)
+    if fast: return use_fast_layers(module)
+    for m in module.modules():
+        for torch_cls, fast_cls in FAST_LAYERS.items():
+            if type(m) is fast_cls: m.__class__ = torch_cls
+    return module
 
 # ---- the peers -----------------------------------------------------------------------------------------------------
 class Plain(nn.Module):
@@ -95,8 +108,9 @@ def naive_nll(enc, dec, data, k=1000, images=100, samples=100):
     return -torch.cat(out).mean().item()
 
 # ---- the GEMM-only floor of one training step ------------------------------------------------------------------------
-def gemm_floor(batch=BATCH, reps=200):
-    "Seconds per step for the step's matrix products alone (forward, weight and bias-free input gradients), preallocated."
+def gemm_floor(batch=BATCH, reps=200, backend="torch"):
+    """Seconds per step for the step's matrix products alone (forward, weight and bias-free input gradients), preallocated;
+    `backend` "torch": `torch.mm` (MKL here), "onednn": the oneDNN product `vae_nb.layers.Linear` uses (allocating its output)."""
     sizes = [(D, H), (H, H), (H, 2 * L), (L, H), (H, H), (H, D)]   # (in, out) per Linear, encoder then decoder
     prods = []
     for i, (n_in, n_out) in enumerate(sizes):
@@ -105,7 +119,10 @@ def gemm_floor(batch=BATCH, reps=200):
         prods.append((g.t(), a, torch.empty(n_out, n_in)))              # weight gradient: g^T @ a
         if i != 0: prods.append((g, W, torch.empty(batch, n_in)))       # input gradient: g @ W (not for the data)
     def step():
-        for a, b, o in prods: torch.mm(a, b, out=o)
+        if backend == "torch":
+            for a, b, o in prods: torch.mm(a, b, out=o)
+        else:
+            for a, b, o in prods: torch.ops.mkldnn._linear_pointwise(a, b.t(), None, "none", [], "")
     for _ in range(10): step()
     t = time.perf_counter()
     for _ in range(reps): step()
@@ -155,6 +172,7 @@ def main():
     from vae_nb.vae import VAE
     from vae_nb.metrics import evaluate_likelihood
     from vae_nb.train import Trainer, evaluate
+    from vae_nb.layers import linear_backend
     x_train, x_valid = load("train", a.contiguous)[:a.limit], load("valid", a.contiguous)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"data {'row-major (--contiguous)' if a.contiguous else 'column-major, as stored in the file'}")
@@ -173,30 +191,36 @@ def main():
     torch.manual_seed(0); init = coders()
     def fresh():
         enc, dec = coders(); enc.load_state_dict(init[0].state_dict()); dec.load_state_dict(init[1].state_dict()); return enc, dec
-    vnb = VAE(*map(lambda m: [m], fresh()), reconstruction_loss="bce")   # the model family's depth-1 VAE
+    print(f"vae_nb.layers.Linear multiplies float32 through: {linear_backend()}")
+    vnb = VAE(*map(lambda m: [with_layers(m, True)], fresh()), reconstruction_loss="bce")   # the model family's depth-1 VAE, vae_nb's layers
     trainer = Trainer(vnb, x_train, batch_size=BATCH, lr=LR, device="cpu", seed=0, progress=False)
     if "train" in a.parts:
+        vnb_torch = VAE(*map(lambda m: [m], fresh()), reconstruction_loss="bce")   # the same, on torch's layers
+        trainer_torch = Trainer(vnb_torch, x_train, batch_size=BATCH, lr=LR, device="cpu", seed=0, progress=False)
         plain = Plain(*fresh()); plain_opt = torch.optim.Adam(plain.parameters(), lr=LR)
         loader = DataLoader(TensorDataset(x_train), batch_size=BATCH, shuffle=True)
-        methods = {"vae_nb Trainer.fit": lambda r: trainer.fit(r + 1), "plain loop": lambda r: plain_epoch(plain, plain_opt, loader)}
+        methods = {"vae_nb Trainer.fit": lambda r: trainer.fit(r + 1), "vae_nb Trainer.fit, torch layers": lambda r: trainer_torch.fit(r + 1),
+                   "plain loop": lambda r: plain_epoch(plain, plain_opt, loader)}
         tmp = tempfile.TemporaryDirectory()
         if "pythae" not in a.skip:
             pmodel = pythae_model(*fresh()); ptrainer = pythae_trainer(pmodel, x_train, tmp.name)
             methods["pythae BaseTrainer"] = lambda r: ptrainer.train_step(r + 1)
         times, _, loads = rounds(methods, a.rounds, "train")
-        models = {"vae_nb Trainer.fit": vnb, "plain loop": VAE([plain.enc], [plain.dec], reconstruction_loss="bce")}
+        models = {"vae_nb Trainer.fit": vnb, "vae_nb Trainer.fit, torch layers": vnb_torch, "plain loop": VAE([plain.enc], [plain.dec], reconstruction_loss="bce")}
         if "pythae" not in a.skip: models["pythae BaseTrainer"] = VAE([pmodel.encoder.net], [pmodel.decoder.net], reconstruction_loss="bce")
         losses = {}
         for m, model in models.items():
             torch.manual_seed(1); losses[m] = f"{evaluate(model, x_valid, batch_size=1000)['loss']:.2f}"
-        floors = [gemm_floor() for _ in range(5)]
-        floor = statistics.median(floors)
+        floors = {b: [gemm_floor(backend=b) for _ in range(5)] for b in ("torch", "onednn")}
+        floor = {b: statistics.median(f) for b, f in floors.items()}
+        kernels = {m: linear_backend() if m == "vae_nb Trainer.fit" else "torch" for m in times}   # whose products each trainer runs
         step = {m: statistics.median(ts) / (len(x_train) / BATCH) for m, ts in times.items()}
         print(f"\n### Training: {a.rounds} interleaved rounds of one epoch ({len(x_train):,} images, batch {BATCH}), "
               f"load average {min(loads):.1f}-{max(loads):.1f}")
         table(times, len(x_train), "samples/s", "plain loop", True, ("valid -ELBO after the rounds (nats)", losses))
-        print(f"\nGEMM-only floor of one step: {1e3 * floor:.2f} ms (median of 5; min {1e3 * min(floors):.2f}); "
-              "median step / floor: " + ", ".join(f"{m} {s / floor:.2f}x ({1e3 * s:.2f} ms)" for m, s in step.items()))
+        print(f"\nGEMM-only floor of one step (median of 5): torch.mm {1e3 * floor['torch']:.2f} ms (min {1e3 * min(floors['torch']):.2f}), "
+              f"oneDNN {1e3 * floor['onednn']:.2f} ms (min {1e3 * min(floors['onednn']):.2f}); median step / the floor of its own products: "
+              + ", ".join(f"{m} {s / floor[kernels[m]]:.2f}x ({1e3 * s:.2f} ms, {kernels[m]})" for m, s in step.items()))
     elif "nll" in a.parts:
         trainer.fit(1)   # a model to score: one epoch
     if "nll" in a.parts:
@@ -204,11 +228,14 @@ def main():
         enc, dec = vnb.encoders[0], vnb.decoders[0]
         vnb.eval()
         algo = VanillaVAE(enc, dec, d_latent=L, recon="bce").eval()   # the algorithm family's VAE around the same modules
+        enc_t, dec_t = with_layers(enc, False), with_layers(dec, False)   # the same weights on torch's layers, as the peers run them
+        vnb_t = VAE([enc_t], [dec_t], reconstruction_loss="bce").eval()
         methods = {"vae_nb evaluate_likelihood": lambda r: evaluate_likelihood(algo, xs, k=a.k)["nll"],
                    "vae_nb VAE.iw_nll": lambda r: vnb.iw_nll(xs, k=a.k).mean().item(),
-                   "naive batched": lambda r: naive_nll(enc, dec, xs, a.k)}
+                   "vae_nb VAE.iw_nll, torch layers": lambda r: vnb_t.iw_nll(xs, k=a.k).mean().item(),
+                   "naive batched": lambda r: naive_nll(enc_t, dec_t, xs, a.k)}
         if "pythae" not in a.skip:
-            pm = pythae_model(enc, dec).eval()
+            pm = pythae_model(enc_t, dec_t).eval()
             methods["pythae get_nll"] = lambda r: -pm.get_nll(xs, n_samples=a.k, batch_size=100)
         nlls = {m: [] for m in methods}
         def record(m, f): return lambda r: nlls[m].append(f(r))

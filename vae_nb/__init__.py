@@ -10,6 +10,8 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
           'bernoulli_log_likelihood', 'gaussian_log_likelihood', 'laplace_log_likelihood', 'mse_loss', 'bce_loss',
           'reconstruction_loss', 'recon_log_likelihood', 'log_mean_exp', 'iw_log_likelihood', 'iw_estimates',
           'estimate_log_likelihood'],
+ 'layers': ['LINEAR_BACKENDS', 'FAST_LAYERS', 'onednn_available', 'set_linear_backend', 'linear_backend', 'linear',
+            'Linear', 'tanh', 'Tanh', 'use_fast_layers'],
  'interface': ['DiagonalGaussian', 'VAEOutput', 'Objective', 'objectives_of', 'evaluating', 'VAEBase', 'default_rows'],
  'config': ['ConstantBeta', 'LinearWarmup', 'CyclicalAnnealing', 'VAEConfig'],
  'vae': ['ACTIVATIONS', 'VAE', 'free_bits_kl', 'init_for_activation', 'init_output_bias', 'mlp', 'mlp_hierarchy'],
@@ -52,7 +54,7 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
  'objectives': ['IWAEObjective'],
  'runs': ['RunError', 'load', 'save']}
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-_SUBMODULES = ['algorithm', 'checkpoint', 'cli', 'commands', 'config', 'conv', 'core', 'cvae', 'data', 'distributed', 'estimator', 'interface', 'klae', 'ladder', 'latent_plots', 'loaders', 'metrics', 'objectives', 'runs', 'step', 'train', 'user_data', 'vae', 'viz', 'vq']
+_SUBMODULES = ['algorithm', 'checkpoint', 'cli', 'commands', 'config', 'conv', 'core', 'cvae', 'data', 'distributed', 'estimator', 'interface', 'klae', 'ladder', 'latent_plots', 'layers', 'loaders', 'metrics', 'objectives', 'runs', 'step', 'train', 'user_data', 'vae', 'viz', 'vq']
 __all__ = list(_WHERE)
 
 def __getattr__(name:str):
