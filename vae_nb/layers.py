@@ -10,8 +10,8 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 
 # %% auto #0
-__all__ = ['LINEAR_BACKENDS', 'FAST_LAYERS', 'onednn_available', 'set_linear_backend', 'linear_backend', 'linear', 'Linear',
-           'tanh', 'Tanh', 'use_fast_layers']
+__all__ = ['LINEAR_BACKENDS', 'ONEDNN_MIN_MACS', 'TANH_MIN_NUMEL', 'FAST_LAYERS', 'onednn_available', 'set_linear_backend',
+           'linear_backend', 'linear', 'Linear', 'tanh', 'Tanh', 'use_fast_layers']
 
 # %% ../nbs/00a_layers.ipynb #de79e862
 LINEAR_BACKENDS = ("auto", "onednn", "torch")
@@ -77,10 +77,12 @@ class _OneDNNLinear(torch.autograd.Function):
                 grad.sum(0) if ctx.has_bias and ctx.needs_input_grad[2] else None)
 
 # %% ../nbs/00a_layers.ipynb #68eaadb0
+ONEDNN_MIN_MACS = 1_500_000   # multiply-adds per product below which torch's path wins: each oneDNN call costs ~9 µs more to set up
+
 def _use_onednn(x:Tensor, weight:Tensor, bias:Tensor|None) -> bool:
-    "Whether oneDNN serves this product: float32 CPU tensors of matching shapes, outside autocast and compilation."
+    "Whether oneDNN serves this product: large enough, float32 CPU tensors of matching shapes, outside autocast and compilation."
     return (_BACKEND == "onednn" and x.device.type == "cpu" and x.dtype == weight.dtype == torch.float32 and weight.dim() == 2
-            and x.dim() >= 1 and x.shape[-1] == weight.shape[1] and x.numel() > 0
+            and x.dim() >= 1 and x.shape[-1] == weight.shape[1] and x.numel() * weight.shape[0] >= ONEDNN_MIN_MACS
             and (bias is None or (bias.dtype == torch.float32 and bias.shape == weight.shape[:1]))
             and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling())
 
@@ -88,9 +90,13 @@ def linear(x:Tensor, # input, features last
            weight:Tensor, # (out_features, in_features)
            bias:Tensor|None=None, # (out_features,)
           ) -> Tensor:
-    "x Wᵀ + b, as `F.linear`; through oneDNN for float32 on the CPU when `linear_backend()` is 'onednn'."
+    "x Wᵀ + b, as `F.linear`; through oneDNN for large float32 products on the CPU when `linear_backend()` is 'onednn'."
     if not _use_onednn(x, weight, bias): return F.linear(x, weight, bias)
-    return _OneDNNLinear.apply(x.reshape(-1, x.shape[-1]), weight, bias).reshape(*x.shape[:-1], weight.shape[0])
+    x2 = x if x.dim() == 2 else x.reshape(-1, x.shape[-1])
+    if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
+        y = _OneDNNLinear.apply(x2, weight, bias)
+    else: y = _onednn(_dense(x2), _dense(weight), bias)   # nothing to differentiate: no autograd node
+    return y if x.dim() == 2 else y.reshape(*x.shape[:-1], weight.shape[0])
 
 # %% ../nbs/00a_layers.ipynb #3799ce1b
 class Linear(nn.Linear):
@@ -110,10 +116,13 @@ class _Tanh(torch.autograd.Function):
         y, = ctx.saved_tensors
         return torch.ops.aten.tanh_backward(grad, y)
 
+TANH_MIN_NUMEL = 8192   # values below which `torch.tanh` wins: `_Tanh` costs ~10 µs more per call
+
 def tanh(x:Tensor, # any tensor
         ) -> Tensor:
-    "tanh, as `torch.tanh`; from the sigmoid for float32 on the CPU outside autocast and compilation."
-    if x.device.type == "cpu" and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling(): return _Tanh.apply(x)
+    "tanh, as `torch.tanh`; from the sigmoid for float32 tensors of at least `TANH_MIN_NUMEL` values on the CPU outside autocast and compilation."
+    if (x.device.type == "cpu" and x.dtype == torch.float32 and x.numel() >= TANH_MIN_NUMEL
+        and not torch.is_autocast_enabled("cpu") and not torch.compiler.is_compiling()): return _Tanh.apply(x)
     return torch.tanh(x)
 
 # %% ../nbs/00a_layers.ipynb #083b2664
