@@ -148,7 +148,10 @@ def gaussian_kl(mu_q:Tensor, # mean of q
     check_same_shape(mu_q, logvar_q, "mu_q", "logvar_q")
     for name, t in (("mu_p", mu_p), ("logvar_p", logvar_p)):
         if isinstance(t, Tensor) and t.dim() > 0: check_same_shape(mu_q, t, "mu_q", name)
-    kl = 0.5 * (logvar_p - logvar_q + (torch.exp(logvar_q) + (mu_q - mu_p) ** 2) * torch.exp(-torch.as_tensor(logvar_p, dtype=mu_q.dtype, device=mu_q.device)) - 1)
+    if isinstance(mu_p, numbers.Real) and isinstance(logvar_p, numbers.Real):   # a fixed prior such as N(0, I): half the operations and autograd nodes
+        s = torch.exp(logvar_q) + (mu_q if mu_p == 0 else mu_q - mu_p) ** 2
+        kl = 0.5 * ((s if logvar_p == 0 else s * math.exp(-logvar_p)) - logvar_q + (logvar_p - 1))
+    else: kl = 0.5 * (logvar_p - logvar_q + (torch.exp(logvar_q) + (mu_q - mu_p) ** 2) * torch.exp(-torch.as_tensor(logvar_p, dtype=mu_q.dtype, device=mu_q.device)) - 1)
     return reduce(kl, reduction)
 
 # %% ../nbs/00_core.ipynb #a625e135

@@ -160,8 +160,8 @@ def _loss(self:VAE, x, recon, mus, logvars, zs) -> tuple[Tensor, Tensor, Tensor,
     recon_loss = reconstruction_loss(recon, x, self.config.reconstruction_loss)
     terms = self.kl_terms(mus, logvars, zs)
     kls = [reduce(t, "mean") for t in terms]
-    weight = beta / self.depth if self.config.hierarchical_kl else beta
-    loss = recon_loss + weight * sum(free_bits_kl(t, self.config.free_bits) for t in terms)
+    weight, free_bits = beta / self.depth if self.config.hierarchical_kl else beta, self.config.free_bits
+    loss = recon_loss + weight * sum(kl if free_bits == 0 else free_bits_kl(t, free_bits) for kl, t in zip(kls, terms))   # free_bits_kl(t, 0) is kl
     self.count_step()
     return loss, recon_loss, sum(kls), kls
 
