@@ -10,7 +10,8 @@ changes:
   layout      the gather of a batch of 100 rows from the 50,000 training images as the file stores them (column-major)
               -> from a row-major copy (what `InMemoryLoader` now keeps)
   layers      torch's `nn.Linear` and `nn.Tanh` -> vae_nb's `Linear` (oneDNN products where `linear_backend()` says so)
-              and `Tanh` (from the sigmoid), in the same modules; the models below are built on vae_nb's layers
+              and `Tanh` (from the sigmoid), in the same modules; the models below are built on vae_nb's layers since
+              this change, so the earlier changes' logged figures were measured on torch's layers
 
 measures: NLL, `evaluate_likelihood` (k = 1000, 40 valid images of binarized MNIST, the 784-200-200-50 tanh VAE of
 bench/peers.py; the cost does not depend on the weights, so they are left untrained); step, one training step (batch
@@ -23,6 +24,7 @@ usage: OMP_NUM_THREADS=1 python bench/ab_changes.py [--rounds 7]
 import argparse, os, statistics, sys, time
 from pathlib import Path
 import torch
+from torch import nn
 sys.path.insert(0, str(Path(__file__).parent))
 import peers
 from vae_nb import core
@@ -32,7 +34,6 @@ from vae_nb.step import optimizer_step
 from vae_nb.vae import VAE, mlp_hierarchy
 from vae_nb.ladder import LadderVAE
 from vae_nb.layers import Linear, Tanh, use_fast_layers, linear_backend
-from torch import nn
 
 def bernoulli_before(ctx, logits, x):
     "The forward of `_BernoulliLogProb` before the change."

@@ -40,14 +40,9 @@ def coders():
     return enc, dec
 
 def with_layers(module, fast):
-    "A copy of `module` (same weights) on vae_nb's layers (`use_fast_layers`: `Linear`, `Tanh`) or on torch's (`nn.Linear`, `nn.Tanh`)."
-    from vae_nb.layers import use_fast_layers, FAST_LAYERS
-    module = copy.deepcopy(module)
-    if fast: return use_fast_layers(module)
-    for m in module.modules():
-        for torch_cls, fast_cls in FAST_LAYERS.items():
-            if type(m) is fast_cls: m.__class__ = torch_cls
-    return module
+    "A copy of `module` (same weights) on vae_nb's layers (`Linear`, `Tanh`) or on torch's (`nn.Linear`, `nn.Tanh`)."
+    from vae_nb.layers import use_fast_layers, use_torch_layers
+    return (use_fast_layers if fast else use_torch_layers)(copy.deepcopy(module))
 
 # ---- the peers -----------------------------------------------------------------------------------------------------
 class Plain(nn.Module):
