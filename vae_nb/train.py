@@ -138,8 +138,7 @@ class Trainer:
         self.autocast = autocast_dtype(self.device, precision)
         self.model, self.data, self.valid_data = model, data, valid_data
         self.batch_size, self.lr, self.weight_decay, self.schedule, self.warmup = batch_size, lr, weight_decay, schedule, warmup
-        self.grad_clip, self.compile, self.seed, self.progress, self.verbose = grad_clip, compile, seed, progress, verbose
-        self.grad_skip = grad_skip
+        self.grad_clip, self.grad_skip, self.compile, self.seed, self.progress, self.verbose = grad_clip, grad_skip, compile, seed, progress, verbose
         self.log_every, self.checkpoint_every, self.save_every, self.config = log_every, checkpoint_every, save_every, config or {}
         self.callbacks = list(callbacks)
         for fn in self.callbacks:

@@ -154,8 +154,8 @@ def kl_terms(self:VAE, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) 
     return terms
 
 # %% ../nbs/02_vae.ipynb #4a94a5cc
-def _loss(self:VAE, x, recon, mus, logvars, zs) -> tuple[Tensor, Tensor, Tensor, list[Tensor]]:
-    "`get_loss` plus the per-level batch-mean KL values."
+def _loss(self:VAE, x, recon, mus, logvars, zs) -> tuple[Tensor, Tensor, Tensor, list[Tensor], float]:
+    "`get_loss` plus the per-level batch-mean KL values and the β in force (read once: a schedule reads the step counter)."
     beta = self.current_beta()
     recon_loss = reconstruction_loss(recon, x, self.config.reconstruction_loss)
     terms = self.kl_terms(mus, logvars, zs)
@@ -163,7 +163,7 @@ def _loss(self:VAE, x, recon, mus, logvars, zs) -> tuple[Tensor, Tensor, Tensor,
     weight, free_bits = beta / self.depth if self.config.hierarchical_kl else beta, self.config.free_bits
     loss = recon_loss + weight * sum(kl if free_bits == 0 else free_bits_kl(t, free_bits) for kl, t in zip(kls, terms))   # free_bits_kl(t, 0) is kl
     self.count_step()
-    return loss, recon_loss, sum(kls), kls
+    return loss, recon_loss, sum(kls), kls, beta
 
 @patch
 def get_loss(self:VAE, x:Tensor, # the input batch
@@ -329,8 +329,7 @@ def loss_terms(self:VAE, x:Tensor, # the input batch
               ) -> dict[str, Tensor]:
     "Scalar terms for the training engine: loss, recon, kl, beta, and kl_<level> for depth > 1."
     self.check_condition(condition, x)
-    beta = self.current_beta()
-    loss, recon_loss, kl, kls = _loss(self, x, *self(x))
+    loss, recon_loss, kl, kls, beta = _loss(self, x, *self(x))
     terms = {"loss": loss, "recon": recon_loss, "kl": kl, "beta": torch.tensor(beta)}
     if self.depth > 1: terms.update({f"kl_{l}": v.detach() for l, v in enumerate(kls)})
     return terms
