@@ -11,11 +11,15 @@ changes:
               -> from a row-major copy (what `InMemoryLoader` now keeps)
   layers      torch's `nn.Linear` and `nn.Tanh` -> vae_nb's `Linear` (oneDNN products where `linear_backend()` says so)
               and `Tanh` (from the sigmoid), in the same modules; the models below are built on vae_nb's layers since
-              this change, so the earlier changes' logged figures were measured on torch's layers
+              this change, so the earlier changes' logged figures were measured on torch's layers (`Sequential` runs
+              module by module on both sides)
+  stretch     vae_nb's `Sequential` running its modules one by one (as `nn.Sequential` does) -> each stretch of
+              `Linear` layers and the activations after them as one autograd node, tanh as oneDNN's post-op
 
 measures: NLL, `evaluate_likelihood` (k = 1000, 40 valid images of binarized MNIST, the 784-200-200-50 tanh VAE of
 bench/peers.py; the cost does not depend on the weights, so they are left untrained); step, one training step (batch
-100, fused Adam, `vae_nb.step.optimizer_step`, value checks off as after the first epoch); ladder NLL, `iw_nll` (k =
+100, fused Adam, `vae_nb.step.optimizer_step`, value checks off as after the first epoch; row-major batches, as
+`InMemoryLoader` gives them: the logs before the stretch change sliced the stored column-major images); ladder NLL, `iw_nll` (k =
 1000, 20 valid images) of the four-level top-down model of bench/reproduce_nll.py (100, 50, 25, 12 units; untrained);
 gather, `index_select` of 500 random batches of 100 rows (per batch).
 
@@ -33,7 +37,7 @@ from vae_nb.metrics import evaluate_likelihood
 from vae_nb.step import optimizer_step
 from vae_nb.vae import VAE, mlp_hierarchy
 from vae_nb.ladder import LadderVAE
-from vae_nb.layers import Linear, Tanh, use_fast_layers, linear_backend
+from vae_nb.layers import Linear, Sequential, Tanh, use_fast_layers, linear_backend
 
 def bernoulli_before(ctx, logits, x):
     "The forward of `_BernoulliLogProb` before the change."
@@ -55,12 +59,14 @@ CHANGES = {   # name: ([(owner, attribute, before, after (None: the current code
     "blocks": ([(core._BernoulliLogProb, "forward", staticmethod(blocks_before), None)], ("NLL", "step")),
     "ladder": ([(LadderVAE, "log_importance_weights", VAE.log_importance_weights, None)], ("ladder NLL",)),
     "layout": ([(Layout, "data", "stored", "row-major")], ("gather",)),
-    "layers": ([(Linear, "forward", nn.Linear.forward, None), (Tanh, "forward", nn.Tanh.forward, None)], ("NLL", "step", "ladder NLL"))}
+    "layers": ([(Linear, "forward", nn.Linear.forward, None), (Tanh, "forward", nn.Tanh.forward, None),
+                (Sequential, "forward", nn.Sequential.forward, nn.Sequential.forward)], ("NLL", "step", "ladder NLL")),
+    "stretch": ([(Sequential, "forward", nn.Sequential.forward, None)], ("NLL", "step", "ladder NLL"))}
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=7)
-    p.add_argument("--steps", type=int, default=30, help="training steps per timing")
+    p.add_argument("--steps", type=int, default=100, help="training steps per timing")
     p.add_argument("--changes", nargs="+", default=list(CHANGES), choices=list(CHANGES))
     a = p.parse_args()
     torch.manual_seed(0); enc, dec = map(use_fast_layers, peers.coders())   # vae_nb's layers, as its `mlp` builds them
@@ -71,9 +77,10 @@ def main():
     x_valid, x_train = peers.load("valid")[:40], peers.load("train")
     images = {"stored": x_train, "row-major": x_train.contiguous()}
     batches = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))[:50_000].view(500, 100)
+    step_data = x_train[:peers.BATCH * a.steps].contiguous()
     def steps():
         with core.validation(False):
-            for xb in x_train[:peers.BATCH * a.steps].split(peers.BATCH): optimizer_step(model, opt, xb)
+            for xb in step_data.split(peers.BATCH): optimizer_step(model, opt, xb)
     def gather():
         for b in batches: images[Layout.data].index_select(0, b)
     measures = {   # name: (timed call, unit, seconds -> unit)

@@ -11,7 +11,7 @@ _EXPORTS = {'core': ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MS
           'reconstruction_loss', 'recon_log_likelihood', 'log_mean_exp', 'iw_log_likelihood', 'iw_estimates',
           'estimate_log_likelihood'],
  'layers': ['LINEAR_BACKENDS', 'ONEDNN_MIN_MACS', 'TANH_MIN_NUMEL', 'FAST_LAYERS', 'onednn_available',
-            'set_linear_backend', 'linear_backend', 'linear', 'Linear', 'tanh', 'Tanh', 'use_fast_layers',
+            'set_linear_backend', 'linear_backend', 'linear', 'Linear', 'tanh', 'Tanh', 'Sequential', 'use_fast_layers',
             'use_torch_layers'],
  'interface': ['DiagonalGaussian', 'VAEOutput', 'Objective', 'objectives_of', 'evaluating', 'VAEBase', 'default_rows'],
  'config': ['ConstantBeta', 'LinearWarmup', 'CyclicalAnnealing', 'VAEConfig'],

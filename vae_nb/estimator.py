@@ -22,7 +22,7 @@ from .core import gaussian_log_likelihood, laplace_log_likelihood, bernoulli_log
 from .train import Trainer, evaluate
 from .distributed import get_device
 from .step import optimizer_step
-from .layers import Linear
+from .layers import Linear, Sequential
 
 # %% auto #0
 __all__ = ['DECODER_LOG_LIKELIHOODS', 'decoder_log_likelihood', 'decoder_mean', 'VAEEstimatorModule', 'VAEEstimator']
@@ -56,7 +56,7 @@ def _mlp(sizes:list[int], final_activation:bool=False) -> nn.Sequential:
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
         layers.append(Linear(a, b))
         if final_activation or i < len(sizes) - 2: layers.append(nn.ReLU())
-    return nn.Sequential(*layers)
+    return Sequential(*layers)
 
 class VAEEstimatorModule(VAEBase):
     "The networks of a `VAEEstimator`: `encoder`, the `fc_mu` and `fc_logvar` heads, `decoder`; `loss_terms` is the β-VAE loss."

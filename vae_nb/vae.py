@@ -13,7 +13,7 @@ from .core import (reparameterize, gaussian_kl, reduce, reconstruction_loss, gau
 from .interface import VAEBase, DiagonalGaussian
 from .config import VAEConfig
 from .core import check_int, check_number, check_tensor, describe
-from .layers import Linear, Tanh
+from .layers import Linear, Sequential, Tanh
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'VAE', 'free_bits_kl', 'init_for_activation', 'init_output_bias', 'mlp', 'mlp_hierarchy']
@@ -225,7 +225,7 @@ def mlp(n_in:int, # input size
     for v, name in ((n_in, "n_in"), (n_out, "n_out"), (hidden_dim, "hidden_dim"), (layers, "layers")): check_int(v, name)
     sizes, act = [n_in] + [hidden_dim] * layers + [n_out], ACTIVATIONS[_check_activation(activation)]
     body = [m for a, b in zip(sizes[:-2], sizes[1:-1]) for m in (Linear(a, b), act())]
-    net = nn.Sequential(*body, Linear(sizes[-2], sizes[-1]))
+    net = Sequential(*body, Linear(sizes[-2], sizes[-1]))
     return init_for_activation(net, activation) if init else net
 
 # %% ../nbs/02_vae.ipynb #aa42eb1e
