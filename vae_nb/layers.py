@@ -5,7 +5,7 @@
 # %% ../nbs/00a_layers.ipynb #4714863d
 from __future__ import annotations
 import math, os, platform, warnings
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
@@ -198,33 +198,43 @@ class Tanh(nn.Tanh):
 
 # %% ../nbs/00a_layers.ipynb #c78762c3
 class _Activation(NamedTuple):
-    "How a stretch applies an activation after a product, and its derivative."
-    post_op:str = "none"               # oneDNN's name for it, applied in the product's pass ("none": not by oneDNN)
-    after:Callable|None = None         # else PyTorch applies it to the product h
-    derivative:Callable|None = None    # (G, saved) -> G ⊙ f'(h)
+    "An activation as a stretch runs it: the function, oneDNN's post-op for it, its derivative."
+    function:Callable|None = None      # the activation of the product h (None: no activation)
+    post_op:str = "none"               # oneDNN's name for it, applied in the product's pass ("none": `function` is applied after)
+    derivative:Callable|None = None    # (G, saved) -> G ⊙ f'(h), first order
     needs_input:bool = False           # `saved` is h (else the activation's output y)
 
-def _silu_derivative(grad:Tensor, h:Tensor) -> Tensor:
-    "G ⊙ SiLU'(h): PyTorch's kernel, or a differentiable formula when the gradient will be differentiated again (the kernel has no derivative)."
-    if not torch.is_grad_enabled(): return torch.ops.aten.silu_backward(grad, h)
-    s = torch.sigmoid(h)
-    return grad * s * (1 + h * (1 - s))
-
 _NO_ACTIVATION = _Activation()
-_TANH = _Activation("tanh", derivative=torch.ops.aten.tanh_backward)
+_TANH = _Activation(torch.tanh, "tanh", torch.ops.aten.tanh_backward)
 _ACTIVATIONS = {Tanh: _TANH, nn.Tanh: _TANH,   # activation module: how a stretch runs it
-                nn.Sigmoid: _Activation("sigmoid", derivative=torch.ops.aten.sigmoid_backward),
-                nn.ReLU: _Activation(after=torch.relu_, derivative=lambda g, y: torch.ops.aten.threshold_backward(g, y, 0)),
-                nn.SiLU: _Activation(after=F.silu, derivative=_silu_derivative, needs_input=True)}
+                nn.Sigmoid: _Activation(torch.sigmoid, "sigmoid", torch.ops.aten.sigmoid_backward),
+                nn.ReLU: _Activation(torch.relu, derivative=lambda g, y: torch.ops.aten.threshold_backward(g, y, 0)),
+                nn.SiLU: _Activation(F.silu, derivative=torch.ops.aten.silu_backward, needs_input=True)}
 
 # %% ../nbs/00a_layers.ipynb #57b63e5b
 def _stretch_layer(x:Tensor, weight:Tensor, bias:Tensor|None, act:_Activation) -> tuple[Tensor, Tensor|None]:
     "One layer of a stretch: its output, and what its activation's derivative reads (None without an activation)."
     h = _onednn(x, weight, bias, act.post_op)
-    y = h if act.after is None else act.after(h)
+    y = act.function(h) if act.post_op == "none" and act.function is not None else h
     return y, None if act.derivative is None else h if act.needs_input else y
 
+def _stretch_by_torch(x:Tensor, acts:tuple[_Activation, ...], params:Sequence[Tensor|None]) -> Tensor:
+    "The same stretch through PyTorch's own operations, differentiable to any order."
+    for i, act in enumerate(acts):
+        x = F.linear(x, params[2 * i], params[2 * i + 1])
+        if act.function is not None: x = act.function(x)
+    return x
+
 # %% ../nbs/00a_layers.ipynb #8af695c4
+def _stretch_grads_by_torch(ctx, grad:Tensor) -> tuple[Tensor|None, ...]:
+    "The stretch's gradients from its input and parameters re-run through `_stretch_by_torch`, for a backward pass whose result is differentiated again."
+    saved, needs = ctx.saved_tensors, ctx.needs_input_grad
+    inputs = (saved[0], None, *saved[2 * len(ctx.acts):])   # as `forward` received them
+    wrt = [i for i, need in enumerate(needs) if need]
+    with torch.enable_grad(): y = _stretch_by_torch(inputs[0], ctx.acts, inputs[2:])
+    grads = dict(zip(wrt, torch.autograd.grad(y, [inputs[i] for i in wrt], grad, create_graph=True)))
+    return tuple(grads.get(i) for i in range(len(needs)))
+
 class _OneDNNStretch(torch.autograd.Function):
     "Linear layers, each maybe followed by an activation, as one autograd node through oneDNN (ordinary autograd only)."
     @staticmethod
@@ -238,15 +248,16 @@ class _OneDNNStretch(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad:Tensor) -> tuple[Tensor|None, ...]:
-        n, saved, needs, abt = len(ctx.acts), ctx.saved_tensors, ctx.needs_input_grad, _backward_product()
+        if torch.is_grad_enabled() or not _plain_autograd(): return _stretch_grads_by_torch(ctx, grad)   # create_graph=True
+        n, saved, needs = len(ctx.acts), ctx.saved_tensors, ctx.needs_input_grad
         grads = [None] * (2 * n)
         for i in reversed(range(n)):
             (x, deriv), (weight, bias), act = saved[2 * i:2 * i + 2], saved[2 * n + 2 * i:2 * n + 2 * i + 2], ctx.acts[i]
             if act.derivative is not None: grad = act.derivative(grad, deriv)
-            if needs[2 + 2 * i]: grads[2 * i] = abt(grad.t(), x.t())
+            if needs[2 + 2 * i]: grads[2 * i] = _abt_onednn(grad.t(), x.t())
             if bias is not None and needs[3 + 2 * i]: grads[2 * i + 1] = grad.sum(0)
             if not (needs[0] or any(needs[2:2 + 2 * i])): break   # nothing below needs a gradient
-            grad = abt(grad, weight.t())
+            grad = _abt_onednn(grad, weight.t())
         return (grad if needs[0] else None, None, *grads)
 
 # %% ../nbs/00a_layers.ipynb #141a88bd
@@ -256,10 +267,11 @@ def _stretch_plan(x:Tensor, layers:list[tuple[nn.Module, nn.Module|None]]) -> tu
     n_in, weights, acts, params = x.shape[-1], 0, [], []
     for layer, act in layers:
         weight, bias = layer.weight, layer.bias
-        if not _weights_fit(n_in, weight, bias): return None
+        if not (_weights_fit(n_in, weight, bias) and weight.numel()): return None   # oneDNN has no empty products
         n_in, weights = weight.shape[0], weights + weight.numel()
-        acts.append(_NO_ACTIVATION if act is None else _ACTIVATIONS[type(act)]); params += (_dense(weight), bias)
-    return (tuple(acts), params) if math.prod(x.shape[:-1]) * weights >= ONEDNN_MIN_MACS * len(layers) else None
+        acts.append(_NO_ACTIVATION if act is None else _ACTIVATIONS[type(act)]); params += (weight, bias)
+    if math.prod(x.shape[:-1]) * weights < ONEDNN_MIN_MACS * len(layers): return None
+    return tuple(acts), [p if p is None or p.dim() == 1 else _dense(p) for p in params]
 
 def _stretch(x:Tensor, layers:list[tuple[nn.Module, nn.Module|None]]) -> Tensor:
     "`layers` (each a `Linear` and the activation after it, or None) on `x`: as one oneDNN stretch where it fits, else module by module."
@@ -268,15 +280,16 @@ def _stretch(x:Tensor, layers:list[tuple[nn.Module, nn.Module|None]]) -> Tensor:
         for layer, act in layers: x = layer(x) if act is None else act(layer(x))
         return x
     (acts, params), h = plan, _dense(x if x.dim() == 2 else x.reshape(-1, x.shape[-1]))
-    if torch.is_grad_enabled() and (x.requires_grad or any(t is not None and t.requires_grad for t in params)): h = _OneDNNStretch.apply(h, acts, *params)
+    tracked = torch.is_grad_enabled() and (x.requires_grad or any(p is not None and p.requires_grad for p in params))
+    if tracked: h = _OneDNNStretch.apply(h, acts, *params)
     else:
         for i, act in enumerate(acts): h = _stretch_layer(h, params[2 * i], params[2 * i + 1], act)[0]
     return h if x.dim() == 2 else h.reshape(*x.shape[:-1], h.shape[-1])
 
 # %% ../nbs/00a_layers.ipynb #3853d2ee
 def _hooked(m:nn.Module) -> bool:
-    "Whether `m` has hooks of its own."
-    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks)
+    "Whether calling `m` does more than its class's `forward`: hooks of its own, or a `forward` set on the instance."
+    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks or "forward" in m.__dict__)
 
 def _global_hooks() -> bool:
     "Whether hooks for all modules are registered (`nn.modules.module.register_module_forward_hook`, ...)."
@@ -298,10 +311,10 @@ def _stretches(modules:list[nn.Module]) -> list[nn.Module|list]:
 # %% ../nbs/00a_layers.ipynb #d576c524
 class Sequential(nn.Sequential):
     "`nn.Sequential` that runs each stretch of `Linear` layers and the activations after them as one autograd node through oneDNN."
-    def forward(self, x:Tensor) -> Tensor:
-        if _global_hooks(): return super().forward(x)
-        for part in _stretches(list(self)): x = _stretch(x, part) if isinstance(part, list) else part(x)
-        return x
+    def forward(self, input:Tensor) -> Tensor:   # named as nn.Sequential names it
+        if _global_hooks(): return super().forward(input)
+        for part in _stretches(list(self)): input = _stretch(input, part) if isinstance(part, list) else part(input)
+        return input
 
 # %% ../nbs/00a_layers.ipynb #2d37b115
 FAST_LAYERS = {nn.Linear: Linear, nn.Tanh: Tanh, nn.Sequential: Sequential}   # PyTorch's module: its fast version here
