@@ -14,14 +14,16 @@ changes:
               this change, so the earlier changes' logged figures were measured on torch's layers (`Sequential` runs
               module by module on both sides)
   stretch     vae_nb's `Sequential` running its modules one by one (as `nn.Sequential` does) -> each stretch of
-              `Linear` layers and the activations after them as one autograd node, tanh as oneDNN's post-op
+              `Linear` layers and the activations after them as one autograd node, tanh as oneDNN's post-op; also
+              measured on the same model with SiLU, vae_nb's default activation ("silu step")
 
 measures: NLL, `evaluate_likelihood` (k = 1000, 40 valid images of binarized MNIST, the 784-200-200-50 tanh VAE of
 bench/peers.py; the cost does not depend on the weights, so they are left untrained); step, one training step (batch
 100, fused Adam, `vae_nb.step.optimizer_step`, value checks off as after the first epoch; row-major batches, as
 `InMemoryLoader` gives them: the logs before the stretch change sliced the stored column-major images); ladder NLL, `iw_nll` (k =
 1000, 20 valid images) of the four-level top-down model of bench/reproduce_nll.py (100, 50, 25, 12 units; untrained);
-gather, `index_select` of 500 random batches of 100 rows (per batch).
+gather, `index_select` of 500 random batches of 100 rows (per batch); silu step, the training step of the same shape of
+VAE built by `mlp_hierarchy(784, [50], 200, layers=2)` (SiLU, the library's default).
 
 usage: OMP_NUM_THREADS=1 python bench/ab_changes.py [--rounds 7]
 """
@@ -61,7 +63,7 @@ CHANGES = {   # name: ([(owner, attribute, before, after (None: the current code
     "layout": ([(Layout, "data", "stored", "row-major")], ("gather",)),
     "layers": ([(Linear, "forward", nn.Linear.forward, None), (Tanh, "forward", nn.Tanh.forward, None),
                 (Sequential, "forward", nn.Sequential.forward, nn.Sequential.forward)], ("NLL", "step", "ladder NLL")),
-    "stretch": ([(Sequential, "forward", nn.Sequential.forward, None)], ("NLL", "step", "ladder NLL"))}
+    "stretch": ([(Sequential, "forward", nn.Sequential.forward, None)], ("NLL", "step", "ladder NLL", "silu step"))}
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -77,15 +79,18 @@ def main():
     x_valid, x_train = peers.load("valid")[:40], peers.load("train")
     images = {"stored": x_train, "row-major": x_train.contiguous()}
     batches = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(0))[:50_000].view(500, 100)
+    silu = VAE(**mlp_hierarchy(784, [peers.L], peers.H, layers=2), reconstruction_loss="bce")   # the default activation
+    silu_opt = torch.optim.Adam(silu.parameters(), lr=peers.LR, fused=True)
     step_data = x_train[:peers.BATCH * a.steps].contiguous()
-    def steps():
+    def steps(model=model, opt=opt):
         with core.validation(False):
             for xb in step_data.split(peers.BATCH): optimizer_step(model, opt, xb)
     def gather():
         for b in batches: images[Layout.data].index_select(0, b)
     measures = {   # name: (timed call, unit, seconds -> unit)
         "NLL": (lambda: evaluate_likelihood(algo, x_valid, k=1000), "ms / image", 1e3 / len(x_valid)), "step": (steps, "ms / step", 1e3 / a.steps),
-        "ladder NLL": (lambda: ladder.iw_nll(x_valid[:20], k=1000), "ms / image", 1e3 / 20), "gather": (gather, "µs / batch", 1e6 / len(batches))}
+        "ladder NLL": (lambda: ladder.iw_nll(x_valid[:20], k=1000), "ms / image", 1e3 / 20), "gather": (gather, "µs / batch", 1e6 / len(batches)),
+        "silu step": (lambda: steps(silu, silu_opt), "ms / step", 1e3 / a.steps)}
     for name in a.changes:
         swaps, what = CHANGES[name]
         current = [owner.__dict__[attr] for owner, attr, _, _ in swaps]
