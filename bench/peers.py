@@ -4,10 +4,10 @@ loop, pythae's trainer; plus the GEMM-only floor of one step) and importance-wei
 `evaluate_likelihood` and `VAE.iw_nll`, pythae's `get_nll`, a naive batched estimator).
 
 Model: the one-layer MLP VAE of the IWAE paper (784-200-200-50, tanh, Bernoulli decoder), the same initial weights in
-every trainer. Each library runs it with its own layers: vae_nb with `vae_nb.layers.Linear` and `Tanh` (what its `mlp`
-builds: oneDNN products where `linear_backend()` says so, tanh from the sigmoid), the plain loop and pythae with torch's
-`nn.Linear` and `nn.Tanh`; the rows "torch layers" run vae_nb's code on torch's layers, to separate the code from the
-kernels. Data: statically binarized MNIST (`../shared/data/binarized_mnist.npz`, 50,000 train images, the first `--n`
+every trainer. Each library runs it with its own layers: vae_nb with `vae_nb.layers` (what its `mlp` builds: `Linear`,
+`Tanh` and `Sequential`, oneDNN products where `linear_backend()` says so, each stretch of layers as one autograd node),
+the plain loop and pythae with torch's `nn.Linear`, `nn.Tanh` and `nn.Sequential`; the rows "torch layers" run vae_nb's
+code on torch's layers, to separate the code from the kernels. Data: statically binarized MNIST (`../shared/data/binarized_mnist.npz`, 50,000 train images, the first `--n`
 valid images for the NLL). Runs in bench/.venv (pythae installed there only; see bench/README.md).
 
 Training: each round trains every trainer for one full epoch (batch 100, Adam lr 1e-3), in turn (A B C A B C ...);
@@ -40,9 +40,14 @@ def coders():
     return enc, dec
 
 def with_layers(module, fast):
-    "A copy of `module` (same weights) on vae_nb's layers (`Linear`, `Tanh`) or on torch's (`nn.Linear`, `nn.Tanh`)."
+    "A copy of `module` (same weights) on vae_nb's layers (`use_fast_layers`) or on torch's (`use_torch_layers`)."
     from vae_nb.layers import use_fast_layers, use_torch_layers
     return (use_fast_layers if fast else use_torch_layers)(copy.deepcopy(module))
+
+def same_start(init):
+    "A fresh encoder and decoder with the weights of `init`, the (encoder, decoder) every trainer starts from."
+    enc, dec = coders(); enc.load_state_dict(init[0].state_dict()); dec.load_state_dict(init[1].state_dict())
+    return enc, dec
 
 # ---- the peers -----------------------------------------------------------------------------------------------------
 class Plain(nn.Module):
@@ -52,12 +57,16 @@ class Plain(nn.Module):
         mu, logvar = self.enc(x).chunk(2, 1)
         return self.dec(mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)), mu, logvar
 
+def plain_loss(model, x):
+    "The textbook loss of a batch: BCE + KLD, summed, per example."
+    logits, mu, logvar = model(x)
+    return (F.binary_cross_entropy_with_logits(logits, x, reduction="sum") - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())) / len(x)
+
 def plain_epoch(model, opt, loader):
-    "The obvious loop: DataLoader batches, BCE + KLD, zero_grad / backward / step, loss.item() per step."
+    "The obvious loop: DataLoader batches, `plain_loss`, zero_grad / backward / step, loss.item() per step."
     model.train()
     for (x,) in loader:
-        logits, mu, logvar = model(x)
-        loss = (F.binary_cross_entropy_with_logits(logits, x, reduction="sum") - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())) / len(x)
+        loss = plain_loss(model, x)
         opt.zero_grad(); loss.backward(); opt.step(); loss.item()
 
 def pythae_model(enc, dec):
@@ -184,8 +193,7 @@ def main():
             print(f"| `{m}` | {min(ts):.2f} / {statistics.median(ts):.2f} / {max(ts):.2f} | "
                   f"{statistics.median(ts) / statistics.median(times['import torch']):.2f}x | {rss[m]:.1f} (+{rss[m] - rss['import torch']:.1f}) |")
     torch.manual_seed(0); init = coders()
-    def fresh():
-        enc, dec = coders(); enc.load_state_dict(init[0].state_dict()); dec.load_state_dict(init[1].state_dict()); return enc, dec
+    def fresh(): return same_start(init)
     print(f"vae_nb.layers.Linear multiplies float32 through: {linear_backend()}")
     vnb = VAE(*map(lambda m: [with_layers(m, True)], fresh()), reconstruction_loss="bce")   # the model family's depth-1 VAE, vae_nb's layers
     trainer = Trainer(vnb, x_train, batch_size=BATCH, lr=LR, device="cpu", seed=0, progress=False)

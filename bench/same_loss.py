@@ -11,7 +11,6 @@ usage: OMP_NUM_THREADS=1 python bench/same_loss.py [--seeds 7] [--epochs 5]
 import argparse, statistics, sys, time, warnings
 from pathlib import Path
 import torch
-import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 sys.path.insert(0, str(Path(__file__).parent))
 import peers
@@ -26,16 +25,13 @@ def main():
     warnings.filterwarnings("ignore")
     x_train, x_valid = peers.load("train", True), peers.load("valid", True)   # row-major, as vae_nb's loader keeps it
     torch.manual_seed(0); init = peers.coders()
-    def fresh():
-        enc, dec = peers.coders(); enc.load_state_dict(init[0].state_dict()); dec.load_state_dict(init[1].state_dict()); return enc, dec
+    def fresh(): return peers.same_start(init)
     def valid_loss(model):
         torch.manual_seed(1); return evaluate(model, x_valid, batch_size=1000)["loss"]
     enc, dec = fresh()                                     # the objectives: one batch, the same noise
     vnb, plain, xb = VAE([peers.with_layers(enc, True)], [peers.with_layers(dec, True)], reconstruction_loss="bce"), peers.Plain(*fresh()), x_train[:peers.BATCH]
     torch.manual_seed(5); loss_vnb = vnb.loss_terms(xb)["loss"]; loss_vnb.backward()
-    torch.manual_seed(5); logits, mu, logvar = plain(xb)
-    loss_plain = (F.binary_cross_entropy_with_logits(logits, xb, reduction="sum") - 0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())) / len(xb)
-    loss_plain.backward()
+    torch.manual_seed(5); loss_plain = peers.plain_loss(plain, xb); loss_plain.backward()
     worst = max(((p.grad - q.grad).abs().max() / q.grad.abs().max()).item() for p, q in zip(vnb.parameters(), plain.parameters()))
     print(f"one batch, same noise: loss {loss_vnb.item():.4f} (vae_nb) and {loss_plain.item():.4f} (plain); largest gradient difference {worst:.1e} of the largest gradient")
     print(f"torch {torch.__version__}, {a.epochs} epochs of {len(x_train):,} images per run, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")

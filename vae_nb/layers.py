@@ -130,10 +130,13 @@ def _weights_fit(n_in:int, weight:Tensor, bias:Tensor|None) -> bool:
     return (weight.is_cpu and weight.dtype is torch.float32 and weight.layout is torch.strided and weight.dim() == 2 and weight.shape[1] == n_in
             and (bias is None or (bias.is_cpu and bias.dtype is torch.float32 and bias.dim() == 1 and bias.shape[0] == weight.shape[0])))
 
+def _onednn_on(x:Tensor) -> bool:
+    "Whether oneDNN is the chosen backend, switched on, and `x` a tensor its kernels may take (`_eager_cpu_float32`)."
+    return _BACKEND == "onednn" and torch.backends.mkldnn.enabled and _eager_cpu_float32(x)
+
 def _use_onednn(x:Tensor, weight:Tensor, bias:Tensor|None) -> bool:
     "Whether oneDNN serves this product: large enough, float32 CPU tensors of matching shapes, nothing that needs torch's own."
-    return (_BACKEND == "onednn" and _eager_cpu_float32(x) and torch.backends.mkldnn.enabled and x.dim() >= 1
-            and _weights_fit(x.shape[-1], weight, bias) and x.numel() * weight.shape[0] >= ONEDNN_MIN_MACS)
+    return (_onednn_on(x) and x.dim() >= 1 and _weights_fit(x.shape[-1], weight, bias) and x.numel() * weight.shape[0] >= ONEDNN_MIN_MACS)
 
 # %% ../nbs/00a_layers.ipynb #7932aa92
 def linear(x:Tensor, # input, features last
@@ -218,23 +221,7 @@ def _stretch_layer(x:Tensor, weight:Tensor, bias:Tensor|None, act:_Activation) -
     y = act.function(h) if act.post_op == "none" and act.function is not None else h
     return y, None if act.derivative is None else h if act.needs_input else y
 
-def _stretch_by_torch(x:Tensor, acts:tuple[_Activation, ...], params:Sequence[Tensor|None]) -> Tensor:
-    "The same stretch through PyTorch's own operations, differentiable to any order."
-    for i, act in enumerate(acts):
-        x = F.linear(x, params[2 * i], params[2 * i + 1])
-        if act.function is not None: x = act.function(x)
-    return x
-
 # %% ../nbs/00a_layers.ipynb #8af695c4
-def _stretch_grads_by_torch(ctx, grad:Tensor) -> tuple[Tensor|None, ...]:
-    "The stretch's gradients from its input and parameters re-run through `_stretch_by_torch`, for a backward pass whose result is differentiated again."
-    saved, needs = ctx.saved_tensors, ctx.needs_input_grad
-    inputs = (saved[0], None, *saved[2 * len(ctx.acts):])   # as `forward` received them
-    wrt = [i for i, need in enumerate(needs) if need]
-    with torch.enable_grad(): y = _stretch_by_torch(inputs[0], ctx.acts, inputs[2:])
-    grads = dict(zip(wrt, torch.autograd.grad(y, [inputs[i] for i in wrt], grad, create_graph=True)))
-    return tuple(grads.get(i) for i in range(len(needs)))
-
 class _OneDNNStretch(torch.autograd.Function):
     "Linear layers, each maybe followed by an activation, as one autograd node through oneDNN (ordinary autograd only)."
     @staticmethod
@@ -260,10 +247,27 @@ class _OneDNNStretch(torch.autograd.Function):
             grad = _abt_onednn(grad, weight.t())
         return (grad if needs[0] else None, None, *grads)
 
+# %% ../nbs/00a_layers.ipynb #07c4de33
+def _stretch_by_torch(x:Tensor, acts:tuple[_Activation, ...], params:Sequence[Tensor|None]) -> Tensor:
+    "The same stretch through PyTorch's own operations, differentiable to any order."
+    for i, act in enumerate(acts):
+        x = F.linear(x, params[2 * i], params[2 * i + 1])
+        if act.function is not None: x = act.function(x)
+    return x
+
+def _stretch_grads_by_torch(ctx, grad:Tensor) -> tuple[Tensor|None, ...]:
+    "The stretch's gradients from its input and parameters re-run through `_stretch_by_torch`, for a backward pass whose result is differentiated again."
+    saved, needs = ctx.saved_tensors, ctx.needs_input_grad
+    inputs = (saved[0], None, *saved[2 * len(ctx.acts):])   # as `forward` received them
+    wrt = [i for i, need in enumerate(needs) if need]
+    with torch.enable_grad(): y = _stretch_by_torch(inputs[0], ctx.acts, inputs[2:])
+    grads = dict(zip(wrt, torch.autograd.grad(y, [inputs[i] for i in wrt], grad, create_graph=True)))
+    return tuple(grads.get(i) for i in range(len(needs)))
+
 # %% ../nbs/00a_layers.ipynb #141a88bd
 def _stretch_plan(x:Tensor, layers:list[tuple[nn.Module, nn.Module|None]]) -> tuple[tuple[_Activation, ...], list[Tensor|None]]|None:
     "The activations and parameters (each layer's weight and bias) of this stretch of (Linear, activation) pairs if oneDNN serves it on `x`; else None."
-    if not (_BACKEND == "onednn" and x.dim() >= 2 and _eager_cpu_float32(x) and torch.backends.mkldnn.enabled and _plain_autograd()): return None
+    if not (x.dim() >= 2 and _onednn_on(x) and _plain_autograd()): return None
     n_in, weights, acts, params = x.shape[-1], 0, [], []
     for layer, act in layers:
         weight, bias = layer.weight, layer.bias
