@@ -18,7 +18,6 @@ from .step import build_optimizer, step_objectives
 from .train import fit
 from .config import ConstantBeta
 from .core import check_int, check_number, check_tensor
-from .layers import Linear, Sequential
 
 # %% auto #0
 __all__ = ['VAEAlgorithm', 'VanillaVAE', 'vae_loss', 'side_by_side', 'mlp_coders', 'MLPVAE', 'BetaVAE', 'MLPBetaVAE']
@@ -234,8 +233,8 @@ def mlp_coders(input_dim:int|tuple, # features per example, or the shape of one 
     for name, v in (("input_dim", math.prod(shape)), ("hidden_dim", hidden_dim), ("latent_dim", latent_dim)): check_int(v, name)
     if output not in ("logits", "sigmoid", "identity"): raise ValueError(f"`output` must be 'logits', 'sigmoid' or 'identity', got {output!r}")
     d = math.prod(shape)
-    encoder = Sequential(nn.Flatten(), Linear(d + cond_dim, hidden_dim), nn.ReLU(), Linear(hidden_dim, 2 * latent_dim))
-    decoder = Sequential(Linear(latent_dim + cond_dim, hidden_dim), nn.ReLU(), Linear(hidden_dim, d), nn.Unflatten(1, shape),
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(d + cond_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 2 * latent_dim))
+    decoder = nn.Sequential(nn.Linear(latent_dim + cond_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, d), nn.Unflatten(1, shape),
                             *([nn.Sigmoid()] if output == "sigmoid" else []))
     return encoder, decoder
 

@@ -151,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--overwrite", action="store_true", help="replace the run in --out (its files are removed), or write into a folder that holds other files")
     t.add_argument("--resume", action="store_true", help="continue the run in --out up to --epochs")
     t.add_argument("--save-every", type=_positive_int, default=1, help="write the checkpoint and history every N epochs; always at the end and on Ctrl-C (default: 1)")
+    t.add_argument("--fast-layers", action="store_true", help="opt in to vae_nb.layers: oneDNN products for MLPs on the CPU (x86-64 AMD with AVX-512 "
+                   "measured faster; a private torch operator: refused where torch lacks it); same weights and checkpoints")
     t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to --out/tensorboard: losses, reconstructions and samples each epoch")
     t.set_defaults(run=train_command)
     e = sub.add_parser("eval", help="ELBO and importance-weighted NLL of a checkpoint", formatter_class=raw, epilog=_EVAL_EXAMPLES,
@@ -164,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     e.add_argument("--seed", type=_int(0, MAX_SEED), default=0, help="random seed (default: 0)")
     e.add_argument("--json", action="store_true", help="print the results as one JSON object")
+    e.add_argument("--fast-layers", action="store_true", help="opt in to vae_nb.layers for the evaluation, as for train")
     e.set_defaults(run=eval_command)
     s = sub.add_parser("sample", help="a grid of samples from a checkpoint", formatter_class=raw, epilog=_SAMPLE_EXAMPLES,
                        description="Draw samples from a trained model's prior and save them as one PNG grid.")

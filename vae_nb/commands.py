@@ -200,6 +200,14 @@ def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
                                f"parameters were not updated; {kept}", trainer.step + 1)
     return NonFiniteLossError(f"{e.args[0]}; the run diverged: try a smaller --lr than {spec.lr:g}", e.step, e.term)
 
+# %% ../nbs/08c_commands.ipynb #955a071d
+def _layers(model:nn.Module, a:argparse.Namespace) -> nn.Module:
+    "`model` with vae_nb's oneDNN layers if `--fast-layers` asked for them (`vae_nb.layers.use_fast_layers`), else as built."
+    if not a.fast_layers: return model
+    from .layers import use_fast_layers
+    try: return use_fast_layers(model)
+    except RuntimeError as e: raise CLIError(f"--fast-layers: {e}") from None
+
 # %% ../nbs/08c_commands.ipynb #7eb64bd6
 def train_command(a:argparse.Namespace) -> Path:
     "`vae_nb train`: check everything, train with `vae_nb.train.Trainer`, write the pictures; return the run folder."
@@ -220,7 +228,7 @@ def train_command(a:argparse.Namespace) -> Path:
     rank, world_size, device = init_distributed(_device(a.device))
     train, valid = _load(info, "train", a.root, not a.no_download), _load(info, info.eval_split, a.root, not a.no_download)
     torch.manual_seed(a.seed)
-    model = MODELS[spec.model].build(spec)
+    model = _layers(MODELS[spec.model].build(spec), a)
     if isinstance(model, VAE) and not a.resume: init_output_bias(model.decoders[0], train.tensors[0], spec.recon)   # start at the data's marginal
     loader = make_loader(train.tensors, a.batch_size, seed=a.seed, device=device, rank=rank, world_size=world_size,
                          transform=DynamicBinarize() if spec.binarize else None)
@@ -255,6 +263,7 @@ def eval_command(a:argparse.Namespace) -> dict:
     split = a.split or info.eval_split
     if split not in info.splits: raise CLIError(f"--split must be one of {', '.join(info.splits)} for {spec.data}, got {split!r}")
     model, spec, path = load_run(a.ckpt, _device(a.device))
+    model = _layers(model, a)
     x, *_ = data = _heldout(_load(info, split, a.root), spec)
     kind, labels = MODELS[spec.model], data[1] if len(data) > 1 else None
     seed_everything(a.seed)

@@ -10,7 +10,6 @@ import torch
 from torch import nn, Tensor
 from .core import check_int
 from .algorithm import VanillaVAE
-from .layers import Linear
 
 # %% auto #0
 __all__ = ['conv_coders', 'ConvVAE', 'ConvVAE28']
@@ -36,13 +35,13 @@ def conv_coders(in_channels:int=3, # channels of the images
     block = lambda conv, c: [conv, nn.BatchNorm2d(c), nn.LeakyReLU(0.2)]
     chans, flat = [in_channels, *channels], channels[-1] * math.prod(sizes[-1])
     enc = [layer for i, c in enumerate(channels) for layer in block(nn.Conv2d(chans[i] + (cond_dim if i == 0 else 0), c, 4, 2, 1), c)]
-    encoder = nn.Sequential(*enc, nn.Flatten(), Linear(flat, 2 * latent_dim))
+    encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(flat, 2 * latent_dim))
     dec = []
     for i in reversed(range(len(channels))):
         pad = tuple(a - 2 * b for a, b in zip(sizes[i], sizes[i + 1]))  # 1 where the encoder rounded down
         conv = nn.ConvTranspose2d(chans[i + 1], chans[i], 4, 2, 1, output_padding=pad)
         dec += [conv] if i == 0 else block(conv, chans[i])
-    decoder = nn.Sequential(Linear(latent_dim + cond_dim, flat), nn.Unflatten(1, (channels[-1], *sizes[-1])), *dec)
+    decoder = nn.Sequential(nn.Linear(latent_dim + cond_dim, flat), nn.Unflatten(1, (channels[-1], *sizes[-1])), *dec)
     return encoder, decoder
 
 # %% ../nbs/06a_conv.ipynb #38e65904

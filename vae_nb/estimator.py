@@ -22,7 +22,6 @@ from .core import gaussian_log_likelihood, laplace_log_likelihood, bernoulli_log
 from .train import Trainer, evaluate
 from .distributed import get_device
 from .step import optimizer_step
-from .layers import Linear, Sequential
 
 # %% auto #0
 __all__ = ['DECODER_LOG_LIKELIHOODS', 'decoder_log_likelihood', 'decoder_mean', 'VAEEstimatorModule', 'VAEEstimator']
@@ -54,9 +53,9 @@ def _mlp(sizes:list[int], final_activation:bool=False) -> nn.Sequential:
     "Linear layers of the given sizes with ReLU between them (and after the last one if `final_activation`)."
     layers = []
     for i, (a, b) in enumerate(zip(sizes, sizes[1:])):
-        layers.append(Linear(a, b))
+        layers.append(nn.Linear(a, b))
         if final_activation or i < len(sizes) - 2: layers.append(nn.ReLU())
-    return Sequential(*layers)
+    return nn.Sequential(*layers)
 
 class VAEEstimatorModule(VAEBase):
     "The networks of a `VAEEstimator`: `encoder`, the `fc_mu` and `fc_logvar` heads, `decoder`; `loss_terms` is the β-VAE loss."
@@ -70,7 +69,7 @@ class VAEEstimatorModule(VAEBase):
                 ):
         super().__init__()
         self.encoder, self.decoder, self.beta, self.default_dist = encoder, decoder, beta, default_dist
-        self.fc_mu, self.fc_logvar = Linear(encoder_out_dim, latent_dim), Linear(encoder_out_dim, latent_dim)
+        self.fc_mu, self.fc_logvar = nn.Linear(encoder_out_dim, latent_dim), nn.Linear(encoder_out_dim, latent_dim)
 
     def encode(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
         "q(z | x), unpacking as `(mu, logvar)`."

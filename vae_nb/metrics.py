@@ -14,7 +14,6 @@ from .core import iw_estimates, gaussian_kl, check_finite, validation
 from .interface import evaluating, default_rows
 from .step import optimizer_step
 from .vq import code_usage
-from .layers import Linear, Sequential
 
 # %% auto #0
 __all__ = ['DSPRITES_FACTORS', 'DSPRITES_SHAPES', 'iterate_batches', 'model_device', 'likelihood_bounds', 'default_batch_size',
@@ -338,9 +337,9 @@ class FeatureClassifier(nn.Module):
                  feature_dim:int=64, # width of the feature layer
                 ):
         super().__init__()
-        self.body = Sequential(nn.Flatten(), Linear(math.prod(input_shape), hidden_dim), nn.ReLU(),
-                                  Linear(hidden_dim, feature_dim), nn.ReLU())
-        self.head = Linear(feature_dim, n_classes)
+        self.body = nn.Sequential(nn.Flatten(), nn.Linear(math.prod(input_shape), hidden_dim), nn.ReLU(),
+                                  nn.Linear(hidden_dim, feature_dim), nn.ReLU())
+        self.head = nn.Linear(feature_dim, n_classes)
     def features(self, x:Tensor) -> Tensor: return self.body(x)
     def forward(self, x:Tensor) -> Tensor: return self.head(self.body(x))
     def loss_terms(self, x:Tensor, condition:Tensor) -> dict[str, Tensor]:

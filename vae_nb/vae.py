@@ -13,7 +13,6 @@ from .core import (reparameterize, gaussian_kl, reduce, reconstruction_loss, gau
 from .interface import VAEBase, DiagonalGaussian
 from .config import VAEConfig
 from .core import check_int, check_number, check_tensor, describe
-from .layers import Linear, Sequential, Tanh
 
 # %% auto #0
 __all__ = ['ACTIVATIONS', 'VAE', 'free_bits_kl', 'init_for_activation', 'init_output_bias', 'mlp', 'mlp_hierarchy']
@@ -174,7 +173,7 @@ def get_loss(self:VAE, x:Tensor, # the input batch
     return _loss(self, x, recon, mus, logvars, zs)[:3]
 
 # %% ../nbs/02_vae.ipynb #6519345b
-ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": Tanh}   # the activations `mlp`, `mlp_hierarchy` and the command line accept
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh}   # the activations `mlp`, `mlp_hierarchy` and the command line accept
 _GAIN = {"silu": "relu", "relu": "relu", "tanh": "tanh"}   # `nn.init.calculate_gain` has no SiLU: it is close to ReLU for large inputs
 
 def _check_activation(activation) -> str:
@@ -224,8 +223,8 @@ def mlp(n_in:int, # input size
     "An MLP `n_in -> hidden_dim (x layers) -> n_out`, initialised for its activation by `init_for_activation` unless `init` is False."
     for v, name in ((n_in, "n_in"), (n_out, "n_out"), (hidden_dim, "hidden_dim"), (layers, "layers")): check_int(v, name)
     sizes, act = [n_in] + [hidden_dim] * layers + [n_out], ACTIVATIONS[_check_activation(activation)]
-    body = [m for a, b in zip(sizes[:-2], sizes[1:-1]) for m in (Linear(a, b), act())]
-    net = Sequential(*body, Linear(sizes[-2], sizes[-1]))
+    body = [m for a, b in zip(sizes[:-2], sizes[1:-1]) for m in (nn.Linear(a, b), act())]
+    net = nn.Sequential(*body, nn.Linear(sizes[-2], sizes[-1]))
     return init_for_activation(net, activation) if init else net
 
 # %% ../nbs/02_vae.ipynb #aa42eb1e
