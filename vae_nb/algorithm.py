@@ -9,11 +9,11 @@ from contextlib import contextmanager
 from typing import Callable, Literal
 import torch
 from torch import nn, Tensor
-from fastcore.basics import store_attr, patch
+from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from .core import (reparameterize, kl_divergence_gaussian, reconstruction_loss, RECONSTRUCTION_LOSSES,
                          recon_log_likelihood, gaussian_log_likelihood, check_same_shape)
-from .interface import VAEBase, DiagonalGaussian, VAEOutput, evaluating
+from .interface import VAEBase, DiagonalGaussian, VAEOutput, evaluating, _input_shape
 from .step import build_optimizer, step_objectives
 from .train import fit
 from .config import ConstantBeta
@@ -39,6 +39,7 @@ class VAEAlgorithm(VAEBase):
                  lr:float=1e-3, # learning rate of the default Adam
                  grad_clip:float|None=None, # clip the global gradient norm in `train_step`
                  output:Literal["logits", "sigmoid"]|None=None, # what the decoder outputs for "bce"; `None` detects a final nn.Sigmoid
+                 input_shape:tuple|None=None, # the shape of one example, so `latent_shapes` is known before any forward pass
                 ):
         super().__init__()
         for name, m in (("encoder", encoder), ("decoder", decoder)):
@@ -52,10 +53,10 @@ class VAEAlgorithm(VAEBase):
         if not (optimizer is None or callable(optimizer) or isinstance(optimizer, torch.optim.Optimizer)):
             raise TypeError(f"`optimizer` must be an Optimizer, a callable `params -> Optimizer` or None, got {type(optimizer).__name__}")
         store_attr("encoder,decoder,recon,lr,grad_clip,output")
-        self.latent_shape, self._optimizer_arg, self._optimizer = d_latent, optimizer, None
+        self.latent_shape, self.input_shape, self._optimizer_arg, self._optimizer = d_latent, input_shape, optimizer, None
 
     def encode(self, x:Tensor, condition:Tensor|None=None):
-        "The latent distribution's parameters for `x`."
+        "The latent distribution's parameters for `x` (a conditional model is also given `condition`)."
         return self.encoder(x)
     def sample_latent(self, params) -> Tensor:
         "A latent `z` drawn from the distribution that `params` describe."
@@ -88,76 +89,99 @@ class VAEAlgorithm(VAEBase):
     def to_data(self, x_recon:Tensor) -> Tensor:
         "The decoder's output in data space: probabilities for a logits-BCE decoder, the output itself otherwise."
         return torch.sigmoid(x_recon) if self.recon == "bce" and self.output == "logits" else x_recon
+    def from_data(self, recon:Tensor) -> Tensor:
+        "The decoder's output back from data space: logits (clamped to 1e-6 from 0 and 1) for a logits-BCE decoder."
+        return torch.logit(recon, eps=1e-6) if self.recon == "bce" and self.output == "logits" else recon
     def log_likelihood(self, x_recon:Tensor, x:Tensor, k:int=1) -> Tensor:
         "log p(x | z) per row of `x_recon` (`k` rows per example of `x`): `vae_nb.core.recon_log_likelihood`."
         return recon_log_likelihood(self._logits(x_recon), x, self.recon, k)
 
-# %% ../nbs/06_algorithm.ipynb #f0f6ad60
-@patch
-def loss_terms(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
-    "encode → sample_latent → decode, then `loss = recon + reg` and the variant's extra terms."
-    check_tensor(x, "x")
-    self.check_condition(condition, x)
-    params = self.encode(x, condition)
-    x_recon = self.decode(self.sample_latent(params), condition)
-    check_same_shape(x_recon, x, "decode(z)", "x")
-    recon, reg = self.reconstruction_loss(x_recon, x), self.regularisation_loss(params)
-    extra, logged = self.output_loss(x_recon, x, recon)
-    terms = {"recon": recon, "reg": reg, **self.extra_terms(params), **logged, "loss": recon + reg + extra}
-    self.count_step()   # after every term has read the step's β
-    return terms
+    def _pass(self, x:Tensor, condition:Tensor|None):
+        "encode → sample_latent → decode: `(params, z, x_recon)`, the decoder's output checked against `x`."
+        check_tensor(x, "x")
+        self.check_condition(condition, x)
+        params = self.conditioned(self.encode, x, condition)
+        z = self.sample_latent(params)
+        x_recon = self.conditioned(self.decode, z, condition)
+        check_same_shape(x_recon, x, "decode(z)", "x")
+        return params, z, x_recon
+    def _terms(self, x:Tensor, x_recon:Tensor, params) -> dict[str, Tensor]:
+        "`loss = recon + reg (+ output loss)` and the variant's extra terms, from the decoder's output and the latent parameters."
+        recon, reg = self.reconstruction_loss(x_recon, x), self.regularisation_loss(params)
+        extra, logged = self.output_loss(x_recon, x, recon)
+        return {"recon": recon, "reg": reg, **self.extra_terms(params), **logged, "loss": recon + reg + extra}
+    def loss_terms(self, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
+        "encode → sample_latent → decode, then `loss = recon + reg` and the variant's extra terms; no side effects."
+        params, _, x_recon = self._pass(x, condition)
+        return self._terms(x, x_recon, params)
+    def output_record(self, params, z:Tensor, x_recon:Tensor) -> VAEOutput:
+        "The `VAEOutput` of one pass; the base class knows no posterior family: it unpacks as `(recon, latent_params)`."
+        return VAEOutput(self.to_data(x_recon), [], [z], {"latent_params": params}, ("recon", "latent_params"))
+    def forward(self, x:Tensor, # the input batch
+                condition:Tensor|None=None, # one condition per example, for a conditional model
+               ) -> VAEOutput:
+        "One pass, encode → sample_latent → decode, as a `VAEOutput` with the reconstruction in data space."
+        return self.output_record(*self._pass(x, condition))
 
-# %% ../nbs/06_algorithm.ipynb #a18af57e
-@patch
-def configure_optimizers(self:VAEAlgorithm) -> list[torch.optim.Optimizer]:
-    "The optimizers of `train_step`, one per objective: the first from the `optimizer` argument (or Adam(lr)), the others Adam(lr)."
-    first, *rest = self.objectives()
-    opt = self._optimizer_arg
-    if not isinstance(opt, torch.optim.Optimizer):
-        opt = build_optimizer(first, "adam" if opt is None else opt, self.lr)
-        if not isinstance(opt, torch.optim.Optimizer): raise TypeError(f"`optimizer` callable must return an Optimizer, got {type(opt).__name__}")
-    held, wanted = {id(p) for g in opt.param_groups for p in g["params"]}, {id(p) for p in first.parameters() if p.requires_grad}
-    missing = [n for n, p in self.named_parameters() if id(p) in wanted - held]
-    if missing: raise ValueError(f"`optimizer` does not update {len(missing)} parameter(s) of the model: {missing}; pass a callable `params -> Optimizer` instead")
-    if held - wanted: raise ValueError(f"`optimizer` must hold only the parameters of the objective {first.name!r}: {len(held - wanted)} other(s) have an optimizer of their own")
-    return [opt, *(build_optimizer(o, "adam", self.lr) for o in rest)]
+    @property
+    def latent_shapes(self) -> list[tuple[int, ...]]:
+        "`[d_latent]`, or the shape of the latent of one blank example of `input_shape` (or of an MLP encoder's input)."
+        if self.latent_shape is None:
+            shape = self.input_shape or _input_shape(self.encoder)
+            if shape is None or self.conditional:
+                raise RuntimeError(f"{type(self).__name__} does not know its latent shape: pass `d_latent` or `input_shape`")
+            with evaluating(self):
+                ref = next(iter(self.parameters()))
+                self.latent_shape = tuple(self.posterior_mean(self.encode(ref.new_zeros((1, *shape)))).shape[1:])
+        return [self.latent_shape]
+    def sample(self, n:int, # number of samples
+               device:torch.device|str|None=None, # defaults to the model's device
+               condition:Tensor|None=None, # one condition per sample, for a conditional model
+              ) -> Tensor:
+        "`n` samples from the model: decode(sample_prior(n)), in data space."
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"`n` must be a positive int, got {n!r}")
+        with evaluating(self):
+            z = self.sample_prior(n, device or self.device)
+            self.check_condition(condition, z, "the samples")
+            return self.to_data(self.conditioned(self.decode, z, condition))
+    def reconstruct(self, x:Tensor, condition:Tensor|None=None) -> Tensor:
+        "Reconstructions of `x` decoded from the posterior mean, in data space."
+        self.check_condition(condition, x)
+        with evaluating(self):
+            z = self.posterior_mean(self.conditioned(self.encode, x, condition))
+            return self.to_data(self.conditioned(self.decode, z, condition))
 
-@patch(as_prop=True)
-def optimizers(self:VAEAlgorithm) -> list[torch.optim.Optimizer]:
-    "The optimizers `train_step` uses, created by `configure_optimizers` on first use."
-    if self._optimizer is None: self._optimizer = self.configure_optimizers()
-    return self._optimizer
-
-@patch(as_prop=True)
-def optimizer(self:VAEAlgorithm) -> torch.optim.Optimizer:
-    "The first objective's optimizer, the one the `optimizer` argument describes."
-    return self.optimizers[0]
-
-@patch
-def train_step(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> dict[str, float]:
-    "One training step of every objective with `optimizers` (via `vae_nb.step.step_objectives`); the loss terms as floats."
-    self.train()
-    return step_objectives(self.objectives(), self.optimizers, x, condition, grad_clip=self.grad_clip, step=int(self.step))
-
-# %% ../nbs/06_algorithm.ipynb #c051f7ee
-@patch
-def sample(self:VAEAlgorithm, n:int, # number of samples
-           device:torch.device|str|None=None, # defaults to the model's device
-           condition:Tensor|None=None, # one condition per sample, for a conditional model
-          ) -> Tensor:
-    "`n` samples from the model: decode(sample_prior(n)), in data space."
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"`n` must be a positive int, got {n!r}")
-    with evaluating(self):
-        z = self.sample_prior(n, device or self.device)
-        self.check_condition(condition, z, "the samples")
-        return self.to_data(self.decode(z, condition))
-
-# %% ../nbs/06_algorithm.ipynb #248d7cdb
-@patch
-def reconstruct(self:VAEAlgorithm, x:Tensor, condition:Tensor|None=None) -> Tensor:
-    "Reconstructions of `x` decoded from the posterior mean, in data space."
-    self.check_condition(condition, x)
-    with evaluating(self): return self.to_data(self.decode(self.posterior_mean(self.encode(x, condition)), condition))
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        "The optimizers of `train_step`, one per objective: the first from the `optimizer` argument (or Adam(lr)), the others Adam(lr)."
+        first, *rest = self.objectives()
+        opt = self._optimizer_arg
+        if not isinstance(opt, torch.optim.Optimizer):
+            opt = build_optimizer(first, "adam" if opt is None else opt, self.lr)
+            if not isinstance(opt, torch.optim.Optimizer): raise TypeError(f"`optimizer` callable must return an Optimizer, got {type(opt).__name__}")
+        held, wanted = {id(p) for g in opt.param_groups for p in g["params"]}, {id(p) for p in first.parameters() if p.requires_grad}
+        missing = [n for n, p in self.named_parameters() if id(p) in wanted - held]
+        if missing:
+            raise ValueError(f"`optimizer` does not update {len(missing)} parameter(s) of the model: {missing}; "
+                             "pass a callable `params -> Optimizer` instead")
+        if held - wanted:
+            raise ValueError(f"`optimizer` must hold only the parameters of the objective {first.name!r}: "
+                             f"{len(held - wanted)} other(s) have an optimizer of their own")
+        return [opt, *(build_optimizer(o, "adam", self.lr) for o in rest)]
+    @property
+    def optimizers(self) -> list[torch.optim.Optimizer]:
+        "The optimizers `train_step` uses, created by `configure_optimizers` on first use."
+        if self._optimizer is None: self._optimizer = self.configure_optimizers()
+        return self._optimizer
+    @property
+    def optimizer(self) -> torch.optim.Optimizer:
+        "The first objective's optimizer, the one the `optimizer` argument describes."
+        return self.optimizers[0]
+    def train_step(self, x:Tensor, condition:Tensor|None=None) -> dict[str, float]:
+        "One training step of every objective with `optimizers` (`vae_nb.step.step_objectives`), counted; the terms as floats."
+        self.train()
+        terms = step_objectives(self.objectives(), self.optimizers, x, condition, grad_clip=self.grad_clip, step=int(self.step))
+        self.count_step()
+        return terms
 
 # %% ../nbs/06_algorithm.ipynb #04919375
 class VanillaVAE(VAEAlgorithm):
@@ -166,7 +190,8 @@ class VanillaVAE(VAEAlgorithm):
         "q(z | x) from the encoder's pair `(mu, logvar)`, or its output split in half along dim 1; unpacks as `(mu, logvar)`."
         out = self.encoder(x)
         if isinstance(out, (tuple, list)): mu, logvar = out
-        elif out.dim() < 2 or out.shape[1] % 2: raise ValueError(f"the encoder must return (mu, logvar) or a tensor with an even size 2*d_latent in dim 1, got shape {tuple(out.shape)}")
+        elif out.dim() < 2 or out.shape[1] % 2:
+            raise ValueError(f"the encoder must return (mu, logvar) or a tensor with an even size 2*d_latent in dim 1, got shape {tuple(out.shape)}")
         else: mu, logvar = out.chunk(2, dim=1)
         check_same_shape(mu, logvar, "mu", "logvar")
         if self.latent_shape is not None and tuple(mu.shape[1:]) != self.latent_shape:
@@ -175,14 +200,30 @@ class VanillaVAE(VAEAlgorithm):
     def posterior(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
         "q(z | x), checked against the model's condition rule."
         self.check_condition(condition, x)
-        return self.encode(x, condition)
+        return self.conditioned(self.encode, x, condition)
     def sample_latent(self, params:tuple[Tensor, Tensor]) -> Tensor: return reparameterize(*params)
     def regularisation_loss(self, params:tuple[Tensor, Tensor]) -> Tensor: return kl_divergence_gaussian(*params)
-    def sample_prior(self, n:int, device=None) -> Tensor:
-        if self.latent_shape is None: raise ValueError(f"{type(self).__name__} needs `d_latent` to sample the prior")
-        return torch.randn(n, *self.latent_shape, device=device)
+    def sample_prior(self, n:int, device=None) -> Tensor: return torch.randn(n, *self.latent_shapes[0], device=device)
     def extra_terms(self, params:tuple[Tensor, Tensor]) -> dict[str, Tensor]: return {"kl": kl_divergence_gaussian(*params)}
     def posterior_mean(self, params:DiagonalGaussian) -> Tensor: return params[0]
+    def output_record(self, params:DiagonalGaussian, z:Tensor, x_recon:Tensor) -> VAEOutput:
+        "`(recon, mu, logvar)`: the decoded mean of p(x | z) for z ~ q(z | x), and q's parameters."
+        return VAEOutput(self.to_data(x_recon), [params], [z])
+    def loss(self, recon:Tensor, x:Tensor, mu:Tensor, logvar:Tensor) -> Tensor:
+        "The model's own training loss from `model(x)`'s `(recon, mu, logvar)`: `loss_terms(x)['loss']` for the same sample."
+        return self._terms(x, self.from_data(recon), DiagonalGaussian(mu, logvar))["loss"]
+
+    def log_importance_weights(self, x:Tensor, # a batch of N examples
+                               k:int, # samples per example
+                               condition:Tensor|None=None, # the batch's conditions, for a conditional model
+                               posterior:DiagonalGaussian|None=None, # q(z | x) if already computed: the encoder runs once per example
+                              ) -> Tensor:
+        "log p(x, z_i) - log q(z_i | x) for `k` samples z_i ~ q(z | x) per example: shape (N, k)."
+        q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
+        z = q.sample()
+        cond = None if condition is None else condition.repeat_interleave(k, 0)
+        log_px = self.log_likelihood(self.conditioned(self.decode, z, cond), x, k)   # x is not copied k times
+        return (log_px + gaussian_log_likelihood(torch.zeros_like(z), z) - q.log_prob(z)).view(len(x), k)
 
 # %% ../nbs/06_algorithm.ipynb #4b5a53c2
 def vae_loss(recon:Tensor, # the mean of p(x | z) in data space (probabilities for "bce")
@@ -195,21 +236,6 @@ def vae_loss(recon:Tensor, # the mean of p(x | z) in data space (probabilities f
     "The negative (β-)ELBO of the tutorials: reconstruction + β·KL(q || N(0, I)), summed over dimensions, mean over the batch."
     out = torch.logit(recon, eps=1e-6) if recon_loss == "bce" else recon
     return reconstruction_loss(out, x, recon_loss) + beta * kl_divergence_gaussian(mu, logvar)
-
-# %% ../nbs/06_algorithm.ipynb #82fc9490
-@patch
-def forward(self:VanillaVAE, x:Tensor, # the input batch
-            condition:Tensor|None=None, # one condition per example, for a conditional model
-           ) -> VAEOutput:
-    "`(recon, mu, logvar)`: the decoded mean of p(x | z) for z ~ q(z | x), and q's parameters."
-    q = self.posterior(x, condition)
-    return VAEOutput(self.to_data(self.decode(q.sample(), condition)), q.mean, q.logvar)
-
-# %% ../nbs/06_algorithm.ipynb #87397c42
-@patch
-def loss(self:VanillaVAE, recon:Tensor, x:Tensor, mu:Tensor, logvar:Tensor) -> Tensor:
-    "`vae_loss` with the model's reconstruction loss and β."
-    return vae_loss(recon, x, mu, logvar, self.current_beta(), self.recon)
 
 # %% ../nbs/06_algorithm.ipynb #bf60706b
 def side_by_side(*objs, titles:list[str]|None=None):
@@ -263,20 +289,6 @@ def train(algo:nn.Module, # a `VAEAlgorithm`, or any model with `loss_terms`
         held = {frozenset(id(p) for g in o.param_groups for p in g["params"]): o for o in algo.optimizers}
         kwargs["optimizer"] = lambda params: held[frozenset(map(id, params))]
     return fit(algo, dataloader, n_epochs, progress=False, verbose=True, **kwargs)
-
-# %% ../nbs/06_algorithm.ipynb #838a06f0
-@patch
-def log_importance_weights(self:VanillaVAE, x:Tensor, # a batch of N examples
-                           k:int, # samples per example
-                           condition:Tensor|None=None, # the batch's conditions, for a conditional model
-                           posterior:DiagonalGaussian|None=None, # q(z | x) if already computed: the encoder runs once per example
-                          ) -> Tensor:
-    "log p(x, z_i) - log q(z_i | x) for `k` samples z_i ~ q(z | x) per example: shape (N, k)."
-    q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
-    z = q.sample()
-    cond = None if condition is None else condition.repeat_interleave(k, 0)
-    log_px = self.log_likelihood(self.decode(z, cond), x, k)   # x is not copied k times
-    return (log_px + gaussian_log_likelihood(torch.zeros_like(z), z) - q.log_prob(z)).view(len(x), k)
 
 # %% ../nbs/06_algorithm.ipynb #651b9fe6
 class BetaVAE(VanillaVAE):

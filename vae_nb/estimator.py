@@ -78,14 +78,25 @@ class VAEEstimatorModule(VAEBase):
         return DiagonalGaussian(self.fc_mu(h), self.fc_logvar(h))
     posterior = encode
 
-    def loss_terms(self, x:Tensor, condition=None) -> dict[str, Tensor]:
-        "`recon` = -log p(x | z) with z ~ q(z | x), `kl` = KL(q(z | x) || N(0, I)), `loss` = recon + beta * kl (batch means)."
-        mu, logvar = self.encode(x)
-        recon = -decoder_log_likelihood(self.decoder(reparameterize(mu, logvar)), x, self.default_dist).mean()
+    def decode(self, z:Tensor, condition:Tensor|None=None) -> Tensor|Distribution:
+        "The decoder's output for `z`: a tensor read by `default_dist`, or a Distribution."
+        return self.decoder(z)
+    @property
+    def latent_shapes(self) -> list[tuple[int, ...]]:
+        "`[(latent_dim,)]`."
+        return [(self.fc_mu.out_features,)]
+    def _terms(self, x:Tensor, out:Tensor|Distribution, mu:Tensor, logvar:Tensor) -> dict[str, Tensor]:
+        "`recon` = -log p(x | z), `kl` = KL(q(z | x) || N(0, I)), `loss` = recon + beta * kl (batch means)."
+        recon = -decoder_log_likelihood(out, x, self.default_dist).mean()
         kl = kl_divergence_gaussian(mu, logvar)
-        terms = {"loss": recon + self.current_beta() * kl, "recon": recon, "kl": kl}
-        self.count_step()
-        return terms
+        return {"loss": recon + self.current_beta() * kl, "recon": recon, "kl": kl}
+    def loss_terms(self, x:Tensor, condition=None) -> dict[str, Tensor]:
+        "The β-VAE loss for z ~ q(z | x): `recon`, `kl` and `loss` = recon + beta * kl (batch means); no side effects."
+        mu, logvar = self.encode(x, condition)
+        return self._terms(x, self.decoder(reparameterize(mu, logvar)), mu, logvar)
+    def loss(self, recon:Tensor, x:Tensor, mu:Tensor, logvar:Tensor) -> Tensor:
+        "The training loss from `model(x)`'s `(recon, mu, logvar)` (a tensor decoder: its output back from the data-space mean)."
+        return self._terms(x, torch.logit(recon, eps=1e-6) if self.default_dist == "bernoulli" else recon, mu, logvar)["loss"]
 
 # %% ../nbs/07_estimator.ipynb #8f2b1bda
 @patch
@@ -98,7 +109,8 @@ def to_data(self:VAEEstimatorModule, out:Tensor|Distribution) -> Tensor:
 def forward(self:VAEEstimatorModule, x:Tensor, condition:Tensor|None=None) -> VAEOutput:
     "`(recon, mu, logvar)`: the decoder's mean for z ~ q(z | x), and q's parameters."
     q = self.encode(x, condition)
-    return VAEOutput(self.to_data(self.decoder(q.sample())), q.mean, q.logvar)
+    z = q.sample()
+    return VAEOutput(self.to_data(self.decoder(z)), [q], [z])
 
 # %% ../nbs/07_estimator.ipynb #e09f0c5f
 @patch
@@ -238,7 +250,9 @@ def configure_optimizers(self:VAEEstimator) -> torch.optim.Optimizer:
 def training_step(self:VAEEstimator, batch, batch_idx:int, dataloader_idx:int=0) -> dict[str, float]:
     "One `optimizer_step` of `optimizer_` on the batch; returns {'loss', 'rec_loss', 'kl_loss'} as floats."
     self.module_.train()
-    return _hook_names(optimizer_step(self.module_, self.optimizer_, _batch_x(batch), step=batch_idx))
+    terms = optimizer_step(self.module_, self.optimizer_, _batch_x(batch), step=batch_idx)
+    self.module_.count_step()
+    return _hook_names(terms)
 
 # %% ../nbs/07_estimator.ipynb #c550799c
 @patch

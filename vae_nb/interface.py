@@ -7,14 +7,15 @@ from __future__ import annotations
 import math
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Iterable, NamedTuple
+from typing import Callable, Iterable
 import torch
 from torch import nn, Tensor
-from fastcore.basics import patch
-from .core import check_same_shape, check_finite, check_int, check_number, validation, gaussian_kl, gaussian_log_likelihood, reparameterize, reduce, iw_estimates, Reduction
+from .core import (check_same_shape, check_finite, check_int, check_number, validation, gaussian_kl,
+                         gaussian_log_likelihood, reparameterize, iw_estimates, Reduction)
 
 # %% auto #0
-__all__ = ['DiagonalGaussian', 'VAEOutput', 'Objective', 'objectives_of', 'evaluating', 'VAEBase', 'default_rows']
+__all__ = ['DiagonalGaussian', 'VAEOutput', 'HierarchicalPosterior', 'Objective', 'objectives_of', 'evaluating', 'VAEBase',
+           'count_training_step', 'default_rows']
 
 # %% ../nbs/01a_interface.ipynb #dae65d5f
 class DiagonalGaussian:
@@ -32,48 +33,66 @@ class DiagonalGaussian:
     def __getitem__(self, i:int) -> Tensor: return (self.mean, self.logvar)[i]
     def __repr__(self) -> str: return f"DiagonalGaussian(shape={tuple(self.mean.shape)})"
 
-# %% ../nbs/01a_interface.ipynb #15dee749
-@patch
-def sample(self:DiagonalGaussian) -> Tensor:
-    "A reparameterized sample `mean + std * eps`."
-    return reparameterize(self.mean, self.logvar)
-
-# %% ../nbs/01a_interface.ipynb #c2cff1c4
-@patch
-def mode(self:DiagonalGaussian) -> Tensor:
-    "The most likely value: the mean."
-    return self.mean
-
-# %% ../nbs/01a_interface.ipynb #7c2c2d88
-@patch
-def kl(self:DiagonalGaussian, other:DiagonalGaussian|None=None, # the second Gaussian (None: N(0, I))
-       reduction:Reduction="per_sample", # see `vae_nb.core.reduce`
-      ) -> Tensor:
-    "KL(self || other), closed form."
-    if other is None: return gaussian_kl(self.mean, self.logvar, reduction=reduction)
-    return gaussian_kl(self.mean, self.logvar, other.mean, other.logvar, reduction)
-
-# %% ../nbs/01a_interface.ipynb #9da9d7ec
-@patch
-def log_prob(self:DiagonalGaussian, z:Tensor, # a value of the posterior's shape
-             reduction:Reduction="per_sample", # see `vae_nb.core.reduce`
-            ) -> Tensor:
-    "log q(z), summed over every non-batch dimension by default."
-    return gaussian_log_likelihood(self.mean, z, self.logvar, reduction)
-
-# %% ../nbs/01a_interface.ipynb #ae1811aa
-@patch
-def repeat(self:DiagonalGaussian, k:int, # copies of each row
-          ) -> DiagonalGaussian:
-    "Each example's posterior `k` times in a row: batch N becomes N*k."
-    return DiagonalGaussian(self.mean.repeat_interleave(k, 0), self.logvar.repeat_interleave(k, 0))
+    def sample(self) -> Tensor:
+        "A reparameterized sample `mean + std * eps`."
+        return reparameterize(self.mean, self.logvar)
+    def mode(self) -> Tensor:
+        "The most likely value: the mean."
+        return self.mean
+    def kl(self, other:DiagonalGaussian|None=None, # the second Gaussian (None: N(0, I))
+           reduction:Reduction="per_sample", # see `vae_nb.core.reduce`
+          ) -> Tensor:
+        "KL(self || other), closed form."
+        if other is None: return gaussian_kl(self.mean, self.logvar, reduction=reduction)
+        return gaussian_kl(self.mean, self.logvar, other.mean, other.logvar, reduction)
+    def log_prob(self, z:Tensor, # a value of the posterior's shape
+                 reduction:Reduction="per_sample", # see `vae_nb.core.reduce`
+                ) -> Tensor:
+        "log q(z), summed over every non-batch dimension by default."
+        return gaussian_log_likelihood(self.mean, z, self.logvar, reduction)
+    def repeat(self, k:int, # copies of each row
+              ) -> DiagonalGaussian:
+        "Each example's posterior `k` times in a row: batch N becomes N*k."
+        return DiagonalGaussian(self.mean.repeat_interleave(k, 0), self.logvar.repeat_interleave(k, 0))
 
 # %% ../nbs/01a_interface.ipynb #73fee8dd
-class VAEOutput(NamedTuple):
-    "What a Gaussian-family model returns from `model(x)`; unpacks as `(recon, mu, logvar)`."
-    recon:Tensor # the mean of p(x | z) for a sample z ~ q(z | x), in data space, shaped like x
-    mu:Tensor # the posterior mean
-    logvar:Tensor # the posterior log-variance
+class VAEOutput:
+    "What every model's `forward` returns: named fields common to all models; unpacks in the model's own order (`unpack`)."
+    def __init__(self, recon:Tensor, # the mean of p(x | z) for a sample z ~ q(z | x), in data space, shaped like x
+                 posteriors:list[DiagonalGaussian], # q(z | x) of every level, lowest first (empty where it is not Gaussian)
+                 zs:list[Tensor], # the latent sample of every level, lowest first
+                 extras:dict[str, Tensor]|None=None, # model-specific values, e.g. `vq_loss` and `indices`
+                 unpack:tuple[str, ...]=("recon", "mu", "logvar"), # the names iteration yields, in order
+                ):
+        self.recon, self.posteriors, self.zs, self.extras, self.unpack = recon, list(posteriors), list(zs), dict(extras or {}), tuple(unpack)
+    mu = property(lambda self: self.posteriors[0].mean, doc="The first level's posterior mean.")
+    logvar = property(lambda self: self.posteriors[0].logvar, doc="The first level's posterior log-variance.")
+    mus = property(lambda self: [q.mean for q in self.posteriors], doc="Every level's posterior mean, lowest first.")
+    logvars = property(lambda self: [q.logvar for q in self.posteriors], doc="Every level's posterior log-variance, lowest first.")
+    z = property(lambda self: self.zs[0], doc="The first level's latent sample.")
+    def __getattr__(self, name:str):
+        extras = self.__dict__.get("extras", {})
+        if name in extras: return extras[name]
+        raise AttributeError(f"VAEOutput has no field {name!r}; it has recon, posteriors, zs, mu, logvar, mus, logvars, z"
+                             + (f" and extras {', '.join(extras)}" if extras else ""))
+    def __iter__(self): return (getattr(self, name) for name in self.unpack)
+    def __len__(self) -> int: return len(self.unpack)
+    def __getitem__(self, i:int|slice): return tuple(self)[i]
+    def __repr__(self) -> str: return f"VAEOutput({', '.join(self.unpack)}; recon {tuple(self.recon.shape)}, {len(self.zs)} level(s))"
+
+# %% ../nbs/01a_interface.ipynb #11ae768c
+class HierarchicalPosterior:
+    "q(z | x) of a hierarchy: each level's Gaussian and the sample drawn from it, lowest first; unpacks as `(zs, mus, logvars)`."
+    def __init__(self, posteriors:list[DiagonalGaussian], # q of every level, lowest first
+                 zs:list[Tensor], # the sample of every level, lowest first
+                ):
+        self.posteriors, self.zs = list(posteriors), list(zs)
+    mus = property(lambda self: [q.mean for q in self.posteriors], doc="Every level's posterior mean, lowest first.")
+    logvars = property(lambda self: [q.logvar for q in self.posteriors], doc="Every level's posterior log-variance, lowest first.")
+    def __iter__(self): return iter((self.zs, self.mus, self.logvars))
+    def __getitem__(self, i:int) -> list[Tensor]: return (self.zs, self.mus, self.logvars)[i]
+    def __len__(self) -> int: return 3
+    def __repr__(self) -> str: return f"HierarchicalPosterior({len(self.zs)} level(s))"
 
 # %% ../nbs/01a_interface.ipynb #84d1979b
 @dataclass
@@ -107,126 +126,137 @@ def evaluating(model:nn.Module):
 
 # %% ../nbs/01a_interface.ipynb #2892e3e2
 class VAEBase(nn.Module):
-    "The base of every vae_nb model: the interface the engine, metrics, pictures and command line use."
-    conditional = False   # True: `loss_terms`, `sample`, ... take a `condition` per example
+    "The base of every vae_nb model: the one contract the engine, metrics, pictures and command line use."
+    conditional = False   # True: `forward`, `encode`, `decode`, `loss_terms`, `sample`... take a `condition` per example
     has_likelihood = True   # False: the training loss bounds no likelihood (`log_importance_weights` is undefined)
     beta = 1.0   # the KL weight β: a number, or a schedule `step -> β` (see `current_beta`)
     def __init__(self):
         super().__init__()
         self.register_buffer("step", torch.zeros((), dtype=torch.long))   # training steps taken; saved with the weights
-        self.register_load_state_dict_pre_hook(_rename_step_counter)
+
+    def _missing(self, what:str): return NotImplementedError(f"{type(self).__name__} must define `{what}`")
+    def forward(self, x:Tensor, condition:Tensor|None=None) -> VAEOutput:
+        "One pass: encode, sample, decode; the `VAEOutput` record."
+        raise self._missing("forward")
+    def encode(self, x:Tensor, condition:Tensor|None=None):
+        "The posterior q(z | x): a `DiagonalGaussian`, a `HierarchicalPosterior`, or the model's own record."
+        raise self._missing("encode")
+    def decode(self, z, condition:Tensor|None=None) -> Tensor:
+        "The likelihood's parameters p(x | z) for latents `z` (logits for a Bernoulli decoder, the mean for a Gaussian one)."
+        raise self._missing("decode")
     def loss_terms(self, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
-        "Scalar terms of one training step, with the `loss` to minimise."
-        raise NotImplementedError(f"{type(self).__name__} must define `loss_terms`")
-    def objectives(self) -> list[Objective]:
-        "The losses the engine steps: by default one, `loss_terms` over every parameter."
-        return [Objective("model", self.loss_terms, self.parameters)]
+        "Scalar terms of one training step, with the `loss` to minimise; no side effects."
+        raise self._missing("loss_terms")
+    def loss(self, recon:Tensor, x:Tensor, *rest) -> Tensor:
+        "The training loss from `model(x)` unpacked (`recon` first, then `x`, then the rest): `loss_terms(x)['loss']`."
+        raise self._missing("loss")
+    @property
+    def latent_shapes(self) -> list[tuple[int, ...]]:
+        "The per-example shape of each latent level, lowest first, known before any forward pass."
+        raise self._missing("latent_shapes")
     def sample(self, n:int, device=None, condition:Tensor|None=None) -> Tensor:
         "`n` samples from the prior, decoded to data space."
-        raise NotImplementedError(f"{type(self).__name__} must define `sample`")
-    def generate(self, n:int, device=None, condition:Tensor|None=None) -> Tensor:
-        "Alias of `sample` (the seed tutorial's name)."
-        return self.sample(n, device, condition)
-    def to_data(self, out:Tensor) -> Tensor:
-        "The mean of p(x | z) in data space from the decoder's output (probabilities for logits); the output itself by default."
-        return out
+        raise self._missing("sample")
     def reconstruct(self, x:Tensor, condition:Tensor|None=None) -> Tensor:
         "The mean of p(x | z) at the posterior mean, in data space."
-        raise NotImplementedError(f"{type(self).__name__} must define `reconstruct`")
+        raise self._missing("reconstruct")
     def posterior(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
         "q(z | x) of the first latent level."
         raise NotImplementedError(f"{type(self).__name__} defines no Gaussian posterior")
+    def log_importance_weights(self, x:Tensor, k:int, condition:Tensor|None=None,
+                               posterior:DiagonalGaussian|None=None) -> Tensor:
+        "log p(x, z_i) - log q(z_i | x) for `k` samples per example, shape (N, k); `posterior` skips the first encoder."
+        raise NotImplementedError(f"{type(self).__name__} defines no likelihood (its loss bounds none)")
+
+    def objectives(self) -> list[Objective]:
+        "The losses the engine steps: by default one, `loss_terms` over every parameter."
+        return [Objective("model", self.loss_terms, self.parameters)]
+    def generate(self, n:int, device=None, condition:Tensor|None=None) -> Tensor:
+        "Alias of `sample` (the pluggable-algorithm design's name)."
+        return self.sample(n, device, condition)
+    def to_data(self, out:Tensor) -> Tensor:
+        "The mean of p(x | z) in data space from the decoder's output; the output itself by default."
+        return out
     def latent(self, x:Tensor, condition:Tensor|None=None) -> Tensor:
         "The point estimate of the latent of `x`, for pictures and diagnostics: the posterior mean."
         return self.posterior(x, condition).mean
-    def log_importance_weights(self, x:Tensor, k:int, condition:Tensor|None=None, posterior:DiagonalGaussian|None=None) -> Tensor:
-        "log p(x, z_i) - log q(z_i | x) for `k` samples per example, shape (N, k); `posterior` skips the first encoder."
-        raise NotImplementedError(f"{type(self).__name__} defines no likelihood (its loss bounds none)")
     @property
     def device(self) -> torch.device:
         "Where the model's parameters (or buffers) live."
         return next(iter(self.parameters()), next(iter(self.buffers()), torch.zeros(()))).device
+    def conditioned(self, fn:Callable, x, condition:Tensor|None=None):
+        "`fn(x, condition)` for a conditional model, `fn(x)` otherwise: subclasses may write `encode(self, x)`."
+        return fn(x, condition) if self.conditional else fn(x)
 
-# %% ../nbs/01a_interface.ipynb #abe6949f
-@patch
-def check_condition(self:VAEBase, condition:Tensor|None, # the condition passed with `x`
-                    x:Tensor, # the batch it belongs to
-                    name_x:str="x", # the batch's name in the message
-                   ) -> None:
-    "Raise unless `condition` fits the model (None for an unconditional one, one per example otherwise)."
-    kind = type(self).__name__
-    if not self.conditional:
-        if condition is not None: raise ValueError(f"`condition` must be None for the unconditional {kind}, got a {type(condition).__name__}")
-        return
-    if condition is None: raise ValueError(f"{kind} is conditional: pass `condition` (one per example)")
-    if not isinstance(condition, Tensor): raise TypeError(f"`condition` must be a Tensor, got {type(condition).__name__}")
-    if condition.dim() == 0 or len(condition) != len(x):
-        raise ValueError(f"`condition` must have the batch size of `{name_x}`, got shapes {tuple(condition.shape)} and {tuple(x.shape)}")
+    def check_condition(self, condition:Tensor|None, # the condition passed with `x`
+                        x:Tensor, # the batch it belongs to
+                        name_x:str="x", # the batch's name in the message
+                       ) -> None:
+        "Raise unless `condition` fits the model (None for an unconditional one, one per example otherwise)."
+        kind = type(self).__name__
+        if not self.conditional:
+            if condition is not None: raise ValueError(f"`condition` must be None for the unconditional {kind}, got a {type(condition).__name__}")
+            return
+        if condition is None: raise ValueError(f"{kind} is conditional: pass `condition` (one per example)")
+        if not isinstance(condition, Tensor): raise TypeError(f"`condition` must be a Tensor, got {type(condition).__name__}")
+        if condition.dim() == 0 or len(condition) != len(x):
+            raise ValueError(f"`condition` must have the batch size of `{name_x}`, got shapes {tuple(condition.shape)} and {tuple(x.shape)}")
 
-# %% ../nbs/01a_interface.ipynb #3c333047
-def _rename_step_counter(module, state_dict, prefix, *args):
-    "Load a state dict saved when the algorithm family's counter was called `n_steps`."
-    if prefix + "n_steps" in state_dict and prefix + "step" not in state_dict: state_dict[prefix + "step"] = state_dict.pop(prefix + "n_steps")
+    def current_beta(self) -> float:
+        "The KL weight β in force: `beta(step)` for a schedule, else `beta`."
+        if not callable(self.beta): return float(self.beta)
+        step = int(self.step)
+        return check_number(self.beta(step), f"beta schedule at step {step}")
+    def count_step(self) -> None:
+        "Advance `step` by one: the engine calls it once after each training step (call it in a loop of your own)."
+        self.step.add_(1)
+    def reset_step(self, step:int=0, # the new value of the training-step counter
+                  ) -> None:
+        "Set the training-step counter (which drives a β schedule) to `step`."
+        self.step.fill_(check_int(step, "step", minimum=0))
 
-@patch
-def current_beta(self:VAEBase) -> float:
-    "The KL weight β in force: `beta(step)` for a schedule, else `beta`."
-    if not callable(self.beta): return float(self.beta)
-    step = int(self.step)
-    return check_number(self.beta(step), f"beta schedule at step {step}")
+    def iw_bounds(self, x:Tensor, # a batch of N examples
+                  k:int=5000, # importance samples per example
+                  condition:Tensor|None=None, # the batch's conditions, for a conditional model
+                  chunk_size:int|None=None, # samples per example per decoder call (default: about `default_rows` rows a call)
+                 ) -> tuple[Tensor, Tensor]:
+        "Per-example IW estimate of log p(x) and the ELBO from the same `k` samples: encode once, decode in chunks."
+        self.check_condition(condition, x)
+        check_finite(x, "x")                  # once: the per-sample value checks are off below
+        with evaluating(self), validation(False):
+            q = self.posterior(x, condition)
+            chunk = chunk_size or max(1, min(k, default_rows(x.device) // max(len(x), 1)))
+            return iw_estimates(lambda n: self.log_importance_weights(x, n, condition, posterior=q), k, chunk)
+    def iw_nll(self, x:Tensor, # a batch of examples
+               k:int=5000, # importance samples per example
+               condition:Tensor|None=None, # the batch's conditions, for a conditional model
+               batch_size:int|None=None, # examples evaluated at a time (None: all at once)
+               chunk_size:int|None=None, # samples per example per decoder call (see `iw_bounds`)
+              ) -> Tensor:
+        "Importance-weighted negative log-likelihood -log p(x) per example, in nats."
+        if batch_size is None: return -self.iw_bounds(x, k, condition, chunk_size)[0]
+        conds = condition.split(batch_size) if condition is not None else [None] * math.ceil(len(x) / batch_size)
+        return torch.cat([-self.iw_bounds(xb, k, cb, chunk_size)[0] for xb, cb in zip(x.split(batch_size), conds)])
+    def elbo(self, x:Tensor, # a batch of examples
+             k:int=1, # posterior samples averaged per example
+             condition:Tensor|None=None, # the batch's conditions, for a conditional model
+            ) -> Tensor:
+        "Per-example ELBO in nats: the mean of `k` log importance weights."
+        return self.iw_bounds(x, k, condition)[1]
 
 # %% ../nbs/01a_interface.ipynb #0b06e4aa
-@patch
-def count_step(self:VAEBase) -> None:
-    "Advance `step` by one if the model is training with gradients on (called by `loss_terms`)."
-    if self.training and torch.is_grad_enabled(): self.step.add_(1)
+def count_training_step(model:nn.Module, # the model a training step just updated
+                       ) -> None:
+    "Advance a `VAEBase`'s step counter after one training step; a plain module with `loss_terms` keeps none."
+    if isinstance(model, VAEBase): model.count_step()
 
-# %% ../nbs/01a_interface.ipynb #75486ef8
-@patch
-def reset_step(self:VAEBase, step:int=0, # the new value of the training-step counter
-              ) -> None:
-    "Set the training-step counter (which drives a β schedule) to `step`."
-    self.step.fill_(check_int(step, "step", minimum=0))
+def _input_shape(encoder:nn.Module) -> tuple[int, ...]|None:
+    "The shape of one example an MLP encoder reads: `(in_features,)` of its first `nn.Linear`, if that is its first layer."
+    first = next((m for m in encoder.modules() if not isinstance(m, (nn.Sequential, nn.Flatten))), None)
+    return (first.in_features,) if isinstance(first, nn.Linear) else None
 
 # %% ../nbs/01a_interface.ipynb #20c642ee
 def default_rows(device:torch.device|str|None=None, # where the model runs
                 ) -> int:
     "Rows per decoder call in likelihood evaluation: 1,024 on a CPU (cache-sized), 262,144 on an accelerator."
     return 1024 if device is None or torch.device(device).type == "cpu" else 262_144
-
-# %% ../nbs/01a_interface.ipynb #f5b4e4ff
-@patch
-def iw_bounds(self:VAEBase, x:Tensor, # a batch of N examples
-              k:int=5000, # importance samples per example
-              condition:Tensor|None=None, # the batch's conditions, for a conditional model
-              chunk_size:int|None=None, # samples per example per decoder call (default: about `default_rows` rows a call)
-             ) -> tuple[Tensor, Tensor]:
-    "Per-example IW estimate of log p(x) and the ELBO from the same `k` samples: encode once, decode in chunks."
-    self.check_condition(condition, x)
-    check_finite(x, "x")                  # once: the per-sample value checks are off below
-    with evaluating(self), validation(False):
-        q = self.posterior(x, condition)
-        chunk = chunk_size or max(1, min(k, default_rows(x.device) // max(len(x), 1)))
-        return iw_estimates(lambda n: self.log_importance_weights(x, n, condition, posterior=q), k, chunk)
-
-# %% ../nbs/01a_interface.ipynb #2b1533b8
-@patch
-def iw_nll(self:VAEBase, x:Tensor, # a batch of examples
-           k:int=5000, # importance samples per example
-           condition:Tensor|None=None, # the batch's conditions, for a conditional model
-           batch_size:int|None=None, # examples evaluated at a time (None: all at once)
-           chunk_size:int|None=None, # samples per example per decoder call (see `iw_bounds`)
-          ) -> Tensor:
-    "Importance-weighted negative log-likelihood -log p(x) per example, in nats."
-    if batch_size is None: return -self.iw_bounds(x, k, condition, chunk_size)[0]
-    conds = condition.split(batch_size) if condition is not None else [None] * math.ceil(len(x) / batch_size)
-    return torch.cat([-self.iw_bounds(xb, k, cb, chunk_size)[0] for xb, cb in zip(x.split(batch_size), conds)])
-
-# %% ../nbs/01a_interface.ipynb #6a9b271f
-@patch
-def elbo(self:VAEBase, x:Tensor, # a batch of examples
-         k:int=1, # posterior samples averaged per example
-         condition:Tensor|None=None, # the batch's conditions, for a conditional model
-        ) -> Tensor:
-    "Per-example ELBO in nats: the mean of `k` log importance weights."
-    return self.iw_bounds(x, k, condition)[1]

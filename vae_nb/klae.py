@@ -123,12 +123,6 @@ class KLAE(VanillaVAE):
         if isinstance(perceptual, nn.Module): perceptual.requires_grad_(False)
         store_attr("discriminator,kl_weight,pixel_loss,perceptual,perceptual_weight,disc_start,disc_weight,max_gan_weight,disc_lr")
 
-    def encode(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
-        "q(z | x) as for `VanillaVAE`; the first batch fixes the latent shape when `d_latent` was not given."
-        q = super().encode(x, condition)
-        if self.latent_shape is None: self.latent_shape = tuple(q.mean.shape[1:])
-        return q
-
     def regularisation_loss(self, params:tuple[Tensor, Tensor]) -> Tensor:
         "kl_weight * KL."
         return self.kl_weight * super().regularisation_loss(params)
@@ -185,7 +179,7 @@ def discriminator_loss_terms(self:KLAE, x:Tensor, # real images
 def discriminator_terms(self:KLAE, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
     "The discriminator's objective: its hinge loss on `x` against the current autoencoder's reconstructions, made without gradient."
     if self.discriminator is None: raise ValueError("this KLAE has no discriminator")
-    with torch.no_grad(): x_recon = self.decode(self.sample_latent(self.encode(x, condition)), condition)
+    with torch.no_grad(): x_recon = self._pass(x, condition)[2]
     return self.discriminator_loss_terms(x, x_recon)
 
 # %% ../nbs/06d_klae.ipynb #61adc611

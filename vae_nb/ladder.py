@@ -8,7 +8,7 @@ import torch
 from fastcore.basics import patch
 from torch import nn, Tensor
 from .core import gaussian_kl, check_int
-from .interface import DiagonalGaussian, evaluating
+from .interface import DiagonalGaussian, HierarchicalPosterior, evaluating
 from .vae import VAE, _split
 
 # %% auto #0
@@ -32,17 +32,17 @@ class LadderVAE(VAE):
             raise ValueError(f"LadderVAE takes one data decoder p(x | z_0) (the upper levels reach it through `priors`), got {len(self.decoders)} decoders")
 
     def encode(self, x:Tensor, # the input batch
+               condition:Tensor|None=None, # must be None: `LadderVAE` is unconditional
                mean:bool=False, # follow the posterior means down instead of samples
                posterior:DiagonalGaussian|_BottomUp|None=None, # q̂_0, or every level's q̂ (`bottom_up`), if already computed
-              ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
-        "Bottom-up estimates q̂_l, then top-down `(zs, mus, logvars)` of q(z_l | z_{l+1}, x) = q̂_l merged with p(z_l | z_{l+1})."
-        q_hat = self.bottom_up(self.posterior(x) if posterior is None else posterior)
+              ) -> HierarchicalPosterior:
+        "Bottom-up estimates q̂_l, then top-down q(z_l | z_{l+1}, x) = q̂_l merged with p(z_l | z_{l+1}); unpacks as `(zs, mus, logvars)`."
+        q_hat = self.bottom_up(self.posterior(x, condition) if posterior is None else posterior)
         zs, qs = [None] * self.depth, [None] * self.depth
         for l in range(self.depth - 1, -1, -1):
             qs[l] = q_hat[l] if l == self.depth - 1 else precision_weighted(q_hat[l], DiagonalGaussian(*self.prior_params(l, zs[l + 1], q_hat[l].mean)))
             zs[l] = qs[l].mean if mean else qs[l].sample()
-        self.latent_shapes = [tuple(z.shape[1:]) for z in zs]
-        return zs, [q.mean for q in qs], [q.logvar for q in qs]
+        return HierarchicalPosterior(qs, zs)
 
     def kl_terms(self, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> list[Tensor]:
         "Elementwise closed-form KL(q(z_l | z_{l+1}, x) || p(z_l | z_{l+1})) per level, lowest first."
@@ -91,7 +91,7 @@ def level_statistics(model:nn.Module, # a `VAE`, `LadderVAE`, or any model with 
             terms = model.loss_terms(xb)
             depth = sum(k.startswith("kl_") for k in terms) or 1
             kls = kls + torch.stack([terms[f"kl_{l}"] if depth > 1 else terms["kl"] for l in range(depth)]).float().cpu() * len(xb)
-            means.append(model.encode(xb, mean=True)[1] if isinstance(model, VAE) else [model.posterior(xb).mean])
+            means.append(model.encode(xb, mean=True).mus if isinstance(model, VAE) else [model.posterior(xb).mean])
     levels = [torch.cat([m[l] for m in means]).flatten(1).cpu() for l in range(len(means[0]))]
     return {"kl": [round(float(v) / len(x), 4) for v in kls], "active_units": [int((mu.double().var(0) > threshold).sum()) for mu in levels],
             "units": [mu.shape[1] for mu in levels]}

@@ -106,7 +106,7 @@ def _klae(s:RunSpec) -> AutoencoderKL:
     "A small `AutoencoderKL`: latent grid 4x smaller, one residual block, a patch discriminator as deep as the image allows."
     disc_layers = max(1, min(3, int(math.log2(min(s.shape[1:]) / 3))))
     return AutoencoderKL(s.shape[0], s.hidden, s.latent_dim, n_downsample=2, n_res_blocks=1, disc_hidden_dim=max(s.hidden // 2, 1),
-                         disc_layers=disc_layers, kl_weight=s.beta, disc_start=500, lr=s.lr)
+                         disc_layers=disc_layers, kl_weight=s.beta, disc_start=500, lr=s.lr, input_shape=s.shape)
 
 # %% ../nbs/08b_runs.ipynb #8704d639
 MODELS = {
@@ -118,7 +118,7 @@ MODELS = {
     "conv": ModelKind("convolutional VAE: 4 stride-2 conv layers (3 on 8x8 images), --hidden channels doubling (vae_nb.conv.ConvVAE)",
                       _conv_vae, {"hidden": 32}, has_beta=False, images=True),
     "vq": ModelKind("VQ-VAE: convolutional, 128 codes of size --latent-dim on a 4x smaller grid (vae_nb.vq.VQVAE)",
-                    lambda s: VQVAE(s.shape[0], s.hidden, 128, s.latent_dim, n_downsample=2, recon=s.recon, lr=s.lr),
+                    lambda s: VQVAE(s.shape[0], s.hidden, 128, s.latent_dim, n_downsample=2, recon=s.recon, lr=s.lr, input_shape=s.shape),
                     {"hidden": 64}, has_beta=False, multiple=4, images=True),
     "cvae": ModelKind("conditional VAE: MLP encoder and decoder given the image's label; samples one row per class (vae_nb.cvae.MLPCVAE)",
                       lambda s: MLPCVAE(s.shape, s.n_classes, s.hidden, s.latent_dim, recon=s.recon, lr=s.lr), has_beta=False, conditional=True),

@@ -17,15 +17,11 @@ from fastcore.basics import patch
 from fastcore.meta import delegates
 from fastprogress.fastprogress import master_bar, progress_bar
 from .core import validation
-from .interface import objectives_of
+from .interface import objectives_of, count_training_step
 from .step import NonFiniteLossError, build_optimizer, step_objectives, _as_terms, _host_floats
 from .loaders import make_loader, set_epoch, InMemoryLoader
 from .distributed import get_device, autocast_dtype, seed_everything, init_distributed
 from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state, recover_checkpoint, atomic_write, _jsonable
-# moved in 0.2 to `vae_nb.step`, `vae_nb.checkpoint` and `vae_nb.distributed`; importable from here for one release
-from .step import optimizer_step
-from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_VERSION, model_spec, read_checkpoint
-from .distributed import DEVICES, PRECISIONS, average_gradients
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'evaluate', 'save_history', 'lr_factor', 'Trainer', 'fit']
@@ -190,7 +186,10 @@ def _train_step(self:Trainer, x:Tensor, y:Tensor|None) -> dict[str, float]:
     for opt in self.optimizers:
         for g in opt.param_groups: g["lr"] = g["initial_lr"] * f
     condition = y if getattr(self.model, "conditional", False) else None
-    return step_objectives(self.objectives, self.optimizers, x, condition, grad_clip=self.grad_clip, grad_skip=self.grad_skip, step=self.step, autocast=self.autocast)
+    terms = step_objectives(self.objectives, self.optimizers, x, condition, grad_clip=self.grad_clip, grad_skip=self.grad_skip,
+                            step=self.step, autocast=self.autocast)
+    count_training_step(self.model)   # the model's own counter, which drives its β schedule
+    return terms
 
 # %% ../nbs/05_train.ipynb #ce4a9f06
 def _epoch_rng(self:Trainer) -> dict[str, Tensor]:

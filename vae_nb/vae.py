@@ -7,10 +7,9 @@ from __future__ import annotations
 import math
 import torch
 from torch import nn, Tensor
-from fastcore.basics import patch
 from .core import (reparameterize, gaussian_kl, reduce, reconstruction_loss, gaussian_log_likelihood,
                          recon_log_likelihood, MSE_LOGVAR)
-from .interface import VAEBase, DiagonalGaussian
+from .interface import VAEBase, DiagonalGaussian, HierarchicalPosterior, VAEOutput, _input_shape
 from .config import VAEConfig
 from .core import check_int, check_number, check_tensor, describe
 
@@ -23,14 +22,23 @@ def _last_module(m:nn.Module) -> nn.Module:
     while isinstance(m, nn.Sequential) and len(m): m = m[-1]
     return m
 
+def _split(h:Tensor, name:str, source:Tensor) -> tuple[Tensor, Tensor]:
+    "Split a `(N, 2*D, ...)` output of module `name` into its mean and log-variance halves."
+    if h.dim() < 2 or h.shape[1] % 2:
+        raise ValueError(f"`{name}` must output (N, 2*D, ...), mean and log-variance halves along dim 1, "
+                         f"got shape {tuple(h.shape)} from an input of shape {tuple(source.shape)}")
+    return h.chunk(2, dim=1)
+
 class VAE(VAEBase):
     "A VAE with any number of Gaussian latent levels: standard (depth 1), β (`kl_weight`) and hierarchical with learned priors."
-    conditional = False
+    output_fields = ("recon", "mus", "logvars", "zs")   # lucid's `recon, mus, logvars, zs = vae(x)`
     def __init__(self, config:VAEConfig|list|None=None, # a `VAEConfig`, or VAEConfig's arguments (encoders first, or all by keyword)
                  *args, **kwargs):
         super().__init__()
         if isinstance(config, VAEConfig):
-            if args or kwargs: raise TypeError(f"pass either a VAEConfig or VAEConfig's arguments, not both; got a VAEConfig and {len(args) + len(kwargs)} more argument(s)")
+            if args or kwargs:
+                raise TypeError("pass either a VAEConfig or VAEConfig's arguments, not both; "
+                                f"got a VAEConfig and {len(args) + len(kwargs)} more argument(s)")
         else: config = VAEConfig(*args, **kwargs) if config is None else VAEConfig(config, *args, **kwargs)
         if config.reconstruction_loss == "bce" and isinstance(_last_module(config.decoders[0]), nn.Sigmoid):
             raise ValueError("`decoders[0]` ends in nn.Sigmoid, but reconstruction_loss='bce' takes logits: remove the final Sigmoid "
@@ -39,81 +47,191 @@ class VAE(VAEBase):
         self.encoders, self.decoders = nn.ModuleList(config.encoders), nn.ModuleList(config.decoders)
         self.priors = nn.ModuleList(config.priors) if config.priors else None
         self.beta = config.kl_weight if config.beta_schedule is None else config.beta_schedule   # the one KL-weight mechanism of `VAEBase`
-        self.latent_shapes = None  # per-example shape of each level, recorded by `encode`; `sample` needs it
+        self._latent_shapes = None   # found on first use by `latent_shapes`
 
-# %% ../nbs/02_vae.ipynb #3aa65fcc
-def _split(h:Tensor, name:str, source:Tensor) -> tuple[Tensor, Tensor]:
-    "Split a `(N, 2*D, ...)` output of module `name` into its mean and log-variance halves."
-    if h.dim() < 2 or h.shape[1] % 2:
-        raise ValueError(f"`{name}` must output (N, 2*D, ...), mean and log-variance halves along dim 1, "
-                         f"got shape {tuple(h.shape)} from an input of shape {tuple(source.shape)}")
-    return h.chunk(2, dim=1)
+    def reparameterize(self, mu:Tensor, # mean
+                       logvar:Tensor, # log-variance, same shape as `mu`
+                      ) -> Tensor:
+        "Sample `mu + exp(logvar/2) * eps` (`vae_nb.core.reparameterize`)."
+        return reparameterize(mu, logvar)
 
-@patch
-def reparameterize(self:VAE, mu:Tensor, # mean
-                   logvar:Tensor, # log-variance, same shape as `mu`
-                  ) -> Tensor:
-    "Sample `mu + exp(logvar/2) * eps` (`vae_nb.core.reparameterize`)."
-    return reparameterize(mu, logvar)
+    def posterior(self, x:Tensor, # the input batch
+                  condition:Tensor|None=None, # must be None: `VAE` is unconditional
+                 ) -> DiagonalGaussian:
+        "q(z_0 | x), the lowest level's posterior: `encoders[0](x)` split into mean and log-variance."
+        check_tensor(x, "x")
+        self.check_condition(condition, x)
+        return DiagonalGaussian(*_split(self.encoders[0](x), "encoders[0]", x))
 
-# %% ../nbs/02_vae.ipynb #8aa0bc1c
-@patch
-def posterior(self:VAE, x:Tensor, # the input batch
-              condition:Tensor|None=None, # must be None: `VAE` is unconditional
-             ) -> DiagonalGaussian:
-    "q(z_0 | x), the lowest level's posterior: `encoders[0](x)` split into mean and log-variance."
-    check_tensor(x, "x")
-    self.check_condition(condition, x)
-    return DiagonalGaussian(*_split(self.encoders[0](x), "encoders[0]", x))
+    def encode(self, x:Tensor, # the input batch
+               condition:Tensor|None=None, # must be None: `VAE` is unconditional
+               mean:bool=False, # pass the posterior means up instead of samples
+               posterior:DiagonalGaussian|None=None, # q(z_0 | x) if already computed (skips `encoders[0]`)
+              ) -> HierarchicalPosterior:
+        "Bottom-up pass: every level's posterior and sample, lowest first; unpacks as `(zs, mus, logvars)`."
+        q = self.posterior(x, condition) if posterior is None else posterior
+        qs, zs = [], []
+        for l in range(self.depth):
+            if l > 0: q = DiagonalGaussian(*_split(self.encoders[l](zs[-1]), f"encoders[{l}]", zs[-1]))
+            qs.append(q); zs.append(q.mean if mean else self.reparameterize(q.mean, q.logvar))
+        return HierarchicalPosterior(qs, zs)
 
-# %% ../nbs/02_vae.ipynb #7113b040
-@patch
-def encode(self:VAE, x:Tensor, # the input batch
-           mean:bool=False, # pass the posterior means up instead of samples
-           posterior:DiagonalGaussian|None=None, # q(z_0 | x) if already computed (skips `encoders[0]`)
-          ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
-    "Bottom-up pass: `(zs, mus, logvars)`, one entry per level, lowest level first."
-    q = self.posterior(x) if posterior is None else posterior
-    zs, mus, logvars = [], [], []
-    for l in range(self.depth):
-        if l > 0: q = DiagonalGaussian(*_split(self.encoders[l](zs[-1]), f"encoders[{l}]", zs[-1]))
-        zs.append(q.mean if mean else self.reparameterize(q.mean, q.logvar)); mus.append(q.mean); logvars.append(q.logvar)
-    self.latent_shapes = [tuple(z.shape[1:]) for z in zs]
-    return zs, mus, logvars
+    def decode(self, zs:list[Tensor], # one sample per level, lowest first (a Tensor is accepted for depth 1)
+               condition:Tensor|None=None, # must be None: `VAE` is unconditional
+              ) -> Tensor:
+        "The decoder output (logits for \"bce\"): `decoders[0](z_0)` with one decoder, else from the top down through every decoder."
+        if isinstance(zs, Tensor) and self.depth == 1: zs = [zs]
+        if not isinstance(zs, (list, tuple)) or len(zs) != self.depth:
+            raise ValueError(f"`zs` must be a list of {self.depth} latent tensor(s), lowest level first, got {describe(zs)}")
+        h = self.decoders[-1](zs[len(self.decoders) - 1])   # zs[0] in the one-decoder layout
+        for l in range(len(self.decoders) - 2, -1, -1):
+            if h.shape != zs[l].shape:
+                raise ValueError(f"`decoders[{l + 1}]` must output the shape of z_{l} {tuple(zs[l].shape)}, the level it feeds, "
+                                 f"got {tuple(h.shape)}")
+            h = self.decoders[l](h + zs[l])
+        if self.input_shape is not None:
+            if h[0].numel() != math.prod(self.input_shape):
+                raise ValueError(f"`decoders[0]` must output {math.prod(self.input_shape)} values per example to fit `input_shape` "
+                                 f"{self.input_shape}, got shape {tuple(h.shape)}")
+            h = h.reshape(len(h), *self.input_shape)
+        return h
 
-# %% ../nbs/02_vae.ipynb #e4258c62
-@patch
-def decode(self:VAE, zs:list[Tensor], # one sample per level, lowest first (a Tensor is accepted for depth 1)
-          ) -> Tensor:
-    "The decoder output (logits for \"bce\"): `decoders[0](z_0)` with one decoder, else `h = decoders[L-1](z_{L-1})`, then `h = decoders[l](h + z_l)` down to level 0."
-    if isinstance(zs, Tensor) and self.depth == 1: zs = [zs]
-    if not isinstance(zs, (list, tuple)) or len(zs) != self.depth:
-        raise ValueError(f"`zs` must be a list of {self.depth} latent tensor(s), lowest level first, got {describe(zs)}")
-    h = self.decoders[-1](zs[len(self.decoders) - 1])   # zs[0] in the one-decoder layout
-    for l in range(len(self.decoders) - 2, -1, -1):
-        if h.shape != zs[l].shape:
-            raise ValueError(f"`decoders[{l + 1}]` must output the shape of z_{l} {tuple(zs[l].shape)}, the level it feeds, got {tuple(h.shape)}")
-        h = self.decoders[l](h + zs[l])
-    if self.input_shape is not None:
-        if h[0].numel() != math.prod(self.input_shape):
-            raise ValueError(f"`decoders[0]` must output {math.prod(self.input_shape)} values per example to fit `input_shape` {self.input_shape}, got shape {tuple(h.shape)}")
-        h = h.reshape(len(h), *self.input_shape)
-    return h
+    def _checked(self, out:Tensor, x:Tensor) -> Tensor:
+        "The decoder output `out`, after checking it has the shape of the data `x` (naming `decoders[0]`)."
+        if out.shape != x.shape:
+            hint = " (pass `input_shape` to reshape it)" if out.numel() == x.numel() else ""
+            raise ValueError(f"`decoders[0]` must output the shape of x {tuple(x.shape)}, got {tuple(out.shape)}{hint}")
+        return out
 
-# %% ../nbs/02_vae.ipynb #73a1828e
-def _check_output(self:VAE, out:Tensor, x:Tensor) -> Tensor:
-    "Raise naming `decoders[0]` unless the decoder output `out` has the shape of the data `x`."
-    if out.shape != x.shape:
-        hint = " (pass `input_shape` to reshape it)" if out.numel() == x.numel() else ""
-        raise ValueError(f"`decoders[0]` must output the shape of x {tuple(x.shape)}, got {tuple(out.shape)}{hint}")
-    return out
+    def forward(self, x:Tensor, # the input batch
+                condition:Tensor|None=None, # must be None: `VAE` is unconditional
+               ) -> VAEOutput:
+        "Encode, sample every level, decode: a `VAEOutput` that unpacks as `(recon, mus, logvars, zs)`, `recon` in data space."
+        path = self.encode(x, condition)
+        out = self._checked(self.decode(path.zs), x)
+        return VAEOutput(self.to_data(out), path.posteriors, path.zs, {"decoder_output": out}, self.output_fields)
 
-@patch
-def forward(self:VAE, x:Tensor, # the input batch
-           ) -> tuple[Tensor, list[Tensor], list[Tensor], list[Tensor]]:
-    "`(recon, mus, logvars, zs)`: the decoder output (logits for \"bce\") and, per level, the posterior parameters and samples."
-    zs, mus, logvars = self.encode(x)
-    return _check_output(self, self.decode(zs), x), mus, logvars, zs
+    def to_data(self, out:Tensor, # decoder output
+               ) -> Tensor:
+        "The mean of p(x | z) from the decoder output: probabilities for \"bce\", the output itself for \"mse\"."
+        return torch.sigmoid(out) if self.config.reconstruction_loss == "bce" else out
+    def from_data(self, recon:Tensor, # the mean of p(x | z), as `forward` returns it
+                 ) -> Tensor:
+        "The decoder output back from the data-space mean: logits for \"bce\" (probabilities clamped to [1e-6, 1 - 1e-6])."
+        return torch.logit(recon, eps=1e-6) if self.config.reconstruction_loss == "bce" else recon
+
+    def prior_params(self, l:int, # the level
+                     z_above:Tensor|None, # the sample of level l+1 (unused without a learned prior)
+                     like:Tensor, # a tensor of level l's shape (its sample or its mean)
+                    ) -> tuple[Tensor, Tensor]:
+        "`(mu, logvar)` of level `l`'s prior: `priors[l](z_above)` split in halves, or zeros for N(0, I)."
+        if self.priors is None or l == self.depth - 1: return torch.zeros_like(like), torch.zeros_like(like)
+        out, expected = self.priors[l](z_above), (like.shape[0], 2 * like.shape[1], *like.shape[2:])
+        if tuple(out.shape) != expected:
+            raise ValueError(f"`priors[{l}]` must output the shape of level {l}'s mean and log-variance together {expected}, "
+                             f"got {tuple(out.shape)}")
+        return out.chunk(2, dim=1)
+
+    def kl_terms(self, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> list[Tensor]:
+        "Elementwise KL estimates per level, lowest first; their per-example sum estimates KL(q(z | x) || p(z))."
+        terms = []
+        for l in range(self.depth):
+            if self.priors is None or l == self.depth - 1: terms.append(gaussian_kl(mus[l], logvars[l], reduction="none"))
+            else:  # z_{l+1} was drawn given z_l: a one-sample estimate of E_q[log q(z_l | z_{l-1}) - log p(z_l | z_{l+1})]
+                mu_p, logvar_p = self.prior_params(l, zs[l + 1], zs[l])
+                terms.append(gaussian_log_likelihood(mus[l], zs[l], logvars[l], "none")
+                             - gaussian_log_likelihood(mu_p, zs[l], logvar_p, "none"))
+        return terms
+
+    def _terms(self, x:Tensor, out:Tensor, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> dict[str, Tensor]:
+        "Every loss term from the decoder output `out` and the posterior path: loss, recon, kl, beta, kl_<level> for depth > 1."
+        beta = self.current_beta()   # read once: a schedule reads the step counter
+        recon_loss = reconstruction_loss(out, x, self.config.reconstruction_loss)
+        elementwise = self.kl_terms(mus, logvars, zs)
+        kls = [reduce(t, "mean") for t in elementwise]
+        weight, free_bits = beta / self.depth if self.config.hierarchical_kl else beta, self.config.free_bits
+        kl_loss = sum(kl if free_bits == 0 else free_bits_kl(t, free_bits) for kl, t in zip(kls, elementwise))
+        terms = {"loss": recon_loss + weight * kl_loss, "recon": recon_loss, "kl": sum(kls), "beta": torch.tensor(beta)}
+        if self.depth > 1: terms.update({f"kl_{l}": v.detach() for l, v in enumerate(kls)})
+        return terms
+
+    def loss_terms(self, x:Tensor, # the input batch
+                   condition:Tensor|None=None, # must be None: `VAE` is unconditional
+                  ) -> dict[str, Tensor]:
+        "Scalar terms for the training engine: loss, recon, kl, beta, and kl_<level> for depth > 1."
+        path = self.encode(x, condition)
+        return self._terms(x, self._checked(self.decode(path.zs), x), path.mus, path.logvars, path.zs)
+
+    def get_loss(self, x:Tensor, # the input batch
+                 recon:Tensor, # `forward`'s reconstruction, in data space
+                 mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor], # the rest of `forward`'s output
+                ) -> tuple[Tensor, Tensor, Tensor]:
+        "`(loss, recon_loss, kl)` from `forward`'s output (lucid's name): loss = recon + Σ_l w_l KL_l; no side effects."
+        terms = self._terms(x, self.from_data(recon), mus, logvars, zs)
+        return terms["loss"], terms["recon"], terms["kl"]
+    def loss(self, recon:Tensor, x:Tensor, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> Tensor:
+        "The training loss from `forward`'s output: `loss_terms(x)['loss']` for the same samples."
+        return self.get_loss(x, recon, mus, logvars, zs)[0]
+
+    def log_likelihood(self, out:Tensor, # decoder output (logits for "bce", the mean for "mse")
+                       x:Tensor, # data
+                       k:int=1, # rows of `out` per example of `x`
+                      ) -> Tensor:
+        "log p(x | z) per row of `out`: `vae_nb.core.recon_log_likelihood` (Bernoulli for \"bce\", N(out, ½I) for \"mse\")."
+        return recon_log_likelihood(out, x, self.config.reconstruction_loss, k)
+
+    def log_importance_weights(self, x:Tensor, # a batch of N examples
+                               k:int, # posterior samples per example
+                               condition:Tensor|None=None, # must be None: `VAE` is unconditional
+                               posterior:DiagonalGaussian|None=None, # q(z_0 | x) if already computed: `encoders[0]` runs once
+                              ) -> Tensor:
+        "log p(x, z) - log q(z | x) over every level for `k` samples z ~ q(z | x) per example: shape (N, k)."
+        check_int(k, "k")
+        q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
+        path = self.encode(x, posterior=q)   # from the first level's k samples per example: x itself is not read again
+        zs, log_w = path.zs, self.log_likelihood(self.decode(path.zs), x, k)   # x is scored against its k outputs, not copied
+        for l, q_l in enumerate(path.posteriors):
+            mu_p, logvar_p = self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, zs[l])
+            log_w = log_w + gaussian_log_likelihood(mu_p, zs[l], logvar_p) - q_l.log_prob(zs[l])
+        return log_w.reshape(len(x), k)
+
+    @property
+    def latent_shapes(self) -> list[tuple[int, ...]]:
+        "Per-example shape of each level, lowest first: found once by encoding one blank example of `input_shape`."
+        if self._latent_shapes is None:
+            shape = self.input_shape or _input_shape(self.encoders[0])
+            if shape is None:
+                raise RuntimeError("the latent shapes are unknown: give the model `input_shape` (the shape of one example), "
+                                   "e.g. VAE(..., input_shape=(1, 28, 28))")
+            ref = next(iter(self.parameters()), self.step.new_zeros((), dtype=torch.get_default_dtype()))
+            was_training = self.training
+            try:
+                self.eval()
+                with torch.no_grad(): zs = self.encode(ref.new_zeros((1, *shape)), mean=True).zs
+            finally: self.train(was_training)
+            self._latent_shapes = [tuple(z.shape[1:]) for z in zs]
+        return self._latent_shapes
+
+    def sample(self, n:int, # number of samples
+               device:torch.device|str|None=None, # defaults to the model's device
+               condition:Tensor|None=None, # must be None: `VAE` is unconditional
+              ) -> Tensor:
+        "`n` ancestral samples through the priors (top level from N(0, I)), decoded to the mean of p(x | z)."
+        check_int(n, "n")
+        if condition is not None: raise ValueError(f"`condition` must be None for the unconditional VAE, got {describe(condition)}")
+        ref = next(iter(self.parameters()), self.step.new_zeros((), dtype=torch.get_default_dtype()))
+        device, shapes, zs = self.step.device if device is None else device, self.latent_shapes, [None] * self.depth
+        with torch.no_grad():
+            for l in range(self.depth - 1, -1, -1):
+                like = torch.empty((n, *shapes[l]), device=device, dtype=ref.dtype)
+                zs[l] = self.reparameterize(*self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, like))
+            return self.to_data(self.decode(zs))
+
+    def reconstruct(self, x:Tensor, # a batch of examples
+                    condition:Tensor|None=None, # must be None: `VAE` is unconditional
+                   ) -> Tensor:
+        "Decode the posterior means of every level: the mean of p(x | z), shaped like `x`."
+        with torch.no_grad(): return self.to_data(self._checked(self.decode(self.encode(x, condition, mean=True).zs), x))
 
 # %% ../nbs/02_vae.ipynb #d0a466b7
 def free_bits_kl(kl:Tensor, # elementwise KL values of one level, batch first
@@ -122,55 +240,6 @@ def free_bits_kl(kl:Tensor, # elementwise KL values of one level, batch first
     "Sum over latent dimensions of the batch-mean KL, each dimension floored at `free_bits` nats."
     if free_bits == 0: return reduce(kl, "mean")
     return kl.mean(0).clamp(min=free_bits).sum()
-
-# %% ../nbs/02_vae.ipynb #b398a18d
-def _learned_prior(self:VAE, l:int) -> bool:
-    "Whether level `l` has a learned prior p(z_l | z_{l+1}) (the top level never has)."
-    return self.priors is not None and l < self.depth - 1
-
-@patch
-def prior_params(self:VAE, l:int, # the level
-                 z_above:Tensor|None, # the sample of level l+1 (unused without a learned prior)
-                 like:Tensor, # a tensor of level l's shape (its sample or its mean)
-                ) -> tuple[Tensor, Tensor]:
-    "`(mu, logvar)` of level `l`'s prior: `priors[l](z_above)` split in halves, or zeros for N(0, I)."
-    if not _learned_prior(self, l): return torch.zeros_like(like), torch.zeros_like(like)
-    out, expected = self.priors[l](z_above), (like.shape[0], 2 * like.shape[1], *like.shape[2:])
-    if tuple(out.shape) != expected:
-        raise ValueError(f"`priors[{l}]` must output the shape of level {l}'s mean and log-variance together {expected}, got {tuple(out.shape)}")
-    return out.chunk(2, dim=1)
-
-# %% ../nbs/02_vae.ipynb #cd9d950a
-@patch
-def kl_terms(self:VAE, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> list[Tensor]:
-    "Elementwise KL estimates per level, lowest first; their per-example sum estimates KL(q(z | x) || p(z))."
-    terms = []
-    for l in range(self.depth):
-        if not _learned_prior(self, l): terms.append(gaussian_kl(mus[l], logvars[l], reduction="none"))
-        else:  # z_{l+1} was drawn given z_l: a one-sample estimate of E_q[log q(z_l | z_{l-1}) - log p(z_l | z_{l+1})]
-            mu_p, logvar_p = self.prior_params(l, zs[l + 1], zs[l])
-            terms.append(gaussian_log_likelihood(mus[l], zs[l], logvars[l], "none") - gaussian_log_likelihood(mu_p, zs[l], logvar_p, "none"))
-    return terms
-
-# %% ../nbs/02_vae.ipynb #4a94a5cc
-def _loss(self:VAE, x, recon, mus, logvars, zs) -> tuple[Tensor, Tensor, Tensor, list[Tensor], float]:
-    "`get_loss` plus the per-level batch-mean KL values and the β in force (read once: a schedule reads the step counter)."
-    beta = self.current_beta()
-    recon_loss = reconstruction_loss(recon, x, self.config.reconstruction_loss)
-    terms = self.kl_terms(mus, logvars, zs)
-    kls = [reduce(t, "mean") for t in terms]
-    weight, free_bits = beta / self.depth if self.config.hierarchical_kl else beta, self.config.free_bits
-    loss = recon_loss + weight * sum(kl if free_bits == 0 else free_bits_kl(t, free_bits) for kl, t in zip(kls, terms))   # free_bits_kl(t, 0) is kl
-    self.count_step()
-    return loss, recon_loss, sum(kls), kls, beta
-
-@patch
-def get_loss(self:VAE, x:Tensor, # the input batch
-             recon:Tensor, # decoder output from `forward`
-             mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor], # the rest of `forward`'s output
-            ) -> tuple[Tensor, Tensor, Tensor]:
-    "`(loss, recon_loss, kl)`: loss = recon + Σ_l w_l KL_l; counts one training step in training mode with grad enabled."
-    return _loss(self, x, recon, mus, logvars, zs)[:3]
 
 # %% ../nbs/02_vae.ipynb #6519345b
 ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh}   # the activations `mlp`, `mlp_hierarchy` and the command line accept
@@ -249,86 +318,3 @@ def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
     return dict(encoders=[f(dims[l] * (2 if top_down and l else 1), 2 * dims[l + 1]) for l in range(L)],   # z_{l-1} (or its features) -> (mu_l, logvar_l)
                 decoders=[f(dims[l + 1], dims[l]) for l in range(L if skip else 1)],   # z_0 -> x; with skip, h_{l+1} + z_l -> h_l
                 priors=[f(dims[l + 2], 2 * dims[l + 1]) for l in range(L - 1)] if learned_priors else None)  # z_{l+1} -> p(z_l)
-
-# %% ../nbs/02_vae.ipynb #ed231b17
-@patch
-def log_likelihood(self:VAE, out:Tensor, # decoder output (logits for "bce", the mean for "mse")
-                   x:Tensor, # data
-                   k:int=1, # rows of `out` per example of `x`
-                  ) -> Tensor:
-    "log p(x | z) per row of `out`: `vae_nb.core.recon_log_likelihood` (Bernoulli for \"bce\", N(out, ½I) for \"mse\")."
-    return recon_log_likelihood(out, x, self.config.reconstruction_loss, k)
-
-# %% ../nbs/02_vae.ipynb #4c332b20
-@patch
-def log_importance_weights(self:VAE, x:Tensor, # a batch of N examples
-                           k:int, # posterior samples per example
-                           condition:Tensor|None=None, # must be None: `VAE` is unconditional
-                           posterior:DiagonalGaussian|None=None, # q(z_0 | x) if already computed: `encoders[0]` runs once per example
-                          ) -> Tensor:
-    "log p(x, z) - log q(z | x) over every level for `k` samples z ~ q(z | x) per example: shape (N, k)."
-    check_int(k, "k")
-    q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
-    zs, mus, logvars = self.encode(x, posterior=q)   # from the first level's k samples per example: x itself is not read again
-    log_w = self.log_likelihood(self.decode(zs), x, k)   # x is scored against its k decoder outputs without being copied
-    for l in range(self.depth):
-        mu_p, logvar_p = self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, zs[l])
-        log_w = log_w + gaussian_log_likelihood(mu_p, zs[l], logvar_p) - gaussian_log_likelihood(mus[l], zs[l], logvars[l])
-    return log_w.reshape(len(x), k)
-
-# %% ../nbs/02_vae.ipynb #ac5b1013
-@patch
-def to_data(self:VAE, out:Tensor, # decoder output
-               ) -> Tensor:
-    "The mean of p(x | z) from the decoder output: probabilities for \"bce\", the output itself for \"mse\"."
-    return torch.sigmoid(out) if self.config.reconstruction_loss == "bce" else out
-
-# %% ../nbs/02_vae.ipynb #cdcef97f
-def _find_latent_shapes(self:VAE, ref:Tensor) -> None:
-    "Record the latent shapes by encoding one blank example of `input_shape` (in eval mode), or say how to get them."
-    if self.input_shape is None:
-        raise RuntimeError("`sample` needs the latent shapes: give the model `input_shape`, or run it on a batch first, e.g. model(x[:1])")
-    was_training = self.training
-    try: self.eval(); self.encode(ref.new_zeros((1, *self.input_shape)), mean=True)
-    finally: self.train(was_training)
-
-@patch
-def sample(self:VAE, n:int, # number of samples
-           device:torch.device|str|None=None, # defaults to the model's device
-           condition:Tensor|None=None, # must be None: `VAE` is unconditional
-          ) -> Tensor:
-    "`n` ancestral samples through the priors (top level from N(0, I)), decoded to the mean of p(x | z)."
-    check_int(n, "n")
-    if condition is not None: raise ValueError(f"`condition` must be None for the unconditional VAE, got {describe(condition)}")
-    ref = next(iter(self.parameters()), self.step.new_zeros((), dtype=torch.get_default_dtype()))
-    device = self.step.device if device is None else device
-    zs = [None] * self.depth
-    with torch.no_grad():
-        if self.latent_shapes is None: _find_latent_shapes(self, ref)
-        for l in range(self.depth - 1, -1, -1):
-            like = torch.empty((n, *self.latent_shapes[l]), device=device, dtype=ref.dtype)
-            zs[l] = self.reparameterize(*self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, like))
-        return self.to_data(self.decode(zs))
-
-# %% ../nbs/02_vae.ipynb #e1d29f13
-@patch
-def reconstruct(self:VAE, x:Tensor, # a batch of examples
-                condition:Tensor|None=None, # must be None: `VAE` is unconditional
-               ) -> Tensor:
-    "Decode the posterior means of every level: the mean of p(x | z), shaped like `x`."
-    self.check_condition(condition, x)
-    with torch.no_grad():
-        zs, _, _ = self.encode(x, mean=True)
-        return self.to_data(_check_output(self, self.decode(zs), x))
-
-# %% ../nbs/02_vae.ipynb #29085c05
-@patch
-def loss_terms(self:VAE, x:Tensor, # the input batch
-               condition:Tensor|None=None, # must be None: `VAE` is unconditional
-              ) -> dict[str, Tensor]:
-    "Scalar terms for the training engine: loss, recon, kl, beta, and kl_<level> for depth > 1."
-    self.check_condition(condition, x)
-    loss, recon_loss, kl, kls, beta = _loss(self, x, *self(x))
-    terms = {"loss": loss, "recon": recon_loss, "kl": kl, "beta": torch.tensor(beta)}
-    if self.depth > 1: terms.update({f"kl_{l}": v.detach() for l, v in enumerate(kls)})
-    return terms

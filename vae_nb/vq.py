@@ -13,6 +13,7 @@ from fastcore.basics import store_attr, patch
 from fastcore.meta import delegates
 from .core import reduce, reconstruction_loss
 from .algorithm import VAEAlgorithm
+from .interface import VAEOutput
 
 # %% auto #0
 __all__ = ['squared_distances', 'kmeans', 'VQOutput', 'code_usage', 'VectorQuantizer', 'VectorQuantiser', 'VectorQuantizedVAE',
@@ -222,8 +223,7 @@ class VectorQuantizedVAE(VAEAlgorithm):
         "Encode `x` and quantise: the quantiser's `VQOutput` record."
         z_e = self.encoder(x)
         _check_latent(self.quantizer, z_e)
-        if self.latent_shape is None: self.latent_shape = tuple(z_e.shape[1:])
-        elif tuple(z_e.shape[1:]) != self.latent_shape:
+        if self.latent_shape is not None and tuple(z_e.shape[1:]) != self.latent_shape:
             raise ValueError(f"the encoder's output must have the latent shape (N, *d_latent) = (N, *{self.latent_shape}), got {tuple(z_e.shape)}")
         return self.quantizer(z_e)
     def sample_latent(self, params:VQOutput) -> Tensor: return params.z_q
@@ -236,9 +236,19 @@ class VectorQuantizedVAE(VAEAlgorithm):
         return {"codebook": params.codebook_loss, "commitment": params.commitment_loss, "perplexity": params.perplexity, "usage": params.usage}
     def sample_prior(self, n:int, device=None) -> Tensor:
         "`n` latents with a code drawn uniformly and independently at every position (the baseline prior, see above)."
-        if self.latent_shape is None: raise ValueError(f"{type(self).__name__} needs `d_latent`, or one encoded batch, to know the latent shape")
-        device = device or self.quantizer.codebook.device
-        return self.quantizer.lookup(torch.randint(self.quantizer.num_embeddings, (n, *self.latent_shape[1:]), device=device))
+        device, grid = device or self.quantizer.codebook.device, self.latent_shapes[0][1:]
+        return self.quantizer.lookup(torch.randint(self.quantizer.num_embeddings, (n, *grid), device=device))
+    def output_record(self, params:VQOutput, z:Tensor, x_recon:Tensor) -> VAEOutput:
+        "`(recon, vq_loss, indices)`: the reconstruction in data space, the codebook + commitment loss, the chosen codes."
+        return VAEOutput(self.to_data(x_recon), [], [z], {"vq_loss": params.loss, "indices": params.indices, "z_e": params.z_e},
+                         ("recon", "vq_loss", "indices"))
+    def loss(self, recon:Tensor, # `model(x).recon`
+             x:Tensor, # the data
+             vq_loss:Tensor, # `model(x).vq_loss`
+             indices:Tensor|None=None, # `model(x).indices` (not needed: accepted so `model.loss(recon, x, *rest)` works)
+            ) -> Tensor:
+        "Reconstruction loss plus the VQ loss: `loss_terms(x)['loss']` for the same batch."
+        return self.reconstruction_loss(self.from_data(recon), x) + vq_loss
 
 # %% ../nbs/06c_vq.ipynb #10067ec4
 class ResidualBlock(nn.Module):
@@ -298,23 +308,3 @@ class VQVAE(VectorQuantizedVAE):
         quantizer = VectorQuantizer(num_embeddings, embedding_dim, commitment_cost, ema=ema, init=init, restart_after=restart_after)
         super().__init__(conv_encoder(in_channels, hidden_dim, embedding_dim, n_downsample, n_res_blocks),
                          conv_decoder(embedding_dim, hidden_dim, in_channels, n_downsample, n_res_blocks), quantizer, **kwargs)
-
-# %% ../nbs/06c_vq.ipynb #8d12595f
-@patch
-def forward(self:VectorQuantizedVAE, x:Tensor, # the input batch
-            condition:Tensor|None=None, # must be None: the VQ-VAE is unconditional
-           ) -> tuple[Tensor, Tensor]:
-    "`(x_recon, vq_loss)`: the reconstruction in data space and the codebook + commitment loss."
-    self.check_condition(condition, x)
-    q = self.encode(x)
-    return self.to_data(self.decode(q.z_q)), q.loss
-
-# %% ../nbs/06c_vq.ipynb #68f2754c
-@patch
-def loss(self:VectorQuantizedVAE, recon:Tensor, # `model(x)[0]`
-         x:Tensor, # the data
-         vq_loss:Tensor, # `model(x)[1]`
-        ) -> Tensor:
-    "Reconstruction loss plus the VQ loss, as in `loss_terms`."
-    out = torch.logit(recon, eps=1e-6) if self.recon == "bce" else recon
-    return reconstruction_loss(out, x, self.recon) + vq_loss
