@@ -156,3 +156,14 @@ def test_ctrl_c_saves_and_exits_130(tmp_path):
     r = vae_nb("train", "--out", out, "--resume", "--epochs", meta["epoch"] + 1, "--device", "cpu")
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "checkpoint.json").read_text())["epoch"] == meta["epoch"] + 1
+
+def test_fast_layers_opt_in(run, tmp_path):
+    "--fast-layers: the same run on vae_nb's oneDNN layers where torch has the operator, else one line, exit 2."
+    from vae_nb.layers import onednn_available
+    out, _ = run
+    r = vae_nb("eval", out, "--k", 5, "--json", "--fast-layers")
+    if onednn_available():
+        assert r.returncode == 0, r.stderr
+        assert json.loads(r.stdout)["n"] == 300
+    else:
+        assert r.returncode == 2 and "--fast-layers" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
