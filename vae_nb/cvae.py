@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Literal, Sequence
 import torch
 from torch import nn, Tensor
-from fastcore.basics import patch
 from fastcore.meta import delegates
 from matplotlib.figure import Figure
 from .core import checks_enabled
@@ -66,25 +65,24 @@ class CVAE(VanillaVAE):
         self.check_condition(condition, z, "z")
         return self.decoder(join_condition(z, self.encode_condition(condition), "features" if z.dim() == 2 else "channels"))
 
+    def encode_condition(self, condition:Tensor # labels (N,), or whatever the condition encoder takes, or vectors (N, k)
+                        ) -> Tensor:
+        "The condition as the networks see it: embedded labels, the condition encoder's output, or the float vectors themselves."
+        if condition is None: raise ValueError(f"{type(self).__name__} is conditional: pass `condition` (one per example)")
+        if not isinstance(condition, Tensor): raise TypeError(f"`condition` must be a Tensor, got {type(condition).__name__}")
+        if self.n_classes is not None:
+            if condition.dtype not in _INT_DTYPES:
+                raise TypeError(f"`condition` must hold integer class labels for n_classes={self.n_classes}, got dtype {condition.dtype}")
+            if condition.dim() != 1: raise ValueError(f"`condition` must be a vector of labels (N,), got shape {tuple(condition.shape)}")
+            if checks_enabled() and len(condition) and not (0 <= int(condition.min()) and int(condition.max()) < self.n_classes):
+                bad = condition[(condition < 0) | (condition >= self.n_classes)][0]
+                raise ValueError(f"`condition` labels must be in [0, n_classes) = [0, {self.n_classes}), got {int(bad)}")
+        elif self.condition_encoder is None and not condition.is_floating_point():
+            raise TypeError(f"`condition` must be float condition vectors (build the model with `n_classes` for integer labels), got dtype {condition.dtype}")
+        return condition if self.condition_encoder is None else self.condition_encoder(condition)
+
 # %% ../nbs/06b_cvae.ipynb #fdf7331a
 _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
-
-@patch
-def encode_condition(self:CVAE, condition:Tensor # labels (N,), or whatever the condition encoder takes, or vectors (N, k)
-                    ) -> Tensor:
-    "The condition as the networks see it: embedded labels, the condition encoder's output, or the float vectors themselves."
-    if condition is None: raise ValueError(f"{type(self).__name__} is conditional: pass `condition` (one per example)")
-    if not isinstance(condition, Tensor): raise TypeError(f"`condition` must be a Tensor, got {type(condition).__name__}")
-    if self.n_classes is not None:
-        if condition.dtype not in _INT_DTYPES:
-            raise TypeError(f"`condition` must hold integer class labels for n_classes={self.n_classes}, got dtype {condition.dtype}")
-        if condition.dim() != 1: raise ValueError(f"`condition` must be a vector of labels (N,), got shape {tuple(condition.shape)}")
-        if checks_enabled() and len(condition) and not (0 <= int(condition.min()) and int(condition.max()) < self.n_classes):
-            bad = condition[(condition < 0) | (condition >= self.n_classes)][0]
-            raise ValueError(f"`condition` labels must be in [0, n_classes) = [0, {self.n_classes}), got {int(bad)}")
-    elif self.condition_encoder is None and not condition.is_floating_point():
-        raise TypeError(f"`condition` must be float condition vectors (build the model with `n_classes` for integer labels), got dtype {condition.dtype}")
-    return condition if self.condition_encoder is None else self.condition_encoder(condition)
 
 # %% ../nbs/06b_cvae.ipynb #8f612801
 class MLPCVAE(CVAE):

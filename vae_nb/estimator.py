@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn, Tensor
 from torch.distributions import Distribution
-from fastcore.basics import store_attr, patch
+from fastcore.basics import store_attr
 from .interface import VAEBase, DiagonalGaussian, VAEOutput, evaluating
 from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin, _fit_context
 from sklearn.utils import check_random_state
@@ -98,41 +98,27 @@ class VAEEstimatorModule(VAEBase):
         "The training loss from `model(x)`'s `(recon, mu, logvar)` (a tensor decoder: its output back from the data-space mean)."
         return self._terms(x, torch.logit(recon, eps=1e-6) if self.default_dist == "bernoulli" else recon, mu, logvar)["loss"]
 
-# %% ../nbs/07_estimator.ipynb #8f2b1bda
-@patch
-def to_data(self:VAEEstimatorModule, out:Tensor|Distribution) -> Tensor:
-    "The mean of p(x | z) from the decoder's output (`decoder_mean`)."
-    return decoder_mean(out, self.default_dist)
-
-# %% ../nbs/07_estimator.ipynb #083d8038
-@patch
-def forward(self:VAEEstimatorModule, x:Tensor, condition:Tensor|None=None) -> VAEOutput:
-    "`(recon, mu, logvar)`: the decoder's mean for z ~ q(z | x), and q's parameters."
-    q = self.encode(x, condition)
-    z = q.sample()
-    return VAEOutput(self.to_data(self.decoder(z)), [q], [z])
-
-# %% ../nbs/07_estimator.ipynb #e09f0c5f
-@patch
-def log_importance_weights(self:VAEEstimatorModule, x:Tensor, k:int, condition:Tensor|None=None,
-                           posterior:DiagonalGaussian|None=None) -> Tensor:
-    "log p(x, z_i) - log q(z_i | x) for `k` samples per example, shape (N, k)."
-    q = (self.encode(x, condition) if posterior is None else posterior).repeat(k)
-    z = q.sample()
-    log_px = decoder_log_likelihood(self.decoder(z), x.repeat_interleave(k, 0), self.default_dist)
-    return (log_px + gaussian_log_likelihood(torch.zeros_like(z), z) - q.log_prob(z)).view(len(x), k)
-
-# %% ../nbs/07_estimator.ipynb #ab49bb14
-@patch
-def sample(self:VAEEstimatorModule, n:int, device=None, condition:Tensor|None=None) -> Tensor:
-    "`n` decoded means of z ~ N(0, I)."
-    with evaluating(self): return self.to_data(self.decoder(torch.randn(n, self.fc_mu.out_features, device=device or self.device)))
-
-# %% ../nbs/07_estimator.ipynb #834c5f1b
-@patch
-def reconstruct(self:VAEEstimatorModule, x:Tensor, condition:Tensor|None=None) -> Tensor:
-    "The decoder's mean at the posterior mean."
-    with evaluating(self): return self.to_data(self.decoder(self.encode(x, condition).mean))
+    def to_data(self, out:Tensor|Distribution) -> Tensor:
+        "The mean of p(x | z) from the decoder's output (`decoder_mean`)."
+        return decoder_mean(out, self.default_dist)
+    def forward(self, x:Tensor, condition:Tensor|None=None) -> VAEOutput:
+        "`(recon, mu, logvar)`: the decoder's mean for z ~ q(z | x), and q's parameters."
+        q = self.encode(x, condition)
+        z = q.sample()
+        return VAEOutput(self.to_data(self.decoder(z)), [q], [z])
+    def log_importance_weights(self, x:Tensor, k:int, condition:Tensor|None=None,
+                               posterior:DiagonalGaussian|None=None) -> Tensor:
+        "log p(x, z_i) - log q(z_i | x) for `k` samples per example, shape (N, k)."
+        q = (self.encode(x, condition) if posterior is None else posterior).repeat(k)
+        z = q.sample()
+        log_px = decoder_log_likelihood(self.decoder(z), x.repeat_interleave(k, 0), self.default_dist)
+        return (log_px + gaussian_log_likelihood(torch.zeros_like(z), z) - q.log_prob(z)).view(len(x), k)
+    def sample(self, n:int, device=None, condition:Tensor|None=None) -> Tensor:
+        "`n` decoded means of z ~ N(0, I)."
+        with evaluating(self): return self.to_data(self.decoder(torch.randn(n, self.fc_mu.out_features, device=device or self.device)))
+    def reconstruct(self, x:Tensor, condition:Tensor|None=None) -> Tensor:
+        "The decoder's mean at the posterior mean."
+        with evaluating(self): return self.to_data(self.decoder(self.encode(x, condition).mean))
 
 # %% ../nbs/07_estimator.ipynb #03fa1300
 class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
@@ -189,6 +175,63 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         tags.transformer_tags.preserves_dtype = ["float32"]  # the networks compute in float32
         return tags
 
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        "AdamW over the parameters of `module_` with `lr` and `weight_decay`."
+        return torch.optim.AdamW(self.module_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+    def training_step(self, batch, batch_idx:int, dataloader_idx:int=0) -> dict[str, float]:
+        "One `optimizer_step` of `optimizer_` on the batch; returns {'loss', 'rec_loss', 'kl_loss'} as floats."
+        self.module_.train()
+        terms = optimizer_step(self.module_, self.optimizer_, _batch_x(batch), step=batch_idx)
+        self.module_.count_step()
+        return _hook_names(terms)
+    def validation_step(self, batch, batch_idx:int, dataloader_idx:int=0) -> dict[str, float]:
+        "The losses {'loss', 'rec_loss', 'kl_loss'} of the batch, in eval mode and without gradients."
+        self.module_.eval()
+        with torch.no_grad(): terms = self.module_.loss_terms(_batch_x(batch))
+        return _hook_names({k: v.item() for k, v in terms.items()})
+    def transform_step(self, batch, batch_idx:int=0, dataloader_idx:int=0) -> Tensor:
+        "Latent codes of the batch: z ~ q(z | x) if `stochastic_transform`, else the posterior mean mu."
+        self.module_.eval()
+        with torch.no_grad(): mu, logvar = self.module_.encode(_batch_x(batch))
+        return reparameterize(mu, logvar) if self.stochastic_transform else mu
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        "Train the VAE on `X` (array, data frame or tensor, (n_samples, n_features)); `y` is ignored. Returns the estimator."
+        X = _check_X(self, X, reset=True)
+        with _seeded(self.random_state, self.device):
+            self.module_ = _build_module(self, X)
+            order = torch.randperm(len(X), device=X.device)
+            n_val = int(self.validation_split * len(X))
+            trainer = Trainer(self.module_, X[order[n_val:]], valid_data=X[order[:n_val]] if n_val else None,
+                              batch_size=int(self.batch_size), optimizer=lambda params: self.configure_optimizers(),
+                              device=self.device, precision="fp32", progress=bool(self.verbose))
+            self.history_ = [_hook_names(r) for r in trainer.fit(int(self.max_epochs))]
+        self.optimizer_ = trainer.optimizers[0]
+        self.module_.eval()
+        self.encoder_, self.fc_mu_, self.fc_logvar_, self.decoder_ = (self.module_.encoder, self.module_.fc_mu,
+                                                                      self.module_.fc_logvar, self.module_.decoder)
+        self._n_features_out = self.latent_dim
+        return self
+    def inverse_transform(self, Z) -> np.ndarray:
+        "Decode latent codes `Z` (n_samples, latent_dim) to the mean of p(x | z), (n_samples, n_features)."
+        check_is_fitted(self)
+        Z = check_array(Z.detach().cpu().numpy() if isinstance(Z, Tensor) else Z, dtype=np.float32)
+        if Z.shape[1] != self.latent_dim:
+            raise ValueError(f"Z has {Z.shape[1]} features, but {type(self).__name__} has latent_dim={self.latent_dim}")
+        return _decode_mean(self, torch.tensor(Z, device=self.device))
+    def sample(self, n_samples:int=1) -> np.ndarray:
+        "Generate `n_samples` examples: the mean of p(x | z) for z drawn from the prior N(0, I)."
+        check_is_fitted(self)
+        if not isinstance(n_samples, Integral) or n_samples < 1: raise ValueError(f"`n_samples` must be a positive int, got {n_samples!r}")
+        with _seeded(self.random_state, self.device): z = torch.randn(n_samples, self.latent_dim, device=self.device)
+        return _decode_mean(self, z)
+    def score(self, X, y=None) -> float:
+        "Mean ELBO of the rows of `X` in nats per example (higher is better); `y` is ignored."
+        check_is_fitted(self)
+        X = _check_X(self, X, reset=False)
+        with _seeded(self.random_state, self.device): terms = evaluate(self.module_, X, batch_size=int(self.batch_size))
+        return -(terms["recon"] + terms["kl"])
+
 # %% ../nbs/07_estimator.ipynb #b016f95a
 def _check_X(self:VAEEstimator, X, reset:bool) -> Tensor:
     "Validate `X` with scikit-learn's checks (2-D, finite, feature count and names) and return it as a float32 tensor on `device`."
@@ -240,86 +283,8 @@ def _hook_names(terms:dict) -> dict:
 
 def _batch_x(batch) -> Tensor: return batch[0] if isinstance(batch, (tuple, list)) else batch
 
-@patch
-def configure_optimizers(self:VAEEstimator) -> torch.optim.Optimizer:
-    "AdamW over the parameters of `module_` with `lr` and `weight_decay`."
-    return torch.optim.AdamW(self.module_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-
-# %% ../nbs/07_estimator.ipynb #a8a476e6
-@patch
-def training_step(self:VAEEstimator, batch, batch_idx:int, dataloader_idx:int=0) -> dict[str, float]:
-    "One `optimizer_step` of `optimizer_` on the batch; returns {'loss', 'rec_loss', 'kl_loss'} as floats."
-    self.module_.train()
-    terms = optimizer_step(self.module_, self.optimizer_, _batch_x(batch), step=batch_idx)
-    self.module_.count_step()
-    return _hook_names(terms)
-
-# %% ../nbs/07_estimator.ipynb #c550799c
-@patch
-def validation_step(self:VAEEstimator, batch, batch_idx:int, dataloader_idx:int=0) -> dict[str, float]:
-    "The losses {'loss', 'rec_loss', 'kl_loss'} of the batch, in eval mode and without gradients."
-    self.module_.eval()
-    with torch.no_grad(): terms = self.module_.loss_terms(_batch_x(batch))
-    return _hook_names({k: v.item() for k, v in terms.items()})
-
-# %% ../nbs/07_estimator.ipynb #349d0ed4
-@patch
-def transform_step(self:VAEEstimator, batch, batch_idx:int=0, dataloader_idx:int=0) -> Tensor:
-    "Latent codes of the batch: z ~ q(z | x) if `stochastic_transform`, else the posterior mean mu."
-    self.module_.eval()
-    with torch.no_grad(): mu, logvar = self.module_.encode(_batch_x(batch))
-    return reparameterize(mu, logvar) if self.stochastic_transform else mu
-
-# %% ../nbs/07_estimator.ipynb #85fa3cd1
-@patch
-@_fit_context(prefer_skip_nested_validation=True)
-def fit(self:VAEEstimator, X, y=None):
-    "Train the VAE on `X` (array, data frame or tensor, (n_samples, n_features)); `y` is ignored. Returns the estimator."
-    X = _check_X(self, X, reset=True)
-    with _seeded(self.random_state, self.device):
-        self.module_ = _build_module(self, X)
-        order = torch.randperm(len(X), device=X.device)
-        n_val = int(self.validation_split * len(X))
-        trainer = Trainer(self.module_, X[order[n_val:]], valid_data=X[order[:n_val]] if n_val else None,
-                          batch_size=int(self.batch_size), optimizer=lambda params: self.configure_optimizers(),
-                          device=self.device, precision="fp32", progress=bool(self.verbose))
-        self.history_ = [_hook_names(r) for r in trainer.fit(int(self.max_epochs))]
-    self.optimizer_ = trainer.optimizers[0]
-    self.module_.eval()
-    self.encoder_, self.fc_mu_, self.fc_logvar_, self.decoder_ = (self.module_.encoder, self.module_.fc_mu,
-                                                                  self.module_.fc_logvar, self.module_.decoder)
-    self._n_features_out = self.latent_dim
-    return self
-
 # %% ../nbs/07_estimator.ipynb #157fe6a0
 def _decode_mean(self:VAEEstimator, z:Tensor) -> np.ndarray:
     "The mean of p(x | z) for a batch of latent codes, as a NumPy array."
     self.module_.eval()
     with torch.no_grad(): return decoder_mean(self.module_.decoder(z), self.default_dist).cpu().numpy()
-
-@patch
-def inverse_transform(self:VAEEstimator, Z) -> np.ndarray:
-    "Decode latent codes `Z` (n_samples, latent_dim) to the mean of p(x | z), (n_samples, n_features)."
-    check_is_fitted(self)
-    Z = check_array(Z.detach().cpu().numpy() if isinstance(Z, Tensor) else Z, dtype=np.float32)
-    if Z.shape[1] != self.latent_dim:
-        raise ValueError(f"Z has {Z.shape[1]} features, but {type(self).__name__} has latent_dim={self.latent_dim}")
-    return _decode_mean(self, torch.tensor(Z, device=self.device))
-
-# %% ../nbs/07_estimator.ipynb #ab89ca54
-@patch
-def sample(self:VAEEstimator, n_samples:int=1) -> np.ndarray:
-    "Generate `n_samples` examples: the mean of p(x | z) for z drawn from the prior N(0, I)."
-    check_is_fitted(self)
-    if not isinstance(n_samples, Integral) or n_samples < 1: raise ValueError(f"`n_samples` must be a positive int, got {n_samples!r}")
-    with _seeded(self.random_state, self.device): z = torch.randn(n_samples, self.latent_dim, device=self.device)
-    return _decode_mean(self, z)
-
-# %% ../nbs/07_estimator.ipynb #ca831ca2
-@patch
-def score(self:VAEEstimator, X, y=None) -> float:
-    "Mean ELBO of the rows of `X` in nats per example (higher is better); `y` is ignored."
-    check_is_fitted(self)
-    X = _check_X(self, X, reset=False)
-    with _seeded(self.random_state, self.device): terms = evaluate(self.module_, X, batch_size=int(self.batch_size))
-    return -(terms["recon"] + terms["kl"])

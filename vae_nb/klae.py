@@ -9,7 +9,7 @@ from typing import Callable, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from fastcore.basics import store_attr, patch
+from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from .core import reduce, mse_loss, check_same_shape
 from .interface import DiagonalGaussian
@@ -148,39 +148,28 @@ class KLAE(VanillaVAE):
         return [autoencoder, Objective("disc", self.discriminator_terms, self.discriminator.parameters, lr=self.disc_lr, betas=(0.5, 0.9),
                                        active=self.adversarial_active)]
 
-# %% ../nbs/06d_klae.ipynb #4270cc54
-@patch
-def adversarial_active(self:KLAE) -> bool:
-    "Whether the adversarial term and the discriminator's training are on at the current step."
-    return self.discriminator is not None and int(self.step) >= self.disc_start
-
-# %% ../nbs/06d_klae.ipynb #4085e917
-@patch
-def output_loss(self:KLAE, x_recon:Tensor, x:Tensor, recon:Tensor) -> tuple[Tensor|float, dict[str, Tensor]]:
-    "The generator's hinge loss times the adaptive weight from `disc_start` on (0 before, and without gradients); `gan` and `gan_weight` to log."
-    if self.discriminator is None: return 0., {}
-    gan = weight = recon.new_zeros(())
-    if self.adversarial_active():
-        gan = hinge_g_loss(self.discriminator(x_recon))
-        if recon.requires_grad: weight = self.disc_weight * adaptive_weight(recon, gan, self.last_layer(), self.max_gan_weight)
-    return weight * gan, {"gan": gan, "gan_weight": weight}
-
-# %% ../nbs/06d_klae.ipynb #98eb5ec4
-@patch
-def discriminator_loss_terms(self:KLAE, x:Tensor, # real images
-                             x_recon:Tensor, # reconstructions (detached here)
-                            ) -> dict[str, Tensor]:
-    "The discriminator's hinge loss on `x` against `x_recon`, with its mean logits."
-    logits_real, logits_fake = self.discriminator(x), self.discriminator(x_recon.detach())
-    return {"logits_real": logits_real.mean(), "logits_fake": logits_fake.mean(), "loss": hinge_d_loss(logits_real, logits_fake)}
-
-# %% ../nbs/06d_klae.ipynb #f2a469fe
-@patch
-def discriminator_terms(self:KLAE, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
-    "The discriminator's objective: its hinge loss on `x` against the current autoencoder's reconstructions, made without gradient."
-    if self.discriminator is None: raise ValueError("this KLAE has no discriminator")
-    with torch.no_grad(): x_recon = self._pass(x, condition)[2]
-    return self.discriminator_loss_terms(x, x_recon)
+    def adversarial_active(self) -> bool:
+        "Whether the adversarial term and the discriminator's training are on at the current step."
+        return self.discriminator is not None and int(self.step) >= self.disc_start
+    def output_loss(self, x_recon:Tensor, x:Tensor, recon:Tensor) -> tuple[Tensor|float, dict[str, Tensor]]:
+        "The generator's hinge loss times the adaptive weight from `disc_start` on (0 before, and without gradients); `gan` and `gan_weight` to log."
+        if self.discriminator is None: return 0., {}
+        gan = weight = recon.new_zeros(())
+        if self.adversarial_active():
+            gan = hinge_g_loss(self.discriminator(x_recon))
+            if recon.requires_grad: weight = self.disc_weight * adaptive_weight(recon, gan, self.last_layer(), self.max_gan_weight)
+        return weight * gan, {"gan": gan, "gan_weight": weight}
+    def discriminator_loss_terms(self, x:Tensor, # real images
+                                 x_recon:Tensor, # reconstructions (detached here)
+                                ) -> dict[str, Tensor]:
+        "The discriminator's hinge loss on `x` against `x_recon`, with its mean logits."
+        logits_real, logits_fake = self.discriminator(x), self.discriminator(x_recon.detach())
+        return {"logits_real": logits_real.mean(), "logits_fake": logits_fake.mean(), "loss": hinge_d_loss(logits_real, logits_fake)}
+    def discriminator_terms(self, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
+        "The discriminator's objective: its hinge loss on `x` against the current autoencoder's reconstructions, made without gradient."
+        if self.discriminator is None: raise ValueError("this KLAE has no discriminator")
+        with torch.no_grad(): x_recon = self._pass(x, condition)[2]
+        return self.discriminator_loss_terms(x, x_recon)
 
 # %% ../nbs/06d_klae.ipynb #61adc611
 class AutoencoderKL(KLAE):

@@ -5,7 +5,6 @@
 # %% ../nbs/02b_ladder.ipynb #6c76f99f
 from __future__ import annotations
 import torch
-from fastcore.basics import patch
 from torch import nn, Tensor
 from .core import gaussian_kl, check_int
 from .interface import DiagonalGaussian, HierarchicalPosterior, evaluating
@@ -49,32 +48,27 @@ class LadderVAE(VAE):
         return [gaussian_kl(mus[l], logvars[l], *self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, mus[l]), reduction="none")
                 for l in range(self.depth)]
 
+    def bottom_up(self, q0:DiagonalGaussian|_BottomUp, # q̂_0 = q(z_0 | x), the output of `posterior` (a finished pass is returned as it is)
+                 ) -> _BottomUp:
+        "The deterministic bottom-up estimates q̂_0, q̂_1, … : `encoders[l]` on the mean and log-variance of level l-1."
+        if isinstance(q0, _BottomUp): return q0
+        q_hat = _BottomUp([q0])
+        for l in range(1, self.depth):
+            h = torch.cat([q_hat[-1].mean, q_hat[-1].logvar], dim=1)
+            q_hat.append(DiagonalGaussian(*_split(self.encoders[l](h), f"encoders[{l}]", h)))
+        return q_hat
+    def log_importance_weights(self, x:Tensor, # a batch of N examples
+                               k:int, # posterior samples per example
+                               condition:Tensor|None=None, # must be None: `LadderVAE` is unconditional
+                               posterior:DiagonalGaussian|_BottomUp|None=None, # q̂_0 = q(z_0 | x), or every level's q̂, if already computed
+                              ) -> Tensor:
+        "`VAE.log_importance_weights`, with the bottom-up pass run once per example and its estimates repeated for the k samples."
+        return VAE.log_importance_weights(self, x, k, condition, self.bottom_up(self.posterior(x, condition) if posterior is None else posterior))
+
 # %% ../nbs/02b_ladder.ipynb #f1c6771a
 class _BottomUp(list):
     "The bottom-up estimates of a `LadderVAE`, one `DiagonalGaussian` per level, lowest first; `repeat(k)` repeats each."
     def repeat(self, k:int) -> _BottomUp: return _BottomUp(q.repeat(k) for q in self)
-
-@patch
-def bottom_up(self:LadderVAE, q0:DiagonalGaussian|_BottomUp, # q̂_0 = q(z_0 | x), the output of `posterior` (a finished pass is returned as it is)
-             ) -> _BottomUp:
-    "The deterministic bottom-up estimates q̂_0, q̂_1, … : `encoders[l]` on the mean and log-variance of level l-1."
-    if isinstance(q0, _BottomUp): return q0
-    q_hat = _BottomUp([q0])
-    for l in range(1, self.depth):
-        h = torch.cat([q_hat[-1].mean, q_hat[-1].logvar], dim=1)
-        q_hat.append(DiagonalGaussian(*_split(self.encoders[l](h), f"encoders[{l}]", h)))
-    return q_hat
-
-
-# %% ../nbs/02b_ladder.ipynb #0670dafd
-@patch
-def log_importance_weights(self:LadderVAE, x:Tensor, # a batch of N examples
-                           k:int, # posterior samples per example
-                           condition:Tensor|None=None, # must be None: `LadderVAE` is unconditional
-                           posterior:DiagonalGaussian|_BottomUp|None=None, # q̂_0 = q(z_0 | x), or every level's q̂, if already computed
-                          ) -> Tensor:
-    "`VAE.log_importance_weights`, with the bottom-up pass run once per example and its estimates repeated for the k samples."
-    return VAE.log_importance_weights(self, x, k, condition, self.bottom_up(self.posterior(x, condition) if posterior is None else posterior))
 
 # %% ../nbs/02b_ladder.ipynb #bc624b17
 @torch.no_grad()

@@ -13,7 +13,6 @@ import torch
 import torch.distributed as dist
 from torch import nn, Tensor
 from torch.utils.data import TensorDataset
-from fastcore.basics import patch
 from fastcore.meta import delegates
 from fastprogress.fastprogress import master_bar, progress_bar
 from .core import validation
@@ -151,6 +150,92 @@ class Trainer:
         "Where checkpoints go: `out_dir/checkpoint.safetensors`."
         return None if self.out_dir is None else self.out_dir / "checkpoint.safetensors"
 
+    def save(self, path:str|os.PathLike|None=None, # default `checkpoint_path`
+            ) -> Path|None:
+        "Checkpoint the training state (rank 0 only); return the path written."
+        path = path or self.checkpoint_path
+        if path is None or self.rank != 0: return None
+        meta = {"step": self.step, "epoch": self.epoch, "batch": self.batch, "data_seed": self.data_seed, "seen": self.seen,
+                "sums": self.sums, "history": self.history, "step_history": self.step_history, "config": self.config,
+                "trainer": {"batch_size": self.batch_size, "lr": self.lr, "weight_decay": self.weight_decay, "warmup": self.warmup,
+                            "schedule": self.schedule if isinstance(self.schedule, str) else repr(self.schedule),
+                            "grad_clip": self.grad_clip, "grad_skip": self.grad_skip, "seed": self.seed, "world_size": self.world_size}}
+        save_checkpoint(path, self.model, _named_optimizers(self), meta, {f"epoch_rng/{k}": v for k, v in self.epoch_rng.items()})
+        self.last_checkpoint = (Path(path), self.step)
+        return Path(path)
+    def write_history(self) -> None:
+        "Write `history.csv`/`.json` and `steps.csv`/`.json` to `out_dir` (rank 0)."
+        if self.out_dir is None or self.rank != 0: return
+        if self.history: save_history(self.history, self.out_dir / "history")
+        if self.step_history: save_history(self.step_history, self.out_dir / "steps")
+    def fit(self, epochs:int, # train until this many epochs are done (counting those of a resumed run)
+            max_steps:int|None=None, # stop after this many steps in total, even mid-epoch
+            resume:bool|str|os.PathLike|None=None, # continue from a checkpoint: `True` for the one in `out_dir`, or a path
+           ) -> list[dict]:
+        "Train the model; return the history (one record per epoch and split)."
+        if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"`epochs` must be a positive int, got {epochs!r}")
+        if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1): raise ValueError(f"`max_steps` must be a positive int, got {max_steps!r}")
+        _setup(self)
+        if resume:
+            if self.loader is not None: raise ValueError("`resume` must be given to the first `fit` of a Trainer")
+            _resume(self, resume)
+        if self.loader is None:
+            if self.data_seed is None: self.data_seed = self.seed if self.seed is not None else int(torch.randint(0, 2**62, ()))
+            self.loader = _loader(self.data, self.batch_size, True, self.device, self.data_seed, self.rank, self.world_size)
+            self.valid_loader = None if self.valid_data is None else _loader(self.valid_data, self.batch_size, False, self.device)
+            _check_sharded(self)
+        n_batches = len(self.loader) if hasattr(self.loader, "__len__") else None
+        self.total_steps = epochs * n_batches if n_batches else max_steps
+        if self.total_steps is None and self.schedule != "constant": raise ValueError("a learning-rate `schedule` needs data with a length or `max_steps`")
+        created = self.out_dir is not None and self.rank == 0 and not self.out_dir.exists()
+        if self.out_dir is not None and self.rank == 0:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            recover_checkpoint(self.checkpoint_path)   # after a crash: stale temporary files, a JSON copy that lags
+        mb = master_bar(range(self.epoch, epochs)) if self.progress and self.rank == 0 else None
+        self.interrupted = False
+        try:
+            with _stop_on_interrupt(self):
+                for epoch in (mb if mb is not None else range(self.epoch, epochs)):
+                    if max_steps is not None and self.step >= max_steps: break
+                    if self.resume_rng is not None and self.batch > 0: self.epoch_rng = self.resume_rng[0]
+                    else: self.epoch_rng = _epoch_rng(self)
+                    torch.set_rng_state(self.epoch_rng["torch"])
+                    if "loader" in self.epoch_rng: self.loader.generator.set_state(self.epoch_rng["loader"])
+                    set_epoch(self.loader, epoch)
+                    it = iter(self.loader)
+                    if self.resume_rng is not None and self.batch > 0:
+                        for _ in range(self.batch): next(it)
+                        set_rng_state(*self.resume_rng[1])
+                    self.resume_rng = None
+                    bar = it if mb is None else progress_bar(it, total=None if n_batches is None else n_batches - self.batch, parent=mb)
+                    t0, stopped = time.perf_counter(), False
+                    checks = nullcontext() if epoch == 0 else validation(False)   # every example was checked in epoch 0
+                    with checks:
+                        for batch in bar:
+                            x, y = _split_batch(batch)
+                            x, y = x.to(self.device, non_blocking=True), None if y is None else y.to(self.device, non_blocking=True)
+                            terms = _train_step(self, x, y)
+                            self.step, self.batch, self.seen = self.step + 1, self.batch + 1, self.seen + len(x)
+                            for k, v in terms.items(): self.sums[k] = self.sums.get(k, 0.) + v * len(x)
+                            if mb is not None: mb.child.comment = _describe(terms)
+                            if self.log_every and self.step % self.log_every == 0:
+                                self.step_history.append({"epoch": epoch + 1, "step": self.step, "split": "train", **terms, "lr": self.optimizers[0].param_groups[0]["lr"]})
+                            if self.checkpoint_every and self.step % self.checkpoint_every == 0: self.save()
+                            if self.interrupted or (max_steps is not None and self.step >= max_steps): stopped = True; break
+                    if not stopped or self.batch == n_batches: _end_epoch(self, epoch, time.perf_counter() - t0, mb)
+                    if stopped: break
+                if self.last_checkpoint is None or self.last_checkpoint[1] != self.step: self.save()
+                if self.interrupted:
+                    saved = f"; checkpoint {self.last_checkpoint[0]} (step {self.step})" if self.last_checkpoint else ""
+                    raise KeyboardInterrupt(f"training interrupted after step {self.step}{saved}")
+        except NonFiniteLossError as e:
+            raise NonFiniteLossError(f"training stopped: {e.args[0]}; {_kept(self, 'the last good checkpoint')}", e.step, e.term) from None
+        finally:
+            self.write_history()
+            if created and not any(self.out_dir.iterdir()): self.out_dir.rmdir()   # a run that wrote nothing leaves no folder
+            if self.world_size > 1: dist.barrier()
+        return self.history
+
 # %% ../nbs/05_train.ipynb #01eb2efe
 class _LossTerms(nn.Module):
     "`loss_terms` as a module's `forward`, so `DistributedDataParallel` sees (and synchronises) each step."
@@ -201,21 +286,6 @@ def _epoch_rng(self:Trainer) -> dict[str, Tensor]:
 
 def _named_optimizers(self:Trainer) -> dict[str, torch.optim.Optimizer]:
     return {o.name: opt for o, opt in zip(self.objectives, self.optimizers)}
-
-@patch
-def save(self:Trainer, path:str|os.PathLike|None=None, # default `checkpoint_path`
-        ) -> Path|None:
-    "Checkpoint the training state (rank 0 only); return the path written."
-    path = path or self.checkpoint_path
-    if path is None or self.rank != 0: return None
-    meta = {"step": self.step, "epoch": self.epoch, "batch": self.batch, "data_seed": self.data_seed, "seen": self.seen,
-            "sums": self.sums, "history": self.history, "step_history": self.step_history, "config": self.config,
-            "trainer": {"batch_size": self.batch_size, "lr": self.lr, "weight_decay": self.weight_decay, "warmup": self.warmup,
-                        "schedule": self.schedule if isinstance(self.schedule, str) else repr(self.schedule),
-                        "grad_clip": self.grad_clip, "grad_skip": self.grad_skip, "seed": self.seed, "world_size": self.world_size}}
-    save_checkpoint(path, self.model, _named_optimizers(self), meta, {f"epoch_rng/{k}": v for k, v in self.epoch_rng.items()})
-    self.last_checkpoint = (Path(path), self.step)
-    return Path(path)
 
 # %% ../nbs/05_train.ipynb #70029b07
 def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
@@ -282,87 +352,10 @@ def _stop_on_interrupt(trainer:Trainer):
     finally: signal.signal(signal.SIGINT, previous)
 
 # %% ../nbs/05_train.ipynb #3a3c7024
-@patch
-def write_history(self:Trainer) -> None:
-    "Write `history.csv`/`.json` and `steps.csv`/`.json` to `out_dir` (rank 0)."
-    if self.out_dir is None or self.rank != 0: return
-    if self.history: save_history(self.history, self.out_dir / "history")
-    if self.step_history: save_history(self.step_history, self.out_dir / "steps")
-
 def _kept(self:Trainer, last:str="the last checkpoint") -> str:
     "Where the last checkpoint is, for messages: 'the last checkpoint is PATH (step N)' or 'no checkpoint was written'."
     if self.last_checkpoint is None: return "no checkpoint was written"
     return f"{last} is {self.last_checkpoint[0]} (step {self.last_checkpoint[1]})"
-
-# %% ../nbs/05_train.ipynb #40b6db0f
-@patch
-def fit(self:Trainer, epochs:int, # train until this many epochs are done (counting those of a resumed run)
-        max_steps:int|None=None, # stop after this many steps in total, even mid-epoch
-        resume:bool|str|os.PathLike|None=None, # continue from a checkpoint: `True` for the one in `out_dir`, or a path
-       ) -> list[dict]:
-    "Train the model; return the history (one record per epoch and split)."
-    if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"`epochs` must be a positive int, got {epochs!r}")
-    if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1): raise ValueError(f"`max_steps` must be a positive int, got {max_steps!r}")
-    _setup(self)
-    if resume:
-        if self.loader is not None: raise ValueError("`resume` must be given to the first `fit` of a Trainer")
-        _resume(self, resume)
-    if self.loader is None:
-        if self.data_seed is None: self.data_seed = self.seed if self.seed is not None else int(torch.randint(0, 2**62, ()))
-        self.loader = _loader(self.data, self.batch_size, True, self.device, self.data_seed, self.rank, self.world_size)
-        self.valid_loader = None if self.valid_data is None else _loader(self.valid_data, self.batch_size, False, self.device)
-        _check_sharded(self)
-    n_batches = len(self.loader) if hasattr(self.loader, "__len__") else None
-    self.total_steps = epochs * n_batches if n_batches else max_steps
-    if self.total_steps is None and self.schedule != "constant": raise ValueError("a learning-rate `schedule` needs data with a length or `max_steps`")
-    created = self.out_dir is not None and self.rank == 0 and not self.out_dir.exists()
-    if self.out_dir is not None and self.rank == 0:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        recover_checkpoint(self.checkpoint_path)   # after a crash: stale temporary files, a JSON copy that lags
-    mb = master_bar(range(self.epoch, epochs)) if self.progress and self.rank == 0 else None
-    self.interrupted = False
-    try:
-        with _stop_on_interrupt(self):
-            for epoch in (mb if mb is not None else range(self.epoch, epochs)):
-                if max_steps is not None and self.step >= max_steps: break
-                if self.resume_rng is not None and self.batch > 0: self.epoch_rng = self.resume_rng[0]
-                else: self.epoch_rng = _epoch_rng(self)
-                torch.set_rng_state(self.epoch_rng["torch"])
-                if "loader" in self.epoch_rng: self.loader.generator.set_state(self.epoch_rng["loader"])
-                set_epoch(self.loader, epoch)
-                it = iter(self.loader)
-                if self.resume_rng is not None and self.batch > 0:
-                    for _ in range(self.batch): next(it)
-                    set_rng_state(*self.resume_rng[1])
-                self.resume_rng = None
-                bar = it if mb is None else progress_bar(it, total=None if n_batches is None else n_batches - self.batch, parent=mb)
-                t0, stopped = time.perf_counter(), False
-                checks = nullcontext() if epoch == 0 else validation(False)   # every example was checked in epoch 0
-                with checks:
-                    for batch in bar:
-                        x, y = _split_batch(batch)
-                        x, y = x.to(self.device, non_blocking=True), None if y is None else y.to(self.device, non_blocking=True)
-                        terms = _train_step(self, x, y)
-                        self.step, self.batch, self.seen = self.step + 1, self.batch + 1, self.seen + len(x)
-                        for k, v in terms.items(): self.sums[k] = self.sums.get(k, 0.) + v * len(x)
-                        if mb is not None: mb.child.comment = _describe(terms)
-                        if self.log_every and self.step % self.log_every == 0:
-                            self.step_history.append({"epoch": epoch + 1, "step": self.step, "split": "train", **terms, "lr": self.optimizers[0].param_groups[0]["lr"]})
-                        if self.checkpoint_every and self.step % self.checkpoint_every == 0: self.save()
-                        if self.interrupted or (max_steps is not None and self.step >= max_steps): stopped = True; break
-                if not stopped or self.batch == n_batches: _end_epoch(self, epoch, time.perf_counter() - t0, mb)
-                if stopped: break
-            if self.last_checkpoint is None or self.last_checkpoint[1] != self.step: self.save()
-            if self.interrupted:
-                saved = f"; checkpoint {self.last_checkpoint[0]} (step {self.step})" if self.last_checkpoint else ""
-                raise KeyboardInterrupt(f"training interrupted after step {self.step}{saved}")
-    except NonFiniteLossError as e:
-        raise NonFiniteLossError(f"training stopped: {e.args[0]}; {_kept(self, 'the last good checkpoint')}", e.step, e.term) from None
-    finally:
-        self.write_history()
-        if created and not any(self.out_dir.iterdir()): self.out_dir.rmdir()   # a run that wrote nothing leaves no folder
-        if self.world_size > 1: dist.barrier()
-    return self.history
 
 # %% ../nbs/05_train.ipynb #2d48f57c
 @delegates(Trainer.__init__)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 import torch
-from fastcore.basics import patch, store_attr
+from fastcore.basics import store_attr
 from torch import Tensor
 from .data import DataFileError, DataNotFoundError, _first_line, _np_load
 
@@ -45,16 +45,15 @@ class Scaling:
         "Map standardised values back to the data's units."
         mean, std = self._stats(x); return x * std + mean
 
-# %% ../nbs/03a_user_data.ipynb #9a3b59e5
-@patch(cls_method=True)
-def from_dict(cls:Scaling, d:dict # {"mean": [...], "std": [...]} as `dataclasses.asdict` writes it
-             ) -> Scaling:
-    "The `Scaling` stored in `d`; a `ValueError` naming the problem unless it holds equal-length lists of finite numbers, `std` positive."
-    ok = lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in v)
-    if not isinstance(d, dict) or set(d) != {"mean", "std"} or not ok(d["mean"]) or not ok(d["std"]) or len(d["mean"]) != len(d["std"]):
-        raise ValueError(f"`scaling` must be {{'mean': [...], 'std': [...]}} of equal-length lists of finite numbers, got {str(d)[:80]}")
-    if min(d["std"]) <= 0: raise ValueError(f"`scaling` std must be positive, got {min(d['std'])}")
-    return cls(tuple(map(float, d["mean"])), tuple(map(float, d["std"])))
+    @classmethod
+    def from_dict(cls, d:dict # {"mean": [...], "std": [...]} as `dataclasses.asdict` writes it
+                 ) -> Scaling:
+        "The `Scaling` stored in `d`; a `ValueError` naming the problem unless it holds equal-length lists of finite numbers, `std` positive."
+        ok = lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in v)
+        if not isinstance(d, dict) or set(d) != {"mean", "std"} or not ok(d["mean"]) or not ok(d["std"]) or len(d["mean"]) != len(d["std"]):
+            raise ValueError(f"`scaling` must be {{'mean': [...], 'std': [...]}} of equal-length lists of finite numbers, got {str(d)[:80]}")
+        if min(d["std"]) <= 0: raise ValueError(f"`scaling` std must be positive, got {min(d['std'])}")
+        return cls(tuple(map(float, d["mean"])), tuple(map(float, d["std"])))
 
 # %% ../nbs/03a_user_data.ipynb #29e906ae
 @dataclass
@@ -291,16 +290,15 @@ class DataSource:
         part = lambda i: UserData(data.x[i], None if data.y is None else data.y[i], data.classes, self.scaling)
         return part(train), part(valid)
 
-# %% ../nbs/03a_user_data.ipynb #c4bd9e07
-@patch(cls_method=True)
-def from_dict(cls:DataSource, d:dict # as `dataclasses.asdict` writes it
-             ) -> DataSource:
-    "The `DataSource` stored in a run's JSON description; a `ValueError` naming the first field of the wrong type."
-    if not isinstance(d, dict) or not isinstance(d.get("path"), str) or not set(d) <= {f.name for f in fields(cls)}:
-        raise ValueError(f"`source` must describe a data source (a dict with a 'path'), got {str(d)[:80]}")
-    kinds = {"image_size": int, "channels": int, "label_column": (str, int), "valid_fraction": float, "seed": int, "standardize": bool, "scaling": dict, "n": int, "classes": list}
-    for k, t in kinds.items():
-        v = d.get(k)
-        if v is not None and (not isinstance(v, t) or (isinstance(v, bool) and t is not bool)): raise ValueError(f"`source.{k}` has the wrong type: {v!r}")
-    if d.get("classes") is not None and not all(isinstance(c, str) for c in d["classes"]): raise ValueError(f"`source.classes` must be a list of names, got {d['classes']!r}")
-    return cls(**{**d, "scaling": None if d.get("scaling") is None else Scaling.from_dict(d["scaling"]), "classes": None if d.get("classes") is None else tuple(d["classes"])})
+    @classmethod
+    def from_dict(cls, d:dict # as `dataclasses.asdict` writes it
+                 ) -> DataSource:
+        "The `DataSource` stored in a run's JSON description; a `ValueError` naming the first field of the wrong type."
+        if not isinstance(d, dict) or not isinstance(d.get("path"), str) or not set(d) <= {f.name for f in fields(cls)}:
+            raise ValueError(f"`source` must describe a data source (a dict with a 'path'), got {str(d)[:80]}")
+        kinds = {"image_size": int, "channels": int, "label_column": (str, int), "valid_fraction": float, "seed": int, "standardize": bool, "scaling": dict, "n": int, "classes": list}
+        for k, t in kinds.items():
+            v = d.get(k)
+            if v is not None and (not isinstance(v, t) or (isinstance(v, bool) and t is not bool)): raise ValueError(f"`source.{k}` has the wrong type: {v!r}")
+        if d.get("classes") is not None and not all(isinstance(c, str) for c in d["classes"]): raise ValueError(f"`source.classes` must be a list of names, got {d['classes']!r}")
+        return cls(**{**d, "scaling": None if d.get("scaling") is None else Scaling.from_dict(d["scaling"]), "classes": None if d.get("classes") is None else tuple(d["classes"])})

@@ -9,7 +9,7 @@ from typing import Callable, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from fastcore.basics import store_attr, patch
+from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from .core import reduce, reconstruction_loss
 from .algorithm import VAEAlgorithm
@@ -118,28 +118,53 @@ class VectorQuantizer(nn.Module):
 
     def extra_repr(self): return f"{self.num_embeddings}, {self.embedding_dim}, commitment_cost={self.commitment_cost}, ema={self.ema}, init={self.init!r}"
 
-# %% ../nbs/06c_vq.ipynb #dcaff351
-@patch
-@torch.no_grad()
-def set_codes(self:VectorQuantizer, which:Tensor, values:Tensor) -> None:
-    "Overwrite the codes selected by `which` (indices or a mask) with `values`, resetting their EMA state and idle counters."
-    self.codebook.data[which] = values
-    if self.ema: self.ema_sum[which], self.ema_count[which] = values, 1.
-    self.unused_batches[which] = 0
-
-# %% ../nbs/06c_vq.ipynb #a72577d4
-@patch
-@torch.no_grad()
-def init_codebook(self:VectorQuantizer, rows:Tensor, # encoder outputs, shape (M, D)
-                   method:Literal["data", "kmeans"]|None=None, # defaults to `self.init`
-                  ) -> None:
-    "Set every code from encoder outputs: random rows (`data`) or k-means centres (`kmeans`)."
-    method = method or self.init
-    if method == "kmeans": values = kmeans(rows, self.num_embeddings)
-    elif method == "data": values = rows[torch.randint(len(rows), (self.num_embeddings,), device=rows.device)]
-    else: raise ValueError(f"`method` must be 'data' or 'kmeans', got {method!r}")
-    self.set_codes(slice(None), values)
-    self.initialised.fill_(True)
+    @torch.no_grad()
+    def set_codes(self, which:Tensor, values:Tensor) -> None:
+        "Overwrite the codes selected by `which` (indices or a mask) with `values`, resetting their EMA state and idle counters."
+        self.codebook.data[which] = values
+        if self.ema: self.ema_sum[which], self.ema_count[which] = values, 1.
+        self.unused_batches[which] = 0
+    @torch.no_grad()
+    def init_codebook(self, rows:Tensor, # encoder outputs, shape (M, D)
+                       method:Literal["data", "kmeans"]|None=None, # defaults to `self.init`
+                      ) -> None:
+        "Set every code from encoder outputs: random rows (`data`) or k-means centres (`kmeans`)."
+        method = method or self.init
+        if method == "kmeans": values = kmeans(rows, self.num_embeddings)
+        elif method == "data": values = rows[torch.randint(len(rows), (self.num_embeddings,), device=rows.device)]
+        else: raise ValueError(f"`method` must be 'data' or 'kmeans', got {method!r}")
+        self.set_codes(slice(None), values)
+        self.initialised.fill_(True)
+    @torch.no_grad()
+    def restart_dead_codes(self, rows:Tensor, counts:Tensor) -> Tensor:
+        "Count idle batches per code and move the codes idle for `restart_after` batches to random rows; return their mask."
+        self.unused_batches.add_(1).masked_fill_(counts > 0, 0)
+        dead = self.unused_batches >= self.restart_after
+        n_dead = int(dead.sum())
+        if n_dead: self.set_codes(dead, rows[torch.randint(len(rows), (n_dead,), device=rows.device)])
+        return dead
+    def forward(self, z_e:Tensor, # encoder output, channels first: (N, embedding_dim, *spatial)
+                ) -> VQOutput:
+        "Quantise `z_e` to its nearest codes; return a `VQOutput` with the straight-through `z_q` and the loss terms."
+        _check_latent(self, z_e)
+        rows = _rows(z_e.detach())
+        if self.training and not self.initialised: self.init_codebook(rows)
+        indices = squared_distances(rows, self.codebook.detach()).argmin(1)
+        e = _unrows(self.codebook[indices], z_e.shape)
+        codebook_loss = z_e.new_zeros(()) if self.ema else reduce((z_e.detach() - e) ** 2, "mean")
+        commitment_loss = self.commitment_cost * reduce((z_e - e.detach()) ** 2, "mean")
+        perplexity, usage = code_usage(indices, self.num_embeddings)
+        if self.training:
+            counts = torch.bincount(indices, minlength=self.num_embeddings)
+            if self.ema: _ema_update(self, rows, indices, counts.to(rows.dtype))
+            if self.restart_after is not None: self.restart_dead_codes(rows, counts)
+        z_q = z_e + (e - z_e).detach()
+        return VQOutput(z_e, z_q, indices.reshape(z_e.shape[0], *z_e.shape[2:]), codebook_loss, commitment_loss, perplexity, usage)
+    def lookup(self, indices:Tensor, # code indices, shape (N, *spatial)
+               ) -> Tensor:
+        "The codes at `indices`, channels first: (N, embedding_dim, *spatial)."
+        if indices.dtype not in (torch.long, torch.int): raise TypeError(f"`indices` must be an integer tensor, got dtype {indices.dtype}")
+        return self.embedding(indices).movedim(-1, 1)
 
 # %% ../nbs/06c_vq.ipynb #70a0a50f
 @torch.no_grad()
@@ -151,16 +176,6 @@ def _ema_update(self:VectorQuantizer, rows:Tensor, indices:Tensor, counts:Tensor
     smoothed = (self.ema_count + self.eps) / (n + self.num_embeddings * self.eps) * n
     self.codebook.data.copy_(self.ema_sum / smoothed.unsqueeze(1))
 
-@patch
-@torch.no_grad()
-def restart_dead_codes(self:VectorQuantizer, rows:Tensor, counts:Tensor) -> Tensor:
-    "Count idle batches per code and move the codes idle for `restart_after` batches to random rows; return their mask."
-    self.unused_batches.add_(1).masked_fill_(counts > 0, 0)
-    dead = self.unused_batches >= self.restart_after
-    n_dead = int(dead.sum())
-    if n_dead: self.set_codes(dead, rows[torch.randint(len(rows), (n_dead,), device=rows.device)])
-    return dead
-
 # %% ../nbs/06c_vq.ipynb #eb53541d
 def _check_latent(self:VectorQuantizer, z_e) -> None:
     if not isinstance(z_e, Tensor): raise TypeError(f"`z_e` must be a Tensor, got {type(z_e).__name__}")
@@ -168,33 +183,6 @@ def _check_latent(self:VectorQuantizer, z_e) -> None:
         raise ValueError(f"`z_e` must be channels-first (N, embedding_dim, ...) with embedding_dim={self.embedding_dim} "
                          f"(codebook shape {tuple(self.codebook.shape)}), got shape {tuple(z_e.shape)}: "
                          f"the encoder's output channels must equal embedding_dim")
-
-@patch
-def forward(self:VectorQuantizer, z_e:Tensor, # encoder output, channels first: (N, embedding_dim, *spatial)
-            ) -> VQOutput:
-    "Quantise `z_e` to its nearest codes; return a `VQOutput` with the straight-through `z_q` and the loss terms."
-    _check_latent(self, z_e)
-    rows = _rows(z_e.detach())
-    if self.training and not self.initialised: self.init_codebook(rows)
-    indices = squared_distances(rows, self.codebook.detach()).argmin(1)
-    e = _unrows(self.codebook[indices], z_e.shape)
-    codebook_loss = z_e.new_zeros(()) if self.ema else reduce((z_e.detach() - e) ** 2, "mean")
-    commitment_loss = self.commitment_cost * reduce((z_e - e.detach()) ** 2, "mean")
-    perplexity, usage = code_usage(indices, self.num_embeddings)
-    if self.training:
-        counts = torch.bincount(indices, minlength=self.num_embeddings)
-        if self.ema: _ema_update(self, rows, indices, counts.to(rows.dtype))
-        if self.restart_after is not None: self.restart_dead_codes(rows, counts)
-    z_q = z_e + (e - z_e).detach()
-    return VQOutput(z_e, z_q, indices.reshape(z_e.shape[0], *z_e.shape[2:]), codebook_loss, commitment_loss, perplexity, usage)
-
-# %% ../nbs/06c_vq.ipynb #7b62e423
-@patch
-def lookup(self:VectorQuantizer, indices:Tensor, # code indices, shape (N, *spatial)
-           ) -> Tensor:
-    "The codes at `indices`, channels first: (N, embedding_dim, *spatial)."
-    if indices.dtype not in (torch.long, torch.int): raise TypeError(f"`indices` must be an integer tensor, got dtype {indices.dtype}")
-    return self.embedding(indices).movedim(-1, 1)
 
 # %% ../nbs/06c_vq.ipynb #605774ea
 class VectorQuantiser(VectorQuantizer):
