@@ -50,7 +50,7 @@ KLAE_SCRIPT = textwrap.dedent('''
     out = Path(sys.argv[1])
     torch.set_num_threads(1)
     torch.manual_seed(0)
-    model = AutoencoderKL(1, hidden_dim=8, z_channels=2, n_downsample=1, n_res_blocks=1, disc_hidden_dim=8, disc_layers=1,
+    model = AutoencoderKL(1, hidden_dim=8, latent_dim=2, n_downsample=1, n_res_blocks=1, disc_hidden_dim=8, disc_layers=1,
                           disc_start=3, grad_clip=1., lr=1e-3)
     disc_init = {k: v.detach().clone() for k, v in model.discriminator.state_dict().items()}
     trainer = Trainer(model, load_digits_data("train"), batch_size=32, device="cpu", seed=0, progress=False, log_every=1)

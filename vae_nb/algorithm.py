@@ -14,8 +14,6 @@ from fastcore.meta import delegates
 from .core import (reparameterize, kl_divergence_gaussian, reconstruction_loss, RECONSTRUCTION_LOSSES,
                          recon_log_likelihood, gaussian_log_likelihood, check_same_shape)
 from .interface import VAEBase, DiagonalGaussian, VAEOutput, evaluating, _input_shape
-from .step import build_optimizer, step_objectives
-from .train import fit
 from .config import ConstantBeta
 from .core import check_int, check_number, check_tensor
 
@@ -53,7 +51,7 @@ class VAEAlgorithm(VAEBase):
         if not (optimizer is None or callable(optimizer) or isinstance(optimizer, torch.optim.Optimizer)):
             raise TypeError(f"`optimizer` must be an Optimizer, a callable `params -> Optimizer` or None, got {type(optimizer).__name__}")
         store_attr("encoder,decoder,recon,lr,grad_clip,output")
-        self.latent_shape, self.input_shape, self._optimizer_arg, self._optimizer = d_latent, input_shape, optimizer, None
+        self._latent_shape, self.input_shape, self._optimizer_arg, self._optimizer = d_latent, input_shape, optimizer, None
 
     def encode(self, x:Tensor, condition:Tensor|None=None):
         "The latent distribution's parameters for `x` (a conditional model is also given `condition`)."
@@ -126,14 +124,14 @@ class VAEAlgorithm(VAEBase):
     @property
     def latent_shapes(self) -> list[tuple[int, ...]]:
         "`[d_latent]`, or the shape of the latent of one blank example of `input_shape` (or of an MLP encoder's input)."
-        if self.latent_shape is None:
+        if self._latent_shape is None:
             shape = self.input_shape or _input_shape(self.encoder)
             if shape is None or self.conditional:
                 raise RuntimeError(f"{type(self).__name__} does not know its latent shape: pass `d_latent` or `input_shape`")
             with evaluating(self):
                 ref = next(iter(self.parameters()))
-                self.latent_shape = tuple(self.posterior_mean(self.encode(ref.new_zeros((1, *shape)))).shape[1:])
-        return [self.latent_shape]
+                self._latent_shape = tuple(self.posterior_mean(self.encode(ref.new_zeros((1, *shape)))).shape[1:])
+        return [self._latent_shape]
     def sample(self, n:int, # number of samples
                device:torch.device|str|None=None, # defaults to the model's device
                condition:Tensor|None=None, # one condition per sample, for a conditional model
@@ -153,6 +151,7 @@ class VAEAlgorithm(VAEBase):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         "The optimizers of `train_step`, one per objective: the first from the `optimizer` argument (or Adam(lr)), the others Adam(lr)."
+        from vae_nb.step import build_optimizer   # the optimizer-holding adapter uses the engine; the model module imports none
         first, *rest = self.objectives()
         opt = self._optimizer_arg
         if not isinstance(opt, torch.optim.Optimizer):
@@ -178,6 +177,7 @@ class VAEAlgorithm(VAEBase):
         return self.optimizers[0]
     def train_step(self, x:Tensor, condition:Tensor|None=None) -> dict[str, float]:
         "One training step of every objective with `optimizers` (`vae_nb.step.step_objectives`), counted; the terms as floats."
+        from vae_nb.step import step_objectives
         self.train()
         terms = step_objectives(self.objectives(), self.optimizers, x, condition, grad_clip=self.grad_clip, step=int(self.step))
         self.count_step()
@@ -194,8 +194,8 @@ class VanillaVAE(VAEAlgorithm):
             raise ValueError(f"the encoder must return (mu, logvar) or a tensor with an even size 2*d_latent in dim 1, got shape {tuple(out.shape)}")
         else: mu, logvar = out.chunk(2, dim=1)
         check_same_shape(mu, logvar, "mu", "logvar")
-        if self.latent_shape is not None and tuple(mu.shape[1:]) != self.latent_shape:
-            raise ValueError(f"the encoder's `mu` must have the latent shape (N, *d_latent) = (N, *{self.latent_shape}), got {tuple(mu.shape)}")
+        if self._latent_shape is not None and tuple(mu.shape[1:]) != self._latent_shape:
+            raise ValueError(f"the encoder's `mu` must have the latent shape (N, *d_latent) = (N, *{self._latent_shape}), got {tuple(mu.shape)}")
         return DiagonalGaussian(mu, logvar)
     def posterior(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
         "q(z | x), checked against the model's condition rule."
@@ -278,13 +278,13 @@ class MLPVAE(VanillaVAE):
         super().__init__(*mlp_coders(input_dim, hidden_dim, latent_dim, output), d_latent=latent_dim, recon=recon, output=output, **kwargs)
 
 # %% ../nbs/06_algorithm.ipynb #2a5a4fbc
-@delegates(fit, but=["progress", "verbose"])
 def train(algo:nn.Module, # a `VAEAlgorithm`, or any model with `loss_terms`
           dataloader, # batches of `x` or `(x, condition)`: a DataLoader, a tensor, or any iterable of batches
           n_epochs:int, # epochs to train
-          **kwargs, # the keywords of `vae_nb.train.fit` (`valid_data`, `device`, `seed`, `out_dir`, ...)
+          **kwargs, # the keywords of `vae_nb.train.fit` (`valid_data`, `device`, `seed`, `out_dir`, ...) but `progress`, `verbose`
          ) -> list[dict]:
     "Train `algo` for `n_epochs` epochs, printing one line per epoch; the history (one record per epoch and split)."
+    from vae_nb.train import fit   # the design's loop is an adapter above the engine: the model module itself imports no engine
     if isinstance(algo, VAEAlgorithm) and "optimizer" not in kwargs:   # the engine takes the model's optimizers, matched by parameters
         held = {frozenset(id(p) for g in o.param_groups for p in g["params"]): o for o in algo.optimizers}
         kwargs["optimizer"] = lambda params: held[frozenset(map(id, params))]

@@ -21,7 +21,6 @@ from .train import Trainer, evaluate
 from .step import NonFiniteLossError
 from .checkpoint import atomic_write, read_checkpoint
 from .distributed import get_device, init_distributed, seed_everything
-from .vae import VAE, init_output_bias
 from .ladder import level_statistics
 from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
 from .viz import plot_history, to_images, save_grid, save_pictures, sample_images, class_rows, loss_curve_callback, tensorboard_callback
@@ -229,7 +228,7 @@ def train_command(a:argparse.Namespace) -> Path:
     train, valid = _load(info, "train", a.root, not a.no_download), _load(info, info.eval_split, a.root, not a.no_download)
     torch.manual_seed(a.seed)
     model = _layers(MODELS[spec.model].build(spec), a)
-    if isinstance(model, VAE) and not a.resume: init_output_bias(model.decoders[0], train.tensors[0], spec.recon)   # start at the data's marginal
+    if not a.resume: model.prepare(train.tensors[0])   # data-dependent initialisation (a VAE starts at the data's marginal)
     loader = make_loader(train.tensors, a.batch_size, seed=a.seed, device=device, rank=rank, world_size=world_size,
                          transform=DynamicBinarize() if spec.binarize else None)
     valid_data = _heldout(valid, spec)
@@ -269,17 +268,16 @@ def eval_command(a:argparse.Namespace) -> dict:
     seed_everything(a.seed)
     dims = math.prod(spec.shape)
     res = {"checkpoint": str(path), "model": spec.model, "data": spec.data, "split": split, "n": len(x), "dims": dims}
-    has_likelihood = model.has_likelihood
     try:
         res["terms"] = evaluate(model, data[0] if len(data) == 1 else data, batch_size=a.batch_size)
-        if isinstance(model, VAE): res["levels"] = level_statistics(model, x.to(model.device), batch_size=a.batch_size)   # KL and active units per level
-        if kind.likelihood and has_likelihood:
+        if kind.levels: res["levels"] = level_statistics(model, x.to(model.device), batch_size=a.batch_size)   # KL and active units per level
+        if kind.likelihood:
             batches = list(zip(x.split(a.batch_size), labels.split(a.batch_size))) if kind.conditional else x
             r = evaluate_likelihood(model, batches, a.k, batch_size=a.batch_size)   # the library's one likelihood path
             res.update(k=a.k, elbo=r["elbo"], nll=r["nll"], elbo_bits_per_dim=bits_per_dim(-r["elbo"], dims), nll_bits_per_dim=r["bits_per_dim"])
     except (NonFiniteLossError, ValueError) as e:   # finite weights whose outputs overflow: `evaluate` or vae_nb.core refuse them
         if isinstance(e, ValueError) and "must be finite" not in str(e): raise
-        what = f"loss term {e.term!r}" if getattr(e, "term", None) else str(e).splitlines()[0]
+        what = f"loss term {e.term!r}" if isinstance(e, NonFiniteLossError) and e.term else str(e).splitlines()[0]
         raise CLIError(f"{path}: the model's outputs are not finite on the {split} split ({what}); its weights are finite but overflow") from None
     if not all(map(math.isfinite, [*res["terms"].values(), res.get("elbo", 0.), res.get("nll", 0.)])):
         raise CLIError(f"{path}: the model's loss or likelihood is not finite on the {split} split; its weights are finite but overflow")
@@ -377,7 +375,7 @@ def encode_command(a:argparse.Namespace) -> Path:
     _check_writable(out.parent, "--out folder")
     x, y = _encode_input(a, spec, path)
     model, spec, path = load_run(path, _device(a.device))
-    depth = getattr(model, "depth", 1)
+    depth = len(model.latent_shapes)
     if a.level is not None and not 0 <= a.level < depth: raise CLIError(f"--level must be 0 to {depth - 1} for {path} ({spec.model}), got {a.level}")
     if depth > 1 and a.level is None and not npz: raise CLIError(f"{path} has {depth} latent levels: pass --level, or give an --out ending in .npz for all")
     levels = encode_data(model, x, y if MODELS[spec.model].conditional else None, a.batch_size, progress=sys.stdout.isatty() or IN_NOTEBOOK)

@@ -17,7 +17,7 @@ __all__ = ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MSE_LOGVAR',
            'check_tensor', 'reduce', 'reparameterize', 'gaussian_kl', 'kl_divergence_gaussian',
            'bernoulli_log_likelihood', 'gaussian_log_likelihood', 'laplace_log_likelihood', 'mse_loss', 'bce_loss',
            'reconstruction_loss', 'recon_log_likelihood', 'log_mean_exp', 'iw_log_likelihood', 'iw_estimates',
-           'estimate_log_likelihood']
+           'estimate_log_likelihood', 'code_usage']
 
 # %% ../nbs/00_core.ipynb #a88022e0
 _validate = True
@@ -156,12 +156,12 @@ def gaussian_kl(mu_q:Tensor, # mean of q
 
 # %% ../nbs/00_core.ipynb #a625e135
 def kl_divergence_gaussian(mu:Tensor, # posterior mean, batch first
-                           log_var:Tensor, # posterior log-variance, same shape as `mu`
+                           logvar:Tensor, # posterior log-variance, same shape as `mu`
                            reduction:Reduction="mean", # see `reduce`; the default sums over latent dims and averages over the batch
                           ) -> Tensor:
-    "KL[N(mu, exp(log_var)) || N(0, I)], summed over every non-batch dimension and averaged over the batch."
+    "KL[N(mu, exp(logvar)) || N(0, I)], summed over every non-batch dimension and averaged over the batch."
     check_tensor(mu, "mu", batch=reduction != "none")
-    return gaussian_kl(mu, log_var, 0., 0., reduction)
+    return gaussian_kl(mu, logvar, 0., 0., reduction)
 
 # %% ../nbs/00_core.ipynb #9a14430e
 def _check_target(x_param:Tensor, x:Tensor, name:str) -> None:
@@ -337,3 +337,11 @@ def estimate_log_likelihood(log_weights:Callable[[Tensor, int], Tensor], # `(x, 
                            ) -> Tensor:
     "Importance-weighted log p(x) with `k` samples, drawn `chunk_size` at a time; one value per example (`iw_estimates`)."
     return iw_estimates(lambda n: log_weights(x, n), k, chunk_size)[0]
+
+# %% ../nbs/00_core.ipynb #0e36743e
+def code_usage(indices:Tensor, # code indices, any shape
+               num_embeddings:int, # size of the codebook
+              ) -> tuple[Tensor, Tensor]:
+    "Perplexity and fraction of codes used, from the chosen code indices."
+    p = torch.bincount(indices.flatten(), minlength=num_embeddings).float() / indices.numel()
+    return torch.exp(-torch.special.xlogy(p, p).sum()), (p > 0).float().mean()

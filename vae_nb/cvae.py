@@ -8,15 +8,14 @@ from typing import Literal, Sequence
 import torch
 from torch import nn, Tensor
 from fastcore.meta import delegates
-from matplotlib.figure import Figure
 from .core import checks_enabled
 from .interface import DiagonalGaussian
 from .core import check_int
 from .algorithm import VanillaVAE, mlp_coders, evaluating
-from .viz import show_image_grid
+
 
 # %% auto #0
-__all__ = ['join_condition', 'CVAE', 'MLPCVAE', 'plot_class_samples']
+__all__ = ['join_condition', 'CVAE', 'MLPCVAE']
 
 # %% ../nbs/06b_cvae.ipynb #473294f7
 def join_condition(t:Tensor, # a batch (N, ...): inputs or latents
@@ -100,30 +99,3 @@ class MLPCVAE(CVAE):
         cond_dim = check_int(n_classes, "n_classes") if embedding_dim is None else check_int(embedding_dim, "embedding_dim")
         super().__init__(*mlp_coders(input_dim, hidden_dim, latent_dim, output, cond_dim), d_latent=latent_dim,
                          n_classes=n_classes, recon=recon, output=output, **kwargs)
-
-# %% ../nbs/06b_cvae.ipynb #a926e651
-def plot_class_samples(model:CVAE, # a trained conditional model
-                       n_per_class:int=10, # samples in each row
-                       conditions:Tensor|Sequence[int]|None=None, # one condition per row (default: labels 0..n_classes-1)
-                       same_z:bool=False, # decode the same `n_per_class` prior latents in every row
-                       z:Tensor|None=None, # latents to decode in every row (one per column), instead of prior samples
-                       row_labels:Sequence[str]|None=None, # default: the labels
-                       image_shape:Sequence[int]|None=None, # shape of one image, for flattened non-square data
-                       title:str|None=None,
-                      ) -> Figure:
-    "A grid of class-conditional samples: one row per condition; the same latents in every row with `same_z` or `z`."
-    check_int(n_per_class, "n_per_class")
-    if conditions is None:
-        if getattr(model, "n_classes", None) is None: raise ValueError("`conditions` is needed for a model without `n_classes`")
-        conditions = range(model.n_classes)
-    device = model.device
-    conditions = torch.as_tensor(conditions if isinstance(conditions, Tensor) else list(conditions), device=device)
-    if row_labels is None: row_labels = [str(c) for c in conditions.tolist()] if conditions.dim() == 1 else ()
-    if same_z and z is None: z = model.sample_prior(n_per_class, device)
-    if z is None: samples = model.generate(len(conditions) * n_per_class, condition=conditions.repeat_interleave(n_per_class, 0))
-    else:
-        with evaluating(model):
-            z = z.to(device)
-            samples = model.to_data(model.decode(z.repeat(len(conditions), *(1,) * (z.dim() - 1)), conditions.repeat_interleave(len(z), 0)))
-    title = title or ("Samples, one row per condition" if z is None else "The same z (one per column) decoded with each condition")
-    return show_image_grid(samples, nrow=len(samples) // len(conditions), title=title, image_shape=image_shape, row_labels=row_labels)

@@ -15,7 +15,7 @@ from .core import (check_same_shape, check_finite, check_int, check_number, vali
 
 # %% auto #0
 __all__ = ['DiagonalGaussian', 'VAEOutput', 'HierarchicalPosterior', 'Objective', 'objectives_of', 'evaluating', 'VAEBase',
-           'count_training_step', 'default_rows']
+           'count_training_step', 'is_conditional', 'check_model', 'sampler_of', 'default_rows']
 
 # %% ../nbs/01a_interface.ipynb #dae65d5f
 class DiagonalGaussian:
@@ -110,19 +110,20 @@ def objectives_of(model:nn.Module, # a `VAEBase`, or any module with `loss_terms
                  ) -> list[Objective]:
     "The model's objectives: `model.objectives()`, or one objective over every parameter for a plain module with `loss_terms`."
     if callable(getattr(model, "objectives", None)): return list(model.objectives())
-    if not callable(getattr(model, "loss_terms", None)):
-        raise TypeError(f"`model` must define `loss_terms(x, condition=None)` (or derive from VAEBase), got {type(model).__name__}")
+    if not isinstance(model, nn.Module) or not callable(getattr(model, "loss_terms", None)):
+        raise TypeError(f"`model` must be an nn.Module with `loss_terms(x, condition=None)` (or a VAEBase), got {type(model).__name__}")
     return [Objective("model", model.loss_terms, model.parameters)]
 
 # %% ../nbs/01a_interface.ipynb #98e10120
 @contextmanager
-def evaluating(model:nn.Module):
-    "Run a block with `model` in eval mode and without gradients, then restore its mode."
-    was_training = model.training
-    model.eval()
+def evaluating(model:nn.Module|None):
+    "Run a block with `model` in eval mode and without gradients, then restore its mode (None: just without gradients)."
+    was_training = model is not None and model.training
+    if model is not None: model.eval()
     try:
         with torch.no_grad(): yield model
-    finally: model.train(was_training)
+    finally:
+        if model is not None: model.train(was_training)
 
 # %% ../nbs/01a_interface.ipynb #2892e3e2
 class VAEBase(nn.Module):
@@ -180,6 +181,12 @@ class VAEBase(nn.Module):
     def latent(self, x:Tensor, condition:Tensor|None=None) -> Tensor:
         "The point estimate of the latent of `x`, for pictures and diagnostics: the posterior mean."
         return self.posterior(x, condition).mean
+    def level_posteriors(self, x:Tensor, condition:Tensor|None=None) -> list[tuple[Tensor, Tensor|None]]:
+        "`(mean, logvar)` of each latent level, lowest first, the means passed up a hierarchy (a deterministic code: `(code, None)`)."
+        q = self.posterior(x, condition)
+        return [(q.mean, q.logvar)]
+    def prepare(self, x:Tensor) -> None:
+        "Initialise from training data `x` before training from scratch; nothing by default (`VAE` starts at the data's marginal)."
     @property
     def device(self) -> torch.device:
         "Where the model's parameters (or buffers) live."
@@ -254,6 +261,27 @@ def _input_shape(encoder:nn.Module) -> tuple[int, ...]|None:
     "The shape of one example an MLP encoder reads: `(in_features,)` of its first `nn.Linear`, if that is its first layer."
     first = next((m for m in encoder.modules() if not isinstance(m, (nn.Sequential, nn.Flatten))), None)
     return (first.in_features,) if isinstance(first, nn.Linear) else None
+
+# %% ../nbs/01a_interface.ipynb #32b44fda
+def is_conditional(model:nn.Module|None, # a `VAEBase`, a plain module with `loss_terms`, or None
+                  ) -> bool:
+    "Whether the engine passes each batch's labels to `model` as its condition."
+    return bool(getattr(model, "conditional", False))
+
+def check_model(model, # what the caller was given
+                name:str="model", # the argument's name, for the message
+               ) -> VAEBase:
+    "`model` if it is a vae_nb model (a `VAEBase`), else a `TypeError` naming `name` and what was received."
+    if not isinstance(model, VAEBase):
+        raise TypeError(f"`{name}` must be a vae_nb model (a VAEBase), got {type(model).__name__}")
+    return model
+
+def sampler_of(source, # a vae_nb model, or a callable `n -> samples`
+              ) -> Callable[[int], Tensor]:
+    "`n -> samples`: the model's `sample`, or `source` itself."
+    if isinstance(source, VAEBase): return source.sample
+    if callable(source): return source
+    raise TypeError(f"`source` must be a vae_nb model or a callable n -> samples, got {type(source).__name__}")
 
 # %% ../nbs/01a_interface.ipynb #20c642ee
 def default_rows(device:torch.device|str|None=None, # where the model runs

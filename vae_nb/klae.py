@@ -97,6 +97,7 @@ class FeatureDistance(nn.Module):
 # %% ../nbs/06d_klae.ipynb #c694d735
 class KLAE(VanillaVAE):
     "The KL-regularised autoencoder of latent diffusion: tiny-weight KL, L1/MSE + perceptual + adaptive PatchGAN hinge loss."
+    has_likelihood = False   # L1, a perceptual term and a GAN with a KL weight of 1e-6: its loss bounds no likelihood
     @delegates(VAEAlgorithm.__init__, but=["encoder", "decoder", "optimizer", "d_latent", "recon", "output"])
     def __init__(self,
                  encoder:nn.Module, # x -> (mu, logvar), or one tensor with 2x the latent channels
@@ -121,11 +122,12 @@ class KLAE(VanillaVAE):
         for name, v in (("kl_weight", kl_weight), ("perceptual_weight", perceptual_weight), ("disc_weight", disc_weight)):
             if not v >= 0: raise ValueError(f"`{name}` must be >= 0, got {v!r}")
         if isinstance(perceptual, nn.Module): perceptual.requires_grad_(False)
-        store_attr("discriminator,kl_weight,pixel_loss,perceptual,perceptual_weight,disc_start,disc_weight,max_gan_weight,disc_lr")
+        store_attr("discriminator,pixel_loss,perceptual,perceptual_weight,disc_start,disc_weight,max_gan_weight,disc_lr")
+        self.beta = kl_weight   # the design's `kl_weight` is the one KL weight of every model, `VAEBase.beta`
 
     def regularisation_loss(self, params:tuple[Tensor, Tensor]) -> Tensor:
-        "kl_weight * KL."
-        return self.kl_weight * super().regularisation_loss(params)
+        "β · KL, β being the constructor's `kl_weight` (`current_beta`)."
+        return self.current_beta() * super().regularisation_loss(params)
 
     def reconstruction_loss(self, x_recon:Tensor, x:Tensor) -> Tensor:
         "Pixel error (L1 or squared) summed over pixels, plus `perceptual_weight` times the perceptual distance at every pixel; batch mean."
@@ -178,12 +180,12 @@ class AutoencoderKL(KLAE):
     def __init__(self,
                  in_channels:int=3, # image channels
                  hidden_dim:int=128, # channels of the encoder and decoder
-                 z_channels:int=4, # latent channels
+                 latent_dim:int=4, # latent channels
                  n_downsample:int=3, # the latent grid is 2**n_downsample times smaller than the image
                  n_res_blocks:int=2, # residual blocks in the encoder and in the decoder
                  disc_hidden_dim:int|None=64, # first-layer channels of the discriminator; None: no discriminator
                  disc_layers:int=3, # stride-2 layers of the discriminator
                  **kwargs):
-        super().__init__(conv_encoder(in_channels, hidden_dim, 2 * z_channels, n_downsample, n_res_blocks),
-                         conv_decoder(z_channels, hidden_dim, in_channels, n_downsample, n_res_blocks),
+        super().__init__(conv_encoder(in_channels, hidden_dim, 2 * latent_dim, n_downsample, n_res_blocks),
+                         conv_decoder(latent_dim, hidden_dim, in_channels, n_downsample, n_res_blocks),
                          None if disc_hidden_dim is None else PatchDiscriminator(in_channels, disc_hidden_dim, disc_layers), **kwargs)

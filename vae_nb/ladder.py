@@ -85,7 +85,7 @@ def level_statistics(model:nn.Module, # a `VAE`, `LadderVAE`, or any model with 
             terms = model.loss_terms(xb)
             depth = sum(k.startswith("kl_") for k in terms) or 1
             kls = kls + torch.stack([terms[f"kl_{l}"] if depth > 1 else terms["kl"] for l in range(depth)]).float().cpu() * len(xb)
-            means.append(model.encode(xb, mean=True).mus if isinstance(model, VAE) else [model.posterior(xb).mean])
+            means.append([mu for mu, _ in model.level_posteriors(xb)])
     levels = [torch.cat([m[l] for m in means]).flatten(1).cpu() for l in range(len(means[0]))]
     return {"kl": [round(float(v) / len(x), 4) for v in kls], "active_units": [int((mu.double().var(0) > threshold).sum()) for mu in levels],
             "units": [mu.shape[1] for mu in levels]}

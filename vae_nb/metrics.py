@@ -10,10 +10,10 @@ from typing import Callable, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from .core import iw_estimates, gaussian_kl, check_finite, validation
-from .interface import evaluating, default_rows
+from .core import iw_estimates, gaussian_kl, check_finite, validation, code_usage
+from .interface import evaluating, default_rows, check_model, is_conditional
 from .step import optimizer_step
-from .vq import code_usage
+
 
 # %% auto #0
 __all__ = ['DSPRITES_FACTORS', 'DSPRITES_SHAPES', 'iterate_batches', 'model_device', 'likelihood_bounds', 'default_batch_size',
@@ -39,30 +39,24 @@ def iterate_batches(data:Tensor|Iterable, # a tensor (N, ...), or an iterable of
         yield x.to(device), (y.to(device) if isinstance(y, Tensor) else y)
 
 # %% ../nbs/08_metrics.ipynb #f0ea3b5c
-def model_device(model) -> torch.device|None:
-    "The device of the model's first parameter (None for a model without parameters)."
-    if isinstance(model, nn.Module):
-        for p in model.parameters(): return p.device
-    return None
+def model_device(model:nn.Module|None) -> torch.device|None:
+    "The device of the model's first parameter (None for no model, or one without parameters)."
+    return None if model is None else next((p.device for p in model.parameters()), None)
 
 # %% ../nbs/08_metrics.ipynb #545e1ed2
 def _bounds_fn(model, log_weights:Callable|None) -> Callable:
     "`(x, y, k, chunk) -> (log_px, elbo)` for one batch: the model's `iw_bounds`, or `iw_estimates` over the given log-weights."
-    if log_weights is None and callable(getattr(model, "iw_bounds", None)):
-        return lambda x, y, k, chunk: model.iw_bounds(x, k, y if model.conditional else None, chunk)
-    fn = log_weights or getattr(model, "log_importance_weights", None)
-    if not callable(fn):
-        raise TypeError(f"need `log_weights` or a model with `log_importance_weights(x, k)`, got model={type(model).__name__}")
-    conditional = log_weights is None and getattr(model, "conditional", False)
-    return lambda x, y, k, chunk: iw_estimates(lambda n: fn(x, n, y) if conditional else fn(x, n), k, chunk)
+    if log_weights is not None: return lambda x, y, k, chunk: iw_estimates(lambda n: log_weights(x, n), k, chunk)
+    model = check_model(model)
+    return lambda x, y, k, chunk: model.iw_bounds(x, k, y if model.conditional else None, chunk)
 
 @torch.no_grad()
-def likelihood_bounds(model=None, # a model with `log_importance_weights(x, k[, condition])`
+def likelihood_bounds(model=None, # a vae_nb model (its `iw_bounds`)
                       data:Tensor|Iterable=None, # a tensor (N, ...) or an iterable of batches `x` / `(x, y)`
                       k:int=5000, # importance samples per example
                       chunk_size:int|None=None, # samples per example in one call of the model (default: about `default_rows` rows a call)
                       batch_size:int|None=None, # examples encoded at a time when `data` is a tensor (default: `default_batch_size`)
-                      log_weights:Callable|None=None, # `(x, n) -> (N, n)`, overrides `model.log_importance_weights`
+                      log_weights:Callable|None=None, # `(x, n) -> (N, n)` log importance weights, for a model that is not a vae_nb model
                      ) -> tuple[Tensor, Tensor]:
     "Per-example IW estimate of log p(x) with `k` samples, and the ELBO estimated from the same samples: two (N,) tensors."
     log_px, elbo, _ = _likelihood_pass(model, data, k, chunk_size, batch_size, log_weights)
@@ -80,7 +74,7 @@ def default_batch_size(chunk_size:int|None=None, # samples per example per call 
 def _likelihood_pass(model, data, k, chunk_size, batch_size, log_weights) -> tuple[Tensor, Tensor, int]:
     bounds, device = _bounds_fn(model, log_weights), model_device(model)
     log_px, elbo = [], []
-    with evaluating(model) if isinstance(model, nn.Module) else torch.no_grad():
+    with evaluating(model):
         for x, y in iterate_batches(data, batch_size or default_batch_size(chunk_size, device), device):
             check_finite(x, "data")                       # once per batch: the model's own value checks are off below
             chunk = chunk_size or max(1, min(k, default_rows(x.device) // len(x)))
@@ -98,12 +92,12 @@ def bits_per_dim(nll:float|Tensor, # negative log-likelihood in nats per example
     return nll / (n_dims * math.log(2)) + (math.log2(n_levels) if n_levels else 0.)
 
 # %% ../nbs/08_metrics.ipynb #01222acb
-def evaluate_likelihood(model=None, # a model with `log_importance_weights(x, k[, condition])`
+def evaluate_likelihood(model=None, # a vae_nb model (its `iw_bounds`), or any module that `log_weights` belongs to
                         data:Tensor|Iterable=None, # a tensor (N, ...) or an iterable of batches `x` / `(x, y)`
                         k:int=5000, # importance samples per example
                         chunk_size:int|None=None, # samples per example in one call of the model (default: about `default_rows` rows a call)
                         batch_size:int|None=None, # examples encoded at a time when `data` is a tensor (default: `default_batch_size`)
-                        log_weights:Callable|None=None, # `(x, n) -> (N, n)`, overrides `model.log_importance_weights`
+                        log_weights:Callable|None=None, # `(x, n) -> (N, n)` log importance weights, for a model that is not a vae_nb model
                         n_levels:int|None=None, # see `bits_per_dim`
                        ) -> dict[str, float]:
     "Mean NLL (nats, -IW bound with `k` samples), its standard error, the ELBO, bits/dim, `k` and the number of examples."
@@ -120,10 +114,9 @@ def encode_dataset(model=None, # a `VAEBase` (its `posterior`)
                    batch_size:int=500, # examples per call when `data` is a tensor
                   ) -> tuple[Tensor, Tensor]:
     "Posterior means and log-variances over a data set, each (N, D) on the CPU (latent units flattened)."
-    enc = encode or getattr(model, "posterior", None)
-    if not callable(enc): raise TypeError(f"need `encode` or a model with a `posterior` method (a VAEBase), got model={type(model).__name__}")
+    enc = encode or check_model(model).posterior
     mus, logvars = [], []
-    with evaluating(model) if isinstance(model, nn.Module) else torch.no_grad():
+    with evaluating(model):
         for x, _ in iterate_batches(data, batch_size, model_device(model)):
             mu, logvar = enc(x)
             mus.append(mu.flatten(1).cpu()); logvars.append(logvar.flatten(1).cpu())
@@ -369,13 +362,12 @@ def train_feature_classifier(x:Tensor, # training images (N, ...)
 @torch.no_grad()
 def frechet_classifier_distance(x_real:Tensor, # real images (N, ...)
                                 x_gen:Tensor, # generated images (M, ...), same shape per example
-                                classifier:FeatureClassifier|Callable[[Tensor], Tensor], # a classifier with `features`, or x -> features
-                                batch_size:int=500,
+                                features:Callable[[Tensor], Tensor], # x -> features, e.g. a `FeatureClassifier`'s `features`
+                                batch_size:int=500, # examples per call of `features`
+                                device:torch.device|str|None=None, # where `features` runs (None: where the images are)
                                ) -> float:
     "Fréchet distance between Gaussians fitted to classifier features of real and generated images (not FID)."
     if x_real.shape[1:] != x_gen.shape[1:]: raise ValueError(f"`x_real` and `x_gen` must have examples of one shape, got {tuple(x_real.shape[1:])} and {tuple(x_gen.shape[1:])}")
-    feats = getattr(classifier, "features", classifier)
-    device = model_device(classifier)
-    stats = [gaussian_statistics(torch.cat([feats(x.float()).flatten(1).cpu() for x, _ in iterate_batches(data, batch_size, device)]))
+    stats = [gaussian_statistics(torch.cat([features(x.float()).flatten(1).cpu() for x, _ in iterate_batches(data, batch_size, device)]))
              for data in (x_real, x_gen)]
     return frechet_distance(*stats[0], *stats[1])

@@ -8,6 +8,7 @@ import numbers
 import torch
 from torch import nn, Tensor
 from .core import iw_log_likelihood
+from .interface import VAEBase, check_model
 
 # %% auto #0
 __all__ = ['IWAEObjective']
@@ -15,16 +16,15 @@ __all__ = ['IWAEObjective']
 # %% ../nbs/08a_objectives.ipynb #4d33442b
 class IWAEObjective(nn.Module):
     "Train `model` on minus the `k`-sample importance-weighted bound (IWAE, Burda et al. 2016) through the `loss_terms` protocol."
-    def __init__(self, model:nn.Module, # has `log_importance_weights(x, k[, condition]) -> (N, k)`
+    def __init__(self, model:VAEBase, # a vae_nb model whose loss bounds a likelihood (its `log_importance_weights`)
                  k:int=5, # importance samples per example (1: the ELBO)
                 ):
         super().__init__()
-        if not isinstance(model, nn.Module) or not callable(getattr(model, "log_importance_weights", None)):
-            raise TypeError(f"`model` must be an nn.Module with `log_importance_weights(x, k)`, got {type(model).__name__}")
+        if not check_model(model).has_likelihood: raise ValueError(f"`model` must bound a likelihood; {type(model).__name__} does not")
         if isinstance(k, bool) or not isinstance(k, numbers.Integral): raise TypeError(f"`k` must be an int, got {type(k).__name__} {k!r}")
         if k < 1: raise ValueError(f"`k` must be an int >= 1, got {k!r}")
         self.model, self.k = model, int(k)
-        self.conditional = getattr(model, "conditional", False)
+        self.conditional = model.conditional
 
     def loss_terms(self, x:Tensor, # the input batch
                    condition:Tensor|None=None, # passed on to a conditional model

@@ -76,13 +76,20 @@ class ModelKind:
     "A model the command line can train: what it is, how to build it from a `RunSpec`, and what it needs."
     description:str # one line for `--help`
     build:Callable[[RunSpec], nn.Module] # spec -> a fresh model
+    cls:type # the class `build` returns (or their common base): what the model is, e.g. whether it is conditional
     defaults:dict|None=None # RunSpec fields that differ from the global defaults for this kind (e.g. {"beta": 4.0})
     has_beta:bool=True # has a KL weight that `--beta` sets
-    conditional:bool=False # trains on (x, label) pairs
     multiple:int=1 # image height and width must be multiples of this (convolutional models)
-    likelihood:bool=True # `eval` reports ELBO and IW-NLL (False: the training loss is not a likelihood bound)
     images:bool=False # needs images (C, H, W), not feature vectors (convolutional models)
     levels:tuple[int, int]|None=None # (least, most) latent levels of an MLP hierarchy, which takes `latent_dims`, `layers`, `activation`
+    @property
+    def conditional(self) -> bool:
+        "Trains on (x, label) pairs: the class's `conditional`."
+        return self.cls.conditional
+    @property
+    def likelihood(self) -> bool:
+        "`eval` reports ELBO and IW-NLL: the class's `has_likelihood` (its training loss bounds a likelihood)."
+        return self.cls.has_likelihood
 
 # %% ../nbs/08b_runs.ipynb #f8858203
 def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
@@ -110,20 +117,21 @@ def _klae(s:RunSpec) -> AutoencoderKL:
 
 # %% ../nbs/08b_runs.ipynb #8704d639
 MODELS = {
-    "vae": ModelKind("standard VAE: one Gaussian latent, MLP encoder and decoder (vae_nb.vae.VAE)", _mlp_vae(1), levels=(1, 1)),
-    "hvae": ModelKind("hierarchical VAE with learned priors, two levels unless --latent-dims gives more; top-down (vae_nb.ladder.LadderVAE) or --inference bottom-up (vae_nb.vae.VAE); KL warm-up over 500 steps",
-                      _mlp_vae(2), {"inference": "top-down", "kl_warmup": 500}, levels=(2, 16)),
+    "vae": ModelKind("standard VAE: one Gaussian latent, MLP encoder and decoder (vae_nb.vae.VAE)", _mlp_vae(1), VAE, levels=(1, 1)),
+    "hvae": ModelKind("hierarchical VAE with learned priors, two levels unless --latent-dims gives more; top-down (vae_nb.ladder.LadderVAE) "
+                      "or --inference bottom-up (vae_nb.vae.VAE); KL warm-up over 500 steps",
+                      _mlp_vae(2), VAE, {"inference": "top-down", "kl_warmup": 500}, levels=(2, 16)),
     "beta": ModelKind("beta-VAE, MLP encoder and decoder; --beta defaults to 4 (vae_nb.algorithm.MLPBetaVAE)",
-                      lambda s: MLPBetaVAE(s.shape, s.latent_dim, s.beta, s.hidden, s.recon, lr=s.lr), {"beta": 4.0}),
+                      lambda s: MLPBetaVAE(s.shape, s.latent_dim, s.beta, s.hidden, s.recon, lr=s.lr), MLPBetaVAE, {"beta": 4.0}),
     "conv": ModelKind("convolutional VAE: 4 stride-2 conv layers (3 on 8x8 images), --hidden channels doubling (vae_nb.conv.ConvVAE)",
-                      _conv_vae, {"hidden": 32}, has_beta=False, images=True),
+                      _conv_vae, ConvVAE, {"hidden": 32}, has_beta=False, images=True),
     "vq": ModelKind("VQ-VAE: convolutional, 128 codes of size --latent-dim on a 4x smaller grid (vae_nb.vq.VQVAE)",
                     lambda s: VQVAE(s.shape[0], s.hidden, 128, s.latent_dim, n_downsample=2, recon=s.recon, lr=s.lr, input_shape=s.shape),
-                    {"hidden": 64}, has_beta=False, multiple=4, images=True),
+                    VQVAE, {"hidden": 64}, has_beta=False, multiple=4, images=True),
     "cvae": ModelKind("conditional VAE: MLP encoder and decoder given the image's label; samples one row per class (vae_nb.cvae.MLPCVAE)",
-                      lambda s: MLPCVAE(s.shape, s.n_classes, s.hidden, s.latent_dim, recon=s.recon, lr=s.lr), has_beta=False, conditional=True),
-    "klae": ModelKind("KL autoencoder of latent diffusion: conv, L1 + patch GAN from step 500, --beta = KL weight, default 1e-6 (vae_nb.klae.AutoencoderKL)",
-                      _klae, {"hidden": 32, "latent_dim": 4, "beta": 1e-6}, multiple=4, likelihood=False, images=True),
+                      lambda s: MLPCVAE(s.shape, s.n_classes, s.hidden, s.latent_dim, recon=s.recon, lr=s.lr), MLPCVAE, has_beta=False),
+    "klae": ModelKind("KL autoencoder of latent diffusion: conv, L1 + patch GAN from step 500, --beta = KL weight, default 1e-6 "
+                      "(vae_nb.klae.AutoencoderKL)", _klae, AutoencoderKL, {"hidden": 32, "latent_dim": 4, "beta": 1e-6}, multiple=4, images=True),
 }
 
 # %% ../nbs/08b_runs.ipynb #c0a1e002
@@ -283,10 +291,7 @@ def posteriors(model:nn.Module, # a model of `MODELS`
                condition:Tensor|None=None, # their labels, for a conditional model
               ) -> list[tuple[Tensor, Tensor|None]]:
     "`(mu, logvar)` of the posterior of each latent level, lowest first (a VQ-VAE: its quantised latent and None)."
-    if isinstance(model, VAE): _, mus, logvars = model.encode(x, mean=True); return list(zip(mus, logvars))
-    if hasattr(model, "quantizer"): return [(model.latent(x), None)]
-    q = model.posterior(x) if condition is None else model.posterior(x, condition)
-    return [(q.mean, q.logvar)]
+    return model.level_posteriors(x, condition)
 
 # %% ../nbs/08b_runs.ipynb #12dfdbef
 def encode_data(model:nn.Module, # a model of `MODELS`

@@ -16,7 +16,7 @@ from torch.utils.data import TensorDataset
 from fastcore.meta import delegates
 from fastprogress.fastprogress import master_bar, progress_bar
 from .core import validation
-from .interface import objectives_of, count_training_step
+from .interface import objectives_of, count_training_step, is_conditional
 from .step import NonFiniteLossError, build_optimizer, step_objectives, _as_terms, _host_floats
 from .loaders import make_loader, set_epoch, InMemoryLoader
 from .distributed import get_device, autocast_dtype, seed_everything, init_distributed
@@ -55,7 +55,7 @@ def evaluate(model:nn.Module, # follows the `loss_terms` protocol
     try:
         for batch in _loader(data, batch_size, False, device):
             x, y = _split_batch(batch)
-            x, y = x.to(device), None if y is None or not getattr(model, "conditional", False) else y.to(device)
+            x, y = x.to(device), None if y is None or not is_conditional(model) else y.to(device)
             with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
                 terms = _as_terms(model.loss_terms(x) if y is None else model.loss_terms(x, y))
             for k, v in _host_floats(terms).items(): sums[k] = sums.get(k, 0.) + v * len(x)
@@ -121,8 +121,7 @@ class Trainer:
                  config:dict|None=None, # JSON-able settings stored in checkpoints (e.g. the command line that built the model)
                  callbacks:Iterable[Callable]=(), # `fn(trainer, record)`, called on rank 0 for each record of an epoch once it is recorded and saved
                 ):
-        if not isinstance(model, nn.Module) or not callable(getattr(model, "loss_terms", None)):
-            raise TypeError(f"`model` must be an nn.Module with a `loss_terms(x, condition=None)` method, got {type(model).__name__}")
+        objectives_of(model)   # a model with `loss_terms`, or a TypeError naming what it got
         if optimizer not in ("adam", "adamw") and not callable(optimizer):
             raise ValueError(f"`optimizer` must be 'adam', 'adamw' or a callable `params -> Optimizer`, got {optimizer!r}")
         if not callable(schedule) and schedule not in SCHEDULES: raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
@@ -270,7 +269,7 @@ def _train_step(self:Trainer, x:Tensor, y:Tensor|None) -> dict[str, float]:
     f = lr_factor(self.schedule, self.step, self.total_steps, self.warmup)
     for opt in self.optimizers:
         for g in opt.param_groups: g["lr"] = g["initial_lr"] * f
-    condition = y if getattr(self.model, "conditional", False) else None
+    condition = y if is_conditional(self.model) else None
     terms = step_objectives(self.objectives, self.optimizers, x, condition, grad_clip=self.grad_clip, grad_skip=self.grad_skip,
                             step=self.step, autocast=self.autocast)
     count_training_step(self.model)   # the model's own counter, which drives its β schedule

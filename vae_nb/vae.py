@@ -227,6 +227,15 @@ class VAE(VAEBase):
                 zs[l] = self.reparameterize(*self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, like))
             return self.to_data(self.decode(zs))
 
+    def level_posteriors(self, x:Tensor, condition:Tensor|None=None) -> list[tuple[Tensor, Tensor]]:
+        "`(mu, logvar)` of every level, lowest first, the posterior means passed up (or down) the hierarchy."
+        path = self.encode(x, condition, mean=True)
+        return list(zip(path.mus, path.logvars))
+    def prepare(self, x:Tensor, # training data, batch first
+               ) -> None:
+        "Start the data decoder's output bias at the marginal of `x` (`init_output_bias`), so training skips the mean-image plateau."
+        init_output_bias(self.decoders[0], x, self.config.reconstruction_loss)
+
     def reconstruct(self, x:Tensor, # a batch of examples
                     condition:Tensor|None=None, # must be None: `VAE` is unconditional
                    ) -> Tensor:

@@ -15,12 +15,14 @@ import io, os
 from pathlib import Path
 from torch import Tensor
 import torch.nn.functional as F
-from .interface import VAEBase, DiagonalGaussian, evaluating
+from .interface import VAEBase, DiagonalGaussian, evaluating, check_model, sampler_of
+from .core import check_int
 
 # %% auto #0
 __all__ = ['history_metrics', 'plot_history', 'to_images', 'show_image_grid', 'encoder_mean', 'decoder_of', 'coders',
            'output_transform', 'reconstruct', 'plot_reconstructions', 'draw_samples', 'plot_samples', 'save_grid',
-           'class_rows', 'sample_images', 'save_pictures', 'loss_curve_callback', 'tensorboard_callback']
+           'class_rows', 'plot_class_samples', 'sample_images', 'save_pictures', 'loss_curve_callback',
+           'tensorboard_callback']
 
 # %% ../nbs/04_viz.ipynb #8407ae4f
 _NOT_METRICS = {"epoch", "step", "split"}
@@ -139,23 +141,18 @@ def show_image_grid(images:Tensor, # a batch of images (see `to_images`)
     return fig
 
 # %% ../nbs/04_viz.ipynb #5fe564b1
-def _method(model, fn:Callable|None, name:str) -> Callable:
-    fn = fn or getattr(model, name, None)
-    if not callable(fn): raise TypeError(f"need `{name}`: pass a model with an `{name}` method (a VAEBase) or the callable, got model={type(model).__name__}")
-    return fn
-
 def encoder_mean(model=None, # a `VAEBase` (or None)
                  encode:Callable|None=None, # x -> latent Tensor; overrides `model.latent`
                 ) -> Callable[[Tensor], Tensor]:
     "A function `x -> latent`: `encode` if given, else the model's `latent` (the posterior mean)."
-    return _method(model, encode, "latent")
+    return encode or check_model(model).latent
 
 # %% ../nbs/04_viz.ipynb #edb8791c
 def decoder_of(model=None, # a `VAEBase` (or None)
                decode:Callable|None=None, # z -> decoder output; overrides `model.decode`
               ) -> Callable[[Tensor], Tensor]:
     "A function `z -> decoder output`: `decode` if given, else the model's `decode`."
-    return _method(model, decode, "decode")
+    return decode or check_model(model).decode
 
 # %% ../nbs/04_viz.ipynb #263cd6ee
 def coders(model=None, # a `VAEBase` (or None)
@@ -170,7 +167,7 @@ def output_transform(model=None, # a model with `to_data` (a VAEBase), or None
                      transform:Callable|None=None, # an explicit transform wins
                     ) -> Callable|None:
     "How to turn decoder outputs into images: `transform` if given, else the model's `to_data` (e.g. a sigmoid for logits), else none."
-    return transform or getattr(model, "to_data", None)
+    return transform or (None if model is None else check_model(model).to_data)
 
 # %% ../nbs/04_viz.ipynb #4e4f17a2
 @torch.no_grad()
@@ -180,7 +177,7 @@ def reconstruct(x:Tensor, # a batch of inputs
                 decode:Callable|None=None, # overrides `model.decode`
                ) -> Tensor:
     "Decode the latent of `x`, in data space: `model.reconstruct(x)` when no callables are given."
-    if encode is None and decode is None and isinstance(model, VAEBase): return model.reconstruct(x)
+    if encode is None and decode is None: return check_model(model).reconstruct(x)
     enc, dec = coders(model, encode, decode)
     to_data = output_transform(model)
     return dec(enc(x)) if to_data is None else to_data(dec(enc(x)))
@@ -215,10 +212,7 @@ def draw_samples(source, # a Tensor of samples, a `VAEBase` (its `sample(n)`), o
                  n:int=64, # number of samples
                 ) -> Tensor:
     "`n` samples from `source`."
-    if isinstance(source, Tensor): return source[:n]
-    if isinstance(source, VAEBase): return source.sample(n)
-    if callable(source): return source(n)
-    raise TypeError(f"`source` must be a Tensor, a VAEBase model or a callable n -> samples, got {type(source).__name__}")
+    return source[:n] if isinstance(source, Tensor) else sampler_of(source)(n)
 
 # %% ../nbs/04_viz.ipynb #d268510b
 def plot_samples(source, # a Tensor of samples, a `VAEBase` (its `sample(n)`), or a callable n -> samples
@@ -253,6 +247,33 @@ def class_rows(n_classes:int, # number of classes
               ) -> Tensor:
     "Labels for a grid with one row per class: 0 (`per_class` times), 1, ..., `n_classes` - 1."
     return torch.arange(n_classes).repeat_interleave(per_class)
+
+# %% ../nbs/04_viz.ipynb #e24a1b19
+def plot_class_samples(model:VAEBase, # a trained conditional model (a `vae_nb.cvae.CVAE`)
+                       n_per_class:int=10, # samples in each row
+                       conditions:Tensor|Sequence[int]|None=None, # one condition per row (default: labels 0..n_classes-1)
+                       same_z:bool=False, # decode the same `n_per_class` prior latents in every row
+                       z:Tensor|None=None, # latents to decode in every row (one per column), instead of prior samples
+                       row_labels:Sequence[str]|None=None, # default: the labels
+                       image_shape:Sequence[int]|None=None, # shape of one image, for flattened non-square data
+                       title:str|None=None,
+                      ) -> Figure:
+    "A grid of class-conditional samples: one row per condition; the same latents in every row with `same_z` or `z`."
+    check_int(n_per_class, "n_per_class")
+    if conditions is None:
+        if model.n_classes is None: raise ValueError("`conditions` is needed for a model without `n_classes`")
+        conditions = range(model.n_classes)
+    device = model.device
+    conditions = torch.as_tensor(conditions if isinstance(conditions, Tensor) else list(conditions), device=device)
+    if row_labels is None: row_labels = [str(c) for c in conditions.tolist()] if conditions.dim() == 1 else ()
+    if same_z and z is None: z = model.sample_prior(n_per_class, device)
+    if z is None: samples = model.generate(len(conditions) * n_per_class, condition=conditions.repeat_interleave(n_per_class, 0))
+    else:
+        with evaluating(model):
+            z = z.to(device)
+            samples = model.to_data(model.decode(z.repeat(len(conditions), *(1,) * (z.dim() - 1)), conditions.repeat_interleave(len(z), 0)))
+    title = title or ("Samples, one row per condition" if z is None else "The same z (one per column) decoded with each condition")
+    return show_image_grid(samples, nrow=len(samples) // len(conditions), title=title, image_shape=image_shape, row_labels=row_labels)
 
 # %% ../nbs/04_viz.ipynb #5589aedf
 def _given(labels:Tensor|None, device:torch.device) -> dict:

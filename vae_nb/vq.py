@@ -14,10 +14,11 @@ from fastcore.meta import delegates
 from .core import reduce, reconstruction_loss
 from .algorithm import VAEAlgorithm
 from .interface import VAEOutput
+from .core import code_usage
 
 # %% auto #0
-__all__ = ['squared_distances', 'kmeans', 'VQOutput', 'code_usage', 'VectorQuantizer', 'VectorQuantiser', 'VectorQuantizedVAE',
-           'ResidualBlock', 'conv_encoder', 'conv_decoder', 'VQVAE']
+__all__ = ['squared_distances', 'kmeans', 'VQOutput', 'VectorQuantizer', 'VectorQuantiser', 'VectorQuantizedVAE', 'ResidualBlock',
+           'conv_encoder', 'conv_decoder', 'VQVAE']
 
 # %% ../nbs/06c_vq.ipynb #35b4d9a0
 def squared_distances(x:Tensor, # rows to compare, shape (M, D)
@@ -71,14 +72,6 @@ class VQOutput:
     def loss(self) -> Tensor:
         "The VQ regulariser: codebook plus commitment term."
         return self.codebook_loss + self.commitment_loss
-
-# %% ../nbs/06c_vq.ipynb #5739e792
-def code_usage(indices:Tensor, # code indices, any shape
-               num_embeddings:int, # size of the codebook
-              ) -> tuple[Tensor, Tensor]:
-    "Perplexity and fraction of codes used, from the chosen code indices."
-    p = torch.bincount(indices.flatten(), minlength=num_embeddings).float() / indices.numel()
-    return torch.exp(-torch.special.xlogy(p, p).sum()), (p > 0).float().mean()
 
 # %% ../nbs/06c_vq.ipynb #be9f6953
 class VectorQuantizer(nn.Module):
@@ -211,8 +204,8 @@ class VectorQuantizedVAE(VAEAlgorithm):
         "Encode `x` and quantise: the quantiser's `VQOutput` record."
         z_e = self.encoder(x)
         _check_latent(self.quantizer, z_e)
-        if self.latent_shape is not None and tuple(z_e.shape[1:]) != self.latent_shape:
-            raise ValueError(f"the encoder's output must have the latent shape (N, *d_latent) = (N, *{self.latent_shape}), got {tuple(z_e.shape)}")
+        if self._latent_shape is not None and tuple(z_e.shape[1:]) != self._latent_shape:
+            raise ValueError(f"the encoder's output must have the latent shape (N, *d_latent) = (N, *{self._latent_shape}), got {tuple(z_e.shape)}")
         return self.quantizer(z_e)
     def sample_latent(self, params:VQOutput) -> Tensor: return params.z_q
     def posterior_mean(self, params:VQOutput) -> Tensor: return params.z_q
@@ -226,6 +219,9 @@ class VectorQuantizedVAE(VAEAlgorithm):
         "`n` latents with a code drawn uniformly and independently at every position (the baseline prior, see above)."
         device, grid = device or self.quantizer.codebook.device, self.latent_shapes[0][1:]
         return self.quantizer.lookup(torch.randint(self.quantizer.num_embeddings, (n, *grid), device=device))
+    def level_posteriors(self, x:Tensor, condition:Tensor|None=None) -> list[tuple[Tensor, None]]:
+        "`[(z_q, None)]`: the quantised code is deterministic."
+        return [(self.latent(x), None)]
     def output_record(self, params:VQOutput, z:Tensor, x_recon:Tensor) -> VAEOutput:
         "`(recon, vq_loss, indices)`: the reconstruction in data space, the codebook + commitment loss, the chosen codes."
         return VAEOutput(self.to_data(x_recon), [], [z], {"vq_loss": params.loss, "indices": params.indices, "z_e": params.z_e},
