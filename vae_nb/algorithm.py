@@ -31,27 +31,43 @@ class VAEAlgorithm(VAEBase):
     def __init__(self,
                  encoder:nn.Module, # x (or x with its condition) -> the latent distribution's parameters
                  decoder:nn.Module, # z (or z with its condition) -> x_recon, the shape of x
-                 optimizer:torch.optim.Optimizer|Callable|None=None, # an optimizer, a callable `params -> Optimizer`, or `None` for Adam(lr)
+                 # an optimizer, a callable `params -> Optimizer`, or `None` for Adam(lr)
+                 optimizer:torch.optim.Optimizer|Callable|None=None,
                  d_latent:int|tuple|None=None, # latent size (or shape); checked against the encoder's output when given
-                 recon:Literal["bce", "mse"]="bce", # reconstruction loss: "bce" (decoder outputs logits or sigmoid probabilities) or "mse"
+                 # reconstruction loss: "bce" (decoder outputs logits or sigmoid probabilities) or "mse"
+                 recon:Literal["bce", "mse"]="bce",
                  lr:float=1e-3, # learning rate of the default Adam
                  grad_clip:float|None=None, # clip the global gradient norm in `train_step`
-                 output:Literal["logits", "sigmoid"]|None=None, # what the decoder outputs for "bce"; `None` detects a final nn.Sigmoid
-                 input_shape:tuple|None=None, # the shape of one example, so `latent_shapes` is known before any forward pass
+                 # what the decoder outputs for "bce"; `None` detects a final nn.Sigmoid
+                 output:Literal["logits", "sigmoid"]|None=None,
+                 # the shape of one example, so `latent_shapes` is known before any forward pass
+                 input_shape:tuple|None=None,
                 ):
         super().__init__()
         for name, m in (("encoder", encoder), ("decoder", decoder)):
             if not isinstance(m, nn.Module): raise TypeError(f"`{name}` must be an nn.Module, got {type(m).__name__}")
-        if recon not in RECONSTRUCTION_LOSSES: raise ValueError(f"`recon` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {recon!r}")
+        if recon not in RECONSTRUCTION_LOSSES:
+            raise ValueError(f"`recon` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {recon!r}")
         if isinstance(d_latent, int): d_latent = (d_latent,)
-        if d_latent is not None and not (isinstance(d_latent, tuple) and all(isinstance(d, int) and d > 0 for d in d_latent)):
+        if d_latent is not None and not (
+            isinstance(d_latent, tuple) and all(isinstance(d, int) and d > 0 for d in d_latent)
+        ):
             raise ValueError(f"`d_latent` must be a positive int or a tuple of them, got {d_latent!r}")
         output = output or ("sigmoid" if _sigmoid_output(decoder) else "logits")
-        if output not in ("logits", "sigmoid"): raise ValueError(f"`output` must be 'logits' or 'sigmoid', got {output!r}")
+        if output not in ("logits", "sigmoid"):
+            raise ValueError(f"`output` must be 'logits' or 'sigmoid', got {output!r}")
         if not (optimizer is None or callable(optimizer) or isinstance(optimizer, torch.optim.Optimizer)):
-            raise TypeError(f"`optimizer` must be an Optimizer, a callable `params -> Optimizer` or None, got {type(optimizer).__name__}")
+            raise TypeError(
+                "`optimizer` must be an Optimizer, a callable `params -> Optimizer` or None, got"
+                f" {type(optimizer).__name__}"
+            )
         store_attr("encoder,decoder,recon,lr,grad_clip,output")
-        self._latent_shape, self.input_shape, self._optimizer_arg, self._optimizer = d_latent, input_shape, optimizer, None
+        self._latent_shape, self.input_shape, self._optimizer_arg, self._optimizer = (
+            d_latent,
+            input_shape,
+            optimizer,
+            None,
+        )
 
     def encode(self, x:Tensor, condition:Tensor|None=None):
         "The latent distribution's parameters for `x` (a conditional model is also given `condition`)."
@@ -127,7 +143,9 @@ class VAEAlgorithm(VAEBase):
         if self._latent_shape is None:
             shape = self.input_shape or _input_shape(self.encoder)
             if shape is None or self.conditional:
-                raise RuntimeError(f"{type(self).__name__} does not know its latent shape: pass `d_latent` or `input_shape`")
+                raise RuntimeError(
+                    f"{type(self).__name__} does not know its latent shape: pass `d_latent` or `input_shape`"
+                )
             with evaluating(self):
                 ref = next(iter(self.parameters()))
                 self._latent_shape = tuple(self.posterior_mean(self.encode(ref.new_zeros((1, *shape)))).shape[1:])
@@ -137,7 +155,8 @@ class VAEAlgorithm(VAEBase):
                condition:Tensor|None=None, # one condition per sample, for a conditional model
               ) -> Tensor:
         "`n` samples from the model: decode(sample_prior(n)), in data space."
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1: raise ValueError(f"`n` must be a positive int, got {n!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ValueError(f"`n` must be a positive int, got {n!r}")
         with evaluating(self):
             z = self.sample_prior(n, device or self.device)
             self.check_condition(condition, z, "the samples")
@@ -151,13 +170,17 @@ class VAEAlgorithm(VAEBase):
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         "The optimizers of `train_step`, one per objective: the first from the `optimizer` argument (or Adam(lr)), the others Adam(lr)."
-        from vae_nb.step import build_optimizer   # the optimizer-holding adapter uses the engine; the model module imports none
+        # the optimizer-holding adapter uses the engine; the model module imports none
+        from vae_nb.step import build_optimizer
         first, *rest = self.objectives()
         opt = self._optimizer_arg
         if not isinstance(opt, torch.optim.Optimizer):
             opt = build_optimizer(first, "adam" if opt is None else opt, self.lr)
-            if not isinstance(opt, torch.optim.Optimizer): raise TypeError(f"`optimizer` callable must return an Optimizer, got {type(opt).__name__}")
-        held, wanted = {id(p) for g in opt.param_groups for p in g["params"]}, {id(p) for p in first.parameters() if p.requires_grad}
+            if not isinstance(opt, torch.optim.Optimizer):
+                raise TypeError(f"`optimizer` callable must return an Optimizer, got {type(opt).__name__}")
+        held, wanted = {id(p) for g in opt.param_groups for p in g["params"]}, {
+            id(p) for p in first.parameters() if p.requires_grad
+        }
         missing = [n for n, p in self.named_parameters() if id(p) in wanted - held]
         if missing:
             raise ValueError(f"`optimizer` does not update {len(missing)} parameter(s) of the model: {missing}; "
@@ -179,7 +202,9 @@ class VAEAlgorithm(VAEBase):
         "One training step of every objective with `optimizers` (`vae_nb.step.step_objectives`), counted; the terms as floats."
         from vae_nb.step import step_objectives
         self.train()
-        terms = step_objectives(self.objectives(), self.optimizers, x, condition, grad_clip=self.grad_clip, step=int(self.step))
+        terms = step_objectives(
+            self.objectives(), self.optimizers, x, condition, grad_clip=self.grad_clip, step=int(self.step)
+        )
         self.count_step()
         return terms
 
@@ -216,7 +241,8 @@ class VanillaVAE(VAEAlgorithm):
     def log_importance_weights(self, x:Tensor, # a batch of N examples
                                k:int, # samples per example
                                condition:Tensor|None=None, # the batch's conditions, for a conditional model
-                               posterior:DiagonalGaussian|None=None, # q(z | x) if already computed: the encoder runs once per example
+                               # q(z | x) if already computed: the encoder runs once per example
+                               posterior:DiagonalGaussian|None=None,
                               ) -> Tensor:
         "log p(x, z_i) - log q(z_i | x) for `k` samples z_i ~ q(z | x) per example: shape (N, k)."
         q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
@@ -256,12 +282,21 @@ def mlp_coders(input_dim:int|tuple, # features per example, or the shape of one 
               ) -> tuple[nn.Sequential, nn.Sequential]:
     "An MLP encoder x -> (mu, logvar) stacked as 2*latent_dim features, and an MLP decoder z -> x."
     shape = (input_dim,) if isinstance(input_dim, int) else tuple(input_dim)
-    for name, v in (("input_dim", math.prod(shape)), ("hidden_dim", hidden_dim), ("latent_dim", latent_dim)): check_int(v, name)
-    if output not in ("logits", "sigmoid", "identity"): raise ValueError(f"`output` must be 'logits', 'sigmoid' or 'identity', got {output!r}")
+    for name, v in (("input_dim", math.prod(shape)), ("hidden_dim", hidden_dim), ("latent_dim", latent_dim)):
+        check_int(v, name)
+    if output not in ("logits", "sigmoid", "identity"):
+        raise ValueError(f"`output` must be 'logits', 'sigmoid' or 'identity', got {output!r}")
     d = math.prod(shape)
-    encoder = nn.Sequential(nn.Flatten(), nn.Linear(d + cond_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 2 * latent_dim))
-    decoder = nn.Sequential(nn.Linear(latent_dim + cond_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, d), nn.Unflatten(1, shape),
-                            *([nn.Sigmoid()] if output == "sigmoid" else []))
+    encoder = nn.Sequential(
+        nn.Flatten(), nn.Linear(d + cond_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, 2 * latent_dim)
+    )
+    decoder = nn.Sequential(
+        nn.Linear(latent_dim + cond_dim, hidden_dim),
+        nn.ReLU(),
+        nn.Linear(hidden_dim, d),
+        nn.Unflatten(1, shape),
+        *([nn.Sigmoid()] if output == "sigmoid" else []),
+    )
     return encoder, decoder
 
 # %% ../nbs/06_algorithm.ipynb #faeb65ad
@@ -275,17 +310,27 @@ class MLPVAE(VanillaVAE):
                  recon:Literal["bce", "mse"]="bce", # reconstruction loss
                  **kwargs, # `optimizer`, `lr`, `grad_clip` of `VAEAlgorithm`
                 ):
-        super().__init__(*mlp_coders(input_dim, hidden_dim, latent_dim, output), d_latent=latent_dim, recon=recon, output=output, **kwargs)
+        super().__init__(
+            *mlp_coders(input_dim, hidden_dim, latent_dim, output),
+            d_latent=latent_dim,
+            recon=recon,
+            output=output,
+            **kwargs,
+        )
 
 # %% ../nbs/06_algorithm.ipynb #2a5a4fbc
 def train(algo:nn.Module, # a `VAEAlgorithm`, or any model with `loss_terms`
           dataloader, # batches of `x` or `(x, condition)`: a DataLoader, a tensor, or any iterable of batches
           n_epochs:int, # epochs to train
-          **kwargs, # the keywords of `vae_nb.train.fit` (`valid_data`, `device`, `seed`, `out_dir`, ...) but `progress`, `verbose`
+          # the keywords of `vae_nb.train.fit` (`valid_data`, `device`, `seed`, `out_dir`, ...) but `progress`,
+          # `verbose`
+          **kwargs,
          ) -> list[dict]:
     "Train `algo` for `n_epochs` epochs, printing one line per epoch; the history (one record per epoch and split)."
-    from vae_nb.train import fit   # the design's loop is an adapter above the engine: the model module itself imports no engine
-    if isinstance(algo, VAEAlgorithm) and "optimizer" not in kwargs:   # the engine takes the model's optimizers, matched by parameters
+    # the design's loop is an adapter above the engine: the model module itself imports no engine
+    from vae_nb.train import fit
+    # the engine takes the model's optimizers, matched by parameters
+    if isinstance(algo, VAEAlgorithm) and "optimizer" not in kwargs:
         held = {frozenset(id(p) for g in o.param_groups for p in g["params"]): o for o in algo.optimizers}
         kwargs["optimizer"] = lambda params: held[frozenset(map(id, params))]
     return fit(algo, dataloader, n_epochs, progress=False, verbose=True, **kwargs)

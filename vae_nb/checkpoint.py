@@ -77,7 +77,10 @@ def _load_optimizer_state(opt:torch.optim.Optimizer, tensors:dict[str, Tensor], 
     if meta["class"] != type(opt).__name__ or sizes != saved:
         raise ValueError(f"the checkpoint's optimizer is a {meta['class']} with parameter groups of sizes {saved}, "
                          f"but it is being loaded into a {type(opt).__name__} with sizes {sizes}")
-    groups = [{k: tuple(v) if isinstance(t.get(k), tuple) else v for k, v in g.items()} for g, t in zip(meta["param_groups"], template)]
+    groups = [
+        {k: tuple(v) if isinstance(t.get(k), tuple) else v for k, v in g.items()}
+        for g, t in zip(meta["param_groups"], template)
+    ]
     state = {}
     for key, v in tensors.items():
         pid, name = key.split("/", 1)
@@ -95,7 +98,11 @@ def _plain(v) -> bool:
 def model_spec(model:nn.Module) -> dict:
     "The model's class path and the plain (JSON) fields of its `config` (a dataclass or dict), others by type name."
     cfg = getattr(model, "config", None)
-    items = {f.name: getattr(cfg, f.name) for f in fields(cfg)} if is_dataclass(cfg) and not isinstance(cfg, type) else cfg if isinstance(cfg, dict) else None
+    items = (
+        {f.name: getattr(cfg, f.name) for f in fields(cfg)}
+        if is_dataclass(cfg) and not isinstance(cfg, type)
+        else cfg if isinstance(cfg, dict) else None
+    )
     config = None if items is None else {k: v if _plain(v) else f"<{type(v).__name__}>" for k, v in items.items()}
     return {"class": f"{type(model).__module__}.{type(model).__qualname__}", "config": config}
 
@@ -109,12 +116,15 @@ def _jsonable(o):
 
 def _json_copy(meta:dict) -> str: return json.dumps(meta, indent=1)
 
-def save_checkpoint(path:str|os.PathLike, # the `.safetensors` file to write (a `.json` copy of the metadata goes beside it)
-                    model:nn.Module, # its `state_dict()` is saved
-                    optimizers:Iterable[torch.optim.Optimizer]|dict[str, torch.optim.Optimizer]=(), # their state dicts are saved (with their names, given a dict)
-                    meta:dict|None=None, # extra JSON-able metadata (step, epoch, history, config, ...)
-                    tensors:dict[str, Tensor]|None=None, # extra tensors (saved under `extra/`)
-                   ) -> Path:
+
+def save_checkpoint(
+    path: str | os.PathLike,  # the `.safetensors` file to write (a `.json` copy of the metadata goes beside it)
+    model: nn.Module,  # its `state_dict()` is saved
+    # their state dicts are saved (with their names, given a dict)
+    optimizers: Iterable[torch.optim.Optimizer] | dict[str, torch.optim.Optimizer] = (),
+    meta: dict | None = None,  # extra JSON-able metadata (step, epoch, history, config, ...)
+    tensors: dict[str, Tensor] | None = None,  # extra tensors (saved under `extra/`)
+) -> Path:
     "Atomically write weights, optimizer states, RNG states and JSON metadata to one safetensors file; never pickles."
     path = Path(path)
     out, opt_meta, seen = {}, [], set()
@@ -135,12 +145,15 @@ def save_checkpoint(path:str|os.PathLike, # the `.safetensors` file to write (a 
            "optimizers": opt_meta, "rng": rng_m, **(meta or {})}
     text = json.dumps(doc, default=_jsonable)
     atomic_write(path, st_save(out, metadata={"vae_nb": text}))   # the checkpoint: the one source of truth
-    atomic_write(path.with_suffix(".json"), _json_copy(json.loads(text)))   # a copy for people and tools, derived from it
+    # a copy for people and tools, derived from it
+    atomic_write(path.with_suffix(".json"), _json_copy(json.loads(text)))
     return path
 
 # %% ../nbs/05a_checkpoint.ipynb #45954c33
 def _bad(path:Path, why) -> ValueError:
-    return ValueError(f"`path` {str(path)!r} is not a readable vae_nb checkpoint (corrupt, truncated or another format): {why}")
+    return ValueError(
+        f"`path` {str(path)!r} is not a readable vae_nb checkpoint (corrupt, truncated or another format): {why}"
+    )
 
 def read_metadata(path:str|os.PathLike, # a file written by `save_checkpoint`
                  ) -> dict:
@@ -151,9 +164,13 @@ def read_metadata(path:str|os.PathLike, # a file written by `save_checkpoint`
         n = int.from_bytes(f.read(8), "little")
         if not 2 <= n <= 100_000_000: raise _bad(path, f"a header of {n} bytes")
         header = f.read(n)
-    try: meta = json.loads(json.loads(header)["__metadata__"]["vae_nb"])
+    try:meta = json.loads(json.loads(header)["__metadata__"]["vae_nb"])
     except (ValueError, KeyError, TypeError) as e: raise _bad(path, repr(e)) from None
-    if not isinstance(meta, dict) or meta.get("format") != CHECKPOINT_FORMAT or meta.get("version") != CHECKPOINT_VERSION:
+    if (
+        not isinstance(meta, dict)
+        or meta.get("format") != CHECKPOINT_FORMAT
+        or meta.get("version") != CHECKPOINT_VERSION
+    ):
         got = meta if not isinstance(meta, dict) else f"format {meta.get('format')!r} version {meta.get('version')!r}"
         raise ValueError(f"`path` {str(path)!r} is not a vae_nb checkpoint of version {CHECKPOINT_VERSION}, got {got}")
     return meta
@@ -172,7 +189,8 @@ def _prefixed(tensors:dict[str, Tensor], prefix:str) -> dict[str, Tensor]:
 
 def load_checkpoint(path:str|os.PathLike, # a file written by `save_checkpoint`
                     model:nn.Module|None=None, # receives the weights (strictly: same keys and shapes)
-                    optimizers:Iterable[torch.optim.Optimizer]|dict[str, torch.optim.Optimizer]=(), # receive their saved states, in order (given a dict, the names must match)
+                    # receive their saved states, in order (given a dict, the names must match)
+                    optimizers:Iterable[torch.optim.Optimizer]|dict[str, torch.optim.Optimizer]=(),
                     restore_rng:bool=False, # also restore the global RNG states
                    ) -> dict:
     "Restore `model`, `optimizers` (and the RNGs) from a checkpoint; return its metadata (with the extra tensors under `'tensors'`)."
@@ -217,7 +235,7 @@ def recover_checkpoint(path:str|os.PathLike, # the `.safetensors` checkpoint (it
     "Clean up after a crash in `save_checkpoint`: remove dead writers' temporary files, re-derive the `.json` copy; whether it was rewritten."
     path = Path(path)
     if path.parent.is_dir(): remove_stale_tmp(path.parent)
-    try: text = _json_copy(read_metadata(path))
+    try:text = _json_copy(read_metadata(path))
     except (OSError, ValueError): return False   # no checkpoint, or a broken one: loading it says so
     copy = path.with_suffix(".json")
     if copy.is_file() and copy.read_bytes() == text.encode(): return False

@@ -41,9 +41,10 @@ def _int(lo:int=1, hi:int|None=None) -> Callable[[str], int]:
     "An argparse type: an int from `lo` to `hi` (no upper bound if None)."
     what = "a positive int" if (lo, hi) == (1, None) else f"an int from {lo} to {hi}"
     def parse(s:str) -> int:
-        try: v = int(s)
+        try:v = int(s)
         except ValueError: v = None   # also digits beyond Python's limit on int(str)
-        if v is None or v < lo or (hi is not None and v > hi): raise argparse.ArgumentTypeError(f"must be {what}, got {s[:40]!r}")
+        if v is None or v < lo or (hi is not None and v > hi):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {s[:40]!r}")
         return v
     return parse
 
@@ -51,9 +52,12 @@ _positive_int = _int()
 
 def _sizes(s:str) -> tuple[int, ...]:
     "An argparse type: comma-separated positive ints, e.g. 64,32,16."
-    try: v = tuple(int(t) for t in s.split(","))
+    try:v = tuple(int(t) for t in s.split(","))
     except ValueError: v = ()
-    if not v or min(v) < 1: raise argparse.ArgumentTypeError(f"must be comma-separated positive ints, lowest level first (e.g. 64,32), got {s[:40]!r}")
+    if not v or min(v) < 1:
+        raise argparse.ArgumentTypeError(
+            f"must be comma-separated positive ints, lowest level first (e.g. 64,32), got {s[:40]!r}"
+        )
     return v
 
 def _fraction(s:str) -> float:
@@ -66,10 +70,12 @@ def _fraction(s:str) -> float:
 def _number(minimum:float, strict:bool) -> Callable[[str], float]:
     "An argparse type: a finite float above `minimum` (or equal to it unless `strict`)."
     def parse(s:str) -> float:
-        try: v = float(s)
+        try:v = float(s)
         except ValueError: v = math.nan
         if not math.isfinite(v) or v < minimum or (strict and v == minimum):
-            raise argparse.ArgumentTypeError(f"must be a finite number {'>' if strict else '>='} {minimum:g}, got {s!r}")
+            raise argparse.ArgumentTypeError(
+                f"must be a finite number {'>' if strict else '>='} {minimum:g}, got {s!r}"
+            )
         return v
     return parse
 
@@ -115,76 +121,224 @@ _ENCODE_EXAMPLES = """examples:
 def build_parser() -> argparse.ArgumentParser:
     "The `vae_nb` argument parser: sub-commands train, eval, sample and encode."
     raw = argparse.RawDescriptionHelpFormatter
-    p = _Parser(prog="vae_nb", description="Train, evaluate and sample variational autoencoders (vae_nb).", formatter_class=raw,
-                epilog="run `vae_nb COMMAND --help` for each command's options and examples\n\n" + _TRAIN_EXAMPLES.split("\n", 1)[1])
+    p = _Parser(
+        prog="vae_nb",
+        description="Train, evaluate and sample variational autoencoders (vae_nb).",
+        formatter_class=raw,
+        epilog="run `vae_nb COMMAND --help` for each command's options and examples\n\n"
+        + _TRAIN_EXAMPLES.split("\n", 1)[1],
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    t = sub.add_parser("train", help="train a model; write its checkpoint, metrics and pictures", formatter_class=raw,
-                       description="Train a model and write to --out: checkpoint.safetensors (+ .json), history.csv/.json, "
-                                   "loss_curve.png, reconstructions.png and samples.png.",
-                       epilog=f"models:\n{_listing(MODELS, lambda k: k.description)}\n\ndata sets:\n"
-                              f"{_listing(DATASETS, lambda i: i.description)}\n\n{_TRAIN_EXAMPLES}")
+    t = sub.add_parser(
+        "train",
+        help="train a model; write its checkpoint, metrics and pictures",
+        formatter_class=raw,
+        description=(
+            "Train a model and write to --out: checkpoint.safetensors (+ .json), history.csv/.json, "
+            "loss_curve.png, reconstructions.png and samples.png."
+        ),
+        epilog=(
+            f"models:\n{_listing(MODELS, lambda k: k.description)}\n\ndata sets:\n"
+            f"{_listing(DATASETS, lambda i: i.description)}\n\n{_TRAIN_EXAMPLES}"
+        ),
+    )
     t.add_argument("--model", choices=list(MODELS), help="model to train (default: vae; see the list below)")
-    t.add_argument("--data", help=f"a data set named below (default: {DEFAULT_DATA}, embedded, no download), or your own: a folder of PNG/JPEG images "
-                                  "(flat, or one sub-folder per class), a .npy/.npz array or a .csv table")
-    t.add_argument("--image-size", type=_positive_int, help="--data FOLDER: resize the shorter side to this and crop the centre square (needed when sizes differ)")
-    t.add_argument("--channels", type=int, choices=(1, 3), help="--data FOLDER: 1 (grey) or 3 (colour) (default: grey when every image is)")
-    t.add_argument("--label-column", help="--data TABLE.csv: the column of class labels, by header name or 0-based position (default: none)")
-    t.add_argument("--valid-fraction", type=_fraction, help="your own --data: share held out for validation, chosen with --seed (default: 0.1)")
-    t.add_argument("--root", type=Path, help="data folder (default: $VAE_NB_DATA or ~/.cache/vae_nb/data); for binarized-mnist the .npz file or its folder")
+    t.add_argument(
+        "--data",
+        help=(
+            f"a data set named below (default: {DEFAULT_DATA}, embedded, no download), or your own: a folder of"
+            " PNG/JPEG images (flat, or one sub-folder per class), a .npy/.npz array or a .csv table"
+        ),
+    )
+    t.add_argument(
+        "--image-size",
+        type=_positive_int,
+        help="--data FOLDER: resize the shorter side to this and crop the centre square (needed when sizes differ)",
+    )
+    t.add_argument(
+        "--channels",
+        type=int,
+        choices=(1, 3),
+        help="--data FOLDER: 1 (grey) or 3 (colour) (default: grey when every image is)",
+    )
+    t.add_argument(
+        "--label-column",
+        help="--data TABLE.csv: the column of class labels, by header name or 0-based position (default: none)",
+    )
+    t.add_argument(
+        "--valid-fraction",
+        type=_fraction,
+        help="your own --data: share held out for validation, chosen with --seed (default: 0.1)",
+    )
+    t.add_argument(
+        "--root",
+        type=Path,
+        help=(
+            "data folder (default: $VAE_NB_DATA or ~/.cache/vae_nb/data); for binarized-mnist the .npz file or its"
+            " folder"
+        ),
+    )
     t.add_argument("--no-download", action="store_true", help="never download; read --root only")
-    t.add_argument("--epochs", type=_positive_int, help=f"epochs to train (default: {DEFAULT_EPOCHS['digits']} on digits, 10 otherwise); with --resume, the total")
-    t.add_argument("--batch-size", type=_positive_int, help="examples per step (per process under torchrun) (default: 128; with --resume, the run's)")
+    t.add_argument(
+        "--epochs",
+        type=_positive_int,
+        help=f"epochs to train (default: {DEFAULT_EPOCHS['digits']} on digits, 10 otherwise); with --resume, the total",
+    )
+    t.add_argument(
+        "--batch-size",
+        type=_positive_int,
+        help="examples per step (per process under torchrun) (default: 128; with --resume, the run's)",
+    )
     t.add_argument("--lr", type=_number(0, True), help="Adam learning rate (default: 1e-3; with --resume, the run's)")
     t.add_argument("--latent-dim", type=_positive_int, help=f"latent size (default: {RunSpec.latent_dim})")
-    t.add_argument("--hidden", type=_positive_int, help=f"hidden width, or channels of conv models (default: {RunSpec.hidden}; conv, klae: 32; vq: 64)")
-    t.add_argument("--latent-dims", type=_sizes, help="vae, hvae: latent size per level, lowest first, e.g. 64,32,16,8 (default: --latent-dim, halving upwards over two levels for hvae)")
-    t.add_argument("--layers", type=_positive_int, help="vae, hvae: hidden layers per MLP (default: three next to the data, one between latent levels)")
-    t.add_argument("--activation", choices=list(ACTIVATIONS), help=f"vae, hvae: nonlinearity of the MLPs (default: {RunSpec.activation})")
-    t.add_argument("--inference", choices=["bottom-up", "top-down"], help="hvae: bottom-up (vae_nb.vae.VAE) or top-down (vae_nb.ladder.LadderVAE) posterior (default: " + (MODELS["hvae"].defaults or {}).get("inference", RunSpec.inference) + ")")
-    t.add_argument("--kl-warmup", type=_int(0), help="vae, hvae: training steps over which the KL weight rises from 0 to --beta (default: 0; hvae: 500)")
-    t.add_argument("--beta", type=_number(0, False), help="weight of the KL term (default: 1; beta: 4; klae: 1e-6); only models with an adjustable KL weight")
-    t.add_argument("--binarize", action=argparse.BooleanOptionalAction, help="dynamic binarization: resample 0/1 pixels from the grey levels every batch "
-                   "(default: on for data modelled as Bernoulli pixels, e.g. digits and MNIST, with likelihood models; --no-binarize trains on the grey values)")
+    t.add_argument(
+        "--hidden",
+        type=_positive_int,
+        help=f"hidden width, or channels of conv models (default: {RunSpec.hidden}; conv, klae: 32; vq: 64)",
+    )
+    t.add_argument(
+        "--latent-dims",
+        type=_sizes,
+        help=(
+            "vae, hvae: latent size per level, lowest first, e.g. 64,32,16,8 (default: --latent-dim, halving upwards"
+            " over two levels for hvae)"
+        ),
+    )
+    t.add_argument(
+        "--layers",
+        type=_positive_int,
+        help="vae, hvae: hidden layers per MLP (default: three next to the data, one between latent levels)",
+    )
+    t.add_argument(
+        "--activation",
+        choices=list(ACTIVATIONS),
+        help=f"vae, hvae: nonlinearity of the MLPs (default: {RunSpec.activation})",
+    )
+    t.add_argument(
+        "--inference",
+        choices=["bottom-up", "top-down"],
+        help="hvae: bottom-up (vae_nb.vae.VAE) or top-down (vae_nb.ladder.LadderVAE) posterior (default: "
+        + (MODELS["hvae"].defaults or {}).get("inference", RunSpec.inference)
+        + ")",
+    )
+    t.add_argument(
+        "--kl-warmup",
+        type=_int(0),
+        help="vae, hvae: training steps over which the KL weight rises from 0 to --beta (default: 0; hvae: 500)",
+    )
+    t.add_argument(
+        "--beta",
+        type=_number(0, False),
+        help="weight of the KL term (default: 1; beta: 4; klae: 1e-6); only models with an adjustable KL weight",
+    )
+    t.add_argument(
+        "--binarize",
+        action=argparse.BooleanOptionalAction,
+        help=(
+            "dynamic binarization: resample 0/1 pixels from the grey levels every batch (default: on for data modelled"
+            " as Bernoulli pixels, e.g. digits and MNIST, with likelihood models; --no-binarize trains on the grey"
+            " values)"
+        ),
+    )
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     t.add_argument("--seed", type=_int(0, MAX_SEED), help="random seed (default: 0; with --resume, the run's)")
     t.add_argument("--out", type=Path, help="output folder (default: runs/MODEL-DATA, numbered if taken)")
-    t.add_argument("--overwrite", action="store_true", help="replace the run in --out (its files are removed), or write into a folder that holds other files")
+    t.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="replace the run in --out (its files are removed), or write into a folder that holds other files",
+    )
     t.add_argument("--resume", action="store_true", help="continue the run in --out up to --epochs")
-    t.add_argument("--save-every", type=_positive_int, default=1, help="write the checkpoint and history every N epochs; always at the end and on Ctrl-C (default: 1)")
-    t.add_argument("--fast-layers", action="store_true", help="opt in to vae_nb.layers: oneDNN products for MLPs on the CPU (x86-64 AMD with AVX-512 "
-                   "measured faster; a private torch operator: refused where torch lacks it); same weights and checkpoints")
-    t.add_argument("--tensorboard", action="store_true", help="also write TensorBoard logs to --out/tensorboard: losses, reconstructions and samples each epoch")
+    t.add_argument(
+        "--save-every",
+        type=_positive_int,
+        default=1,
+        help="write the checkpoint and history every N epochs; always at the end and on Ctrl-C (default: 1)",
+    )
+    t.add_argument(
+        "--fast-layers",
+        action="store_true",
+        help=(
+            "opt in to vae_nb.layers: oneDNN products for MLPs on the CPU (x86-64 AMD with AVX-512 "
+            "measured faster; a private torch operator: refused where torch lacks it); same weights and checkpoints"
+        ),
+    )
+    t.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="also write TensorBoard logs to --out/tensorboard: losses, reconstructions and samples each epoch",
+    )
     t.set_defaults(run=train_command)
-    e = sub.add_parser("eval", help="ELBO and importance-weighted NLL of a checkpoint", formatter_class=raw, epilog=_EVAL_EXAMPLES,
-                       description="Report the ELBO and the importance-weighted negative log-likelihood (Burda et al., 2016) "
-                                   "of a trained model on a split of its data set, in nats per example and in bits per dimension.")
+    e = sub.add_parser(
+        "eval",
+        help="ELBO and importance-weighted NLL of a checkpoint",
+        formatter_class=raw,
+        epilog=_EVAL_EXAMPLES,
+        description=(
+            "Report the ELBO and the importance-weighted negative log-likelihood (Burda et al., 2016) "
+            "of a trained model on a split of its data set, in nats per example and in bits per dimension."
+        ),
+    )
     e.add_argument("ckpt", type=Path, help="a checkpoint written by `vae_nb train`, or its run folder")
     e.add_argument("--split", help="split to evaluate (default: the data set's held-out split)")
-    e.add_argument("--k", type=_int(1, MAX_K), default=1000, help="importance samples per example (default: 1000; published tables use 5000)")
+    e.add_argument(
+        "--k",
+        type=_int(1, MAX_K),
+        default=1000,
+        help="importance samples per example (default: 1000; published tables use 5000)",
+    )
     e.add_argument("--batch-size", type=_positive_int, default=100, help="examples evaluated at a time (default: 100)")
     e.add_argument("--root", type=Path, help="data folder, as for train")
     e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     e.add_argument("--seed", type=_int(0, MAX_SEED), default=0, help="random seed (default: 0)")
     e.add_argument("--json", action="store_true", help="print the results as one JSON object")
-    e.add_argument("--fast-layers", action="store_true", help="opt in to vae_nb.layers for the evaluation, as for train")
+    e.add_argument(
+        "--fast-layers", action="store_true", help="opt in to vae_nb.layers for the evaluation, as for train"
+    )
     e.set_defaults(run=eval_command)
-    s = sub.add_parser("sample", help="a grid of samples from a checkpoint", formatter_class=raw, epilog=_SAMPLE_EXAMPLES,
-                       description="Draw samples from a trained model's prior and save them as one PNG grid.")
+    s = sub.add_parser(
+        "sample",
+        help="a grid of samples from a checkpoint",
+        formatter_class=raw,
+        epilog=_SAMPLE_EXAMPLES,
+        description="Draw samples from a trained model's prior and save them as one PNG grid.",
+    )
     s.add_argument("ckpt", type=Path, help="a checkpoint written by `vae_nb train`, or its run folder")
     s.add_argument("-n", type=_int(1, MAX_SAMPLES), default=64, help="number of samples (default: 64)")
-    s.add_argument("--nrow", type=_positive_int, help="images per row (default: 8; a conditional model without --label: one row per class)")
+    s.add_argument(
+        "--nrow",
+        type=_positive_int,
+        help="images per row (default: 8; a conditional model without --label: one row per class)",
+    )
     s.add_argument("--label", type=int, help="conditional models: the class to draw (default: every class, a row each)")
-    s.add_argument("--out", type=Path, help="PNG to write (default: samples-N-seedS.png in the run folder); a run on features: .csv or .npy")
+    s.add_argument(
+        "--out",
+        type=Path,
+        help="PNG to write (default: samples-N-seedS.png in the run folder); a run on features: .csv or .npy",
+    )
     s.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     s.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     s.add_argument("--seed", type=_int(0, MAX_SEED), default=0, help="random seed (default: 0)")
     s.set_defaults(run=sample_command)
-    n = sub.add_parser("encode", help="posterior means (latent codes) of every example of a data set", formatter_class=raw, epilog=_ENCODE_EXAMPLES,
-                       description="Write the posterior mean of the latent code of every example, one row each in input order, "
-                                   "to a .npy array (one latent level) or an .npz archive (mu, logvar, or mu_0, mu_1, ... per level).")
+    n = sub.add_parser(
+        "encode",
+        help="posterior means (latent codes) of every example of a data set",
+        formatter_class=raw,
+        epilog=_ENCODE_EXAMPLES,
+        description=(
+            "Write the posterior mean of the latent code of every example, one row each in input order, "
+            "to a .npy array (one latent level) or an .npz archive (mu, logvar, or mu_0, mu_1, ... per level)."
+        ),
+    )
     n.add_argument("ckpt", type=Path, help="a checkpoint written by `vae_nb train`, or its run folder")
-    n.add_argument("--data", type=Path, help="a folder of images, .npy/.npz array or .csv table, read as the run's own data was "
-                                             "(default: the run's own data: all of it for --data PATH runs, the held-out split of a named data set)")
+    n.add_argument(
+        "--data",
+        type=Path,
+        help=(
+            "a folder of images, .npy/.npz array or .csv table, read as the run's own data was "
+            "(default: the run's own data: all of it for --data PATH runs, the held-out split of a named data set)"
+        ),
+    )
     n.add_argument("--out", type=Path, required=True, help="the .npy or .npz file to write")
     n.add_argument("--logvar", action="store_true", help="also write the posterior log-variances (needs an .npz --out)")
     n.add_argument("--level", type=int, help="hierarchical models: write only this latent level (0 is the lowest)")

@@ -23,7 +23,16 @@ from .checkpoint import atomic_write, read_checkpoint
 from .distributed import get_device, init_distributed, seed_everything
 from .ladder import level_statistics
 from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
-from .viz import plot_history, to_images, save_grid, save_pictures, sample_images, class_rows, loss_curve_callback, tensorboard_callback
+from vae_nb.viz import (
+    plot_history,
+    to_images,
+    save_grid,
+    save_pictures,
+    sample_images,
+    class_rows,
+    loss_curve_callback,
+    tensorboard_callback,
+)
 from fastprogress.fastprogress import IN_NOTEBOOK
 import numpy as np
 
@@ -41,19 +50,30 @@ MAX_K = 100_000 # `eval --k`: importance samples per example (published tables u
 DEFAULT_EPOCHS = {"digits": 300} # epochs per data set when --epochs is not given (else 10)
 
 # %% ../nbs/08c_commands.ipynb #d199518d
-_HIERARCHY_FLAGS = (("--latent-dims", "latent_dims"), ("--layers", "layers"), ("--activation", "activation"), ("--inference", "inference"), ("--kl-warmup", "kl_warmup"))
+_HIERARCHY_FLAGS = (
+    ("--latent-dims", "latent_dims"),
+    ("--layers", "layers"),
+    ("--activation", "activation"),
+    ("--inference", "inference"),
+    ("--kl-warmup", "kl_warmup"),
+)
 
 def _hierarchy_spec(a:argparse.Namespace, spec:RunSpec) -> None:
     "Set the MLP-hierarchy fields of `spec` from the flags, refusing them for other models and sizes that do not fit."
     levels, given = MODELS[spec.model].levels, [flag for flag, name in _HIERARCHY_FLAGS if getattr(a, name) is not None]
     hierarchies = ", ".join(k for k, m in MODELS.items() if m.levels)
-    if given and levels is None: raise CLIError(f"{given[0]} does not apply to --model {spec.model}; MLP hierarchies take it: {hierarchies}")
+    if given and levels is None:
+        raise CLIError(f"{given[0]} does not apply to --model {spec.model}; MLP hierarchies take it: {hierarchies}")
     if a.latent_dims is not None:
         if a.latent_dim is not None: raise CLIError("give --latent-dim or --latent-dims, not both")
         if not levels[0] <= len(a.latent_dims) <= levels[1]:
-            raise CLIError(f"--latent-dims: --model {spec.model} takes {'1 size' if levels[1] == 1 else f'{levels[0]} to {levels[1]} sizes'}, got {len(a.latent_dims)}")
+            raise CLIError(
+                f"--latent-dims: --model {spec.model} takes"
+                f" {'1 size' if levels[1] == 1 else f'{levels[0]} to {levels[1]} sizes'}, got {len(a.latent_dims)}"
+            )
         spec.latent_dim = a.latent_dims[0]
-    if a.inference == "top-down" and levels[1] == 1: raise CLIError("--inference top-down needs more than one level; use --model hvae")
+    if a.inference == "top-down" and levels[1] == 1:
+        raise CLIError("--inference top-down needs more than one level; use --model hvae")
     for _, name in _HIERARCHY_FLAGS:
         if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
 
@@ -62,17 +82,39 @@ def _run_spec(a:argparse.Namespace, info:DataInfo) -> RunSpec:
     "The run the flags describe on the data `info` describes, after refusing contradictory ones."
     kind = MODELS[a.model]
     if kind.images and len(info.shape) != 3:
-        raise CLIError(f"--model {a.model} needs images, but --data {a.data} holds feature vectors of {info.shape[0]} values; models for features: {', '.join(k for k, m in MODELS.items() if not m.images)}")
+        raise CLIError(
+            f"--model {a.model} needs images, but --data {a.data} holds feature vectors of {info.shape[0]} values;"
+            f" models for features: {', '.join(k for k, m in MODELS.items() if not m.images)}"
+        )
     if a.beta is not None and not kind.has_beta:
-        raise CLIError(f"--beta does not apply to --model {a.model}, which has no adjustable KL weight; models with one: {', '.join(k for k, m in MODELS.items() if m.has_beta)}")
+        raise CLIError(
+            f"--beta does not apply to --model {a.model}, which has no adjustable KL weight; models with one:"
+            f" {', '.join(k for k, m in MODELS.items() if m.has_beta)}"
+        )
     if kind.multiple > 1 and any(side % kind.multiple for side in info.shape[1:]):
-        raise CLIError(f"--model {a.model} needs image sides that are multiples of {kind.multiple}, but --data {a.data} has {info.shape[1]}x{info.shape[2]} images")
+        raise CLIError(
+            f"--model {a.model} needs image sides that are multiples of {kind.multiple}, but --data {a.data} has"
+            f" {info.shape[1]}x{info.shape[2]} images"
+        )
     if a.binarize and info.recon != "bce":
-        raise CLIError(f"--binarize needs data with a Bernoulli likelihood; --data {a.data} is modelled with {info.recon!r}")
+        raise CLIError(
+            f"--binarize needs data with a Bernoulli likelihood; --data {a.data} is modelled with {info.recon!r}"
+        )
     if kind.conditional and not info.n_classes:
-        raise CLIError(f"--model {a.model} is conditional and needs labels, but --data {a.data} has none; labelled data sets: {', '.join(k for k, i in DATASETS.items() if i.n_classes)}")
-    spec = RunSpec(a.model, info.name, info.shape, info.recon, lr=RunSpec.lr if a.lr is None else a.lr, binarize=info.recon == "bce" and kind.likelihood if a.binarize is None else a.binarize, n_classes=info.n_classes if kind.conditional else None,
-                   **(kind.defaults or {}))
+        raise CLIError(
+            f"--model {a.model} is conditional and needs labels, but --data {a.data} has none; labelled data sets:"
+            f" {', '.join(k for k, i in DATASETS.items() if i.n_classes)}"
+        )
+    spec = RunSpec(
+        a.model,
+        info.name,
+        info.shape,
+        info.recon,
+        lr=RunSpec.lr if a.lr is None else a.lr,
+        binarize=info.recon == "bce" and kind.likelihood if a.binarize is None else a.binarize,
+        n_classes=info.n_classes if kind.conditional else None,
+        **(kind.defaults or {}),
+    )
     for name in ("latent_dim", "hidden", "beta"):
         if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
     _hierarchy_spec(a, spec)
@@ -90,56 +132,86 @@ def _check_writable(path:Path, flag:str) -> None:
 
 # %% ../nbs/08c_commands.ipynb #c1a2b002
 _OUTPUT = r"checkpoint\.(?:safetensors|json)|(?:history|steps)\.(?:csv|json)|loss_curve\.png|reconstructions\.png|samples(?:-\d+(?:-label\d+)?-seed\d+)?\.png|samples-\d+(?:-label\d+)?-seed\d+\.csv"
-_RUN_FILE = re.compile(rf"{_OUTPUT}|\.(?:{_OUTPUT})\.\d+\.tmp|\.loss_curve\.tmp\.png")   # and the temporary files of atomic writes
+# and the temporary files of atomic writes
+_RUN_FILE = re.compile(rf"{_OUTPUT}|\.(?:{_OUTPUT})\.\d+\.tmp|\.loss_curve\.tmp\.png")
 
 def _run_files(folder:Path) -> list[Path]:
     "The files in `folder` that `vae_nb train` and `vae_nb sample` write (with their temporary files)."
     if not folder.is_dir(): return []
-    return sorted([p for p in folder.iterdir() if p.is_file() and _RUN_FILE.fullmatch(p.name)] + list(folder.glob("tensorboard/events.out.tfevents.*")))
+    return sorted(
+        [p for p in folder.iterdir() if p.is_file() and _RUN_FILE.fullmatch(p.name)]
+        + list(folder.glob("tensorboard/events.out.tfevents.*"))
+    )
 
 def _out_dir(a:argparse.Namespace) -> Path:
     "The checked output folder of `train` (not created yet, nothing removed yet)."
-    if a.resume and a.overwrite: raise CLIError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
+    if a.resume and a.overwrite:
+        raise CLIError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
     if a.out is None:
         if a.resume: raise CLIError("--resume needs --out, the folder of the run to continue")
         base = out = Path("runs") / f"{a.model}-{Path(a.data).stem}"
         for i in range(2, 10**6):
             if not (out.is_dir() and any(out.iterdir())): break
             out = base.with_name(f"{base.name}-{i}")
-    else: out = a.out
+    else:
+        out = a.out
     _check_writable(out, "--out")
     is_run = (out / CHECKPOINT).is_file()
     if a.resume:
         if not is_run: raise CLIError(f"--resume: there is no run to continue in {out} (no {CHECKPOINT})")
     elif is_run and not a.overwrite:
-        raise CLIError(f"--out {out} already holds a run; pass --resume to continue it, --overwrite to replace it, or another --out")
+        raise CLIError(
+            f"--out {out} already holds a run; pass --resume to continue it, --overwrite to replace it, or another"
+            " --out"
+        )
     elif out.is_dir() and not a.overwrite and (held := sorted(p.name for p in out.iterdir())):
-        raise CLIError(f"--out {out} holds files that are not a vae_nb run ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}); "
-                       "pass --overwrite to write the run there anyway (files of the same names are replaced), or another --out")
+        raise CLIError(
+            f"--out {out} holds files that are not a vae_nb run"
+            f" ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}); pass --overwrite to write the run there"
+            " anyway (files of the same names are replaced), or another --out"
+        )
     return out
 
 # %% ../nbs/08c_commands.ipynb #f87f5909
 def _source(a:argparse.Namespace) -> DataSource|None:
     "The user's data `--data PATH` names (None for a named data set), with the reader flags checked against its kind."
-    flags = {"--image-size": a.image_size, "--channels": a.channels, "--label-column": a.label_column, "--valid-fraction": a.valid_fraction}
+    flags = {
+        "--image-size": a.image_size,
+        "--channels": a.channels,
+        "--label-column": a.label_column,
+        "--valid-fraction": a.valid_fraction,
+    }
     if a.data in DATASETS:
         given = [f for f, v in flags.items() if v is not None]
-        if given: raise CLIError(f"{given[0]} applies to your own --data (a folder or file), not to the data set {a.data!r}")
+        if given:
+            raise CLIError(f"{given[0]} applies to your own --data (a folder or file), not to the data set {a.data!r}")
         return None
     path = Path(a.data).expanduser()
-    if not path.exists(): raise CLIError(f"--data {a.data} is neither a data set ({', '.join(DATASETS)}) nor an existing folder or file")
-    if a.root is not None or a.no_download: raise CLIError(f"--root and --no-download apply to named data sets, not to --data {a.data}")
-    if not path.is_dir() and (a.image_size or a.channels): raise CLIError(f"--image-size and --channels apply to a folder of images, not to --data {a.data}")
-    if path.suffix.lower() != ".csv" and a.label_column is not None: raise CLIError(f"--label-column applies to a .csv table, not to --data {a.data}")
+    if not path.exists():
+        raise CLIError(f"--data {a.data} is neither a data set ({', '.join(DATASETS)}) nor an existing folder or file")
+    if a.root is not None or a.no_download:
+        raise CLIError(f"--root and --no-download apply to named data sets, not to --data {a.data}")
+    if not path.is_dir() and (a.image_size or a.channels):
+        raise CLIError(f"--image-size and --channels apply to a folder of images, not to --data {a.data}")
+    if path.suffix.lower() != ".csv" and a.label_column is not None:
+        raise CLIError(f"--label-column applies to a .csv table, not to --data {a.data}")
     return DataSource(str(path.resolve()), a.image_size, a.channels, a.label_column, a.valid_fraction or 0.1, a.seed)
 
 def _user_info(source:DataSource) -> DataInfo:
     "A `DataInfo` for the user's data: reads it and splits it (fitting and recording the scaling the first time)."
-    try: train, valid = source.split()
+    try:train, valid = source.split()
     except (DataNotFoundError, ValueError) as e: raise CLIError(str(e) if source.path in str(e) else f"{source.path}: {e}") from None
     parts, name = {"train": train, "valid": valid}, Path(source.path).stem
-    return DataInfo(name, f"your data {source.path}", train.shape, len(train.classes) if train.classes else None, ("train", "valid"), "valid",
-                    train.recon, lambda root, split, download: TensorDataset(*parts[split].tensors))
+    return DataInfo(
+        name,
+        f"your data {source.path}",
+        train.shape,
+        len(train.classes) if train.classes else None,
+        ("train", "valid"),
+        "valid",
+        train.recon,
+        lambda root, split, download: TensorDataset(*parts[split].tensors),
+    )
 
 def _info(spec:RunSpec) -> DataInfo:
     "The `DataInfo` of a run's data: a named data set, or the user's data its `source` records."
@@ -155,12 +227,15 @@ def _device(name:str) -> torch.device:
 
 def _load(info:DataInfo, split:str, root:Path|None, download:bool=True) -> TensorDataset:
     "A split of a data set; a missing or malformed file, or a row holding NaN or inf, is an input error."
-    try: ds = info.loader(root, split, download)
+    try:ds = info.loader(root, split, download)
     except (DataNotFoundError, ValueError) as e: raise CLIError(str(e)) from None
     x = ds.tensors[0]
     bad = (~torch.isfinite(x.reshape(len(x), -1))).any(1).nonzero().flatten().tolist()
-    if bad: raise CLIError(f"--data {info.name} ({root or default_root()}): row {bad[0]} of the {split} split holds NaN or infinite values "
-                           f"({len(bad)} row(s) in all); fix or remove them")
+    if bad:
+        raise CLIError(
+            f"--data {info.name} ({root or default_root()}): row {bad[0]} of the {split} split holds NaN or infinite"
+            f" values ({len(bad)} row(s) in all); fix or remove them"
+        )
     return ds
 
 def _heldout(ds:TensorDataset, spec:RunSpec) -> tuple[Tensor, ...]:
@@ -170,8 +245,17 @@ def _heldout(ds:TensorDataset, spec:RunSpec) -> tuple[Tensor, ...]:
     return (x, *rest)
 
 # %% ../nbs/08c_commands.ipynb #c1a2b004
-_RUN_FLAGS = (("--model", "model"), ("--data", "data"), ("--latent-dim", "latent_dim"), ("--hidden", "hidden"), ("--beta", "beta"), ("--lr", "lr"), *_HIERARCHY_FLAGS)
-_TRAINER_FLAGS = (("--batch-size", "batch_size", 1), ("--seed", "seed", 0))   # recorded by the engine, with their least valid value
+_RUN_FLAGS = (
+    ("--model", "model"),
+    ("--data", "data"),
+    ("--latent-dim", "latent_dim"),
+    ("--hidden", "hidden"),
+    ("--beta", "beta"),
+    ("--lr", "lr"),
+    *_HIERARCHY_FLAGS,
+)
+# recorded by the engine, with their least valid value
+_TRAINER_FLAGS = (("--batch-size", "batch_size", 1), ("--seed", "seed", 0))
 
 def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
     "The run stored in `out`; its batch size and seed go to `a`. Flags that differ from the run are refused."
@@ -180,23 +264,40 @@ def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
     trainer = trainer if isinstance(trainer, dict) else {}
     for flag, name, *least in _RUN_FLAGS + _TRAINER_FLAGS:
         recorded, given = trainer.get(name) if least else getattr(spec, name), getattr(a, name)
-        if least and not (isinstance(recorded, int) and not isinstance(recorded, bool) and least[0] <= recorded <= MAX_SEED):
-            raise CLIError(f"--resume: {path} records no valid {flag} (got {recorded!r}), so the run cannot be continued exactly")
+        if least and not (
+            isinstance(recorded, int) and not isinstance(recorded, bool) and least[0] <= recorded <= MAX_SEED
+        ):
+            raise CLIError(
+                f"--resume: {path} records no valid {flag} (got {recorded!r}), so the run cannot be continued exactly"
+            )
         if given is not None and given != recorded:
-            raise CLIError(f"--resume: {path} holds a run with {flag} {recorded}, got {flag} {given}; drop the flag to continue that run, or train a new one")
+            raise CLIError(
+                f"--resume: {path} holds a run with {flag} {recorded}, got {flag} {given}; drop the flag to continue"
+                " that run, or train a new one"
+            )
         if least: setattr(a, name, recorded)
     if a.binarize is not None and a.binarize != spec.binarize:
-        raise CLIError(f"--resume: {path} holds a run trained {'with' if spec.binarize else 'without'} --binarize; drop {'--no-binarize' if spec.binarize else '--binarize'} to continue that run, or train a new one")
+        raise CLIError(
+            f"--resume: {path} holds a run trained {'with' if spec.binarize else 'without'} --binarize; drop"
+            f" {'--no-binarize' if spec.binarize else '--binarize'} to continue that run, or train a new one"
+        )
     return spec
 
 # %% ../nbs/08c_commands.ipynb #c1a2b006
 def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
     "The one-line report of training that met a NaN or infinite value."
-    if not isinstance(e, NonFiniteLossError):   # vae_nb.core refused a non-finite tensor inside `loss_terms`, before the engine's own check
-        kept = (f"the last good checkpoint is {trainer.last_checkpoint[0]} (step {trainer.last_checkpoint[1]})" if trainer.last_checkpoint
-                else "no checkpoint was written")
-        e = NonFiniteLossError(f"training stopped: a loss term is not finite at step {trainer.step + 1} ({str(e).splitlines()[0]}); "
-                               f"parameters were not updated; {kept}", trainer.step + 1)
+    # vae_nb.core refused a non-finite tensor inside `loss_terms`, before the engine's own check
+    if not isinstance(e, NonFiniteLossError):
+        kept = (
+            f"the last good checkpoint is {trainer.last_checkpoint[0]} (step {trainer.last_checkpoint[1]})"
+            if trainer.last_checkpoint
+            else "no checkpoint was written"
+        )
+        e = NonFiniteLossError(
+            f"training stopped: a loss term is not finite at step {trainer.step + 1} ({str(e).splitlines()[0]}); "
+            f"parameters were not updated; {kept}",
+            trainer.step + 1,
+        )
     return NonFiniteLossError(f"{e.args[0]}; the run diverged: try a smaller --lr than {spec.lr:g}", e.step, e.term)
 
 # %% ../nbs/08c_commands.ipynb #955a071d
@@ -204,7 +305,7 @@ def _layers(model:nn.Module, a:argparse.Namespace) -> nn.Module:
     "`model` with vae_nb's oneDNN layers if `--fast-layers` asked for them (`vae_nb.layers.use_fast_layers`), else as built."
     if not a.fast_layers: return model
     from .layers import use_fast_layers
-    try: return use_fast_layers(model)
+    try:return use_fast_layers(model)
     except RuntimeError as e: raise CLIError(f"--fast-layers: {e}") from None
 
 # %% ../nbs/08c_commands.ipynb #7eb64bd6
@@ -228,7 +329,8 @@ def train_command(a:argparse.Namespace) -> Path:
     train, valid = _load(info, "train", a.root, not a.no_download), _load(info, info.eval_split, a.root, not a.no_download)
     torch.manual_seed(a.seed)
     model = _layers(MODELS[spec.model].build(spec), a)
-    if not a.resume: model.prepare(train.tensors[0])   # data-dependent initialisation (a VAE starts at the data's marginal)
+    # data-dependent initialisation (a VAE starts at the data's marginal)
+    if not a.resume: model.prepare(train.tensors[0])
     loader = make_loader(train.tensors, a.batch_size, seed=a.seed, device=device, rank=rank, world_size=world_size,
                          transform=DynamicBinarize() if spec.binarize else None)
     valid_data = _heldout(valid, spec)
@@ -242,7 +344,8 @@ def train_command(a:argparse.Namespace) -> Path:
     created = not out.exists()
     try: history = trainer.fit(epochs, resume=a.resume or None)
     except (NonFiniteLossError, ValueError) as e:
-        if not isinstance(e, NonFiniteLossError) and "must be finite" not in str(e): raise   # not a divergence: a bug, with its traceback
+        # not a divergence: a bug, with its traceback
+        if not isinstance(e, NonFiniteLossError) and "must be finite" not in str(e): raise
         if rank == 0 and created and out.is_dir() and not any(out.iterdir()): out.rmdir()
         raise _diverged(e, trainer, spec) from None
     if rank == 0:
@@ -270,12 +373,14 @@ def eval_command(a:argparse.Namespace) -> dict:
     res = {"checkpoint": str(path), "model": spec.model, "data": spec.data, "split": split, "n": len(x), "dims": dims}
     try:
         res["terms"] = evaluate(model, data[0] if len(data) == 1 else data, batch_size=a.batch_size)
-        if kind.levels: res["levels"] = level_statistics(model, x.to(model.device), batch_size=a.batch_size)   # KL and active units per level
+        # KL and active units per level
+        if kind.levels: res["levels"] = level_statistics(model, x.to(model.device), batch_size=a.batch_size)
         if kind.likelihood:
             batches = list(zip(x.split(a.batch_size), labels.split(a.batch_size))) if kind.conditional else x
             r = evaluate_likelihood(model, batches, a.k, batch_size=a.batch_size)   # the library's one likelihood path
             res.update(k=a.k, elbo=r["elbo"], nll=r["nll"], elbo_bits_per_dim=bits_per_dim(-r["elbo"], dims), nll_bits_per_dim=r["bits_per_dim"])
-    except (NonFiniteLossError, ValueError) as e:   # finite weights whose outputs overflow: `evaluate` or vae_nb.core refuse them
+    # finite weights whose outputs overflow: `evaluate` or vae_nb.core refuse them
+    except (NonFiniteLossError, ValueError) as e:
         if isinstance(e, ValueError) and "must be finite" not in str(e): raise
         what = f"loss term {e.term!r}" if isinstance(e, NonFiniteLossError) and e.term else str(e).splitlines()[0]
         raise CLIError(f"{path}: the model's outputs are not finite on the {split} split ({what}); its weights are finite but overflow") from None
@@ -290,20 +395,26 @@ def eval_command(a:argparse.Namespace) -> dict:
         if "nll" in res:
             print(f"ELBO    {res['elbo']:10.3f} nats  {res['elbo_bits_per_dim']:.4f} bits/dim (negative ELBO)")
             print(f"IW-NLL  {res['nll']:10.3f} nats  {res['nll_bits_per_dim']:.4f} bits/dim (k={a.k})")
-        else: print(f"{type(model).__name__} " + ("is not trained on a likelihood bound" if has_likelihood else "defines no likelihood (log_importance_weights)") + ": no ELBO or NLL")
+        else: print(f"{type(model).__name__} is not trained on a likelihood bound: no ELBO or NLL")
     return res
 
 # %% ../nbs/08c_commands.ipynb #c1a2b008
 def _sample_labels(a:argparse.Namespace, spec:RunSpec, path:Path) -> tuple[Tensor|None, int]:
     "The labels to draw (None for an unconditional model) and the grid's row length, from `-n`, `--label` and `--nrow`."
     if not MODELS[spec.model].conditional:
-        if a.label is not None: raise CLIError(f"--label applies to conditional models only; {path} holds a {spec.model} model")
+        if a.label is not None:
+            raise CLIError(f"--label applies to conditional models only; {path} holds a {spec.model} model")
         return None, a.nrow or 8
     if a.label is None:
-        if a.nrow is not None: raise CLIError(f"--nrow: a conditional model's grid has one row per class; pass --label to draw one class, --nrow per row")
+        if a.nrow is not None:
+            raise CLIError(
+                f"--nrow: a conditional model's grid has one row per class; pass --label to draw one class, --nrow"
+                f" per row"
+            )
         per_class = math.ceil(a.n / spec.n_classes)
         return class_rows(spec.n_classes, per_class), per_class
-    if not 0 <= a.label < spec.n_classes: raise CLIError(f"--label must be a class of {spec.data}, 0 to {spec.n_classes - 1}, got {a.label}")
+    if not 0 <= a.label < spec.n_classes:
+        raise CLIError(f"--label must be a class of {spec.data}, 0 to {spec.n_classes - 1}, got {a.label}")
     return torch.full((a.n,), a.label), a.nrow or 8
 
 def sample_command(a:argparse.Namespace) -> Path:
@@ -311,21 +422,30 @@ def sample_command(a:argparse.Namespace) -> Path:
     spec, path = read_run(a.ckpt)
     labels, nrow = _sample_labels(a, spec, path)
     pictures = len(spec.shape) == 3
-    out = a.out or path.parent / f"samples-{a.n}{'' if a.label is None else f'-label{a.label}'}-seed{a.seed}.{'png' if pictures else 'csv'}"
-    if out.is_dir(): raise CLIError(f"--out {out} is a folder; give a {'.png' if pictures else '.csv or .npy'} file name")
-    if not pictures and out.suffix.lower() not in (".csv", ".npy"): raise CLIError(f"--out {out}: samples of feature vectors are written to a .csv or .npy file")
+    out = (
+        a.out
+        or path.parent
+        / f"samples-{a.n}{'' if a.label is None else f'-label{a.label}'}-seed{a.seed}.{'png' if pictures else 'csv'}"
+    )
+    if out.is_dir():
+        raise CLIError(f"--out {out} is a folder; give a {'.png' if pictures else '.csv or .npy'} file name")
+    if not pictures and out.suffix.lower() not in (".csv", ".npy"):
+        raise CLIError(f"--out {out}: samples of feature vectors are written to a .csv or .npy file")
     if out.exists() and not a.overwrite: raise CLIError(f"--out {out} exists; pass --overwrite to replace it")
     _check_writable(out.parent, "--out folder")
     model, spec, path = load_run(path, _device(a.device))
     seed_everything(a.seed)
     n = a.n if labels is None else len(labels)
     images = sample_images(model, n, spec.shape, labels)
-    if not torch.isfinite(images).all(): raise CLIError(f"{path}: the model's samples hold NaN or infinite values; nothing was written")
+    if not torch.isfinite(images).all():
+        raise CLIError(f"{path}: the model's samples hold NaN or infinite values; nothing was written")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if pictures: save_grid(images, out, spec.shape, nrow)
+    if pictures:save_grid(images, out, spec.shape, nrow)
     else: save_array(_in_data_units(images, spec), out)
     rows = "" if labels is None or a.label is not None else f", one row of {nrow} per class"
-    print(f"wrote {n} samples of {spec.model}{'' if a.label is None else f' (label {a.label})'} ({path}) to {out}{rows}")
+    print(
+        f"wrote {n} samples of {spec.model}{'' if a.label is None else f' (label {a.label})'} ({path}) to {out}{rows}"
+    )
     return out
 
 # %% ../nbs/08c_commands.ipynb #d54ef283
@@ -369,21 +489,39 @@ def encode_command(a:argparse.Namespace) -> Path:
     "`vae_nb encode`: the posterior means (and log-variances) of every example, in input order, to `--out`; return its path."
     spec, path = read_run(a.ckpt)
     out, npz = a.out, a.out.suffix.lower() == ".npz"
-    if out.suffix.lower() not in (".npy", ".npz"): raise CLIError(f"--out {out} must end in .npy (one array) or .npz (several)")
-    if out.is_dir() or (out.exists() and not a.overwrite): raise CLIError(f"--out {out} {'is a folder' if out.is_dir() else 'exists; pass --overwrite to replace it'}")
-    if a.logvar and not npz: raise CLIError(f"--logvar writes the log-variances beside the means: give an --out ending in .npz")
+    if out.suffix.lower() not in (".npy", ".npz"):
+        raise CLIError(f"--out {out} must end in .npy (one array) or .npz (several)")
+    if out.is_dir() or (out.exists() and not a.overwrite):
+        raise CLIError(f"--out {out} {'is a folder' if out.is_dir() else 'exists; pass --overwrite to replace it'}")
+    if a.logvar and not npz:
+        raise CLIError(f"--logvar writes the log-variances beside the means: give an --out ending in .npz")
     _check_writable(out.parent, "--out folder")
     x, y = _encode_input(a, spec, path)
     model, spec, path = load_run(path, _device(a.device))
     depth = len(model.latent_shapes)
-    if a.level is not None and not 0 <= a.level < depth: raise CLIError(f"--level must be 0 to {depth - 1} for {path} ({spec.model}), got {a.level}")
-    if depth > 1 and a.level is None and not npz: raise CLIError(f"{path} has {depth} latent levels: pass --level, or give an --out ending in .npz for all")
-    levels = encode_data(model, x, y if MODELS[spec.model].conditional else None, a.batch_size, progress=sys.stdout.isatty() or IN_NOTEBOOK)
+    if a.level is not None and not 0 <= a.level < depth:
+        raise CLIError(f"--level must be 0 to {depth - 1} for {path} ({spec.model}), got {a.level}")
+    if depth > 1 and a.level is None and not npz:
+        raise CLIError(f"{path} has {depth} latent levels: pass --level, or give an --out ending in .npz for all")
+    levels = encode_data(
+        model,
+        x,
+        y if MODELS[spec.model].conditional else None,
+        a.batch_size,
+        progress=sys.stdout.isatty() or IN_NOTEBOOK,
+    )
     if a.logvar and levels[0][1] is None: raise CLIError(f"--logvar: a {spec.model} model has no posterior variance")
     chosen = [levels[a.level]] if a.level is not None else levels
     names = lambda l: ("mu", "logvar") if len(chosen) == 1 else (f"mu_{l}", f"logvar_{l}")
-    arrays = {k: t for l, (mu, logvar) in enumerate(chosen) for k, t in zip(names(l), (mu, logvar if a.logvar else None)) if t is not None}
+    arrays = {
+        k: t
+        for l, (mu, logvar) in enumerate(chosen)
+        for k, t in zip(names(l), (mu, logvar if a.logvar else None))
+        if t is not None
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     save_array(arrays if npz else chosen[0][0], out)
-    print(f"wrote {', '.join(f'{k} {tuple(t.shape)}' for k, t in arrays.items())} of {len(x)} examples ({path}) to {out}")
+    print(
+        f"wrote {', '.join(f'{k} {tuple(t.shape)}' for k, t in arrays.items())} of {len(x)} examples ({path}) to {out}"
+    )
     return out

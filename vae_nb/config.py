@@ -72,7 +72,9 @@ def _check_modules(value, # the list to check
                   ) -> list[nn.Module]:
     "Return `value` as a list if it is a list (or tuple, or `nn.ModuleList`) of `nn.Module`, else raise naming `name`."
     if isinstance(value, nn.Module) and not isinstance(value, nn.ModuleList):
-        raise TypeError(f"`{name}` must be a list of nn.Module, got a single {type(value).__name__} (wrap it in a list: [module])")
+        raise TypeError(
+            f"`{name}` must be a list of nn.Module, got a single {type(value).__name__} (wrap it in a list: [module])"
+        )
     if not isinstance(value, (list, tuple, nn.ModuleList)):
         raise TypeError(f"`{name}` must be a list of nn.Module, got {describe(value)}")
     for i, m in enumerate(value):
@@ -83,18 +85,24 @@ def _check_modules(value, # the list to check
 class VAEConfig:
     "Validated description of a standard, β or hierarchical VAE: one encoder and one decoder per latent level."
     encoders:list[nn.Module] # encoders[l]: level l-1's sample (x for l=0) -> (N, 2*D_l, ...) mean and log-variance
-    decoders:list[nn.Module] # one per level, deepest last, or one (p(x | z_0), with `priors`); decoders[0] outputs the data
-    priors:list[nn.Module]|None=None # depth-1 modules, priors[l]: z_{l+1} -> (N, 2*D_l, ...) parameters of p(z_l | z_{l+1})
-    reconstruction_loss:Literal["mse", "bce"]="mse" # "bce" takes decoder logits; both sum over data dims, mean over the batch
+    # one per level, deepest last, or one (p(x | z_0), with `priors`); decoders[0] outputs the data
+    decoders:list[nn.Module]
+    # depth-1 modules, priors[l]: z_{l+1} -> (N, 2*D_l, ...) parameters of p(z_l | z_{l+1})
+    priors:list[nn.Module]|None=None
+    # "bce" takes decoder logits; both sum over data dims, mean over the batch
+    reconstruction_loss:Literal["mse", "bce"]="mse"
     kl_weight:float=1.0 # β, the weight of the KL term
     beta_schedule:Callable[[int], float]|None=None # step -> β; replaces `kl_weight` when given
-    hierarchical_kl:bool=False # False: each level's KL weighted by β (the ELBO for β = 1); True: by β/depth (lucid's default)
+    # False: each level's KL weighted by β (the ELBO for β = 1); True: by β/depth (lucid's default)
+    hierarchical_kl:bool=False
     depth:int|None=None # number of latent levels; defaults to len(encoders)
     input_shape:tuple[int, ...]|None=None # per-example data shape; reconstructions are reshaped to (N, *input_shape)
     free_bits:float=0.0 # free-bits floor in nats per latent dimension (0: off)
 
     def __post_init__(self):
-        self.encoders, self.decoders = _check_modules(self.encoders, "encoders"), _check_modules(self.decoders, "decoders")
+        self.encoders, self.decoders = _check_modules(self.encoders, "encoders"), _check_modules(
+            self.decoders, "decoders"
+        )
         if not self.encoders: raise ValueError("`encoders` must be a non-empty list of nn.Module, got an empty list")
         if not self.decoders: raise ValueError("`decoders` must be a non-empty list of nn.Module, got an empty list")
         if self.depth is None: self.depth = len(self.encoders)
@@ -102,20 +110,37 @@ class VAEConfig:
         if self.depth != len(self.encoders):
             raise ValueError(f"`depth` must equal the number of encoders ({len(self.encoders)}), got {self.depth}")
         if len(self.decoders) not in (1, self.depth):
-            raise ValueError(f"`decoders` must have one module per level (depth={self.depth}) or one data decoder, got {len(self.decoders)}")
+            raise ValueError(
+                f"`decoders` must have one module per level (depth={self.depth}) or one data decoder, got"
+                f" {len(self.decoders)}"
+            )
         if self.priors is not None:
             self.priors = _check_modules(self.priors, "priors")
             if len(self.priors) != self.depth - 1:
-                raise ValueError(f"`priors` must have depth - 1 = {self.depth - 1} modules (one per level below the top), got {len(self.priors)}")
+                raise ValueError(
+                    f"`priors` must have depth - 1 = {self.depth - 1} modules (one per level below the top), got"
+                    f" {len(self.priors)}"
+                )
         if len(self.decoders) < self.depth and self.priors is None:
-            raise ValueError(f"a single decoder reads only z_0: the {self.depth - 1} level(s) above need `priors` to reach the data (or pass one decoder per level)")
+            raise ValueError(
+                f"a single decoder reads only z_0: the {self.depth - 1} level(s) above need `priors` to reach the data"
+                " (or pass one decoder per level)"
+            )
         if not isinstance(self.reconstruction_loss, str):
             raise TypeError(f"`reconstruction_loss` must be a str, got {describe(self.reconstruction_loss)}")
         if self.reconstruction_loss not in RECONSTRUCTION_LOSSES:
-            raise ValueError(f"`reconstruction_loss` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {self.reconstruction_loss!r}")
+            raise ValueError(
+                f"`reconstruction_loss` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got"
+                f" {self.reconstruction_loss!r}"
+            )
         self.kl_weight = check_number(self.kl_weight, "kl_weight")
-        if self.beta_schedule is not None and (not callable(self.beta_schedule) or isinstance(self.beta_schedule, nn.Module)):
-            raise TypeError(f"`beta_schedule` must be a callable step -> beta (not a module) or None, got {describe(self.beta_schedule)}")
+        if self.beta_schedule is not None and (
+            not callable(self.beta_schedule) or isinstance(self.beta_schedule, nn.Module)
+        ):
+            raise TypeError(
+                "`beta_schedule` must be a callable step -> beta (not a module) or None, got"
+                f" {describe(self.beta_schedule)}"
+            )
         if not isinstance(self.hierarchical_kl, bool):
             raise TypeError(f"`hierarchical_kl` must be a bool (True or False), got {describe(self.hierarchical_kl)}")
         if self.input_shape is not None: self.input_shape = self._check_shape(self.input_shape)
@@ -124,7 +149,9 @@ class VAEConfig:
     @staticmethod
     def _check_shape(shape) -> tuple[int, ...]:
         if isinstance(shape, numbers.Integral) and not isinstance(shape, bool): shape = (shape,)
-        if not isinstance(shape, (tuple, list)) or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape):
+        if not isinstance(shape, (tuple, list)) or not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shape
+        ):
             raise TypeError(f"`input_shape` must be a tuple of ints, got {describe(shape)}")
         if not shape or any(s < 1 for s in shape):
             raise ValueError(f"`input_shape` must be a non-empty tuple of positive ints, got {tuple(shape)!r}")

@@ -26,15 +26,27 @@ def conv_coders(in_channels:int=3, # channels of the images
                 cond_dim:int=0, # channels of a condition appended to the encoder's input, features appended to z
                ) -> tuple[nn.Sequential, nn.Sequential]:
     "A stride-2 conv encoder x -> 2*latent_dim features (mu, logvar) and its mirror decoder z -> x."
-    for name, v in (("in_channels", in_channels), ("latent_dim", latent_dim), *((f"channels[{i}]", c) for i, c in enumerate(channels))):
+    for name, v in (
+        ("in_channels", in_channels),
+        ("latent_dim", latent_dim),
+        *((f"channels[{i}]", c) for i, c in enumerate(channels)),
+    ):
         check_int(v, name)
     check_int(cond_dim, "cond_dim", minimum=0)
     sizes = [_pair(image_size)]
     for _ in channels: sizes.append(tuple(s // 2 for s in sizes[-1]))
-    if min(sizes[-1]) < 1: raise ValueError(f"`image_size` must be at least {2 ** len(channels)} for {len(channels)} stride-2 layers, got {image_size!r}")
+    if min(sizes[-1]) < 1:
+        raise ValueError(
+            f"`image_size` must be at least {2 ** len(channels)} for {len(channels)} stride-2 layers, got"
+            f" {image_size!r}"
+        )
     block = lambda conv, c: [conv, nn.BatchNorm2d(c), nn.LeakyReLU(0.2)]
     chans, flat = [in_channels, *channels], channels[-1] * math.prod(sizes[-1])
-    enc = [layer for i, c in enumerate(channels) for layer in block(nn.Conv2d(chans[i] + (cond_dim if i == 0 else 0), c, 4, 2, 1), c)]
+    enc = [
+        layer
+        for i, c in enumerate(channels)
+        for layer in block(nn.Conv2d(chans[i] + (cond_dim if i == 0 else 0), c, 4, 2, 1), c)
+    ]
     encoder = nn.Sequential(*enc, nn.Flatten(), nn.Linear(flat, 2 * latent_dim))
     dec = []
     for i in reversed(range(len(channels))):
@@ -55,7 +67,13 @@ class ConvVAE(VanillaVAE):
                  recon:Literal["bce", "mse"]="bce", # reconstruction loss (the decoder outputs logits for "bce")
                  **kwargs, # `optimizer`, `lr`, `grad_clip` of `VAEAlgorithm`
                 ):
-        super().__init__(*conv_coders(in_channels, latent_dim, image_size, channels), d_latent=latent_dim, recon=recon, output="logits", **kwargs)
+        super().__init__(
+            *conv_coders(in_channels, latent_dim, image_size, channels),
+            d_latent=latent_dim,
+            recon=recon,
+            output="logits",
+            **kwargs,
+        )
         self.image_shape = (in_channels, *_pair(image_size))
     def encode(self, x:Tensor, condition:Tensor|None=None) -> tuple[Tensor, Tensor]:
         "`(mu, logvar)` for images `x` of shape (N, *image_shape)."

@@ -67,7 +67,9 @@ def check_finite(x:Tensor, # tensor to check
     "Raise `NonFiniteError` (a `ValueError`) naming `name` if `x` holds NaN or inf (when validation is on); return `x`."
     if checks_enabled() and not bool(torch.isfinite(x).all()):
         n_nan, n_inf = int(torch.isnan(x).sum()), int(torch.isinf(x).sum())
-        raise NonFiniteError(f"`{name}` must be finite, got {n_nan} NaN and {n_inf} inf value(s) in a tensor of shape {_shape(x)}")
+        raise NonFiniteError(
+            f"`{name}` must be finite, got {n_nan} NaN and {n_inf} inf value(s) in a tensor of shape {_shape(x)}"
+        )
     return x
 
 # %% ../nbs/00_core.ipynb #7d387232
@@ -85,7 +87,9 @@ def check_number(value, # the value to check
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a real number, got {describe(value)}")
     if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        raise ValueError(f"`{name}` must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}")
+        raise ValueError(
+            f"`{name}` must be a finite {'positive' if positive else 'non-negative'} number, got {value!r}"
+        )
     return float(value)
 
 # %% ../nbs/00_core.ipynb #45499d92
@@ -107,8 +111,10 @@ def check_tensor(x, # the value to check
                 ) -> Tensor:
     "Return `x` if it is a (floating-point) tensor holding at least one example, else raise naming `name`."
     if not isinstance(x, Tensor): raise TypeError(f"`{name}` must be a Tensor, got {describe(x)}")
-    if floating and not x.is_floating_point(): raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {x.dtype}")
-    if batch and (x.dim() == 0 or len(x) == 0): raise ValueError(f"`{name}` must hold at least one example (batch first), got shape {tuple(x.shape)}")
+    if floating and not x.is_floating_point():
+        raise TypeError(f"`{name}` must be a floating-point tensor, got dtype {x.dtype}")
+    if batch and (x.dim() == 0 or len(x) == 0):
+        raise ValueError(f"`{name}` must hold at least one example (batch first), got shape {tuple(x.shape)}")
     return x
 
 # %% ../nbs/00_core.ipynb #2154c50f
@@ -148,16 +154,25 @@ def gaussian_kl(mu_q:Tensor, # mean of q
     check_same_shape(mu_q, logvar_q, "mu_q", "logvar_q")
     for name, t in (("mu_p", mu_p), ("logvar_p", logvar_p)):
         if isinstance(t, Tensor) and t.dim() > 0: check_same_shape(mu_q, t, "mu_q", name)
-    if isinstance(mu_p, numbers.Real) and isinstance(logvar_p, numbers.Real):   # a fixed prior such as N(0, I): half the operations and autograd nodes
+    # a fixed prior such as N(0, I): half the operations and autograd nodes
+    if isinstance(mu_p, numbers.Real) and isinstance(logvar_p, numbers.Real):
         s = torch.exp(logvar_q) + (mu_q if mu_p == 0 else mu_q - mu_p) ** 2
         kl = 0.5 * ((s if logvar_p == 0 else s * math.exp(-logvar_p)) - logvar_q + (logvar_p - 1))
-    else: kl = 0.5 * (logvar_p - logvar_q + (torch.exp(logvar_q) + (mu_q - mu_p) ** 2) * torch.exp(-torch.as_tensor(logvar_p, dtype=mu_q.dtype, device=mu_q.device)) - 1)
+    else:
+        kl = 0.5 * (
+            logvar_p
+            - logvar_q
+            + (torch.exp(logvar_q) + (mu_q - mu_p) ** 2)
+            * torch.exp(-torch.as_tensor(logvar_p, dtype=mu_q.dtype, device=mu_q.device))
+            - 1
+        )
     return reduce(kl, reduction)
 
 # %% ../nbs/00_core.ipynb #a625e135
 def kl_divergence_gaussian(mu:Tensor, # posterior mean, batch first
                            logvar:Tensor, # posterior log-variance, same shape as `mu`
-                           reduction:Reduction="mean", # see `reduce`; the default sums over latent dims and averages over the batch
+                           # see `reduce`; the default sums over latent dims and averages over the batch
+                           reduction:Reduction="mean",
                           ) -> Tensor:
     "KL[N(mu, exp(logvar)) || N(0, I)], summed over every non-batch dimension and averaged over the batch."
     check_tensor(mu, "mu", batch=reduction != "none")
@@ -172,7 +187,8 @@ def _check_target(x_param:Tensor, x:Tensor, name:str) -> None:
 
 def _check_scale(log_scale, x:Tensor, name:str) -> Tensor:
     log_scale = torch.as_tensor(log_scale, dtype=x.dtype, device=x.device)
-    if log_scale.shape == x.shape: return log_scale   # the common case, without `broadcast_shapes` (tens of µs of Python)
+    # the common case, without `broadcast_shapes` (tens of µs of Python)
+    if log_scale.shape == x.shape: return log_scale
     try: shape = torch.broadcast_shapes(log_scale.shape, x.shape)
     except RuntimeError: shape = None
     if shape != x.shape:
@@ -181,17 +197,22 @@ def _check_scale(log_scale, x:Tensor, name:str) -> Tensor:
 
 def _check_unit_interval(x:Tensor, name:str) -> None:
     if checks_enabled() and bool(((x < 0) | (x > 1)).any()):
-        raise ValueError(f"`{name}` must lie in [0, 1] for a Bernoulli likelihood, got values in [{x.min().item():.4g}, {x.max().item():.4g}]")
-
+        raise ValueError(
+            f"`{name}` must lie in [0, 1] for a Bernoulli likelihood, got values in [{x.min().item():.4g},"
+            f" {x.max().item():.4g}]"
+        )
 
 # %% ../nbs/00_core.ipynb #e9a52c27
-_BLOCK = 16   # σ(|ℓ|) ≥ 1/2, so a product of 16 of them is ≥ 2⁻¹⁶: no underflow in float32 or wider (the callers promote to at least float32)
+# σ(|ℓ|) ≥ 1/2, so a product of 16 of them is ≥ 2⁻¹⁶: no underflow in float32 or wider (the callers promote to at least
+# float32)
+_BLOCK = 16
 
 def _sum_log_sigmoid_abs(logits:Tensor) -> Tensor:
     "Σ log σ(|ℓ|) over the last dim, as one `log` per product of 16 factors (and one per factor left over)."
     s = logits.abs().sigmoid_()
     n = s.shape[-1] // _BLOCK * _BLOCK
-    out = s[..., :n].unflatten(-1, (_BLOCK, -1)).prod(-2).log_().sum(-1)   # products of 16 strided factors: a vectorised reduction
+    # products of 16 strided factors: a vectorised reduction
+    out = s[..., :n].unflatten(-1, (_BLOCK, -1)).prod(-2).log_().sum(-1)
     return out + s[..., n:].log().sum(-1) if n < s.shape[-1] else out
 
 class _BernoulliLogProb(torch.autograd.Function):
@@ -199,7 +220,12 @@ class _BernoulliLogProb(torch.autograd.Function):
     @staticmethod
     def forward(ctx, logits:Tensor, x:Tensor) -> Tensor:
         ctx.save_for_backward(logits, x)
-        shared = x.dim() > 1 and x.shape[-2] == 1 and torch.get_float32_matmul_precision() == "highest" and not torch.is_autocast_enabled(logits.device.type)
+        shared = (
+            x.dim() > 1
+            and x.shape[-2] == 1
+            and torch.get_float32_matmul_precision() == "highest"
+            and not torch.is_autocast_enabled(logits.device.type)
+        )
         # one data row, many rows of logits: x·ℓ as a matrix product, unless products may run in reduced precision (TF32, bf16, autocast): that would cost up to a nat
         dot = (logits @ x.transpose(-1, -2)).squeeze(-1) if shared else (logits * x).sum(-1)
         return dot - logits.clamp(min=0).sum(-1) + _sum_log_sigmoid_abs(logits)
@@ -209,7 +235,6 @@ class _BernoulliLogProb(torch.autograd.Function):
         g = grad.unsqueeze(-1)
         return (torch.sigmoid(logits).sub_(x).mul_(g).neg_() if ctx.needs_input_grad[0] else None,
                 (g * logits).sum_to_size(x.shape) if ctx.needs_input_grad[1] else None)
-
 
 # %% ../nbs/00_core.ipynb #01e74ab8
 def bernoulli_log_likelihood(logits:Tensor, # decoder output *before* the sigmoid
@@ -221,7 +246,9 @@ def bernoulli_log_likelihood(logits:Tensor, # decoder output *before* the sigmoi
     _check_unit_interval(x, "x")
     dtype = torch.promote_types(logits.dtype, torch.float32)   # half-precision logits (autocast) are scored in float32
     logits, x = logits.to(dtype), x.to(dtype)
-    if reduction == "none" or logits.dim() < 2: return reduce(_BernoulliLogProb.apply(logits[..., None], x[..., None]), reduction)   # per element
+    # per element
+    if reduction == "none" or logits.dim() < 2:
+        return reduce(_BernoulliLogProb.apply(logits[..., None], x[..., None]), reduction)
     return reduce(_BernoulliLogProb.apply(logits.flatten(1), x.flatten(1)), reduction)   # per example, then reduced
 
 # %% ../nbs/00_core.ipynb #5abc9ef5
@@ -274,18 +301,25 @@ def reconstruction_loss(x_recon:Tensor, # decoder output: the mean for "mse", lo
     return RECONSTRUCTION_LOSSES[kind](x_recon, x)
 
 # %% ../nbs/00_core.ipynb #6905030d
-MSE_LOGVAR = math.log(0.5)  # log-variance of the Gaussian whose negative log-density is the summed squared error (up to a constant)
+# log-variance of the Gaussian whose negative log-density is the summed squared error (up to a constant)
+MSE_LOGVAR = math.log(0.5)
 
 def recon_log_likelihood(out:Tensor, # decoder output: logits for "bce", the mean for "mse"
                          x:Tensor, # data, same shape as `out` (or as one of its `k` rows per example)
                          kind:Literal["bce", "mse"]="bce", # the reconstruction loss the model trains with
-                         k:int=1, # outputs per example of `x`, in a row: `out` is (N*k, ...), `x` is scored against each without a copy
+                         # outputs per example of `x`, in a row: `out` is (N*k, ...), `x` is scored against each without
+                         # a copy
+                         k:int=1,
                         ) -> Tensor:
     "log p(x | z) per row of `out`: Bernoulli(sigmoid(out)) for \"bce\", N(out, ½I) for \"mse\"."
-    if kind not in RECONSTRUCTION_LOSSES: raise ValueError(f"`kind` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {kind!r}")
+    if kind not in RECONSTRUCTION_LOSSES:
+        raise ValueError(f"`kind` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {kind!r}")
     if k == 1: return bernoulli_log_likelihood(out, x) if kind == "bce" else gaussian_log_likelihood(out, x, MSE_LOGVAR)
     check_int(k, "k")
-    if _shape(out) != (len(x) * k, *x.shape[1:]): raise ValueError(f"`out` must hold k={k} rows per example of `x`, shape {(len(x) * k, *x.shape[1:])}, got {_shape(out)}")
+    if _shape(out) != (len(x) * k, *x.shape[1:]):
+        raise ValueError(
+            f"`out` must hold k={k} rows per example of `x`, shape {(len(x) * k, *x.shape[1:])}, got {_shape(out)}"
+        )
     check_finite(out, "out"); check_finite(x, "x")
     o, xe = out.reshape(len(x), k, -1), x.reshape(len(x), 1, -1)   # x broadcast over its k rows
     if kind == "bce":
@@ -312,13 +346,16 @@ def iw_log_likelihood(log_w:Tensor, # log importance weights log p(x, z_i) - log
     return log_mean_exp(log_w, dim)
 
 # %% ../nbs/00_core.ipynb #5d28e286
-def iw_estimates(log_weights:Callable[[int], Tensor], # `n -> (N, n)`: log importance weights of `n` fresh samples per example
-                 k:int=5000, # total number of importance samples per example
-                 chunk_size:int=500, # samples drawn per call, bounding memory
-                ) -> tuple[Tensor, Tensor]:
+def iw_estimates(
+    log_weights: Callable[[int], Tensor],  # `n -> (N, n)`: log importance weights of `n` fresh samples per example
+    k: int = 5000,  # total number of importance samples per example
+    chunk_size: int = 500,  # samples drawn per call, bounding memory
+) -> tuple[Tensor, Tensor]:
     "Per-example importance-weighted log p(x) and ELBO from the same `k` samples, drawn `chunk_size` at a time, log-sum-exp streamed."
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1: raise ValueError(f"`k` must be a positive int, got {k!r}")
-    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1: raise ValueError(f"`chunk_size` must be a positive int, got {chunk_size!r}")
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"`k` must be a positive int, got {k!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
+        raise ValueError(f"`chunk_size` must be a positive int, got {chunk_size!r}")
     total = weight_sum = None
     for start in range(0, k, chunk_size):
         n = min(chunk_size, k - start)

@@ -23,12 +23,16 @@ def join_condition(t:Tensor, # a batch (N, ...): inputs or latents
                    how:Literal["features", "channels"]="features", # append flat features, or constant channels
                   ) -> Tensor:
     "`t` with its condition `c` concatenated: as features of the flattened `t`, or as channels of an image batch."
-    if len(c) != len(t): raise ValueError(f"the condition must have the batch size of the input, got shapes {tuple(c.shape)} and {tuple(t.shape)}")
+    if len(c) != len(t):
+        raise ValueError(
+            f"the condition must have the batch size of the input, got shapes {tuple(c.shape)} and {tuple(t.shape)}"
+        )
     c = c.to(t.dtype)
     if c.dim() == 1: c = c[:, None]
     if how == "features": return torch.cat([t.flatten(1), c.flatten(1)], 1)
     if how != "channels": raise ValueError(f"`how` must be 'features' or 'channels', got {how!r}")
-    if t.dim() < 3: raise ValueError(f"`how='channels'` needs a batch of images (N, C, H, W), got shape {tuple(t.shape)}")
+    if t.dim() < 3:
+        raise ValueError(f"`how='channels'` needs a batch of images (N, C, H, W), got shape {tuple(t.shape)}")
     if c.dim() == 2: c = c.view(*c.shape, *(1,) * (t.dim() - 2)).expand(*c.shape, *t.shape[2:])
     return torch.cat([t, c], 1)
 
@@ -43,16 +47,22 @@ class CVAE(VanillaVAE):
                  n_classes:int|None=None, # integer labels 0..n_classes-1, mapped by an `nn.Embedding`
                  embedding_dim:int|None=None, # size of that embedding (default `n_classes`)
                  condition_encoder:nn.Module|None=None, # any module mapping the condition (instead of `n_classes`)
-                 join:Literal["features", "channels"]="features", # how the condition joins x: features (MLP), constant channels (conv)
+                 # how the condition joins x: features (MLP), constant channels (conv)
+                 join:Literal["features", "channels"]="features",
                  **kwargs):
         super().__init__(encoder, decoder, optimizer, d_latent, **kwargs)
-        if join not in ("features", "channels"): raise ValueError(f"`join` must be 'features' or 'channels', got {join!r}")
-        if n_classes is not None and condition_encoder is not None: raise ValueError("pass `n_classes` or `condition_encoder`, not both")
+        if join not in ("features", "channels"):
+            raise ValueError(f"`join` must be 'features' or 'channels', got {join!r}")
+        if n_classes is not None and condition_encoder is not None:
+            raise ValueError("pass `n_classes` or `condition_encoder`, not both")
         if condition_encoder is not None and not isinstance(condition_encoder, nn.Module):
             raise TypeError(f"`condition_encoder` must be an nn.Module, got {type(condition_encoder).__name__}")
         if embedding_dim is not None and n_classes is None: raise ValueError("`embedding_dim` needs `n_classes`")
         if n_classes is not None:
-            condition_encoder = nn.Embedding(check_int(n_classes, "n_classes"), check_int(n_classes if embedding_dim is None else embedding_dim, "embedding_dim"))
+            condition_encoder = nn.Embedding(
+                check_int(n_classes, "n_classes"),
+                check_int(n_classes if embedding_dim is None else embedding_dim, "embedding_dim"),
+            )
         self.n_classes, self.condition_encoder, self.join = n_classes, condition_encoder, join
 
     def encode(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
@@ -62,22 +72,40 @@ class CVAE(VanillaVAE):
     def decode(self, z:Tensor, condition:Tensor|None=None) -> Tensor:
         "The decoder's output for latents `z` joined with the encoded condition."
         self.check_condition(condition, z, "z")
-        return self.decoder(join_condition(z, self.encode_condition(condition), "features" if z.dim() == 2 else "channels"))
+        return self.decoder(
+            join_condition(z, self.encode_condition(condition), "features" if z.dim() == 2 else "channels")
+        )
 
-    def encode_condition(self, condition:Tensor # labels (N,), or whatever the condition encoder takes, or vectors (N, k)
-                        ) -> Tensor:
+    def encode_condition(
+        self, condition: Tensor  # labels (N,), or whatever the condition encoder takes, or vectors (N, k)
+    ) -> Tensor:
         "The condition as the networks see it: embedded labels, the condition encoder's output, or the float vectors themselves."
-        if condition is None: raise ValueError(f"{type(self).__name__} is conditional: pass `condition` (one per example)")
-        if not isinstance(condition, Tensor): raise TypeError(f"`condition` must be a Tensor, got {type(condition).__name__}")
+        if condition is None:
+            raise ValueError(f"{type(self).__name__} is conditional: pass `condition` (one per example)")
+        if not isinstance(condition, Tensor):
+            raise TypeError(f"`condition` must be a Tensor, got {type(condition).__name__}")
         if self.n_classes is not None:
             if condition.dtype not in _INT_DTYPES:
-                raise TypeError(f"`condition` must hold integer class labels for n_classes={self.n_classes}, got dtype {condition.dtype}")
-            if condition.dim() != 1: raise ValueError(f"`condition` must be a vector of labels (N,), got shape {tuple(condition.shape)}")
-            if checks_enabled() and len(condition) and not (0 <= int(condition.min()) and int(condition.max()) < self.n_classes):
+                raise TypeError(
+                    f"`condition` must hold integer class labels for n_classes={self.n_classes}, got dtype"
+                    f" {condition.dtype}"
+                )
+            if condition.dim() != 1:
+                raise ValueError(f"`condition` must be a vector of labels (N,), got shape {tuple(condition.shape)}")
+            if (
+                checks_enabled()
+                and len(condition)
+                and not (0 <= int(condition.min()) and int(condition.max()) < self.n_classes)
+            ):
                 bad = condition[(condition < 0) | (condition >= self.n_classes)][0]
-                raise ValueError(f"`condition` labels must be in [0, n_classes) = [0, {self.n_classes}), got {int(bad)}")
+                raise ValueError(
+                    f"`condition` labels must be in [0, n_classes) = [0, {self.n_classes}), got {int(bad)}"
+                )
         elif self.condition_encoder is None and not condition.is_floating_point():
-            raise TypeError(f"`condition` must be float condition vectors (build the model with `n_classes` for integer labels), got dtype {condition.dtype}")
+            raise TypeError(
+                "`condition` must be float condition vectors (build the model with `n_classes` for integer labels),"
+                f" got dtype {condition.dtype}"
+            )
         return condition if self.condition_encoder is None else self.condition_encoder(condition)
 
 # %% ../nbs/06b_cvae.ipynb #fdf7331a
@@ -96,6 +124,8 @@ class MLPCVAE(CVAE):
                  **kwargs, # `embedding_dim` of `CVAE`; `optimizer`, `lr`, `grad_clip` of `VAEAlgorithm`
                 ):
         embedding_dim = kwargs.get("embedding_dim")
-        cond_dim = check_int(n_classes, "n_classes") if embedding_dim is None else check_int(embedding_dim, "embedding_dim")
+        cond_dim = (
+            check_int(n_classes, "n_classes") if embedding_dim is None else check_int(embedding_dim, "embedding_dim")
+        )
         super().__init__(*mlp_coders(input_dim, hidden_dim, latent_dim, output, cond_dim), d_latent=latent_dim,
                          n_classes=n_classes, recon=recon, output=output, **kwargs)

@@ -32,7 +32,8 @@ def default_root() -> Path:
 
 def _root(root) -> Path:
     if root is None: return default_root()
-    if not isinstance(root, (str, os.PathLike)): raise TypeError(f"`root` must be a path, got {type(root).__name__}: {root!r}")
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"`root` must be a path, got {type(root).__name__}: {root!r}")
     return Path(root).expanduser()
 
 def _split(split:str, splits:Sequence[str], what:str) -> str:
@@ -55,13 +56,21 @@ def load_digits_data(split:str="train", # "train" (1,497 images) or "test" (300)
     return TensorDataset(x[idx], y[idx])
 
 # %% ../nbs/03_data.ipynb #c994dbf9
-_IDX_TYPES = {torch.uint8: 0x08, torch.int8: 0x09, torch.int16: 0x0B, torch.int32: 0x0C, torch.float32: 0x0D, torch.float64: 0x0E}
+_IDX_TYPES = {
+    torch.uint8: 0x08,
+    torch.int8: 0x09,
+    torch.int16: 0x0B,
+    torch.int32: 0x0C,
+    torch.float32: 0x0D,
+    torch.float64: 0x0E,
+}
 
 def write_idx(t:Tensor, # tensor to store; dtype uint8, int8, int16, int32, float32 or float64
               path:str|os.PathLike, # destination; gzipped when it ends in ".gz"
              ) -> Path:
     "Write `t` in the IDX format of the MNIST files (gzipped if `path` ends in .gz); return the path."
-    if t.dtype not in _IDX_TYPES: raise TypeError(f"`t` must have dtype in {[str(d) for d in _IDX_TYPES]}, got {t.dtype}")
+    if t.dtype not in _IDX_TYPES:
+        raise TypeError(f"`t` must have dtype in {[str(d) for d in _IDX_TYPES]}, got {t.dtype}")
     path = Path(path)
     header = bytes([0, 0, _IDX_TYPES[t.dtype], t.dim()]) + b"".join(int(s).to_bytes(4, "big") for s in t.shape)
     payload = t.contiguous().numpy().astype(t.numpy().dtype.newbyteorder(">")).tobytes()
@@ -90,16 +99,20 @@ def _download(fetch:Callable[[], None], what:str, where:Path, files:str, url:str
     finally: socket.setdefaulttimeout(previous)
 
 def _missing(what:str, where:Path, files:str, url:str) -> DataNotFoundError:
-    return DataNotFoundError(f"{what} is not in {where} (download=False): download {files} from {url} and put them in {where}")
+    return DataNotFoundError(
+        f"{what} is not in {where} (download=False): download {files} from {url} and put them in {where}"
+    )
 
 # %% ../nbs/03_data.ipynb #e9b95e23
 MNIST_SPLITS = ("train", "test")
 
-def load_mnist(root:str|os.PathLike|None=None, # folder holding `MNIST/raw` (`FashionMNIST/raw`); default `default_root()`
-               split:str="train", # "train" (60,000 images) or "test" (10,000)
-               download:bool=True, # fetch missing files when the network allows
-               fashion:bool=False, # Fashion-MNIST instead of MNIST
-              ) -> TensorDataset:
+
+def load_mnist(
+    root: str | os.PathLike | None = None,  # folder holding `MNIST/raw` (`FashionMNIST/raw`); default `default_root()`
+    split: str = "train",  # "train" (60,000 images) or "test" (10,000)
+    download: bool = True,  # fetch missing files when the network allows
+    fashion: bool = False,  # Fashion-MNIST instead of MNIST
+) -> TensorDataset:
     "MNIST (or Fashion-MNIST) through torchvision as `(x, y)`: x `(N, 1, 28, 28)` in [0, 1], y the class."
     from torchvision.datasets import FashionMNIST, MNIST
     cls, root = (FashionMNIST if fashion else MNIST), _root(root)
@@ -126,16 +139,24 @@ def _np_load(path:Path) -> dict[str, np.ndarray]:
     "The arrays of a `.npz` file (a `.npy` file: `{'x': array}`), never unpickling; any failure is a `DataFileError` naming `path`."
     try:
         with open(path, "rb") as f: magic = f.read(6)
-    except OSError as e: raise DataFileError(f"{path} cannot be read ({e.strerror or e})") from None
+    except OSError as e:
+        raise DataFileError(f"{path} cannot be read ({e.strerror or e})") from None
     npy, npz = magic == _NPY_MAGIC, magic[:4] in _ZIP_MAGICS
     if not (npy or npz): raise DataFileError(f"{path} is not a NumPy .npy or .npz file")
     if npz != (path.suffix.lower() == ".npz"):
-        raise DataFileError(f"{path} holds {'an .npz archive' if npz else 'a .npy array'}, not what its suffix says; rename it to {'.npz' if npz else '.npy'}")
+        raise DataFileError(
+            f"{path} holds {'an .npz archive' if npz else 'a .npy array'}, not what its suffix says; rename it to"
+            f" {'.npz' if npz else '.npy'}"
+        )
     try:
         if npy: return {"x": np.load(path, allow_pickle=False)}
         with np.load(path, allow_pickle=False) as d: return {k: d[k] for k in d.files}
-    except Exception as e:   # numpy's parsers fail in many ways on damaged bytes (ValueError, SyntaxError, tokenize, zip, zlib, ...)
-        if "allow_pickle" in str(e): raise DataFileError(f"{path} holds Python objects (pickled data), which vae_nb never loads; store plain numeric arrays") from None
+    # numpy's parsers fail in many ways on damaged bytes (ValueError, SyntaxError, tokenize, zip, zlib, ...)
+    except Exception as e:
+        if "allow_pickle" in str(e):
+            raise DataFileError(
+                f"{path} holds Python objects (pickled data), which vae_nb never loads; store plain numeric arrays"
+            ) from None
         raise DataFileError(f"{path} is damaged or truncated ({_first_line(e)})") from None
 
 # %% ../nbs/03_data.ipynb #acc80c2c
@@ -154,30 +175,41 @@ def _npz_bits(npz:Path, split:str) -> np.ndarray:
     arrays, where = _np_load(npz), f"{npz}[{split!r}]"
     if split not in arrays: raise DataFileError(f"{npz} has no split {split!r}; it holds {sorted(arrays)}")
     rows = arrays[split]
-    if rows.ndim != 2 or rows.shape[1] not in (784, 98): raise DataFileError(f"{where} must be a 2-D array of 784 (or 98 bit-packed) columns, got shape {rows.shape}")
-    if rows.shape[1] == 98 and rows.dtype != np.uint8: raise DataFileError(f"{where} has 98 columns but dtype {rows.dtype}; bit-packed rows are uint8")
+    if rows.ndim != 2 or rows.shape[1] not in (784, 98):
+        raise DataFileError(f"{where} must be a 2-D array of 784 (or 98 bit-packed) columns, got shape {rows.shape}")
+    if rows.shape[1] == 98 and rows.dtype != np.uint8:
+        raise DataFileError(f"{where} has 98 columns but dtype {rows.dtype}; bit-packed rows are uint8")
     return np.unpackbits(rows, axis=1) if rows.shape[1] == 98 else rows
 
 def _check_bits(bits:np.ndarray, path:Path, split:str) -> np.ndarray:
     "`bits` if it holds at least one row of only 0s and 1s; else a `DataFileError` naming the file, the split and the first bad row."
     if len(bits) == 0: raise DataFileError(f"{path}: the {split} split holds no images")
     bad = np.flatnonzero(~((bits == 0) | (bits == 1)).all(1))
-    if len(bad): raise DataFileError(f"{path}: row {bad[0]} of the {split} split holds {bits[bad[0]][(bits[bad[0]] != 0) & (bits[bad[0]] != 1)][0]}; binarized MNIST must hold 0/1 values")
+    if len(bad):
+        raise DataFileError(
+            f"{path}: row {bad[0]} of the {split} split holds"
+            f" {bits[bad[0]][(bits[bad[0]] != 0) & (bits[bad[0]] != 1)][0]}; binarized MNIST must hold 0/1 values"
+        )
     return bits
 
-def load_binarized_mnist(root:str|os.PathLike|None=None, # a `.npz` file, or a folder holding `binarized_mnist.npz` or `binarized_mnist_{split}.amat`
-                         split:str="train", # "train" (50,000), "valid" (10,000) or "test" (10,000)
-                        ) -> TensorDataset:
+
+def load_binarized_mnist(
+    root: (
+        str | os.PathLike | None
+    ) = None,  # a `.npz` file, or a folder holding `binarized_mnist.npz` or `binarized_mnist_{split}.amat`
+    split: str = "train",  # "train" (50,000), "valid" (10,000) or "test" (10,000)
+) -> TensorDataset:
     "Statically binarized MNIST (Larochelle & Murray) from a local file as `(x,)`: x `(N, 1, 28, 28)` of 0/1 floats."
     root = _root(root)
     _split(split, BINARIZED_MNIST_SPLITS, "binarized MNIST")
     npz = root if root.suffix == ".npz" else root / "binarized_mnist.npz"
     amat = root / f"binarized_mnist_{split}.amat"
-    if npz.is_file(): bits = _check_bits(_npz_bits(npz, split), npz, split)
-    elif amat.is_file(): bits = _check_bits(_read_amat(amat), amat, split)
+    if npz.is_file():bits = _check_bits(_npz_bits(npz, split), npz, split)
+    elif amat.is_file():bits = _check_bits(_read_amat(amat), amat, split)
     else: raise DataNotFoundError(f"binarized MNIST is not in {root}: download binarized_mnist_{split}.amat from {BINARIZED_MNIST_URL} "
                                   f"and put it in {root} (or give the .npz file)")
-    return TensorDataset(torch.from_numpy(bits.astype(np.float32, order="C")).reshape(-1, 1, 28, 28))   # one image per contiguous row: fast batch gathers
+    # one image per contiguous row: fast batch gathers
+    return TensorDataset(torch.from_numpy(bits.astype(np.float32, order="C")).reshape(-1, 1, 28, 28))
 
 # %% ../nbs/03_data.ipynb #4585d7a8
 CIFAR10_SPLITS = ("train", "test")
@@ -223,16 +255,56 @@ class DataInfo:
 
 # %% ../nbs/03_data.ipynb #0cd9358f
 DATASETS = {
-    "digits": DataInfo("digits", "scikit-learn's bundled 8x8 digits (embedded, no download)", (1, 8, 8), 10, DIGITS_SPLITS, "test", "bce",
-                       lambda root, split, download: load_digits_data(split)),
-    "mnist": DataInfo("mnist", "MNIST 28x28 grey digits (torchvision)", (1, 28, 28), 10, MNIST_SPLITS, "test", "bce",
-                      lambda root, split, download: load_mnist(root, split, download)),
-    "fashion-mnist": DataInfo("fashion-mnist", "Fashion-MNIST 28x28 grey clothing (torchvision)", (1, 28, 28), 10, MNIST_SPLITS, "test", "bce",
-                              lambda root, split, download: load_mnist(root, split, download, fashion=True)),
-    "binarized-mnist": DataInfo("binarized-mnist", "statically binarized MNIST (Larochelle), local .npz/.amat", (1, 28, 28), None,
-                                BINARIZED_MNIST_SPLITS, "valid", "bce", lambda root, split, download: load_binarized_mnist(root, split)),
-    "cifar10": DataInfo("cifar10", "CIFAR-10 32x32 colour images (torchvision)", (3, 32, 32), 10, CIFAR10_SPLITS, "test", "mse",
-                        lambda root, split, download: load_cifar10(root, split, download)),
+    "digits": DataInfo(
+        "digits",
+        "scikit-learn's bundled 8x8 digits (embedded, no download)",
+        (1, 8, 8),
+        10,
+        DIGITS_SPLITS,
+        "test",
+        "bce",
+        lambda root, split, download: load_digits_data(split),
+    ),
+    "mnist": DataInfo(
+        "mnist",
+        "MNIST 28x28 grey digits (torchvision)",
+        (1, 28, 28),
+        10,
+        MNIST_SPLITS,
+        "test",
+        "bce",
+        lambda root, split, download: load_mnist(root, split, download),
+    ),
+    "fashion-mnist": DataInfo(
+        "fashion-mnist",
+        "Fashion-MNIST 28x28 grey clothing (torchvision)",
+        (1, 28, 28),
+        10,
+        MNIST_SPLITS,
+        "test",
+        "bce",
+        lambda root, split, download: load_mnist(root, split, download, fashion=True),
+    ),
+    "binarized-mnist": DataInfo(
+        "binarized-mnist",
+        "statically binarized MNIST (Larochelle), local .npz/.amat",
+        (1, 28, 28),
+        None,
+        BINARIZED_MNIST_SPLITS,
+        "valid",
+        "bce",
+        lambda root, split, download: load_binarized_mnist(root, split),
+    ),
+    "cifar10": DataInfo(
+        "cifar10",
+        "CIFAR-10 32x32 colour images (torchvision)",
+        (3, 32, 32),
+        10,
+        CIFAR10_SPLITS,
+        "test",
+        "mse",
+        lambda root, split, download: load_cifar10(root, split, download),
+    ),
 }
 DEFAULT_DATA = "digits"
 

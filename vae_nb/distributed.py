@@ -22,14 +22,18 @@ def get_device(device:str|torch.device="auto", # "auto", "cpu", "cuda", "cuda:1"
               ) -> torch.device:
     "The training device: `auto` is CUDA if present, else MPS, else the CPU."
     if isinstance(device, torch.device): return device
-    if not isinstance(device, str): raise TypeError(f"`device` must be a str or torch.device, got {type(device).__name__}")
+    if not isinstance(device, str):
+        raise TypeError(f"`device` must be a str or torch.device, got {type(device).__name__}")
     if device == "auto":
         if torch.cuda.is_available(): return torch.device("cuda")
         if torch.backends.mps.is_available(): return torch.device("mps")
         return torch.device("cpu")
-    if device.split(":")[0] not in DEVICES: raise ValueError(f"`device` must be one of {DEVICES} (or 'cuda:N'), got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available(): raise ValueError(f"`device` is {device!r} but CUDA is not available here")
-    if device == "mps" and not torch.backends.mps.is_available(): raise ValueError("`device` is 'mps' but MPS is not available here")
+    if device.split(":")[0] not in DEVICES:
+        raise ValueError(f"`device` must be one of {DEVICES} (or 'cuda:N'), got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"`device` is {device!r} but CUDA is not available here")
+    if device == "mps" and not torch.backends.mps.is_available():
+        raise ValueError("`device` is 'mps' but MPS is not available here")
     return torch.device(device)
 
 # %% ../nbs/05b_distributed.ipynb #c22d0813
@@ -45,7 +49,8 @@ def autocast_dtype(device:torch.device, # the training device
 def seed_everything(seed:int # seeds Python's, NumPy's and torch's (all devices) global generators
                    ) -> None:
     "Seed every global random number generator."
-    if not isinstance(seed, int) or isinstance(seed, bool): raise TypeError(f"`seed` must be an int, got {type(seed).__name__}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"`seed` must be an int, got {type(seed).__name__}")
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
 # %% ../nbs/05b_distributed.ipynb #1f253921
@@ -75,5 +80,5 @@ def average_gradients(params:Iterable[Tensor], # the parameters whose `.grad` to
     grads, has_grad = flat[:-len(params)].split([p.numel() for p in params]), flat[-len(params):].tolist()
     for p, g, h in zip(params, grads, has_grad):
         if h == 0: continue
-        if p.grad is None: p.grad = g.view_as(p).to(p.dtype)
+        if p.grad is None:p.grad = g.view_as(p).to(p.dtype)
         else: p.grad.copy_(g.view_as(p))

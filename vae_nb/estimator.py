@@ -32,7 +32,8 @@ DECODER_LOG_LIKELIHOODS = {"normal": gaussian_log_likelihood, "laplace": laplace
 
 def decoder_log_likelihood(out:Tensor|Distribution, # decoder output: a tensor read by `default_dist`, or a Distribution
                            x:Tensor, # the data, (N, n_features)
-                           default_dist:str="normal", # "normal" (tensor = mean), "laplace" (location) or "bernoulli" (logits)
+                           # "normal" (tensor = mean), "laplace" (location) or "bernoulli" (logits)
+                           default_dist:str="normal",
                           ) -> Tensor:
     "log p(x | z) per example, shape (N,): `out.log_prob(x)` summed over features, or the `default_dist` likelihood of a tensor."
     if isinstance(out, Distribution): return reduce(out.log_prob(x), "per_sample")
@@ -96,7 +97,9 @@ class VAEEstimatorModule(VAEBase):
         return self._terms(x, self.decoder(reparameterize(mu, logvar)), mu, logvar)
     def loss(self, recon:Tensor, x:Tensor, mu:Tensor, logvar:Tensor) -> Tensor:
         "The training loss from `model(x)`'s `(recon, mu, logvar)` (a tensor decoder: its output back from the data-space mean)."
-        return self._terms(x, torch.logit(recon, eps=1e-6) if self.default_dist == "bernoulli" else recon, mu, logvar)["loss"]
+        return self._terms(x, torch.logit(recon, eps=1e-6) if self.default_dist == "bernoulli" else recon, mu, logvar)[
+            "loss"
+        ]
 
     def to_data(self, out:Tensor|Distribution) -> Tensor:
         "The mean of p(x | z) from the decoder's output (`decoder_mean`)."
@@ -115,7 +118,8 @@ class VAEEstimatorModule(VAEBase):
         return (log_px + gaussian_log_likelihood(torch.zeros_like(z), z) - q.log_prob(z)).view(len(x), k)
     def sample(self, n:int, device=None, condition:Tensor|None=None) -> Tensor:
         "`n` decoded means of z ~ N(0, I)."
-        with evaluating(self): return self.to_data(self.decoder(torch.randn(n, self.fc_mu.out_features, device=device or self.device)))
+        with evaluating(self):
+            return self.to_data(self.decoder(torch.randn(n, self.fc_mu.out_features, device=device or self.device)))
     def reconstruct(self, x:Tensor, condition:Tensor|None=None) -> Tensor:
         "The decoder's mean at the posterior mean."
         with evaluating(self): return self.to_data(self.decoder(self.encode(x, condition).mean))
@@ -142,16 +146,20 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     }
 
     def __init__(self,
-                 encoder:nn.Module|None=None, # maps x to a representation of size `encoder_out_dim`; None: an MLP with `hidden_dims`
-                 decoder:nn.Module|None=None, # maps z to a tensor (read by `default_dist`) or a Distribution; None: the mirrored MLP
+                 # maps x to a representation of size `encoder_out_dim`; None: an MLP with `hidden_dims`
+                 encoder:nn.Module|None=None,
+                 # maps z to a tensor (read by `default_dist`) or a Distribution; None: the mirrored MLP
+                 decoder:nn.Module|None=None,
                  encoder_out_dim:int|None=None, # size of the encoder's output; None: measured on the data at fit
                  latent_dim:int=2, # number of latent dimensions (columns of `transform`'s output)
                  beta:float=1.0, # weight of the KL term (β-VAE)
                  default_dist:str="normal", # "normal" (L2), "laplace" (L1) or "bernoulli" (cross-entropy, logits)
-                 stochastic_transform:bool=True, # True: `transform` samples z ~ q(z|x); False: it returns the posterior mean
+                 # True: `transform` samples z ~ q(z|x); False: it returns the posterior mean
+                 stochastic_transform:bool=True,
                  lr:float=1e-4, # AdamW learning rate
                  weight_decay:float=0.01, # AdamW weight decay
-                 random_state:int|np.random.RandomState|None=None, # seed: the same data and seed give bit-identical parameters on CPU
+                 # seed: the same data and seed give bit-identical parameters on CPU
+                 random_state:int|np.random.RandomState|None=None,
                  max_epochs:int=100, # passes over the training data
                  batch_size:int=64, # examples per optimisation step
                  validation_split:float=0.0, # fraction of X held out for the per-epoch validation losses
@@ -166,7 +174,11 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         check_is_fitted(self)
         X = _check_X(self, X, reset=False)
         with _seeded(self.random_state, self.device):
-            return torch.cat([self.transform_step(b, i) for i, b in enumerate(X.split(int(self.batch_size)))]).cpu().numpy()
+            return (
+                torch.cat([self.transform_step(b, i) for i, b in enumerate(X.split(int(self.batch_size)))])
+                .cpu()
+                .numpy()
+            )
 
     def __sklearn_tags__(self):
         "scikit-learn's tags: non-deterministic when `transform` samples, float32 output (see \"Tags\" below)."
@@ -222,7 +234,8 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def sample(self, n_samples:int=1) -> np.ndarray:
         "Generate `n_samples` examples: the mean of p(x | z) for z drawn from the prior N(0, I)."
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1: raise ValueError(f"`n_samples` must be a positive int, got {n_samples!r}")
+        if not isinstance(n_samples, Integral) or n_samples < 1:
+            raise ValueError(f"`n_samples` must be a positive int, got {n_samples!r}")
         with _seeded(self.random_state, self.device): z = torch.randn(n_samples, self.latent_dim, device=self.device)
         return _decode_mean(self, z)
     def score(self, X, y=None) -> float:
@@ -239,7 +252,7 @@ def _check_X(self:VAEEstimator, X, reset:bool) -> Tensor:
     X = validate_data(self, X, reset=reset, dtype=np.float32)
     if self.default_dist == "bernoulli" and (X.min() < 0 or X.max() > 1):
         raise ValueError(f"default_dist='bernoulli' needs X in [0, 1], got values in [{X.min():.4g}, {X.max():.4g}]")
-    try: device = get_device(self.device)
+    try:device = get_device(self.device)
     except (TypeError, ValueError) as e: raise ValueError(f"`device`: {e}".replace("`device`: `device` ", "`device` ")) from None
     return torch.tensor(X, device=device)
 
@@ -263,12 +276,19 @@ def _build_module(self:VAEEstimator, X:Tensor) -> VAEEstimatorModule:
         hidden = list(self.hidden_dims)
         if not hidden or not all(isinstance(h, Integral) and h > 0 for h in hidden):
             raise ValueError(f"`hidden_dims` must be a non-empty sequence of positive ints, got {self.hidden_dims!r}")
-    encoder = _mlp([n_features, *hidden], final_activation=True) if self.encoder is None else copy.deepcopy(self.encoder)
-    decoder = _mlp([self.latent_dim, *hidden[::-1], n_features]) if self.decoder is None else copy.deepcopy(self.decoder)
+    encoder = (
+        _mlp([n_features, *hidden], final_activation=True) if self.encoder is None else copy.deepcopy(self.encoder)
+    )
+    decoder = (
+        _mlp([self.latent_dim, *hidden[::-1], n_features]) if self.decoder is None else copy.deepcopy(self.decoder)
+    )
     encoder, decoder = encoder.to(self.device), decoder.to(self.device)
     with torch.no_grad(): h = encoder(X[:1])
     if not isinstance(h, Tensor) or h.dim() != 2:
-        raise ValueError(f"`encoder` must map (N, n_features) to a tensor (N, encoder_out_dim), got {type(h).__name__} of shape {tuple(getattr(h, 'shape', ()))}")
+        raise ValueError(
+            f"`encoder` must map (N, n_features) to a tensor (N, encoder_out_dim), got {type(h).__name__} of shape"
+            f" {tuple(getattr(h, 'shape', ()))}"
+        )
     if self.encoder_out_dim is not None and self.encoder_out_dim != h.shape[1]:
         raise ValueError(f"`encoder_out_dim` is {self.encoder_out_dim} but the encoder outputs {h.shape[1]} features")
     module = VAEEstimatorModule(encoder, decoder, h.shape[1], self.latent_dim, self.beta, self.default_dist)

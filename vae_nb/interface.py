@@ -59,26 +59,39 @@ class DiagonalGaussian:
 class VAEOutput:
     "What every model's `forward` returns: named fields common to all models; unpacks in the model's own order (`unpack`)."
     def __init__(self, recon:Tensor, # the mean of p(x | z) for a sample z ~ q(z | x), in data space, shaped like x
-                 posteriors:list[DiagonalGaussian], # q(z | x) of every level, lowest first (empty where it is not Gaussian)
+                 # q(z | x) of every level, lowest first (empty where it is not Gaussian)
+                 posteriors:list[DiagonalGaussian],
                  zs:list[Tensor], # the latent sample of every level, lowest first
                  extras:dict[str, Tensor]|None=None, # model-specific values, e.g. `vq_loss` and `indices`
                  unpack:tuple[str, ...]=("recon", "mu", "logvar"), # the names iteration yields, in order
                 ):
-        self.recon, self.posteriors, self.zs, self.extras, self.unpack = recon, list(posteriors), list(zs), dict(extras or {}), tuple(unpack)
+        self.recon, self.posteriors, self.zs, self.extras, self.unpack = (
+            recon,
+            list(posteriors),
+            list(zs),
+            dict(extras or {}),
+            tuple(unpack),
+        )
     mu = property(lambda self: self.posteriors[0].mean, doc="The first level's posterior mean.")
     logvar = property(lambda self: self.posteriors[0].logvar, doc="The first level's posterior log-variance.")
     mus = property(lambda self: [q.mean for q in self.posteriors], doc="Every level's posterior mean, lowest first.")
-    logvars = property(lambda self: [q.logvar for q in self.posteriors], doc="Every level's posterior log-variance, lowest first.")
+    logvars = property(
+        lambda self: [q.logvar for q in self.posteriors], doc="Every level's posterior log-variance, lowest first."
+    )
     z = property(lambda self: self.zs[0], doc="The first level's latent sample.")
     def __getattr__(self, name:str):
         extras = self.__dict__.get("extras", {})
         if name in extras: return extras[name]
-        raise AttributeError(f"VAEOutput has no field {name!r}; it has recon, posteriors, zs, mu, logvar, mus, logvars, z"
-                             + (f" and extras {', '.join(extras)}" if extras else ""))
+        raise AttributeError(
+            f"VAEOutput has no field {name!r}; it has recon, posteriors, zs, mu, logvar, mus, logvars, z"
+            + (f" and extras {', '.join(extras)}" if extras else "")
+        )
+
     def __iter__(self): return (getattr(self, name) for name in self.unpack)
     def __len__(self) -> int: return len(self.unpack)
     def __getitem__(self, i:int|slice): return tuple(self)[i]
-    def __repr__(self) -> str: return f"VAEOutput({', '.join(self.unpack)}; recon {tuple(self.recon.shape)}, {len(self.zs)} level(s))"
+    def __repr__(self) -> str:
+        return f"VAEOutput({', '.join(self.unpack)}; recon {tuple(self.recon.shape)}, {len(self.zs)} level(s))"
 
 # %% ../nbs/01a_interface.ipynb #11ae768c
 class HierarchicalPosterior:
@@ -88,7 +101,9 @@ class HierarchicalPosterior:
                 ):
         self.posteriors, self.zs = list(posteriors), list(zs)
     mus = property(lambda self: [q.mean for q in self.posteriors], doc="Every level's posterior mean, lowest first.")
-    logvars = property(lambda self: [q.logvar for q in self.posteriors], doc="Every level's posterior log-variance, lowest first.")
+    logvars = property(
+        lambda self: [q.logvar for q in self.posteriors], doc="Every level's posterior log-variance, lowest first."
+    )
     def __iter__(self): return iter((self.zs, self.mus, self.logvars))
     def __getitem__(self, i:int) -> list[Tensor]: return (self.zs, self.mus, self.logvars)[i]
     def __len__(self) -> int: return 3
@@ -103,7 +118,8 @@ class Objective:
     parameters:Callable[[], Iterable[nn.Parameter]] # `() ->` the parameters this objective's optimizer steps
     lr:float|None = None # this optimizer's learning rate (None: the trainer's), e.g. a discriminator's own
     betas:tuple[float, float]|None = None # Adam's betas for this optimizer (None: the trainer's, PyTorch's default)
-    active:Callable[[], bool]|None = None # `() ->` whether to step it this training step (None: always), e.g. a discriminator that starts late
+    # `() ->` whether to step it this training step (None: always), e.g. a discriminator that starts late
+    active:Callable[[], bool]|None = None
 
 # %% ../nbs/01a_interface.ipynb #33260a38
 def objectives_of(model:nn.Module, # a `VAEBase`, or any module with `loss_terms`
@@ -111,7 +127,10 @@ def objectives_of(model:nn.Module, # a `VAEBase`, or any module with `loss_terms
     "The model's objectives: `model.objectives()`, or one objective over every parameter for a plain module with `loss_terms`."
     if callable(getattr(model, "objectives", None)): return list(model.objectives())
     if not isinstance(model, nn.Module) or not callable(getattr(model, "loss_terms", None)):
-        raise TypeError(f"`model` must be an nn.Module with `loss_terms(x, condition=None)` (or a VAEBase), got {type(model).__name__}")
+        raise TypeError(
+            "`model` must be an nn.Module with `loss_terms(x, condition=None)` (or a VAEBase), got"
+            f" {type(model).__name__}"
+        )
     return [Objective("model", model.loss_terms, model.parameters)]
 
 # %% ../nbs/01a_interface.ipynb #98e10120
@@ -128,7 +147,8 @@ def evaluating(model:nn.Module|None):
 # %% ../nbs/01a_interface.ipynb #2892e3e2
 class VAEBase(nn.Module):
     "The base of every vae_nb model: the one contract the engine, metrics, pictures and command line use."
-    conditional = False   # True: `forward`, `encode`, `decode`, `loss_terms`, `sample`... take a `condition` per example
+    # True: `forward`, `encode`, `decode`, `loss_terms`, `sample`... take a `condition` per example
+    conditional = False
     has_likelihood = True   # False: the training loss bounds no likelihood (`log_importance_weights` is undefined)
     beta = 1.0   # the KL weight β: a number, or a schedule `step -> β` (see `current_beta`)
     def __init__(self):
@@ -202,12 +222,19 @@ class VAEBase(nn.Module):
         "Raise unless `condition` fits the model (None for an unconditional one, one per example otherwise)."
         kind = type(self).__name__
         if not self.conditional:
-            if condition is not None: raise ValueError(f"`condition` must be None for the unconditional {kind}, got a {type(condition).__name__}")
+            if condition is not None:
+                raise ValueError(
+                    f"`condition` must be None for the unconditional {kind}, got a {type(condition).__name__}"
+                )
             return
         if condition is None: raise ValueError(f"{kind} is conditional: pass `condition` (one per example)")
-        if not isinstance(condition, Tensor): raise TypeError(f"`condition` must be a Tensor, got {type(condition).__name__}")
+        if not isinstance(condition, Tensor):
+            raise TypeError(f"`condition` must be a Tensor, got {type(condition).__name__}")
         if condition.dim() == 0 or len(condition) != len(x):
-            raise ValueError(f"`condition` must have the batch size of `{name_x}`, got shapes {tuple(condition.shape)} and {tuple(x.shape)}")
+            raise ValueError(
+                f"`condition` must have the batch size of `{name_x}`, got shapes {tuple(condition.shape)} and"
+                f" {tuple(x.shape)}"
+            )
 
     def current_beta(self) -> float:
         "The KL weight β in force: `beta(step)` for a schedule, else `beta`."
@@ -225,7 +252,8 @@ class VAEBase(nn.Module):
     def iw_bounds(self, x:Tensor, # a batch of N examples
                   k:int=5000, # importance samples per example
                   condition:Tensor|None=None, # the batch's conditions, for a conditional model
-                  chunk_size:int|None=None, # samples per example per decoder call (default: about `default_rows` rows a call)
+                  # samples per example per decoder call (default: about `default_rows` rows a call)
+                  chunk_size:int|None=None,
                  ) -> tuple[Tensor, Tensor]:
         "Per-example IW estimate of log p(x) and the ELBO from the same `k` samples: encode once, decode in chunks."
         self.check_condition(condition, x)

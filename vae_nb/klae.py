@@ -29,7 +29,8 @@ class PatchDiscriminator(nn.Module):
                  n_layers:int=3, # stride-2 convolutions (3: 70x70 patches)
                 ):
         super().__init__()
-        if not isinstance(n_layers, int) or n_layers < 1: raise ValueError(f"`n_layers` must be a positive int, got {n_layers!r}")
+        if not isinstance(n_layers, int) or n_layers < 1:
+            raise ValueError(f"`n_layers` must be a positive int, got {n_layers!r}")
         self.n_layers = n_layers
         mults = [min(2 ** i, 8) for i in range(n_layers + 1)]
         layers = [nn.Conv2d(in_channels, hidden_dim, 4, 2, 1), nn.LeakyReLU(0.2)]
@@ -39,14 +40,17 @@ class PatchDiscriminator(nn.Module):
                        nn.BatchNorm2d(hidden_dim * mults[i]), nn.LeakyReLU(0.2)]
         self.layers = nn.Sequential(*layers, nn.Conv2d(hidden_dim * mults[-1], 1, 4, 1, 1))
         for m in self.modules():
-            if isinstance(m, nn.Conv2d): nn.init.normal_(m.weight, 0., 0.02)
+            if isinstance(m, nn.Conv2d):nn.init.normal_(m.weight, 0., 0.02)
             elif isinstance(m, nn.BatchNorm2d): nn.init.normal_(m.weight, 1., 0.02); nn.init.zeros_(m.bias)
 
     def forward(self, x:Tensor) -> Tensor:
         "Patch logits, shape (N, 1, h, w)."
         side = 3 * 2 ** self.n_layers
         if x.dim() != 4 or min(x.shape[-2:]) < side:
-            raise ValueError(f"PatchDiscriminator with n_layers={self.n_layers} needs images (N, C, H, W) at least {side}x{side}, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"PatchDiscriminator with n_layers={self.n_layers} needs images (N, C, H, W) at least {side}x{side},"
+                f" got shape {tuple(x.shape)}"
+            )
         return self.layers(x)
 
 # %% ../nbs/06d_klae.ipynb #e2042748
@@ -92,7 +96,10 @@ class FeatureDistance(nn.Module):
                ) -> Tensor:
         "The distance between each reconstruction and its image: shape (N,)."
         check_same_shape(x_recon, x, "x_recon", "x")
-        return sum(((_unit(a) - _unit(b)) ** 2).sum(1).flatten(1).mean(1) for a, b in zip(self._layers(x_recon), self._layers(x)))
+        return sum(
+            ((_unit(a) - _unit(b)) ** 2).sum(1).flatten(1).mean(1)
+            for a, b in zip(self._layers(x_recon), self._layers(x))
+        )
 
 # %% ../nbs/06d_klae.ipynb #c694d735
 class KLAE(VanillaVAE):
@@ -102,12 +109,15 @@ class KLAE(VanillaVAE):
     def __init__(self,
                  encoder:nn.Module, # x -> (mu, logvar), or one tensor with 2x the latent channels
                  decoder:nn.Module, # z -> x_recon, the shape of x
-                 discriminator:nn.Module|None=None, # x -> real/fake logits, e.g. `PatchDiscriminator`; None: no adversarial term
-                 optimizer:torch.optim.Optimizer|Callable|None=None, # autoencoder optimizer, callable `params -> Optimizer`, or None for Adam(lr, betas=(0.5, 0.9))
+                 # x -> real/fake logits, e.g. `PatchDiscriminator`; None: no adversarial term
+                 discriminator:nn.Module|None=None,
+                 # autoencoder optimizer, callable `params -> Optimizer`, or None for Adam(lr, betas=(0.5, 0.9))
+                 optimizer:torch.optim.Optimizer|Callable|None=None,
                  d_latent:int|tuple|None=None, # latent shape, checked against the encoder when given
                  kl_weight:float=1e-6, # weight of the KL term
                  pixel_loss:Literal["l1", "mse"]="l1", # pixel reconstruction error, summed over pixels
-                 perceptual:Callable|None=None, # perceptual distance `(x_recon, x) -> (N,)`, e.g. `FeatureDistance(features)` or LPIPS
+                 # perceptual distance `(x_recon, x) -> (N,)`, e.g. `FeatureDistance(features)` or LPIPS
+                 perceptual:Callable|None=None,
                  perceptual_weight:float=1., # w_p
                  disc_start:int=50001, # the adversarial term and the discriminator's training start at this step
                  disc_weight:float=0.5, # w_d, multiplies the adaptive weight
@@ -118,11 +128,18 @@ class KLAE(VanillaVAE):
         if pixel_loss not in ("l1", "mse"): raise ValueError(f"`pixel_loss` must be 'l1' or 'mse', got {pixel_loss!r}")
         if discriminator is not None and not isinstance(discriminator, nn.Module):
             raise TypeError(f"`discriminator` must be an nn.Module or None, got {type(discriminator).__name__}")
-        if perceptual is not None and not callable(perceptual): raise TypeError(f"`perceptual` must be callable or None, got {type(perceptual).__name__}")
-        for name, v in (("kl_weight", kl_weight), ("perceptual_weight", perceptual_weight), ("disc_weight", disc_weight)):
+        if perceptual is not None and not callable(perceptual):
+            raise TypeError(f"`perceptual` must be callable or None, got {type(perceptual).__name__}")
+        for name, v in (
+            ("kl_weight", kl_weight),
+            ("perceptual_weight", perceptual_weight),
+            ("disc_weight", disc_weight),
+        ):
             if not v >= 0: raise ValueError(f"`{name}` must be >= 0, got {v!r}")
         if isinstance(perceptual, nn.Module): perceptual.requires_grad_(False)
-        store_attr("discriminator,pixel_loss,perceptual,perceptual_weight,disc_start,disc_weight,max_gan_weight,disc_lr")
+        store_attr(
+            "discriminator,pixel_loss,perceptual,perceptual_weight,disc_start,disc_weight,max_gan_weight,disc_lr"
+        )
         self.beta = kl_weight   # the design's `kl_weight` is the one KL weight of every model, `VAEBase.beta`
 
     def regularisation_loss(self, params:tuple[Tensor, Tensor]) -> Tensor:
@@ -139,16 +156,32 @@ class KLAE(VanillaVAE):
     def last_layer(self) -> Tensor:
         "The weight of the decoder's last layer, where the adaptive weight compares gradients."
         weights = [m.weight for m in self.decoder.modules() if isinstance(getattr(m, "weight", None), nn.Parameter)]
-        if not weights: raise ValueError("the decoder has no layer with a `weight` parameter for the adaptive weight: override `last_layer`")
+        if not weights:
+            raise ValueError(
+                "the decoder has no layer with a `weight` parameter for the adaptive weight: override `last_layer`"
+            )
         return weights[-1]
 
     def objectives(self) -> list[Objective]:
         "The autoencoder's objective and, with a discriminator, the discriminator's from `disc_start` on; Adam betas (0.5, 0.9) for both."
         disc = set() if self.discriminator is None else {id(p) for p in self.discriminator.parameters()}
-        autoencoder = replace(super().objectives()[0], parameters=lambda: [p for p in self.parameters() if id(p) not in disc], betas=(0.5, 0.9))
+        autoencoder = replace(
+            super().objectives()[0],
+            parameters=lambda: [p for p in self.parameters() if id(p) not in disc],
+            betas=(0.5, 0.9),
+        )
         if self.discriminator is None: return [autoencoder]
-        return [autoencoder, Objective("disc", self.discriminator_terms, self.discriminator.parameters, lr=self.disc_lr, betas=(0.5, 0.9),
-                                       active=self.adversarial_active)]
+        return [
+            autoencoder,
+            Objective(
+                "disc",
+                self.discriminator_terms,
+                self.discriminator.parameters,
+                lr=self.disc_lr,
+                betas=(0.5, 0.9),
+                active=self.adversarial_active,
+            ),
+        ]
 
     def adversarial_active(self) -> bool:
         "Whether the adversarial term and the discriminator's training are on at the current step."
@@ -159,14 +192,19 @@ class KLAE(VanillaVAE):
         gan = weight = recon.new_zeros(())
         if self.adversarial_active():
             gan = hinge_g_loss(self.discriminator(x_recon))
-            if recon.requires_grad: weight = self.disc_weight * adaptive_weight(recon, gan, self.last_layer(), self.max_gan_weight)
+            if recon.requires_grad:
+                weight = self.disc_weight * adaptive_weight(recon, gan, self.last_layer(), self.max_gan_weight)
         return weight * gan, {"gan": gan, "gan_weight": weight}
     def discriminator_loss_terms(self, x:Tensor, # real images
                                  x_recon:Tensor, # reconstructions (detached here)
                                 ) -> dict[str, Tensor]:
         "The discriminator's hinge loss on `x` against `x_recon`, with its mean logits."
         logits_real, logits_fake = self.discriminator(x), self.discriminator(x_recon.detach())
-        return {"logits_real": logits_real.mean(), "logits_fake": logits_fake.mean(), "loss": hinge_d_loss(logits_real, logits_fake)}
+        return {
+            "logits_real": logits_real.mean(),
+            "logits_fake": logits_fake.mean(),
+            "loss": hinge_d_loss(logits_real, logits_fake),
+        }
     def discriminator_terms(self, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
         "The discriminator's objective: its hinge loss on `x` against the current autoencoder's reconstructions, made without gradient."
         if self.discriminator is None: raise ValueError("this KLAE has no discriminator")
@@ -186,6 +224,9 @@ class AutoencoderKL(KLAE):
                  disc_hidden_dim:int|None=64, # first-layer channels of the discriminator; None: no discriminator
                  disc_layers:int=3, # stride-2 layers of the discriminator
                  **kwargs):
-        super().__init__(conv_encoder(in_channels, hidden_dim, 2 * latent_dim, n_downsample, n_res_blocks),
-                         conv_decoder(latent_dim, hidden_dim, in_channels, n_downsample, n_res_blocks),
-                         None if disc_hidden_dim is None else PatchDiscriminator(in_channels, disc_hidden_dim, disc_layers), **kwargs)
+        super().__init__(
+            conv_encoder(in_channels, hidden_dim, 2 * latent_dim, n_downsample, n_res_blocks),
+            conv_decoder(latent_dim, hidden_dim, in_channels, n_downsample, n_res_blocks),
+            None if disc_hidden_dim is None else PatchDiscriminator(in_channels, disc_hidden_dim, disc_layers),
+            **kwargs
+        )

@@ -24,32 +24,56 @@ def precision_weighted(q:DiagonalGaussian, # the data's estimate (the bottom-up 
 # %% ../nbs/02b_ladder.ipynb #ed9a8cd9
 class LadderVAE(VAE):
     "A hierarchical VAE with top-down inference (Sønderby et al. 2016): bottom-up estimates merged with the priors, precision-weighted."
-    def __init__(self, config=None, # a `VAEConfig`, or its arguments, as for `VAE`; one decoder, and `priors` for depth > 1
-                 *args, **kwargs):
+
+    def __init__(
+        self,
+        config=None,  # a `VAEConfig`, or its arguments, as for `VAE`; one decoder, and `priors` for depth > 1
+        *args,
+        **kwargs,
+    ):
         super().__init__(config, *args, **kwargs)
         if len(self.decoders) != 1:
-            raise ValueError(f"LadderVAE takes one data decoder p(x | z_0) (the upper levels reach it through `priors`), got {len(self.decoders)} decoders")
+            raise ValueError(
+                "LadderVAE takes one data decoder p(x | z_0) (the upper levels reach it through `priors`), got"
+                f" {len(self.decoders)} decoders"
+            )
 
     def encode(self, x:Tensor, # the input batch
                condition:Tensor|None=None, # must be None: `LadderVAE` is unconditional
                mean:bool=False, # follow the posterior means down instead of samples
-               posterior:DiagonalGaussian|_BottomUp|None=None, # q̂_0, or every level's q̂ (`bottom_up`), if already computed
+               # q̂_0, or every level's q̂ (`bottom_up`), if already computed
+               posterior:DiagonalGaussian|_BottomUp|None=None,
               ) -> HierarchicalPosterior:
         "Bottom-up estimates q̂_l, then top-down q(z_l | z_{l+1}, x) = q̂_l merged with p(z_l | z_{l+1}); unpacks as `(zs, mus, logvars)`."
         q_hat = self.bottom_up(self.posterior(x, condition) if posterior is None else posterior)
         zs, qs = [None] * self.depth, [None] * self.depth
         for l in range(self.depth - 1, -1, -1):
-            qs[l] = q_hat[l] if l == self.depth - 1 else precision_weighted(q_hat[l], DiagonalGaussian(*self.prior_params(l, zs[l + 1], q_hat[l].mean)))
+            qs[l] = (
+                q_hat[l]
+                if l == self.depth - 1
+                else precision_weighted(q_hat[l], DiagonalGaussian(*self.prior_params(l, zs[l + 1], q_hat[l].mean)))
+            )
             zs[l] = qs[l].mean if mean else qs[l].sample()
         return HierarchicalPosterior(qs, zs)
 
     def kl_terms(self, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> list[Tensor]:
         "Elementwise closed-form KL(q(z_l | z_{l+1}, x) || p(z_l | z_{l+1})) per level, lowest first."
-        return [gaussian_kl(mus[l], logvars[l], *self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, mus[l]), reduction="none")
-                for l in range(self.depth)]
+        return [
+            gaussian_kl(
+                mus[l],
+                logvars[l],
+                *self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, mus[l]),
+                reduction="none",
+            )
+            for l in range(self.depth)
+        ]
 
-    def bottom_up(self, q0:DiagonalGaussian|_BottomUp, # q̂_0 = q(z_0 | x), the output of `posterior` (a finished pass is returned as it is)
-                 ) -> _BottomUp:
+    def bottom_up(
+        self,
+        q0: (
+            DiagonalGaussian | _BottomUp
+        ),  # q̂_0 = q(z_0 | x), the output of `posterior` (a finished pass is returned as it is)
+    ) -> _BottomUp:
         "The deterministic bottom-up estimates q̂_0, q̂_1, … : `encoders[l]` on the mean and log-variance of level l-1."
         if isinstance(q0, _BottomUp): return q0
         q_hat = _BottomUp([q0])
@@ -57,13 +81,17 @@ class LadderVAE(VAE):
             h = torch.cat([q_hat[-1].mean, q_hat[-1].logvar], dim=1)
             q_hat.append(DiagonalGaussian(*_split(self.encoders[l](h), f"encoders[{l}]", h)))
         return q_hat
+
     def log_importance_weights(self, x:Tensor, # a batch of N examples
                                k:int, # posterior samples per example
                                condition:Tensor|None=None, # must be None: `LadderVAE` is unconditional
-                               posterior:DiagonalGaussian|_BottomUp|None=None, # q̂_0 = q(z_0 | x), or every level's q̂, if already computed
+                               # q̂_0 = q(z_0 | x), or every level's q̂, if already computed
+                               posterior:DiagonalGaussian|_BottomUp|None=None,
                               ) -> Tensor:
         "`VAE.log_importance_weights`, with the bottom-up pass run once per example and its estimates repeated for the k samples."
-        return VAE.log_importance_weights(self, x, k, condition, self.bottom_up(self.posterior(x, condition) if posterior is None else posterior))
+        return VAE.log_importance_weights(
+            self, x, k, condition, self.bottom_up(self.posterior(x, condition) if posterior is None else posterior)
+        )
 
 # %% ../nbs/02b_ladder.ipynb #f1c6771a
 class _BottomUp(list):
@@ -84,8 +112,13 @@ def level_statistics(model:nn.Module, # a `VAE`, `LadderVAE`, or any model with 
         for xb in x.split(batch_size):
             terms = model.loss_terms(xb)
             depth = sum(k.startswith("kl_") for k in terms) or 1
-            kls = kls + torch.stack([terms[f"kl_{l}"] if depth > 1 else terms["kl"] for l in range(depth)]).float().cpu() * len(xb)
+            kls = kls + torch.stack(
+                [terms[f"kl_{l}"] if depth > 1 else terms["kl"] for l in range(depth)]
+            ).float().cpu() * len(xb)
             means.append([mu for mu, _ in model.level_posteriors(xb)])
     levels = [torch.cat([m[l] for m in means]).flatten(1).cpu() for l in range(len(means[0]))]
-    return {"kl": [round(float(v) / len(x), 4) for v in kls], "active_units": [int((mu.double().var(0) > threshold).sum()) for mu in levels],
-            "units": [mu.shape[1] for mu in levels]}
+    return {
+        "kl": [round(float(v) / len(x), 4) for v in kls],
+        "active_units": [int((mu.double().var(0) > threshold).sum()) for mu in levels],
+        "units": [mu.shape[1] for mu in levels],
+    }

@@ -27,7 +27,8 @@ def interpolate(z_a:Tensor, # start latents, (B, ...)
                 method:str="linear", # "linear" or "slerp" (spherical)
                ) -> Tensor:
     "Points from `z_a` to `z_b` (ends included), shape `(B, steps, ...)`."
-    if z_a.shape != z_b.shape: raise ValueError(f"`z_a` and `z_b` must have the same shape, got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
+    if z_a.shape != z_b.shape:
+        raise ValueError(f"`z_a` and `z_b` must have the same shape, got {tuple(z_a.shape)} and {tuple(z_b.shape)}")
     if not isinstance(steps, int) or steps < 2: raise ValueError(f"`steps` must be an int >= 2, got {steps!r}")
     t = torch.linspace(0, 1, steps, dtype=z_a.dtype, device=z_a.device).view(1, steps, *[1] * (z_a.dim() - 1))
     a, b = z_a.unsqueeze(1), z_b.unsqueeze(1)
@@ -52,7 +53,8 @@ def plot_interpolation(x_a:Tensor, # start inputs, (B, ...): one row per input
                        title:str|None=None,
                       ) -> Figure:
     "One row per pair: `x_a`, the decoded path between the two latent means, `x_b`."
-    if x_a.shape != x_b.shape: raise ValueError(f"`x_a` and `x_b` must have the same shape, got {tuple(x_a.shape)} and {tuple(x_b.shape)}")
+    if x_a.shape != x_b.shape:
+        raise ValueError(f"`x_a` and `x_b` must have the same shape, got {tuple(x_a.shape)} and {tuple(x_b.shape)}")
     enc, dec = coders(model, encode, decode)
     path = interpolate(enc(x_a), enc(x_b), steps, method)              # (B, steps, ...)
     decoded = to_images(dec(path.flatten(0, 1)), image_shape, output_transform(model, transform))
@@ -60,7 +62,9 @@ def plot_interpolation(x_a:Tensor, # start inputs, (B, ...): one row per input
     ends = [to_images(x, image_shape).unsqueeze(1) for x in (x_a, x_b)]
     rows = torch.cat([ends[0], decoded, ends[1]], 1).flatten(0, 1)
     cols = ["$x_a$"] + [f"{t:.2g}" for t in np.linspace(0, 1, steps)] + ["$x_b$"]
-    return show_image_grid(rows, nrow=steps + 2, title=title or f"{method.capitalize()} interpolation in latent space", col_labels=cols)
+    return show_image_grid(
+        rows, nrow=steps + 2, title=title or f"{method.capitalize()} interpolation in latent space", col_labels=cols
+    )
 
 # %% ../nbs/04a_latent_plots.ipynb #5cb887f6
 @torch.no_grad()
@@ -110,7 +114,10 @@ def embed_2d(z:Tensor, # latents, (N, ...) (flattened per example)
         return pca.transform(z), (f"PC 1 ({kept[0]:.0%} of variance)", f"PC 2 ({kept[1]:.0%} of variance)")
     if method == "tsne":
         from sklearn.manifold import TSNE
-        return TSNE(2, init="pca", random_state=seed, perplexity=min(30., (len(z) - 1) / 3)).fit_transform(z), ("t-SNE 1", "t-SNE 2")
+        return TSNE(2, init="pca", random_state=seed, perplexity=min(30.0, (len(z) - 1) / 3)).fit_transform(z), (
+            "t-SNE 1",
+            "t-SNE 2",
+        )
     raise ValueError(f"`method` must be one of 'auto', 'pca', 'tsne', 'none', got {method!r}")
 
 # %% ../nbs/04a_latent_plots.ipynb #51b3d12c
@@ -175,7 +182,9 @@ def plot_codebook_usage(counts:Tensor|Sequence[int], # how often each code was p
     "Histogram of code usage: the fraction of picks per code, with how many codes were used in the title."
     counts = torch.as_tensor(counts).detach().cpu().double()
     if counts.dim() != 1 or (counts < 0).any() or counts.sum() <= 0:
-        raise ValueError(f"`counts` must be non-negative counts per code, shape (K,), not all zero; got shape {tuple(counts.shape)}")
+        raise ValueError(
+            f"`counts` must be non-negative counts per code, shape (K,), not all zero; got shape {tuple(counts.shape)}"
+        )
     freq = counts / counts.sum()
     if sort: freq = freq.sort(descending=True).values
     fig, ax = plt.subplots(figsize=figsize)

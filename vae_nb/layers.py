@@ -32,13 +32,16 @@ def _prefers_onednn() -> bool:
 def _cpu_vendor() -> str:
     "The CPU's vendor from /proc/cpuinfo ('AuthenticAMD', 'GenuineIntel', ...), or '' where there is none (not Linux)."
     try:
-        with open("/proc/cpuinfo") as f: return next((l.split(":", 1)[1].strip() for l in f if l.startswith("vendor_id")), "")
-    except OSError: return ""
+        with open("/proc/cpuinfo") as f:
+            return next((l.split(":", 1)[1].strip() for l in f if l.startswith("vendor_id")), "")
+    except OSError:
+        return ""
 
 # %% ../nbs/00a_layers.ipynb #6f1b1f3f
 def _resolve(backend:str) -> str:
     "The backend `backend` stands for here: 'onednn' or 'torch'."
-    if backend not in LINEAR_BACKENDS: raise ValueError(f"`backend` must be one of {', '.join(map(repr, LINEAR_BACKENDS))}, got {backend!r}")
+    if backend not in LINEAR_BACKENDS:
+        raise ValueError(f"`backend` must be one of {', '.join(map(repr, LINEAR_BACKENDS))}, got {backend!r}")
     if backend == "torch" or not onednn_available(): return "torch"
     if backend == "onednn": return "onednn"
     return "onednn" if _prefers_onednn() else "torch"
@@ -78,16 +81,20 @@ def _dense(t:Tensor) -> Tensor:
 # %% ../nbs/00a_layers.ipynb #2277a30d
 def _plain_autograd() -> bool:
     "Whether only ordinary autograd runs: no `torch.func` transform and no forward-mode level (else, or if torch cannot say, False)."
-    transforms, level = getattr(torch._C, "_are_functorch_transforms_active", None), getattr(torch.autograd.forward_ad, "_current_level", None)
+    transforms, level = getattr(torch._C, "_are_functorch_transforms_active", None), getattr(
+        torch.autograd.forward_ad, "_current_level", None
+    )
     return transforms is not None and level is not None and not transforms() and level < 0
 
 # %% ../nbs/00a_layers.ipynb #bf877a12
 def _abt_torch(a:Tensor, b:Tensor) -> Tensor: return a @ b.t()
-def _abt_onednn(a:Tensor, b:Tensor) -> Tensor: return _onednn(a, b, None)   # b as `_dense` leaves it (oneDNN copies any a to row-major itself)
+# b as `_dense` leaves it (oneDNN copies any a to row-major itself)
+def _abt_onednn(a:Tensor, b:Tensor) -> Tensor: return _onednn(a, b, None)
 
 def _backward_product() -> Callable[[Tensor, Tensor], Tensor]:
     "a, b ↦ a bᵀ for a backward pass: oneDNN's, or torch's differentiable product when the result is differentiated again."
-    return _abt_torch if torch.is_grad_enabled() or not _plain_autograd() else _abt_onednn   # create_graph=True, or tangents to carry
+    # create_graph=True, or tangents to carry
+    return _abt_torch if torch.is_grad_enabled() or not _plain_autograd() else _abt_onednn
 
 def _linear_backward(ctx, grad:Tensor) -> tuple[Tensor|None, Tensor|None, Tensor|None]:
     "Gradients of x, W, b of x Wᵀ + b: G W and Gᵀ x (by `_backward_product`), Σ G."
@@ -118,22 +125,42 @@ class _OneDNNLinearT(torch.autograd.Function):
     @staticmethod
     def jvp(ctx, x_t:Tensor|None, weight_t:Tensor|None, bias_t:Tensor|None) -> Tensor:
         x, weight = ctx.saved_tensors
-        parts = [F.linear(x_t, weight) if x_t is not None else None, F.linear(x, weight_t) if weight_t is not None else None, bias_t]
+        parts = [
+            F.linear(x_t, weight) if x_t is not None else None,
+            F.linear(x, weight_t) if weight_t is not None else None,
+            bias_t,
+        ]
         return sum(p for p in parts if p is not None)
 
 # %% ../nbs/00a_layers.ipynb #4ccdbb7f
 def _eager_cpu_float32(x:Tensor) -> bool:
     "Whether `x` is a dense float32 CPU tensor outside compilation, tracing and autocast: where this module's kernels may serve."
-    return (not torch.compiler.is_compiling() and not torch.jit.is_tracing()   # asked first: nothing else is traced
-            and x.device.type == "cpu" and x.layout == torch.strided and x.dtype == torch.float32 and not torch.is_autocast_enabled("cpu"))
+    return (
+        not torch.compiler.is_compiling()
+        and not torch.jit.is_tracing()  # asked first: nothing else is traced
+        and x.device.type == "cpu"
+        and x.layout == torch.strided
+        and x.dtype == torch.float32
+        and not torch.is_autocast_enabled("cpu")
+    )
 
 # %% ../nbs/00a_layers.ipynb #91ee9733
-ONEDNN_MIN_MACS = 1_500_000   # multiply-adds per product below which torch's path wins: each oneDNN call costs ~9 µs more to set up
+# multiply-adds per product below which torch's path wins: each oneDNN call costs ~9 µs more to set up
+ONEDNN_MIN_MACS = 1_500_000
 
 def _weights_fit(n_in:int, weight:Tensor, bias:Tensor|None) -> bool:
     "Whether oneDNN can multiply rows of `n_in` float32 CPU values by this float32 CPU weight matrix (and add this bias)."
-    return (weight.is_cpu and weight.dtype is torch.float32 and weight.layout is torch.strided and weight.dim() == 2 and weight.shape[1] == n_in
-            and (bias is None or (bias.is_cpu and bias.dtype is torch.float32 and bias.dim() == 1 and bias.shape[0] == weight.shape[0])))
+    return (
+        weight.is_cpu
+        and weight.dtype is torch.float32
+        and weight.layout is torch.strided
+        and weight.dim() == 2
+        and weight.shape[1] == n_in
+        and (
+            bias is None
+            or (bias.is_cpu and bias.dtype is torch.float32 and bias.dim() == 1 and bias.shape[0] == weight.shape[0])
+        )
+    )
 
 def _onednn_on(x:Tensor) -> bool:
     "Whether oneDNN is the chosen backend, switched on, and `x` a tensor its kernels may take (`_eager_cpu_float32`)."
@@ -141,7 +168,12 @@ def _onednn_on(x:Tensor) -> bool:
 
 def _use_onednn(x:Tensor, weight:Tensor, bias:Tensor|None) -> bool:
     "Whether oneDNN serves this product: large enough, float32 CPU tensors of matching shapes, nothing that needs torch's own."
-    return (_onednn_on(x) and x.dim() >= 1 and _weights_fit(x.shape[-1], weight, bias) and x.numel() * weight.shape[0] >= ONEDNN_MIN_MACS)
+    return (
+        _onednn_on(x)
+        and x.dim() >= 1
+        and _weights_fit(x.shape[-1], weight, bias)
+        and x.numel() * weight.shape[0] >= ONEDNN_MIN_MACS
+    )
 
 # %% ../nbs/00a_layers.ipynb #7932aa92
 def linear(x:Tensor, # input, features last
@@ -151,7 +183,8 @@ def linear(x:Tensor, # input, features last
     "x Wᵀ + b, as `F.linear`; through oneDNN for large float32 products on the CPU when `linear_backend()` is 'onednn'."
     if not _use_onednn(x, weight, bias): return F.linear(x, weight, bias)
     x2, weight = _dense(x if x.dim() == 2 else x.reshape(-1, x.shape[-1])), _dense(weight)
-    if not _plain_autograd(): y = _OneDNNLinearT.apply(x2, weight, bias)   # a transform or forward mode: tangents must flow
+    # a transform or forward mode: tangents must flow
+    if not _plain_autograd(): y = _OneDNNLinearT.apply(x2, weight, bias)
     elif torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
         y = _OneDNNLinear.apply(x2, weight, bias)
     else: y = _onednn(x2, weight, bias)   # nothing to differentiate: no autograd node
@@ -186,7 +219,10 @@ class _TanhT(torch.autograd.Function):
     @staticmethod
     def forward(x:Tensor) -> Tensor: return _tanh_from_sigmoid(x)
     @staticmethod
-    def setup_context(ctx, inputs:tuple, output:Tensor) -> None: ctx.save_for_backward(output); ctx.save_for_forward(output)
+    def setup_context(ctx, inputs: tuple, output: Tensor) -> None:
+        ctx.save_for_backward(output)
+        ctx.save_for_forward(output)
+
     backward = staticmethod(_tanh_derivative)
     jvp = staticmethod(_tanh_derivative)
 
@@ -208,7 +244,8 @@ class Tanh(nn.Tanh):
 class _Activation(NamedTuple):
     "An activation as a stretch runs it: the function, oneDNN's post-op for it, its derivative."
     function:Callable|None = None      # the activation of the product h (None: no activation)
-    post_op:str = "none"               # oneDNN's name for it, applied in the product's pass ("none": `function` is applied after)
+    # oneDNN's name for it, applied in the product's pass ("none": `function` is applied after)
+    post_op:str = "none"
     derivative:Callable|None = None    # (G, saved) -> G ⊙ f'(h), first order
     needs_input:bool = False           # `saved` is h (else the activation's output y)
 
@@ -230,7 +267,8 @@ def _stretch_layer(x:Tensor, weight:Tensor, bias:Tensor|None, act:_Activation) -
 class _OneDNNStretch(torch.autograd.Function):
     "Linear layers, each maybe followed by an activation, as one autograd node through oneDNN (ordinary autograd only)."
     @staticmethod
-    def forward(ctx, x:Tensor, acts:tuple[_Activation, ...], *params:Tensor|None) -> Tensor:   # params: each layer's weight and bias
+    # params: each layer's weight and bias
+    def forward(ctx, x:Tensor, acts:tuple[_Activation, ...], *params:Tensor|None) -> Tensor:
         saved = []
         for i, act in enumerate(acts):
             y, deriv = _stretch_layer(x, params[2 * i], params[2 * i + 1], act)
@@ -240,11 +278,16 @@ class _OneDNNStretch(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, grad:Tensor) -> tuple[Tensor|None, ...]:
-        if torch.is_grad_enabled() or not _plain_autograd(): return _stretch_grads_by_torch(ctx, grad)   # create_graph=True
+        # create_graph=True
+        if torch.is_grad_enabled() or not _plain_autograd(): return _stretch_grads_by_torch(ctx, grad)
         n, saved, needs = len(ctx.acts), ctx.saved_tensors, ctx.needs_input_grad
         grads = [None] * (2 * n)
         for i in reversed(range(n)):
-            (x, deriv), (weight, bias), act = saved[2 * i:2 * i + 2], saved[2 * n + 2 * i:2 * n + 2 * i + 2], ctx.acts[i]
+            (x, deriv), (weight, bias), act = (
+                saved[2 * i : 2 * i + 2],
+                saved[2 * n + 2 * i : 2 * n + 2 * i + 2],
+                ctx.acts[i],
+            )
             if act.derivative is not None: grad = act.derivative(grad, deriv)
             if needs[2 + 2 * i]: grads[2 * i] = _abt_onednn(grad.t(), x.t())
             if bias is not None and needs[3 + 2 * i]: grads[2 * i + 1] = grad.sum(0)
@@ -270,7 +313,9 @@ def _stretch_grads_by_torch(ctx, grad:Tensor) -> tuple[Tensor|None, ...]:
     return tuple(grads.get(i) for i in range(len(needs)))
 
 # %% ../nbs/00a_layers.ipynb #141a88bd
-def _stretch_plan(x:Tensor, layers:list[tuple[nn.Module, nn.Module|None]]) -> tuple[tuple[_Activation, ...], list[Tensor|None]]|None:
+def _stretch_plan(
+    x: Tensor, layers: list[tuple[nn.Module, nn.Module | None]]
+) -> tuple[tuple[_Activation, ...], list[Tensor | None]] | None:
     "The activations and parameters (each layer's weight and bias) of this stretch of (Linear, activation) pairs if oneDNN serves it on `x`; else None."
     if not (x.dim() >= 2 and _onednn_on(x) and _plain_autograd()): return None
     n_in, weights, acts, params = x.shape[-1], 0, [], []
@@ -281,6 +326,7 @@ def _stretch_plan(x:Tensor, layers:list[tuple[nn.Module, nn.Module|None]]) -> tu
         acts.append(_NO_ACTIVATION if act is None else _ACTIVATIONS[type(act)]); params += (weight, bias)
     if math.prod(x.shape[:-1]) * weights < ONEDNN_MIN_MACS * len(layers): return None
     return tuple(acts), [p if p is None or p.dim() == 1 else _dense(p) for p in params]
+
 
 def _stretch(x:Tensor, layers:list[tuple[nn.Module, nn.Module|None]]) -> Tensor:
     "`layers` (each a `Linear` and the activation after it, or None) on `x`: as one oneDNN stretch where it fits, else module by module."
@@ -298,12 +344,26 @@ def _stretch(x:Tensor, layers:list[tuple[nn.Module, nn.Module|None]]) -> Tensor:
 # %% ../nbs/00a_layers.ipynb #3853d2ee
 def _hooked(m:nn.Module) -> bool:
     "Whether calling `m` does more than its class's `forward`: hooks of its own, or a `forward` set on the instance."
-    return bool(m._forward_hooks or m._forward_pre_hooks or m._backward_hooks or m._backward_pre_hooks or "forward" in m.__dict__)
+    return bool(
+        m._forward_hooks
+        or m._forward_pre_hooks
+        or m._backward_hooks
+        or m._backward_pre_hooks
+        or "forward" in m.__dict__
+    )
 
 def _global_hooks() -> bool:
     "Whether hooks for all modules are registered (`nn.modules.module.register_module_forward_hook`, ...)."
     mod = nn.modules.module
-    return any(getattr(mod, name, None) for name in ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks", "_global_backward_pre_hooks"))
+    return any(
+        getattr(mod, name, None)
+        for name in (
+            "_global_forward_hooks",
+            "_global_forward_pre_hooks",
+            "_global_backward_hooks",
+            "_global_backward_pre_hooks",
+        )
+    )
 
 def _stretches(modules:list[nn.Module]) -> list[nn.Module|list]:
     "`modules` in order, each run of `Linear`s (each maybe followed by an activation of `_ACTIVATIONS`) gathered into a list of (Linear, activation or None)."
@@ -311,10 +371,12 @@ def _stretches(modules:list[nn.Module]) -> list[nn.Module|list]:
     for m in modules:
         run = parts[-1] if parts and isinstance(parts[-1], list) else None
         if type(m) is Linear and not _hooked(m):
-            if run is None: parts.append([(m, None)])
+            if run is None:parts.append([(m, None)])
             else: run.append((m, None))
-        elif run is not None and run[-1][1] is None and type(m) in _ACTIVATIONS and not _hooked(m): run[-1] = (run[-1][0], m)
-        else: parts.append(m)
+        elif run is not None and run[-1][1] is None and type(m) in _ACTIVATIONS and not _hooked(m):
+            run[-1] = (run[-1][0], m)
+        else:
+            parts.append(m)
     return [p[0][0] if isinstance(p, list) and len(p) == 1 and p[0][1] is None else p for p in parts]
 
 # %% ../nbs/00a_layers.ipynb #d576c524
@@ -335,17 +397,22 @@ def _swap_classes(module:nn.Module, classes:dict) -> nn.Module:
     return module
 
 # %% ../nbs/00a_layers.ipynb #8e1b2e13
-FAST_LAYERS_TORCH = ((2, 4), (2, 14))   # the oldest and newest torch (major, minor) whose private oneDNN operator these layers were checked on
+# the oldest and newest torch (major, minor) whose private oneDNN operator these layers were checked on
+FAST_LAYERS_TORCH = ((2, 4), (2, 14))
 
 def check_fast_layers() -> None:
     "Raise unless this torch has the oneDNN operator the fast layers need; warn on a torch outside `FAST_LAYERS_TORCH`."
     if not onednn_available():
-        raise RuntimeError(f"vae_nb's fast layers need torch.ops.mkldnn._linear_pointwise (oneDNN), which torch {torch.__version__} "
-                           "does not have: keep PyTorch's layers (the default)")
+        raise RuntimeError(
+            f"vae_nb's fast layers need torch.ops.mkldnn._linear_pointwise (oneDNN), which torch {torch.__version__} "
+            "does not have: keep PyTorch's layers (the default)"
+        )
     version, (lo, hi) = tuple(int(v) for v in torch.__version__.split("+")[0].split(".")[:2]), FAST_LAYERS_TORCH
     if not lo <= version <= hi:
-        warnings.warn(f"vae_nb's fast layers were checked on torch {lo[0]}.{lo[1]} to {hi[0]}.{hi[1]}, not {torch.__version__}: "
-                      "compare results with PyTorch's layers before relying on them")
+        warnings.warn(
+            f"vae_nb's fast layers were checked on torch {lo[0]}.{lo[1]} to {hi[0]}.{hi[1]}, not {torch.__version__}: "
+            "compare results with PyTorch's layers before relying on them"
+        )
 
 def use_fast_layers(module:nn.Module, # any module; changed in place
                    ) -> nn.Module:

@@ -20,15 +20,26 @@ __all__ = ['InMemoryLoader', 'make_loader', 'set_epoch']
 # %% ../nbs/03b_loaders.ipynb #22e1c0f7
 def _as_tensors(data) -> tuple[Tensor, ...]:
     "The tensors of `data`: a Tensor, a TensorDataset, or a sequence of Tensors of equal length."
-    tensors = (data,) if isinstance(data, Tensor) else data.tensors if isinstance(data, TensorDataset) else tuple(data) if isinstance(data, (tuple, list)) else None
+    tensors = (
+        (data,)
+        if isinstance(data, Tensor)
+        else (
+            data.tensors
+            if isinstance(data, TensorDataset)
+            else tuple(data) if isinstance(data, (tuple, list)) else None
+        )
+    )
     if not tensors or not all(isinstance(t, Tensor) for t in tensors):
         raise TypeError(f"`data` must be a Tensor, a TensorDataset or a sequence of Tensors, got {type(data).__name__}")
-    if len({len(t) for t in tensors}) != 1: raise ValueError(f"`data` tensors must have the same length, got {[len(t) for t in tensors]}")
+    if len({len(t) for t in tensors}) != 1:
+        raise ValueError(f"`data` tensors must have the same length, got {[len(t) for t in tensors]}")
     return tensors
 
 def _check_shard(rank, world_size) -> None:
-    if not isinstance(world_size, int) or world_size < 1: raise ValueError(f"`world_size` must be a positive int, got {world_size!r}")
-    if not isinstance(rank, int) or not 0 <= rank < world_size: raise ValueError(f"`rank` must be an int in [0, {world_size}), got {rank!r}")
+    if not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"`world_size` must be a positive int, got {world_size!r}")
+    if not isinstance(rank, int) or not 0 <= rank < world_size:
+        raise ValueError(f"`rank` must be an int in [0, {world_size}), got {rank!r}")
 
 def _batch(tensors:Sequence[Tensor], transform:Callable|None):
     "A batch as the library passes it around: `x`, or `(x, y, ...)`; `transform` applied to `x`."
@@ -48,10 +59,12 @@ class InMemoryLoader:
                  transform:Callable|None=None, # applied to each batch of `x` (e.g. `DynamicBinarize()`)
                 ):
         tensors = _as_tensors(data)
-        if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
         _check_shard(rank, world_size)
         if seed is None: seed = int(torch.randint(0, 2**62, ()))
-        self.tensors = tuple(t.to(device, memory_format=torch.contiguous_format).contiguous() for t in tensors)   # one copy at most: each example one contiguous row
+        # one copy at most: each example one contiguous row
+        self.tensors = tuple(t.to(device, memory_format=torch.contiguous_format).contiguous() for t in tensors)
         store_attr("batch_size,shuffle,drop_last,seed,rank,world_size,transform")
         self.epoch = 0
 
@@ -70,7 +83,11 @@ class InMemoryLoader:
     def indices(self, epoch:int) -> Tensor:
         "The indices, in order, this process visits in epoch `epoch`."
         n = len(self.tensors[0])
-        order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + epoch)) if self.shuffle else torch.arange(n)
+        order = (
+            torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + epoch))
+            if self.shuffle
+            else torch.arange(n)
+        )
         return order[self.rank:self.n_samples * self.world_size:self.world_size]
 
     def __iter__(self):
@@ -80,8 +97,10 @@ class InMemoryLoader:
             yield _batch([t.index_select(0, b) for t in self.tensors], self.transform)
 
     def __repr__(self):
-        return (f"InMemoryLoader({len(self.tensors[0])} examples, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"device={self.tensors[0].device}, rank={self.rank}/{self.world_size})")
+        return (
+            f"InMemoryLoader({len(self.tensors[0])} examples, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"device={self.tensors[0].device}, rank={self.rank}/{self.world_size})"
+        )
 
 # %% ../nbs/03b_loaders.ipynb #b173b376
 class _Collate:
@@ -103,12 +122,17 @@ def make_loader(data:Tensor|Dataset|Sequence[Tensor], # tensors, a TensorDataset
                ) -> InMemoryLoader|DataLoader:
     "A loader yielding `x` or `(x, y)` batches: `InMemoryLoader` for in-memory tensors, else a `DataLoader`."
     if in_memory and not (isinstance(data, Dataset) and not isinstance(data, TensorDataset)):
-        if kwargs: raise TypeError(f"`make_loader` with in_memory=True takes no DataLoader arguments, got {sorted(kwargs)}")
+        if kwargs:
+            raise TypeError(f"`make_loader` with in_memory=True takes no DataLoader arguments, got {sorted(kwargs)}")
         return InMemoryLoader(data, batch_size, shuffle, drop_last, seed, device, rank, world_size, transform)
     if not isinstance(data, Dataset): data = TensorDataset(*_as_tensors(data))
     _check_shard(rank, world_size)
     if seed is None: seed = int(torch.randint(0, 2**62, ()))
-    sampler = DistributedSampler(data, world_size, rank, shuffle=shuffle, seed=seed, drop_last=True) if world_size > 1 else None
+    sampler = (
+        DistributedSampler(data, world_size, rank, shuffle=shuffle, seed=seed, drop_last=True)
+        if world_size > 1
+        else None
+    )
     generator = torch.Generator().manual_seed(seed) if shuffle and sampler is None else None
     return DataLoader(data, batch_size, shuffle=shuffle and sampler is None, sampler=sampler, drop_last=drop_last,
                       generator=generator, collate_fn=_Collate(transform), **kwargs)

@@ -28,14 +28,17 @@ def iterate_batches(data:Tensor|Iterable, # a tensor (N, ...), or an iterable of
                     device:torch.device|str|None=None, # where to move the batches
                    ) -> Iterable[tuple[Tensor, Tensor|None]]:
     "Yield `(x, y)` pairs (`y` is None for unlabelled batches), moved to `device`."
-    if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
     if isinstance(data, Tensor):
         for i in range(0, len(data), batch_size): yield data[i:i + batch_size].to(device), None
         return
-    if not isinstance(data, Iterable): raise TypeError(f"`data` must be a Tensor or an iterable of batches, got {type(data).__name__}")
+    if not isinstance(data, Iterable):
+        raise TypeError(f"`data` must be a Tensor or an iterable of batches, got {type(data).__name__}")
     for batch in data:
         x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
-        if not isinstance(x, Tensor): raise TypeError(f"batches must be a Tensor or a tuple (x, y), got {type(x).__name__}")
+        if not isinstance(x, Tensor):
+            raise TypeError(f"batches must be a Tensor or a tuple (x, y), got {type(x).__name__}")
         yield x.to(device), (y.to(device) if isinstance(y, Tensor) else y)
 
 # %% ../nbs/08_metrics.ipynb #f0ea3b5c
@@ -54,9 +57,12 @@ def _bounds_fn(model, log_weights:Callable|None) -> Callable:
 def likelihood_bounds(model=None, # a vae_nb model (its `iw_bounds`)
                       data:Tensor|Iterable=None, # a tensor (N, ...) or an iterable of batches `x` / `(x, y)`
                       k:int=5000, # importance samples per example
-                      chunk_size:int|None=None, # samples per example in one call of the model (default: about `default_rows` rows a call)
-                      batch_size:int|None=None, # examples encoded at a time when `data` is a tensor (default: `default_batch_size`)
-                      log_weights:Callable|None=None, # `(x, n) -> (N, n)` log importance weights, for a model that is not a vae_nb model
+                      # samples per example in one call of the model (default: about `default_rows` rows a call)
+                      chunk_size:int|None=None,
+                      # examples encoded at a time when `data` is a tensor (default: `default_batch_size`)
+                      batch_size:int|None=None,
+                      # `(x, n) -> (N, n)` log importance weights, for a model that is not a vae_nb model
+                      log_weights:Callable|None=None,
                      ) -> tuple[Tensor, Tensor]:
     "Per-example IW estimate of log p(x) with `k` samples, and the ELBO estimated from the same samples: two (N,) tensors."
     log_px, elbo, _ = _likelihood_pass(model, data, k, chunk_size, batch_size, log_weights)
@@ -95,22 +101,32 @@ def bits_per_dim(nll:float|Tensor, # negative log-likelihood in nats per example
 def evaluate_likelihood(model=None, # a vae_nb model (its `iw_bounds`), or any module that `log_weights` belongs to
                         data:Tensor|Iterable=None, # a tensor (N, ...) or an iterable of batches `x` / `(x, y)`
                         k:int=5000, # importance samples per example
-                        chunk_size:int|None=None, # samples per example in one call of the model (default: about `default_rows` rows a call)
-                        batch_size:int|None=None, # examples encoded at a time when `data` is a tensor (default: `default_batch_size`)
-                        log_weights:Callable|None=None, # `(x, n) -> (N, n)` log importance weights, for a model that is not a vae_nb model
+                        # samples per example in one call of the model (default: about `default_rows` rows a call)
+                        chunk_size:int|None=None,
+                        # examples encoded at a time when `data` is a tensor (default: `default_batch_size`)
+                        batch_size:int|None=None,
+                        # `(x, n) -> (N, n)` log importance weights, for a model that is not a vae_nb model
+                        log_weights:Callable|None=None,
                         n_levels:int|None=None, # see `bits_per_dim`
                        ) -> dict[str, float]:
     "Mean NLL (nats, -IW bound with `k` samples), its standard error, the ELBO, bits/dim, `k` and the number of examples."
     log_px, elbo, n_dims = _likelihood_pass(model, data, k, chunk_size, batch_size, log_weights)
     nll = -log_px.double().mean().item()
-    return {"nll": nll, "nll_se": (log_px.double().std() / math.sqrt(len(log_px))).item() if len(log_px) > 1 else float("nan"),
-            "elbo": elbo.double().mean().item(), "bits_per_dim": bits_per_dim(nll, n_dims, n_levels), "k": k, "n": len(log_px)}
+    return {
+        "nll": nll,
+        "nll_se": (log_px.double().std() / math.sqrt(len(log_px))).item() if len(log_px) > 1 else float("nan"),
+        "elbo": elbo.double().mean().item(),
+        "bits_per_dim": bits_per_dim(nll, n_dims, n_levels),
+        "k": k,
+        "n": len(log_px),
+    }
 
 # %% ../nbs/08_metrics.ipynb #df0dce5e
 @torch.no_grad()
 def encode_dataset(model=None, # a `VAEBase` (its `posterior`)
                    data:Tensor|Iterable=None, # a tensor (N, ...) or an iterable of batches `x` / `(x, y)`
-                   encode:Callable|None=None, # x -> (mu, logvar) (a `DiagonalGaussian` or a pair); overrides `model.posterior`
+                   # x -> (mu, logvar) (a `DiagonalGaussian` or a pair); overrides `model.posterior`
+                   encode:Callable|None=None,
                    batch_size:int=500, # examples per call when `data` is a tensor
                   ) -> tuple[Tensor, Tensor]:
     "Posterior means and log-variances over a data set, each (N, D) on the CPU (latent units flattened)."
@@ -153,8 +169,11 @@ class CollapseReport:
         "'none' (every unit active), 'partial' or 'full' (no unit active: the latent is ignored)."
         return "none" if self.n_active == len(self.active) else "full" if self.n_active == 0 else "partial"
     def __repr__(self):
-        return (f"CollapseReport(collapse={self.status!r}: {self.n_active} of {len(self.active)} units active "
-                f"(Var E[z|x] > {self.threshold:g}), KL {self.kl.sum():.3g} nats, inactive units {self.active.logical_not().nonzero().flatten().tolist()})")
+        return (
+            f"CollapseReport(collapse={self.status!r}: {self.n_active} of {len(self.active)} units active (Var E[z|x] >"
+            f" {self.threshold:g}), KL {self.kl.sum():.3g} nats, inactive units"
+            f" {self.active.logical_not().nonzero().flatten().tolist()})"
+        )
 
 # %% ../nbs/08_metrics.ipynb #e8930624
 def posterior_collapse(mu:Tensor, # posterior means (N, D)
@@ -166,16 +185,25 @@ def posterior_collapse(mu:Tensor, # posterior means (N, D)
     return CollapseReport(kl_per_dimension(mu, logvar), variance, variance > threshold, threshold)
 
 # %% ../nbs/08_metrics.ipynb #6a5d57cd
-def codebook_metrics(indices:Tensor|Iterable[Tensor], # code indices of any shape, or an iterable of such tensors (batches)
-                     n_codes:int, # codebook size K
-                    ) -> dict:
+def codebook_metrics(
+    indices: Tensor | Iterable[Tensor],  # code indices of any shape, or an iterable of such tensors (batches)
+    n_codes: int,  # codebook size K
+) -> dict:
     "Code counts (K,), perplexity (effective codes in use) and fraction of codes used, over all given indices."
-    if not isinstance(n_codes, int) or n_codes < 1: raise ValueError(f"`n_codes` must be a positive int, got {n_codes!r}")
+    if not isinstance(n_codes, int) or n_codes < 1:
+        raise ValueError(f"`n_codes` must be a positive int, got {n_codes!r}")
     indices = torch.cat([t.flatten().cpu() for t in ([indices] if isinstance(indices, Tensor) else indices)])
     if indices.numel() == 0: raise ValueError("`indices` must hold at least one code index, got none")
-    if indices.min() < 0 or indices.max() >= n_codes: raise ValueError(f"`indices` must lie in [0, {n_codes}), got values in [{int(indices.min())}, {int(indices.max())}]")
+    if indices.min() < 0 or indices.max() >= n_codes:
+        raise ValueError(
+            f"`indices` must lie in [0, {n_codes}), got values in [{int(indices.min())}, {int(indices.max())}]"
+        )
     perplexity, used = code_usage(indices, n_codes)
-    return {"counts": torch.bincount(indices, minlength=n_codes), "perplexity": perplexity.item(), "fraction_used": used.item()}
+    return {
+        "counts": torch.bincount(indices, minlength=n_codes),
+        "perplexity": perplexity.item(),
+        "fraction_used": used.item(),
+    }
 
 # %% ../nbs/08_metrics.ipynb #c5ab6f11
 DSPRITES_FACTORS = ("shape", "scale", "orientation", "x", "y")
@@ -224,7 +252,8 @@ def dsprites_like(n:int|None=None, # number of images with random factors; None:
     if n_shapes > 3: raise ValueError(f"`n_shapes` must be at most 3 (square, ellipse, heart), got {n_shapes}")
     if n is None:
         total = math.prod(levels)
-        if total * size * size > 2 ** 31: raise ValueError(f"the full grid has {total} images of {size}x{size}: too large, pass `n`")
+        if total * size * size > 2**31:
+            raise ValueError(f"the full grid has {total} images of {size}x{size}: too large, pass `n`")
         factors = torch.cartesian_prod(*[torch.arange(l) for l in levels]).view(total, 5)
     else:
         if not isinstance(n, int) or n < 1: raise ValueError(f"`n` must be a positive int or None, got {n!r}")
@@ -233,8 +262,19 @@ def dsprites_like(n:int|None=None, # number of images with random factors; None:
     value = lambda i, l, lo, hi: lo + (hi - lo) * factors[:, i] / max(l - 1, 1)
     scale, x, y = value(1, n_scales, 0.5, 1.), value(3, n_x, 0., 1.), value(4, n_y, 0., 1.)
     angle = 2 * math.pi * factors[:, 2] / n_orientations
-    images = torch.cat([render_sprites(factors[i:i + batch_size, 0], scale[i:i + batch_size], angle[i:i + batch_size],
-                                       x[i:i + batch_size], y[i:i + batch_size], size) for i in range(0, len(factors), batch_size)])
+    images = torch.cat(
+        [
+            render_sprites(
+                factors[i : i + batch_size, 0],
+                scale[i : i + batch_size],
+                angle[i : i + batch_size],
+                x[i : i + batch_size],
+                y[i : i + batch_size],
+                size,
+            )
+            for i in range(0, len(factors), batch_size)
+        ]
+    )
     return images, factors
 
 # %% ../nbs/08_metrics.ipynb #5ef0f2a6
@@ -283,7 +323,8 @@ def mutual_info_gap(z:Tensor, # codes, e.g. posterior means (N, D), D >= 2
                    ) -> dict:
     "MIG (Chen et al. 2018): mean over factors of the normalised gap between the two most informative units."
     if z.dim() != 2 or z.shape[1] < 2: raise ValueError(f"`z` must have shape (N, D) with D >= 2, got {tuple(z.shape)}")
-    if factors.dim() != 2 or len(factors) != len(z): raise ValueError(f"`factors` must have shape (N, K) with N = {len(z)}, got {tuple(factors.shape)}")
+    if factors.dim() != 2 or len(factors) != len(z):
+        raise ValueError(f"`factors` must have shape (N, K) with N = {len(z)}, got {tuple(factors.shape)}")
     mi = mutual_information(discretize(z, n_bins), factors)                   # (D, K)
     h = discrete_entropy(factors)
     varying = h > 0
@@ -301,7 +342,8 @@ def _sqrtm_psd(a:Tensor) -> Tensor:
 def gaussian_statistics(features:Tensor, # (N, F) features
                        ) -> tuple[Tensor, Tensor]:
     "Mean (F,) and covariance (F, F) of the features, in double precision."
-    if features.dim() != 2 or len(features) < 2: raise ValueError(f"`features` must have shape (N, F) with N >= 2, got {tuple(features.shape)}")
+    if features.dim() != 2 or len(features) < 2:
+        raise ValueError(f"`features` must have shape (N, F) with N >= 2, got {tuple(features.shape)}")
     f = features.detach().double().cpu()
     return f.mean(0), torch.cov(f.T).reshape(f.shape[1], f.shape[1])
 
@@ -314,7 +356,10 @@ def frechet_distance(mu1:Tensor, # mean of the first Gaussian (F,)
     "Squared Fréchet (2-Wasserstein) distance between N(mu1, cov1) and N(mu2, cov2)."
     mu1, cov1, mu2, cov2 = (torch.as_tensor(t, dtype=torch.float64) for t in (mu1, cov1, mu2, cov2))
     if mu1.shape != mu2.shape or cov1.shape != cov2.shape or cov1.shape != (len(mu1), len(mu1)):
-        raise ValueError(f"means must be (F,) and covariances (F, F) of one F, got {tuple(mu1.shape)}, {tuple(cov1.shape)}, {tuple(mu2.shape)}, {tuple(cov2.shape)}")
+        raise ValueError(
+            f"means must be (F,) and covariances (F, F) of one F, got {tuple(mu1.shape)}, {tuple(cov1.shape)},"
+            f" {tuple(mu2.shape)}, {tuple(cov2.shape)}"
+        )
     s1 = _sqrtm_psd(cov1)
     cross = _sqrtm_psd(s1 @ cov2 @ s1)
     return ((mu1 - mu2).pow(2).sum() + cov1.trace() + cov2.trace() - 2 * cross.trace()).clamp_min(0).item()
@@ -362,12 +407,21 @@ def train_feature_classifier(x:Tensor, # training images (N, ...)
 @torch.no_grad()
 def frechet_classifier_distance(x_real:Tensor, # real images (N, ...)
                                 x_gen:Tensor, # generated images (M, ...), same shape per example
-                                features:Callable[[Tensor], Tensor], # x -> features, e.g. a `FeatureClassifier`'s `features`
+                                # x -> features, e.g. a `FeatureClassifier`'s `features`
+                                features:Callable[[Tensor], Tensor],
                                 batch_size:int=500, # examples per call of `features`
                                 device:torch.device|str|None=None, # where `features` runs (None: where the images are)
                                ) -> float:
     "Fréchet distance between Gaussians fitted to classifier features of real and generated images (not FID)."
-    if x_real.shape[1:] != x_gen.shape[1:]: raise ValueError(f"`x_real` and `x_gen` must have examples of one shape, got {tuple(x_real.shape[1:])} and {tuple(x_gen.shape[1:])}")
-    stats = [gaussian_statistics(torch.cat([features(x.float()).flatten(1).cpu() for x, _ in iterate_batches(data, batch_size, device)]))
-             for data in (x_real, x_gen)]
+    if x_real.shape[1:] != x_gen.shape[1:]:
+        raise ValueError(
+            f"`x_real` and `x_gen` must have examples of one shape, got {tuple(x_real.shape[1:])} and"
+            f" {tuple(x_gen.shape[1:])}"
+        )
+    stats = [
+        gaussian_statistics(
+            torch.cat([features(x.float()).flatten(1).cpu() for x, _ in iterate_batches(data, batch_size, device)])
+        )
+        for data in (x_real, x_gen)
+    ]
     return frechet_distance(*stats[0], *stats[1])

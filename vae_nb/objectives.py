@@ -20,8 +20,10 @@ class IWAEObjective(nn.Module):
                  k:int=5, # importance samples per example (1: the ELBO)
                 ):
         super().__init__()
-        if not check_model(model).has_likelihood: raise ValueError(f"`model` must bound a likelihood; {type(model).__name__} does not")
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral): raise TypeError(f"`k` must be an int, got {type(k).__name__} {k!r}")
+        if not check_model(model).has_likelihood:
+            raise ValueError(f"`model` must bound a likelihood; {type(model).__name__} does not")
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise TypeError(f"`k` must be an int, got {type(k).__name__} {k!r}")
         if k < 1: raise ValueError(f"`k` must be an int >= 1, got {k!r}")
         self.model, self.k = model, int(k)
         self.conditional = model.conditional
@@ -30,7 +32,11 @@ class IWAEObjective(nn.Module):
                    condition:Tensor|None=None, # passed on to a conditional model
                   ) -> dict[str, Tensor]:
         "`loss` = minus the batch mean of the k-sample IW bound, and `iw_bound` (the bound itself, nats per example)."
-        log_w = self.model.log_importance_weights(x, self.k) if condition is None else self.model.log_importance_weights(x, self.k, condition)
+        log_w = (
+            self.model.log_importance_weights(x, self.k)
+            if condition is None
+            else self.model.log_importance_weights(x, self.k, condition)
+        )
         bound = iw_log_likelihood(log_w).mean()
         return {"loss": -bound, "iw_bound": bound.detach()}
 

@@ -52,9 +52,13 @@ class RunSpec:
     lr:float=1e-3 # Adam's learning rate
     n_classes:int|None=None # label classes, for conditional models
     binarize:bool=False # dynamic binarization of the training images
-    source:dict|None=None # a run on the user's own data (`--data PATH`): its `vae_nb.user_data.DataSource` as a dict; `data` is then the path's name
-    latent_dims:tuple|None=None # MLP hierarchies (vae, hvae): latent size per level, lowest first (None: `latent_dim`, halving upwards)
-    layers:int|None=None # MLP hierarchies: hidden layers per MLP (None: three next to the data, one between latent levels)
+    # a run on the user's own data (`--data PATH`): its `vae_nb.user_data.DataSource` as a dict; `data` is then the
+    # path's name
+    source:dict|None=None
+    # MLP hierarchies (vae, hvae): latent size per level, lowest first (None: `latent_dim`, halving upwards)
+    latent_dims:tuple|None=None
+    # MLP hierarchies: hidden layers per MLP (None: three next to the data, one between latent levels)
+    layers:int|None=None
     activation:str="silu" # MLP hierarchies: a key of `vae_nb.vae.ACTIVATIONS`
     inference:str="bottom-up" # hvae: "bottom-up" (`vae_nb.vae.VAE`) or "top-down" (`vae_nb.ladder.LadderVAE`)
     skip:bool=False # hvae: lucid's per-level decoders, the layout of runs written before these fields existed
@@ -64,11 +68,17 @@ class RunSpec:
     def from_dict(cls, d:dict) -> RunSpec:
         "The spec stored in a checkpoint's metadata: its fields are checked here, their values by `check_run_meta`."
         names = [f.name for f in fields(cls)]
-        if not isinstance(d, dict) or "model" not in d: raise RunError(f"not a run description (a JSON object with a `model`): {_shown(d)}")
+        if not isinstance(d, dict) or "model" not in d:
+            raise RunError(f"not a run description (a JSON object with a `model`): {_shown(d)}")
         unknown = [k for k in d if k not in names]
-        if unknown: raise RunError(f"not a run description: unknown field(s) {', '.join(map(repr, unknown))}; a run has {', '.join(names)}")
-        if d.get("model") == "hvae" and "skip" not in d: d = {**d, "skip": True}   # an hvae run from before the standard layout
-        return cls(**{**d, **{k: tuple(d[k]) for k in ("shape", "latent_dims") if isinstance(d.get(k), list)}})   # JSON has no tuples
+        if unknown:
+            raise RunError(
+                f"not a run description: unknown field(s) {', '.join(map(repr, unknown))}; a run has {', '.join(names)}"
+            )
+        # an hvae run from before the standard layout
+        if d.get("model") == "hvae" and "skip" not in d: d = {**d, "skip": True}
+        # JSON has no tuples
+        return cls(**{**d, **{k: tuple(d[k]) for k in ("shape", "latent_dims") if isinstance(d.get(k), list)}})
 
 # %% ../nbs/08b_runs.ipynb #913cbc25
 @dataclass(frozen=True)
@@ -81,7 +91,8 @@ class ModelKind:
     has_beta:bool=True # has a KL weight that `--beta` sets
     multiple:int=1 # image height and width must be multiples of this (convolutional models)
     images:bool=False # needs images (C, H, W), not feature vectors (convolutional models)
-    levels:tuple[int, int]|None=None # (least, most) latent levels of an MLP hierarchy, which takes `latent_dims`, `layers`, `activation`
+    # (least, most) latent levels of an MLP hierarchy, which takes `latent_dims`, `layers`, `activation`
+    levels:tuple[int, int]|None=None
     @property
     def conditional(self) -> bool:
         "Trains on (x, label) pairs: the class's `conditional`."
@@ -95,13 +106,28 @@ class ModelKind:
 def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
     "Builder of an MLP hierarchy (`mlp_hierarchy`) of `latent_dims`, or `depth` levels halving upwards from `latent_dim`; trains the ELBO."
     def build(s:RunSpec) -> VAE:
-        dims, top_down, D = list(s.latent_dims or [max(s.latent_dim >> l, 1) for l in range(depth)]), s.inference == "top-down", math.prod(s.shape)
-        parts = mlp_hierarchy(D, dims, s.hidden, layers=s.layers or 1, activation=s.activation, skip=s.skip, top_down=top_down)
-        if s.layers is None:   # the default: three hidden layers next to the data (PyTorch's initialisation: see above), one between levels
-            parts["encoders"][0], parts["decoders"][0] = (mlp(n_in, n_out, s.hidden, 3, s.activation, init=False) for n_in, n_out in ((D, 2 * dims[0]), (dims[0], D)))
+        dims, top_down, D = (
+            list(s.latent_dims or [max(s.latent_dim >> l, 1) for l in range(depth)]),
+            s.inference == "top-down",
+            math.prod(s.shape),
+        )
+        parts = mlp_hierarchy(
+            D, dims, s.hidden, layers=s.layers or 1, activation=s.activation, skip=s.skip, top_down=top_down
+        )
+        # the default: three hidden layers next to the data (PyTorch's initialisation: see above), one between levels
+        if s.layers is None:
+            parts["encoders"][0], parts["decoders"][0] = (
+                mlp(n_in, n_out, s.hidden, 3, s.activation, init=False)
+                for n_in, n_out in ((D, 2 * dims[0]), (dims[0], D))
+            )
         parts["encoders"][0] = nn.Sequential(nn.Flatten(), parts["encoders"][0])
-        return (LadderVAE if top_down else VAE)(**parts, reconstruction_loss=s.recon, kl_weight=s.beta, input_shape=s.shape,
-                                                beta_schedule=LinearWarmup(s.kl_warmup, s.beta) if s.kl_warmup else None)
+        return (LadderVAE if top_down else VAE)(
+            **parts,
+            reconstruction_loss=s.recon,
+            kl_weight=s.beta,
+            input_shape=s.shape,
+            beta_schedule=LinearWarmup(s.kl_warmup, s.beta) if s.kl_warmup else None
+        )
     return build
 
 def _conv_vae(s:RunSpec) -> ConvVAE:
@@ -112,26 +138,74 @@ def _conv_vae(s:RunSpec) -> ConvVAE:
 def _klae(s:RunSpec) -> AutoencoderKL:
     "A small `AutoencoderKL`: latent grid 4x smaller, one residual block, a patch discriminator as deep as the image allows."
     disc_layers = max(1, min(3, int(math.log2(min(s.shape[1:]) / 3))))
-    return AutoencoderKL(s.shape[0], s.hidden, s.latent_dim, n_downsample=2, n_res_blocks=1, disc_hidden_dim=max(s.hidden // 2, 1),
-                         disc_layers=disc_layers, kl_weight=s.beta, disc_start=500, lr=s.lr, input_shape=s.shape)
+    return AutoencoderKL(
+        s.shape[0],
+        s.hidden,
+        s.latent_dim,
+        n_downsample=2,
+        n_res_blocks=1,
+        disc_hidden_dim=max(s.hidden // 2, 1),
+        disc_layers=disc_layers,
+        kl_weight=s.beta,
+        disc_start=500,
+        lr=s.lr,
+        input_shape=s.shape,
+    )
 
 # %% ../nbs/08b_runs.ipynb #8704d639
 MODELS = {
-    "vae": ModelKind("standard VAE: one Gaussian latent, MLP encoder and decoder (vae_nb.vae.VAE)", _mlp_vae(1), VAE, levels=(1, 1)),
-    "hvae": ModelKind("hierarchical VAE with learned priors, two levels unless --latent-dims gives more; top-down (vae_nb.ladder.LadderVAE) "
-                      "or --inference bottom-up (vae_nb.vae.VAE); KL warm-up over 500 steps",
-                      _mlp_vae(2), VAE, {"inference": "top-down", "kl_warmup": 500}, levels=(2, 16)),
-    "beta": ModelKind("beta-VAE, MLP encoder and decoder; --beta defaults to 4 (vae_nb.algorithm.MLPBetaVAE)",
-                      lambda s: MLPBetaVAE(s.shape, s.latent_dim, s.beta, s.hidden, s.recon, lr=s.lr), MLPBetaVAE, {"beta": 4.0}),
-    "conv": ModelKind("convolutional VAE: 4 stride-2 conv layers (3 on 8x8 images), --hidden channels doubling (vae_nb.conv.ConvVAE)",
-                      _conv_vae, ConvVAE, {"hidden": 32}, has_beta=False, images=True),
-    "vq": ModelKind("VQ-VAE: convolutional, 128 codes of size --latent-dim on a 4x smaller grid (vae_nb.vq.VQVAE)",
-                    lambda s: VQVAE(s.shape[0], s.hidden, 128, s.latent_dim, n_downsample=2, recon=s.recon, lr=s.lr, input_shape=s.shape),
-                    VQVAE, {"hidden": 64}, has_beta=False, multiple=4, images=True),
-    "cvae": ModelKind("conditional VAE: MLP encoder and decoder given the image's label; samples one row per class (vae_nb.cvae.MLPCVAE)",
-                      lambda s: MLPCVAE(s.shape, s.n_classes, s.hidden, s.latent_dim, recon=s.recon, lr=s.lr), MLPCVAE, has_beta=False),
-    "klae": ModelKind("KL autoencoder of latent diffusion: conv, L1 + patch GAN from step 500, --beta = KL weight, default 1e-6 "
-                      "(vae_nb.klae.AutoencoderKL)", _klae, AutoencoderKL, {"hidden": 32, "latent_dim": 4, "beta": 1e-6}, multiple=4, images=True),
+    "vae": ModelKind(
+        "standard VAE: one Gaussian latent, MLP encoder and decoder (vae_nb.vae.VAE)", _mlp_vae(1), VAE, levels=(1, 1)
+    ),
+    "hvae": ModelKind(
+        "hierarchical VAE with learned priors, two levels unless --latent-dims gives more; top-down"
+        " (vae_nb.ladder.LadderVAE) or --inference bottom-up (vae_nb.vae.VAE); KL warm-up over 500 steps",
+        _mlp_vae(2),
+        VAE,
+        {"inference": "top-down", "kl_warmup": 500},
+        levels=(2, 16),
+    ),
+    "beta": ModelKind(
+        "beta-VAE, MLP encoder and decoder; --beta defaults to 4 (vae_nb.algorithm.MLPBetaVAE)",
+        lambda s: MLPBetaVAE(s.shape, s.latent_dim, s.beta, s.hidden, s.recon, lr=s.lr),
+        MLPBetaVAE,
+        {"beta": 4.0},
+    ),
+    "conv": ModelKind(
+        "convolutional VAE: 4 stride-2 conv layers (3 on 8x8 images), --hidden channels doubling (vae_nb.conv.ConvVAE)",
+        _conv_vae,
+        ConvVAE,
+        {"hidden": 32},
+        has_beta=False,
+        images=True,
+    ),
+    "vq": ModelKind(
+        "VQ-VAE: convolutional, 128 codes of size --latent-dim on a 4x smaller grid (vae_nb.vq.VQVAE)",
+        lambda s: VQVAE(
+            s.shape[0], s.hidden, 128, s.latent_dim, n_downsample=2, recon=s.recon, lr=s.lr, input_shape=s.shape
+        ),
+        VQVAE,
+        {"hidden": 64},
+        has_beta=False,
+        multiple=4,
+        images=True,
+    ),
+    "cvae": ModelKind(
+        "conditional VAE: MLP encoder and decoder given the image's label; samples one row per class"
+        " (vae_nb.cvae.MLPCVAE)",
+        lambda s: MLPCVAE(s.shape, s.n_classes, s.hidden, s.latent_dim, recon=s.recon, lr=s.lr),
+        MLPCVAE,
+        has_beta=False,
+    ),
+    "klae": ModelKind(
+        "KL autoencoder of latent diffusion: conv, L1 + patch GAN from step 500, --beta = KL weight, default 1e-6 "
+        "(vae_nb.klae.AutoencoderKL)",
+        _klae,
+        AutoencoderKL,
+        {"hidden": 32, "latent_dim": 4, "beta": 1e-6},
+        multiple=4,
+        images=True,
+    ),
 }
 
 # %% ../nbs/08b_runs.ipynb #c0a1e002
@@ -139,24 +213,37 @@ def _is_int(v) -> bool: return isinstance(v, int) and not isinstance(v, bool)
 def _is_number(v) -> bool: return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 def _size(v, spec:RunSpec, n_weights:int) -> str|None:
-    if not (_is_int(v) and 1 <= v <= n_weights): return f"must be an int from 1 to {n_weights} (the number of weights in the file)"
+    if not (_is_int(v) and 1 <= v <= n_weights):
+        return f"must be an int from 1 to {n_weights} (the number of weights in the file)"
 
 def _shape(v, spec:RunSpec, n_weights:int) -> str|None:
     if spec.source is not None:   # the user's data: any (D,) or (C, H, W) the weights can hold
-        if not (isinstance(v, tuple) and len(v) in (1, 3) and all(_is_int(s) and s >= 1 for s in v) and math.prod(v) <= n_weights):
-            return f"must be [D] or [C, H, W] of positive ints, at most {n_weights} values in all (the number of weights in the file)"
+        if not (
+            isinstance(v, tuple)
+            and len(v) in (1, 3)
+            and all(_is_int(s) and s >= 1 for s in v)
+            and math.prod(v) <= n_weights
+        ):
+            return (
+                f"must be [D] or [C, H, W] of positive ints, at most {n_weights} values in all (the number of weights"
+                " in the file)"
+            )
         return None
     want = tuple(DATASETS[spec.data].shape)
-    if not (isinstance(v, tuple) and all(map(_is_int, v)) and v == want): return f"must be {list(want)}, the (C, H, W) of one {spec.data} image"
+    if not (isinstance(v, tuple) and all(map(_is_int, v)) and v == want):
+        return f"must be {list(want)}, the (C, H, W) of one {spec.data} image"
 
 def _beta(v, spec:RunSpec, n_weights:int) -> str|None:
-    if not MODELS[spec.model].has_beta: return None if v is None else f"must be null: a {spec.model} model has no adjustable KL weight"
+    if not MODELS[spec.model].has_beta:
+        return None if v is None else f"must be null: a {spec.model} model has no adjustable KL weight"
     if not (_is_number(v) and v >= 0): return "must be a finite number >= 0"
 
 def _n_classes(v, spec:RunSpec, n_weights:int) -> str|None:
-    if spec.source is not None and MODELS[spec.model].conditional: return None if _is_int(v) and 1 <= v <= n_weights else f"must be an int from 1 to {n_weights}"
+    if spec.source is not None and MODELS[spec.model].conditional:
+        return None if _is_int(v) and 1 <= v <= n_weights else f"must be an int from 1 to {n_weights}"
     want = DATASETS[spec.data].n_classes if MODELS[spec.model].conditional and spec.source is None else None
-    if not (v is None if want is None else _is_int(v) and v == want): return f"must be {'null' if want is None else want} for a {spec.model} model of {spec.data}"
+    if not (v is None if want is None else _is_int(v) and v == want):
+        return f"must be {'null' if want is None else want} for a {spec.model} model of {spec.data}"
 
 def _source(v, spec:RunSpec, n_weights:int) -> str|None:
     if v is None: return None
@@ -167,41 +254,66 @@ def _latent_dims(v, spec:RunSpec, n_weights:int) -> str|None:
     levels = MODELS[spec.model].levels
     if v is None: return None
     if levels is None: return f"must be null: a {spec.model} model is not an MLP hierarchy"
-    if not (isinstance(v, tuple) and levels[0] <= len(v) <= levels[1] and all(_is_int(d) and 1 <= d <= n_weights for d in v)):
-        return f"must be null or {levels[0]}{'' if levels[0] == levels[1] else f' to {levels[1]}'} sizes from 1 to {n_weights}, lowest level first"
+    if not (
+        isinstance(v, tuple) and levels[0] <= len(v) <= levels[1] and all(_is_int(d) and 1 <= d <= n_weights for d in v)
+    ):
+        return (
+            f"must be null or {levels[0]}{'' if levels[0] == levels[1] else f' to {levels[1]}'} sizes from 1 to"
+            f" {n_weights}, lowest level first"
+        )
 
 def _inference(v, spec:RunSpec, n_weights:int) -> str|None:
     deep = (MODELS[spec.model].levels or (1, 1))[1] > 1
-    if v not in (("bottom-up", "top-down") if deep else ("bottom-up",)): return "must be 'bottom-up' or 'top-down'" if deep else "must be 'bottom-up'"
+    if v not in (("bottom-up", "top-down") if deep else ("bottom-up",)):
+        return "must be 'bottom-up' or 'top-down'" if deep else "must be 'bottom-up'"
 
 def _skip(v, spec:RunSpec, n_weights:int) -> str|None:
     if not isinstance(v, bool): return "must be true or false"
-    if v and (spec.model != "hvae" or spec.inference != "bottom-up"): return "must be false except for a bottom-up hvae model"
+    if v and (spec.model != "hvae" or spec.inference != "bottom-up"):
+        return "must be false except for a bottom-up hvae model"
 
 def _kl_warmup(v, spec:RunSpec, n_weights:int) -> str|None:
     if not (_is_int(v) and v >= 0): return "must be an int >= 0"
     if v and MODELS[spec.model].levels is None: return f"must be 0: a {spec.model} model has no KL warm-up"
 
 # %% ../nbs/08b_runs.ipynb #c0a1e003
-RUN_CHECKS = {   # field of `RunSpec` -> (value, spec, weights in the file) -> what is wrong, or None; checked in this order
-    "model": lambda v, s, n: None if isinstance(v, str) and v in MODELS else f"must be one this version of vae_nb can build: {', '.join(MODELS)}",
-    "data": lambda v, s, n: None if isinstance(v, str) and (v in DATASETS or s.source is not None) else f"must be one of {', '.join(DATASETS)}",
-    "shape": _shape,
-    "recon": lambda v, s, n: None if isinstance(v, str) and v in ("bce", "mse") else "must be 'bce' or 'mse'",
-    "latent_dim": _size,
-    "hidden": _size,
-    "beta": _beta,
-    "lr": lambda v, s, n: None if _is_number(v) and v > 0 else "must be a finite number > 0",
-    "n_classes": _n_classes,
-    "binarize": lambda v, s, n: None if isinstance(v, bool) else "must be true or false",
-    "source": _source,
-    "latent_dims": _latent_dims,
-    "layers": lambda v, s, n: None if v is None else _size(v, s, n),
-    "activation": lambda v, s, n: None if isinstance(v, str) and v in ACTIVATIONS else f"must be one of {', '.join(ACTIVATIONS)}",
-    "inference": _inference,
-    "skip": _skip,
-    "kl_warmup": _kl_warmup,
-}
+RUN_CHECKS = (
+    {  # field of `RunSpec` -> (value, spec, weights in the file) -> what is wrong, or None; checked in this order
+        "model": (
+            lambda v, s, n: (
+                None
+                if isinstance(v, str) and v in MODELS
+                else f"must be one this version of vae_nb can build: {', '.join(MODELS)}"
+            )
+        ),
+        "data": (
+            lambda v, s, n: (
+                None
+                if isinstance(v, str) and (v in DATASETS or s.source is not None)
+                else f"must be one of {', '.join(DATASETS)}"
+            )
+        ),
+        "shape": _shape,
+        "recon": lambda v, s, n: None if isinstance(v, str) and v in ("bce", "mse") else "must be 'bce' or 'mse'",
+        "latent_dim": _size,
+        "hidden": _size,
+        "beta": _beta,
+        "lr": lambda v, s, n: None if _is_number(v) and v > 0 else "must be a finite number > 0",
+        "n_classes": _n_classes,
+        "binarize": lambda v, s, n: None if isinstance(v, bool) else "must be true or false",
+        "source": _source,
+        "latent_dims": _latent_dims,
+        "layers": lambda v, s, n: None if v is None else _size(v, s, n),
+        "activation": (
+            lambda v, s, n: (
+                None if isinstance(v, str) and v in ACTIVATIONS else f"must be one of {', '.join(ACTIVATIONS)}"
+            )
+        ),
+        "inference": _inference,
+        "skip": _skip,
+        "kl_warmup": _kl_warmup,
+    }
+)
 
 # %% ../nbs/08b_runs.ipynb #c0a1e006
 def check_run_meta(run:dict, # the run description of a checkpoint's metadata (`config["run"]`), as read from JSON
@@ -222,18 +334,25 @@ MODEL_FILE = "model.safetensors" # the weights file `save` writes (with `model.j
 def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict[str, Tensor]]:
     "The checked `RunSpec` of a checkpoint, its path and the model's weights; `RunError` for anything else."
     path = Path(path)
-    if path.is_dir(): path = path / (MODEL_FILE if (path / MODEL_FILE).is_file() and not (path / CHECKPOINT).is_file() else CHECKPOINT)
+    if path.is_dir():
+        path = path / (
+            MODEL_FILE if (path / MODEL_FILE).is_file() and not (path / CHECKPOINT).is_file() else CHECKPOINT
+        )
     if not path.is_file(): raise RunError(f"no checkpoint at {path}")
-    try: meta, tensors = read_checkpoint(path)
-    except ValueError as e: raise RunError(str(e).replace("`path` ", "")) from None
-    except OSError as e: raise RunError(f"cannot read {path}: {e.strerror}") from None
+    try:meta, tensors = read_checkpoint(path)
+    except ValueError as e:raise RunError(str(e).replace("`path` ", "")) from None
+    except OSError as e:raise RunError(f"cannot read {path}: {e.strerror}") from None
     except AttributeError: raise RunError(f"{path} is not a vae_nb checkpoint: its metadata is not a JSON object") from None
     config = meta.get("config")
-    if not isinstance(config, (dict, type(None))): raise RunError(f"{path}: the metadata's `config` must be a JSON object, got {_shown(config)}")
+    if not isinstance(config, (dict, type(None))):
+        raise RunError(f"{path}: the metadata's `config` must be a JSON object, got {_shown(config)}")
     if (config or {}).get("run") is None:
-        raise RunError(f"{path} is a vae_nb checkpoint but was not written by `vae_nb train` (it describes no run); load it with vae_nb.train.load_checkpoint")
+        raise RunError(
+            f"{path} is a vae_nb checkpoint but was not written by `vae_nb train` (it describes no run); load it with"
+            " vae_nb.train.load_checkpoint"
+        )
     weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
-    try: spec = check_run_meta(config["run"], sum(v.numel() for v in weights.values()))
+    try:spec = check_run_meta(config["run"], sum(v.numel() for v in weights.values()))
     except RunError as e: raise RunError(f"{path}: {e}") from None
     return spec, path, weights
 
@@ -243,7 +362,9 @@ def read_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train` or `
     return _read_run(path)[:2]
 
 # %% ../nbs/08b_runs.ipynb #62429dc4
-def _describe(t:Tensor|None) -> str: return "missing" if t is None else f"{list(t.shape)} {str(t.dtype).removeprefix('torch.')}"
+def _describe(t: Tensor | None) -> str:
+    return "missing" if t is None else f"{list(t.shape)} {str(t.dtype).removeprefix('torch.')}"
+
 
 def _check_weights(spec:RunSpec, weights:dict[str, Tensor], path:Path) -> None:
     "`RunError` unless `weights` fit the model `spec` describes (built on the meta device: nothing allocated) and are finite."
@@ -251,9 +372,15 @@ def _check_weights(spec:RunSpec, weights:dict[str, Tensor], path:Path) -> None:
     for k in sorted(want.keys() | weights.keys()):
         w, got = want.get(k), weights.get(k)
         if w is None or got is None or w.shape != got.shape or w.dtype != got.dtype:
-            raise RunError(f"{path}: the weights do not fit the {spec.model} model its run description gives: {k} is {_describe(got)} in the file, {_describe(w)} in the model")
+            raise RunError(
+                f"{path}: the weights do not fit the {spec.model} model its run description gives: {k} is"
+                f" {_describe(got)} in the file, {_describe(w)} in the model"
+            )
     bad = next((k for k, v in weights.items() if v.is_floating_point() and not torch.isfinite(v).all()), None)
-    if bad: raise RunError(f"{path}: the weights hold NaN or infinite values (in {bad}); the run diverged or the file is damaged")
+    if bad:
+        raise RunError(
+            f"{path}: the weights hold NaN or infinite values (in {bad}); the run diverged or the file is damaged"
+        )
 
 # %% ../nbs/08b_runs.ipynb #c0a1e007
 def load_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or its run folder
@@ -301,13 +428,16 @@ def encode_data(model:nn.Module, # a model of `MODELS`
                 progress:bool=False, # show a progress bar
                ) -> list[tuple[Tensor, Tensor|None]]:
     "Posterior `(mu, logvar)` of every example of `x`, per latent level, on the CPU, in the order of `x`."
-    if not isinstance(batch_size, int) or batch_size < 1: raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
     if len(x) == 0: raise ValueError("`x` must hold at least one example")
     device, parts, starts = next(model.parameters()).device, [], range(0, len(x), batch_size)
     cpu = lambda t: None if t is None else t.float().cpu()
     with evaluating(model), torch.no_grad():
         for i in (progress_bar(starts) if progress else starts):
             c = None if condition is None else condition[i:i + batch_size].to(device)
-            parts.append([(cpu(mu), cpu(logvar)) for mu, logvar in posteriors(model, x[i:i + batch_size].to(device), c)])
+            parts.append(
+                [(cpu(mu), cpu(logvar)) for mu, logvar in posteriors(model, x[i : i + batch_size].to(device), c)]
+            )
     cat = lambda ts: None if ts[0] is None else torch.cat(ts)
     return [(cat([p[l][0] for p in parts]), cat([p[l][1] for p in parts])) for l in range(len(parts[0]))]

@@ -24,8 +24,10 @@ class NonFiniteLossError(FloatingPointError):
 
 # %% ../nbs/05_step.ipynb #1de9f9a9
 def _as_terms(terms) -> dict[str, Tensor]:
-    if not isinstance(terms, dict): raise TypeError(f"`loss_terms` must return a dict of scalar tensors, got {type(terms).__name__}")
-    if "loss" not in terms: raise ValueError(f"`loss_terms` must return a dict with a 'loss' key, got keys {sorted(terms)}")
+    if not isinstance(terms, dict):
+        raise TypeError(f"`loss_terms` must return a dict of scalar tensors, got {type(terms).__name__}")
+    if "loss" not in terms:
+        raise ValueError(f"`loss_terms` must return a dict with a 'loss' key, got keys {sorted(terms)}")
     out = {}
     for k, v in terms.items():
         v = torch.as_tensor(v)
@@ -38,7 +40,8 @@ def _host_floats(terms:dict[str, Tensor], step:int|None=None) -> dict[str, float
     device = terms["loss"].device
     values = torch.stack([v.detach().to(device, torch.float32) for v in terms.values()]).tolist()
     out = dict(zip(terms, values))
-    last = [k for k in ("loss", "grad_norm") if k in out]   # the sum and its gradient: checked after the parts, so the error names the cause
+    # the sum and its gradient: checked after the parts, so the error names the cause
+    last = [k for k in ("loss", "grad_norm") if k in out]
     for k in [k for k in out if k not in last] + last:
         v = out[k]
         if not math.isfinite(v):
@@ -50,30 +53,43 @@ def _host_floats(terms:dict[str, Tensor], step:int|None=None) -> dict[str, float
 def _nonfinite_input(e:NonFiniteError, step:int|None) -> NonFiniteLossError:
     "A value check inside `loss_terms` (`vae_nb.core.check_finite`) that failed, as the engine's error."
     at = "" if step is None else f" at step {step}"
-    return NonFiniteLossError(f"a non-finite value inside `loss_terms`{at}: {e}; parameters were not updated", step, str(e).split("`")[1] if str(e).count("`") >= 2 else None)
+    return NonFiniteLossError(
+        f"a non-finite value inside `loss_terms`{at}: {e}; parameters were not updated",
+        step,
+        str(e).split("`")[1] if str(e).count("`") >= 2 else None,
+    )
 
-def optimizer_step(model:nn.Module|Objective, # anything with `loss_terms(x, condition=None) -> dict`: a model or one of its objectives
-                   optimizer:torch.optim.Optimizer, # steps the parameters of `model`
-                   x:Tensor, # the input batch
-                   condition:Tensor|None=None, # labels / conditions, passed on when not `None`
-                   *,
-                   grad_clip:float|None=None, # clip the global gradient norm to this value
-                   step:int|None=None, # the step number, named in the error on NaN/inf
-                   autocast:torch.dtype|None=None, # e.g. `torch.bfloat16`: run `loss_terms` under autocast
-                   sync_grads:bool=False, # average the gradients over the process group before clipping (a step outside `DistributedDataParallel`)
-                   grad_skip:float|None=None, # skip the update when the gradient norm (before clipping) exceeds this, as VDVAE does
-                  ) -> dict[str, float]:
+
+def optimizer_step(
+    model: (
+        nn.Module | Objective
+    ),  # anything with `loss_terms(x, condition=None) -> dict`: a model or one of its objectives
+    optimizer: torch.optim.Optimizer,  # steps the parameters of `model`
+    x: Tensor,  # the input batch
+    condition: Tensor | None = None,  # labels / conditions, passed on when not `None`
+    *,
+    grad_clip: float | None = None,  # clip the global gradient norm to this value
+    step: int | None = None,  # the step number, named in the error on NaN/inf
+    autocast: torch.dtype | None = None,  # e.g. `torch.bfloat16`: run `loss_terms` under autocast
+    # average the gradients over the process group before clipping (a step outside
+    # `DistributedDataParallel`)
+    sync_grads: bool = False,
+    # skip the update when the gradient norm (before clipping) exceeds this, as VDVAE does
+    grad_skip: float | None = None,
+) -> dict[str, float]:
     "Zero the gradients, evaluate `model.loss_terms`, check every term is finite, backpropagate, clip, step; return the terms as floats."
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
-        try: terms = model.loss_terms(x) if condition is None else model.loss_terms(x, condition)
+        try:terms = model.loss_terms(x) if condition is None else model.loss_terms(x, condition)
         except NonFiniteError as e: raise _nonfinite_input(e, step) from None
     terms = _as_terms(terms)
     terms["loss"].backward()
     if sync_grads: average_gradients([p for g in optimizer.param_groups for p in g["params"]])
     if grad_clip is not None or grad_skip is not None:
         params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-        terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(params, math.inf if grad_clip is None else grad_clip, foreach=True)
+        terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(
+            params, math.inf if grad_clip is None else grad_clip, foreach=True
+        )
     out = _host_floats(terms, step)
     if grad_skip is not None: out["skipped"] = float(out["grad_norm"] > grad_skip)
     if not out.get("skipped"): optimizer.step()
@@ -81,15 +97,18 @@ def optimizer_step(model:nn.Module|Objective, # anything with `loss_terms(x, con
 
 # %% ../nbs/05_step.ipynb #1a5ecf95
 def build_optimizer(objective:Objective, # supplies the parameters, and maybe its own `lr` and `betas`
-                    optimizer:str|Callable="adam", # "adam", "adamw", or a callable `params -> Optimizer` (which then decides everything)
+                    # "adam", "adamw", or a callable `params -> Optimizer` (which then decides everything)
+                    optimizer:str|Callable="adam",
                     lr:float=1e-3, # learning rate, unless the objective has its own
                     weight_decay:float=0., # weight decay
-                    device:torch.device|None=None, # the parameters' device: PyTorch's fused (single-kernel) Adam where it supports it
+                    # the parameters' device: PyTorch's fused (single-kernel) Adam where it supports it
+                    device:torch.device|None=None,
                    ) -> torch.optim.Optimizer:
     "The optimizer of one objective, over those of its parameters that require gradients."
     params = [p for p in objective.parameters() if p.requires_grad]
     if callable(optimizer): return optimizer(params)
-    if optimizer not in ("adam", "adamw"): raise ValueError(f"`optimizer` must be 'adam', 'adamw' or a callable `params -> Optimizer`, got {optimizer!r}")
+    if optimizer not in ("adam", "adamw"):
+        raise ValueError(f"`optimizer` must be 'adam', 'adamw' or a callable `params -> Optimizer`, got {optimizer!r}")
     cls = torch.optim.Adam if optimizer == "adam" else torch.optim.AdamW
     betas = {} if objective.betas is None else {"betas": tuple(objective.betas)}
     fused = device is not None and device.type in ("cuda", "cpu")
@@ -103,11 +122,16 @@ def step_objectives(objectives:Sequence[Objective], # a model's objectives, in o
                     **kwargs, # `grad_clip`, `grad_skip`, `step`, `autocast` of `optimizer_step`
                    ) -> dict[str, float]:
     "One training step: each active objective in turn takes an `optimizer_step`; the terms of all of them."
-    if len(objectives) != len(optimizers): raise ValueError(f"`optimizers` must hold one optimizer per objective, got {len(optimizers)} for {len(objectives)}")
+    if len(objectives) != len(optimizers):
+        raise ValueError(
+            f"`optimizers` must hold one optimizer per objective, got {len(optimizers)} for {len(objectives)}"
+        )
     active = [o.active is None or bool(o.active()) for o in objectives]   # asked before any objective steps
     out = {}
     for i, (o, opt, on) in enumerate(zip(objectives, optimizers, active)):
         if not on: continue
         terms = optimizer_step(o, opt, x, condition, sync_grads=i > 0, **kwargs)
-        out.update(terms if i == 0 else {f"{o.name}_{k}" if k == "loss" or k in out else k: v for k, v in terms.items()})
+        out.update(
+            terms if i == 0 else {f"{o.name}_{k}" if k == "loss" or k in out else k: v for k, v in terms.items()}
+        )
     return out

@@ -20,7 +20,15 @@ from .interface import objectives_of, count_training_step, is_conditional
 from .step import NonFiniteLossError, build_optimizer, step_objectives, _as_terms, _host_floats
 from .loaders import make_loader, set_epoch, InMemoryLoader
 from .distributed import get_device, autocast_dtype, seed_everything, init_distributed
-from .checkpoint import save_checkpoint, load_checkpoint, rng_state, set_rng_state, recover_checkpoint, atomic_write, _jsonable
+from vae_nb.checkpoint import (
+    save_checkpoint,
+    load_checkpoint,
+    rng_state,
+    set_rng_state,
+    recover_checkpoint,
+    atomic_write,
+    _jsonable,
+)
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'evaluate', 'save_history', 'lr_factor', 'Trainer', 'fit']
@@ -28,15 +36,24 @@ __all__ = ['SCHEDULES', 'evaluate', 'save_history', 'lr_factor', 'Trainer', 'fit
 # %% ../nbs/05_train.ipynb #0f2da53a
 def _split_batch(batch) -> tuple[Tensor, Tensor|None]:
     if isinstance(batch, Tensor): return batch, None
-    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor): return batch[0], (batch[1] if len(batch) > 1 else None)
+    if isinstance(batch, (tuple, list)) and batch and isinstance(batch[0], Tensor):
+        return batch[0], (batch[1] if len(batch) > 1 else None)
     raise TypeError(f"batches must be a Tensor `x` or a tuple `(x, y)`, got {type(batch).__name__}")
 
 def _loader(data, batch_size:int, shuffle:bool, device:torch.device, seed:int|None=None, rank:int=0, world_size:int=1):
     "Tensors (or a tuple of them) become an `InMemoryLoader` on `device`; loaders and other iterables pass through."
-    if isinstance(data, (Tensor, TensorDataset)) or (isinstance(data, (tuple, list)) and data and all(isinstance(t, Tensor) for t in data)):
-        if not shuffle: seed = 0   # the order is fixed anyway; a seed of None would draw one from the global RNG (and shift a resumed run)
-        return make_loader(data, batch_size, shuffle=shuffle, seed=seed, device=device, rank=rank, world_size=world_size)
-    if not isinstance(data, Iterable): raise TypeError(f"`data` must be a Tensor, a tuple of Tensors or an iterable of batches, got {type(data).__name__}")
+    if isinstance(data, (Tensor, TensorDataset)) or (
+        isinstance(data, (tuple, list)) and data and all(isinstance(t, Tensor) for t in data)
+    ):
+        # the order is fixed anyway; a seed of None would draw one from the global RNG (and shift a resumed run)
+        if not shuffle: seed = 0
+        return make_loader(
+            data, batch_size, shuffle=shuffle, seed=seed, device=device, rank=rank, world_size=world_size
+        )
+    if not isinstance(data, Iterable):
+        raise TypeError(
+            f"`data` must be a Tensor, a tuple of Tensors or an iterable of batches, got {type(data).__name__}"
+        )
     return data
 
 # %% ../nbs/05_train.ipynb #c498cc24
@@ -107,7 +124,8 @@ class Trainer:
                  schedule:str|Callable="constant", # learning-rate schedule, see `lr_factor`
                  warmup:int=0, # steps of learning-rate warm-up
                  grad_clip:float|None=None, # clip the global gradient norm of each objective
-                 grad_skip:float|None=None, # skip updates whose gradient norm exceeds this (see `vae_nb.step.optimizer_step`)
+                 # skip updates whose gradient norm exceeds this (see `vae_nb.step.optimizer_step`)
+                 grad_skip:float|None=None,
                  device:str|torch.device="auto", # "auto", "cpu", "cuda", "mps"
                  precision:str="auto", # "auto" (bf16 autocast on CUDA), "fp32", "bf16"
                  compile:bool=False, # `torch.compile` the first objective's `loss_terms`
@@ -117,26 +135,57 @@ class Trainer:
                  log_every:int|None=None, # also record the terms every this many steps (`step_history`)
                  out_dir:str|os.PathLike|None=None, # write the checkpoint and the history here
                  checkpoint_every:int|None=None, # also checkpoint every this many steps
-                 save_every:int=1, # write the checkpoint and history every this many epochs (always: at the end and on Ctrl-C)
-                 config:dict|None=None, # JSON-able settings stored in checkpoints (e.g. the command line that built the model)
-                 callbacks:Iterable[Callable]=(), # `fn(trainer, record)`, called on rank 0 for each record of an epoch once it is recorded and saved
+                 # write the checkpoint and history every this many epochs (always: at the end and on Ctrl-C)
+                 save_every:int=1,
+                 # JSON-able settings stored in checkpoints (e.g. the command line that built the model)
+                 config:dict|None=None,
+                 # `fn(trainer, record)`, called on rank 0 for each record of an epoch once it is recorded and saved
+                 callbacks:Iterable[Callable]=(),
                 ):
         objectives_of(model)   # a model with `loss_terms`, or a TypeError naming what it got
         if optimizer not in ("adam", "adamw") and not callable(optimizer):
-            raise ValueError(f"`optimizer` must be 'adam', 'adamw' or a callable `params -> Optimizer`, got {optimizer!r}")
-        if not callable(schedule) and schedule not in SCHEDULES: raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
-        for name, v in (("batch_size", batch_size), ("log_every", log_every), ("checkpoint_every", checkpoint_every), ("save_every", save_every), ("warmup", warmup)):
+            raise ValueError(
+                f"`optimizer` must be 'adam', 'adamw' or a callable `params -> Optimizer`, got {optimizer!r}"
+            )
+        if not callable(schedule) and schedule not in SCHEDULES:
+            raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
+        for name, v in (
+            ("batch_size", batch_size),
+            ("log_every", log_every),
+            ("checkpoint_every", checkpoint_every),
+            ("save_every", save_every),
+            ("warmup", warmup),
+        ):
             if v is not None and (not isinstance(v, int) or v < (0 if name == "warmup" else 1)):
                 raise ValueError(f"`{name}` must be a positive int, got {v!r}")
         self.device = get_device(device)
         self.autocast = autocast_dtype(self.device, precision)
         self.model, self.data, self.valid_data = model, data, valid_data
-        self.batch_size, self.lr, self.weight_decay, self.schedule, self.warmup = batch_size, lr, weight_decay, schedule, warmup
-        self.grad_clip, self.grad_skip, self.compile, self.seed, self.progress, self.verbose = grad_clip, grad_skip, compile, seed, progress, verbose
-        self.log_every, self.checkpoint_every, self.save_every, self.config = log_every, checkpoint_every, save_every, config or {}
+        self.batch_size, self.lr, self.weight_decay, self.schedule, self.warmup = (
+            batch_size,
+            lr,
+            weight_decay,
+            schedule,
+            warmup,
+        )
+        self.grad_clip, self.grad_skip, self.compile, self.seed, self.progress, self.verbose = (
+            grad_clip,
+            grad_skip,
+            compile,
+            seed,
+            progress,
+            verbose,
+        )
+        self.log_every, self.checkpoint_every, self.save_every, self.config = (
+            log_every,
+            checkpoint_every,
+            save_every,
+            config or {},
+        )
         self.callbacks = list(callbacks)
         for fn in self.callbacks:
-            if not callable(fn): raise TypeError(f"`callbacks` must be callables `fn(trainer, record)`, got {type(fn).__name__}")
+            if not callable(fn):
+                raise TypeError(f"`callbacks` must be callables `fn(trainer, record)`, got {type(fn).__name__}")
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.optimizer_arg, self.objectives, self.optimizers = optimizer, None, None
         self.step, self.epoch, self.batch = 0, 0, 0   # steps done, epochs done, batches done in the current epoch
@@ -154,12 +203,31 @@ class Trainer:
         "Checkpoint the training state (rank 0 only); return the path written."
         path = path or self.checkpoint_path
         if path is None or self.rank != 0: return None
-        meta = {"step": self.step, "epoch": self.epoch, "batch": self.batch, "data_seed": self.data_seed, "seen": self.seen,
-                "sums": self.sums, "history": self.history, "step_history": self.step_history, "config": self.config,
-                "trainer": {"batch_size": self.batch_size, "lr": self.lr, "weight_decay": self.weight_decay, "warmup": self.warmup,
-                            "schedule": self.schedule if isinstance(self.schedule, str) else repr(self.schedule),
-                            "grad_clip": self.grad_clip, "grad_skip": self.grad_skip, "seed": self.seed, "world_size": self.world_size}}
-        save_checkpoint(path, self.model, _named_optimizers(self), meta, {f"epoch_rng/{k}": v for k, v in self.epoch_rng.items()})
+        meta = {
+            "step": self.step,
+            "epoch": self.epoch,
+            "batch": self.batch,
+            "data_seed": self.data_seed,
+            "seen": self.seen,
+            "sums": self.sums,
+            "history": self.history,
+            "step_history": self.step_history,
+            "config": self.config,
+            "trainer": {
+                "batch_size": self.batch_size,
+                "lr": self.lr,
+                "weight_decay": self.weight_decay,
+                "warmup": self.warmup,
+                "schedule": self.schedule if isinstance(self.schedule, str) else repr(self.schedule),
+                "grad_clip": self.grad_clip,
+                "grad_skip": self.grad_skip,
+                "seed": self.seed,
+                "world_size": self.world_size,
+            },
+        }
+        save_checkpoint(
+            path, self.model, _named_optimizers(self), meta, {f"epoch_rng/{k}": v for k, v in self.epoch_rng.items()}
+        )
         self.last_checkpoint = (Path(path), self.step)
         return Path(path)
     def write_history(self) -> None:
@@ -169,23 +237,32 @@ class Trainer:
         if self.step_history: save_history(self.step_history, self.out_dir / "steps")
     def fit(self, epochs:int, # train until this many epochs are done (counting those of a resumed run)
             max_steps:int|None=None, # stop after this many steps in total, even mid-epoch
-            resume:bool|str|os.PathLike|None=None, # continue from a checkpoint: `True` for the one in `out_dir`, or a path
+            # continue from a checkpoint: `True` for the one in `out_dir`, or a path
+            resume:bool|str|os.PathLike|None=None,
            ) -> list[dict]:
         "Train the model; return the history (one record per epoch and split)."
-        if not isinstance(epochs, int) or epochs < 1: raise ValueError(f"`epochs` must be a positive int, got {epochs!r}")
-        if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1): raise ValueError(f"`max_steps` must be a positive int, got {max_steps!r}")
+        if not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"`epochs` must be a positive int, got {epochs!r}")
+        if max_steps is not None and (not isinstance(max_steps, int) or max_steps < 1):
+            raise ValueError(f"`max_steps` must be a positive int, got {max_steps!r}")
         _setup(self)
         if resume:
             if self.loader is not None: raise ValueError("`resume` must be given to the first `fit` of a Trainer")
             _resume(self, resume)
         if self.loader is None:
-            if self.data_seed is None: self.data_seed = self.seed if self.seed is not None else int(torch.randint(0, 2**62, ()))
-            self.loader = _loader(self.data, self.batch_size, True, self.device, self.data_seed, self.rank, self.world_size)
-            self.valid_loader = None if self.valid_data is None else _loader(self.valid_data, self.batch_size, False, self.device)
+            if self.data_seed is None:
+                self.data_seed = self.seed if self.seed is not None else int(torch.randint(0, 2**62, ()))
+            self.loader = _loader(
+                self.data, self.batch_size, True, self.device, self.data_seed, self.rank, self.world_size
+            )
+            self.valid_loader = (
+                None if self.valid_data is None else _loader(self.valid_data, self.batch_size, False, self.device)
+            )
             _check_sharded(self)
         n_batches = len(self.loader) if hasattr(self.loader, "__len__") else None
         self.total_steps = epochs * n_batches if n_batches else max_steps
-        if self.total_steps is None and self.schedule != "constant": raise ValueError("a learning-rate `schedule` needs data with a length or `max_steps`")
+        if self.total_steps is None and self.schedule != "constant":
+            raise ValueError("a learning-rate `schedule` needs data with a length or `max_steps`")
         created = self.out_dir is not None and self.rank == 0 and not self.out_dir.exists()
         if self.out_dir is not None and self.rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -196,7 +273,7 @@ class Trainer:
             with _stop_on_interrupt(self):
                 for epoch in (mb if mb is not None else range(self.epoch, epochs)):
                     if max_steps is not None and self.step >= max_steps: break
-                    if self.resume_rng is not None and self.batch > 0: self.epoch_rng = self.resume_rng[0]
+                    if self.resume_rng is not None and self.batch > 0:self.epoch_rng = self.resume_rng[0]
                     else: self.epoch_rng = _epoch_rng(self)
                     torch.set_rng_state(self.epoch_rng["torch"])
                     if "loader" in self.epoch_rng: self.loader.generator.set_state(self.epoch_rng["loader"])
@@ -206,21 +283,37 @@ class Trainer:
                         for _ in range(self.batch): next(it)
                         set_rng_state(*self.resume_rng[1])
                     self.resume_rng = None
-                    bar = it if mb is None else progress_bar(it, total=None if n_batches is None else n_batches - self.batch, parent=mb)
+                    bar = (
+                        it
+                        if mb is None
+                        else progress_bar(it, total=None if n_batches is None else n_batches - self.batch, parent=mb)
+                    )
                     t0, stopped = time.perf_counter(), False
                     checks = nullcontext() if epoch == 0 else validation(False)   # every example was checked in epoch 0
                     with checks:
                         for batch in bar:
                             x, y = _split_batch(batch)
-                            x, y = x.to(self.device, non_blocking=True), None if y is None else y.to(self.device, non_blocking=True)
+                            x, y = x.to(self.device, non_blocking=True), (
+                                None if y is None else y.to(self.device, non_blocking=True)
+                            )
                             terms = _train_step(self, x, y)
                             self.step, self.batch, self.seen = self.step + 1, self.batch + 1, self.seen + len(x)
                             for k, v in terms.items(): self.sums[k] = self.sums.get(k, 0.) + v * len(x)
                             if mb is not None: mb.child.comment = _describe(terms)
                             if self.log_every and self.step % self.log_every == 0:
-                                self.step_history.append({"epoch": epoch + 1, "step": self.step, "split": "train", **terms, "lr": self.optimizers[0].param_groups[0]["lr"]})
+                                self.step_history.append(
+                                    {
+                                        "epoch": epoch + 1,
+                                        "step": self.step,
+                                        "split": "train",
+                                        **terms,
+                                        "lr": self.optimizers[0].param_groups[0]["lr"],
+                                    }
+                                )
                             if self.checkpoint_every and self.step % self.checkpoint_every == 0: self.save()
-                            if self.interrupted or (max_steps is not None and self.step >= max_steps): stopped = True; break
+                            if self.interrupted or (max_steps is not None and self.step >= max_steps):
+                                stopped = True
+                                break
                     if not stopped or self.batch == n_batches: _end_epoch(self, epoch, time.perf_counter() - t0, mb)
                     if stopped: break
                 if self.last_checkpoint is None or self.last_checkpoint[1] != self.step: self.save()
@@ -228,10 +321,13 @@ class Trainer:
                     saved = f"; checkpoint {self.last_checkpoint[0]} (step {self.step})" if self.last_checkpoint else ""
                     raise KeyboardInterrupt(f"training interrupted after step {self.step}{saved}")
         except NonFiniteLossError as e:
-            raise NonFiniteLossError(f"training stopped: {e.args[0]}; {_kept(self, 'the last good checkpoint')}", e.step, e.term) from None
+            raise NonFiniteLossError(
+                f"training stopped: {e.args[0]}; {_kept(self, 'the last good checkpoint')}", e.step, e.term
+            ) from None
         finally:
             self.write_history()
-            if created and not any(self.out_dir.iterdir()): self.out_dir.rmdir()   # a run that wrote nothing leaves no folder
+            # a run that wrote nothing leaves no folder
+            if created and not any(self.out_dir.iterdir()): self.out_dir.rmdir()
             if self.world_size > 1: dist.barrier()
         return self.history
 
@@ -252,15 +348,21 @@ def _setup(self:Trainer) -> None:
     if self.seed is not None: seed_everything(self.seed + self.rank)
     objectives = objectives_of(self.model)
     names = [o.name for o in objectives]
-    if not objectives or len(set(names)) < len(names): raise ValueError(f"`{type(self.model).__name__}` must have objectives with distinct names, got {names}")
-    self.optimizers = [build_optimizer(o, self.optimizer_arg, self.lr, self.weight_decay, self.device) for o in objectives]
+    if not objectives or len(set(names)) < len(names):
+        raise ValueError(f"`{type(self.model).__name__}` must have objectives with distinct names, got {names}")
+    self.optimizers = [
+        build_optimizer(o, self.optimizer_arg, self.lr, self.weight_decay, self.device) for o in objectives
+    ]
     for opt in self.optimizers:
         for g in opt.param_groups: g.setdefault("initial_lr", g["lr"])
     fn = objectives[0].loss_terms
     if self.compile: fn = torch.compile(fn)   # core's value checks skip themselves while compiling
     if self.world_size > 1:
-        fn = nn.parallel.DistributedDataParallel(_LossTerms(self.model, fn), device_ids=[self.device] if self.device.type == "cuda" else None,
-                                                 find_unused_parameters=len(objectives) > 1)
+        fn = nn.parallel.DistributedDataParallel(
+            _LossTerms(self.model, fn),
+            device_ids=[self.device] if self.device.type == "cuda" else None,
+            find_unused_parameters=len(objectives) > 1,
+        )
     self.objectives = [replace(objectives[0], loss_terms=fn), *objectives[1:]]
 
 # %% ../nbs/05_train.ipynb #24abee9a
@@ -270,8 +372,16 @@ def _train_step(self:Trainer, x:Tensor, y:Tensor|None) -> dict[str, float]:
     for opt in self.optimizers:
         for g in opt.param_groups: g["lr"] = g["initial_lr"] * f
     condition = y if is_conditional(self.model) else None
-    terms = step_objectives(self.objectives, self.optimizers, x, condition, grad_clip=self.grad_clip, grad_skip=self.grad_skip,
-                            step=self.step, autocast=self.autocast)
+    terms = step_objectives(
+        self.objectives,
+        self.optimizers,
+        x,
+        condition,
+        grad_clip=self.grad_clip,
+        grad_skip=self.grad_skip,
+        step=self.step,
+        autocast=self.autocast,
+    )
     count_training_step(self.model)   # the model's own counter, which drives its β schedule
     return terms
 
@@ -293,8 +403,12 @@ def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
     if path is None: raise ValueError("`resume=True` needs `out_dir` (or pass the checkpoint's path as `resume`)")
     meta = load_checkpoint(path, self.model, _named_optimizers(self), restore_rng=self.rank == 0)
     if self.rank != 0: seed_everything(hash((self.seed, self.rank, meta["step"])) % 2**62)
-    for k in ("step", "epoch", "batch", "data_seed", "seen", "sums", "history", "step_history"): setattr(self, k, meta[k])
-    self.resume_rng = ({k[len("epoch_rng/"):]: v for k, v in meta["tensors"].items() if k.startswith("epoch_rng/")}, rng_state())
+    for k in ("step", "epoch", "batch", "data_seed", "seen", "sums", "history", "step_history"):
+        setattr(self, k, meta[k])
+    self.resume_rng = (
+        {k[len("epoch_rng/") :]: v for k, v in meta["tensors"].items() if k.startswith("epoch_rng/")},
+        rng_state(),
+    )
     self.last_checkpoint = (path, self.step)
 
 # %% ../nbs/05_train.ipynb #458dc0d8
@@ -308,9 +422,14 @@ def _describe(terms:dict[str, float]) -> str:
 def _check_sharded(self:Trainer) -> None:
     "Under DDP, refuse a loader that would give every process the same batches."
     if self.world_size == 1: return
-    ok = getattr(self.loader, "world_size", None) == self.world_size or isinstance(getattr(self.loader, "sampler", None), torch.utils.data.DistributedSampler)
-    if not ok: raise ValueError(f"`data` must be sharded over the {self.world_size} processes: pass tensors (sharded automatically), "
-                                "an `InMemoryLoader` with rank/world_size, or a DataLoader with a DistributedSampler")
+    ok = getattr(self.loader, "world_size", None) == self.world_size or isinstance(
+        getattr(self.loader, "sampler", None), torch.utils.data.DistributedSampler
+    )
+    if not ok:
+        raise ValueError(
+            f"`data` must be sharded over the {self.world_size} processes: pass tensors (sharded automatically), "
+            "an `InMemoryLoader` with rank/world_size, or a DataLoader with a DistributedSampler"
+        )
 
 # %% ../nbs/05_train.ipynb #38237147
 def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
@@ -319,8 +438,14 @@ def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
     totals = torch.tensor([self.sums[k] for k in keys] + [self.seen], dtype=torch.float64)
     if self.world_size > 1:
         totals = totals.to(self.device); dist.all_reduce(totals); totals = totals.cpu()
-    rec = {"epoch": epoch + 1, "step": self.step, "split": "train", **{k: v / totals[-1].item() for k, v in zip(keys, totals.tolist())},
-           "lr": self.optimizers[0].param_groups[0]["lr"], "time": round(elapsed, 3)}
+    rec = {
+        "epoch": epoch + 1,
+        "step": self.step,
+        "split": "train",
+        **{k: v / totals[-1].item() for k, v in zip(keys, totals.tolist())},
+        "lr": self.optimizers[0].param_groups[0]["lr"],
+        "time": round(elapsed, 3),
+    }
     start = len(self.history)
     self.history.append(rec)
     line = f"epoch {epoch + 1}  step {self.step}  train {_describe(rec)}"
@@ -329,7 +454,7 @@ def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
         self.history.append({"epoch": epoch + 1, "step": self.step, "split": "valid", **v})
         line += f"  |  valid {_describe(v)}"
     self.epoch, self.batch, self.sums, self.seen = epoch + 1, 0, {}, 0
-    if mb is not None: mb.write(line)
+    if mb is not None:mb.write(line)
     elif self.verbose and self.rank == 0: print(line, flush=True)
     if self.epoch % self.save_every == 0:
         self.save()
@@ -344,10 +469,11 @@ def _stop_on_interrupt(trainer:Trainer):
     "While training in one process (main thread), the first Ctrl-C sets `trainer.interrupted`; a second one interrupts at once."
     if trainer.world_size > 1 or threading.current_thread() is not threading.main_thread(): yield; return
     def handler(signum, frame):
-        if trainer.interrupted: raise KeyboardInterrupt(f"training stopped at once during step {trainer.step}; {_kept(trainer)}")
+        if trainer.interrupted:
+            raise KeyboardInterrupt(f"training stopped at once during step {trainer.step}; {_kept(trainer)}")
         trainer.interrupted = True
     previous = signal.signal(signal.SIGINT, handler)
-    try: yield
+    try:yield
     finally: signal.signal(signal.SIGINT, previous)
 
 # %% ../nbs/05_train.ipynb #3a3c7024

@@ -34,7 +34,8 @@ class Scaling:
         return cls(tuple(x.mean(0).tolist()), tuple(torch.where(std > 0, std, 1.).tolist()))
 
     def _stats(self, x:Tensor) -> tuple[Tensor, Tensor]:
-        if x.shape[-1] != len(self.mean): raise ValueError(f"`x` must have {len(self.mean)} features (the scaling's), got shape {tuple(x.shape)}")
+        if x.shape[-1] != len(self.mean):
+            raise ValueError(f"`x` must have {len(self.mean)} features (the scaling's), got shape {tuple(x.shape)}")
         return x.new_tensor(self.mean), x.new_tensor(self.std)
 
     def apply(self, x:Tensor) -> Tensor:
@@ -49,9 +50,22 @@ class Scaling:
     def from_dict(cls, d:dict # {"mean": [...], "std": [...]} as `dataclasses.asdict` writes it
                  ) -> Scaling:
         "The `Scaling` stored in `d`; a `ValueError` naming the problem unless it holds equal-length lists of finite numbers, `std` positive."
-        ok = lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in v)
-        if not isinstance(d, dict) or set(d) != {"mean", "std"} or not ok(d["mean"]) or not ok(d["std"]) or len(d["mean"]) != len(d["std"]):
-            raise ValueError(f"`scaling` must be {{'mean': [...], 'std': [...]}} of equal-length lists of finite numbers, got {str(d)[:80]}")
+        ok = (
+            lambda v: isinstance(v, (list, tuple))
+            and len(v) > 0
+            and all(isinstance(a, (int, float)) and not isinstance(a, bool) and math.isfinite(a) for a in v)
+        )
+        if (
+            not isinstance(d, dict)
+            or set(d) != {"mean", "std"}
+            or not ok(d["mean"])
+            or not ok(d["std"])
+            or len(d["mean"]) != len(d["std"])
+        ):
+            raise ValueError(
+                "`scaling` must be {'mean': [...], 'std': [...]} of equal-length lists of finite numbers, got"
+                f" {str(d)[:80]}"
+            )
         if min(d["std"]) <= 0: raise ValueError(f"`scaling` std must be positive, got {min(d['std'])}")
         return cls(tuple(map(float, d["mean"])), tuple(map(float, d["std"])))
 
@@ -94,13 +108,16 @@ def _standardized(x:Tensor, standardize:bool|Scaling) -> tuple[Tensor, Scaling|N
 def _array_examples(a:np.ndarray, path:Path, standardize:bool|Scaling) -> tuple[Tensor, Scaling|None]:
     "Images `(N, C, H, W)` in [0, 1] or standardised features `(N, D)` from a numeric array; a `DataFileError` naming `path` for anything else."
     if a.dtype.kind not in "biuf": raise DataFileError(f"{path} holds {a.dtype} values; only numbers can be used")
-    if a.ndim not in (2, 3, 4): raise DataFileError(f"{path} must hold features (N, D) or images (N, H, W) or (N, C, H, W), got an array of shape {a.shape}")
+    if a.ndim not in (2, 3, 4):
+        raise DataFileError(
+            f"{path} must hold features (N, D) or images (N, H, W) or (N, C, H, W), got an array of shape {a.shape}"
+        )
     if a.size == 0: raise DataFileError(f"{path} holds no values (shape {a.shape})")
     bad = np.flatnonzero(~np.isfinite(a.reshape(len(a), -1)).all(1))
     if len(bad): raise DataFileError(f"{path}: example {bad[0]} holds non-finite values (NaN or inf)")
     x = torch.from_numpy(a.astype(np.float32))
     if a.ndim == 2: return _standardized(x, standardize)
-    if a.dtype == np.uint8: x = x / 255
+    if a.dtype == np.uint8:x = x / 255
     elif x.min() < 0 or x.max() > 1: raise DataFileError(f"{path}: image values must lie in [0, 1] (or be uint8 0-255), got values in [{x.min():g}, {x.max():g}]")
     return x.unsqueeze(1) if a.ndim == 3 else x, None
 
@@ -110,12 +127,16 @@ def read_array(path:str|os.PathLike, # a `.npy` file, or an `.npz` holding one a
     "Images or feature vectors from a NumPy file (loaded without unpickling); labels from an `.npz`'s `y`."
     path = Path(path)
     arrays = _np_load(path)
-    if "x" not in arrays and len(arrays) != 1: raise DataFileError(f"{path} holds arrays {sorted(arrays)}; name the examples 'x' (and their labels 'y')")
+    if "x" not in arrays and len(arrays) != 1:
+        raise DataFileError(f"{path} holds arrays {sorted(arrays)}; name the examples 'x' (and their labels 'y')")
     a = arrays["x"] if "x" in arrays else next(iter(arrays.values()))
     x, scaling = _array_examples(a, path, standardize)
     if "y" not in arrays: return UserData(x, scaling=scaling)
     y = arrays["y"]
-    if y.shape != (len(x),) or y.dtype.kind not in "biu": raise DataFileError(f"{path}: labels 'y' must be {len(x)} integers, one per example, got {y.dtype} of shape {y.shape}")
+    if y.shape != (len(x),) or y.dtype.kind not in "biu":
+        raise DataFileError(
+            f"{path}: labels 'y' must be {len(x)} integers, one per example, got {y.dtype} of shape {y.shape}"
+        )
     return UserData(x, *_classes(y.tolist()), scaling)
 
 # %% ../nbs/03a_user_data.ipynb #d9017eb4
@@ -129,7 +150,8 @@ def _csv_rows(path:Path) -> tuple[list[str]|None, list[tuple[int, list[str]]]]:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             rows = [(reader.line_num, r) for r in reader if any(c.strip() for c in r)]
-    except (OSError, UnicodeDecodeError, csv.Error) as e: raise DataFileError(f"{path} cannot be read as CSV text ({_first_line(e)})") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataFileError(f"{path} cannot be read as CSV text ({_first_line(e)})") from None
     if not rows: raise DataFileError(f"{path} holds no rows")
     if all(_is_number(c) for c in rows[0][1]): return None, rows
     if len(rows) == 1: raise DataFileError(f"{path} holds a header row but no data")
@@ -139,16 +161,20 @@ def _column(label_column:str|int, names:list[str], path:Path) -> int:
     "The index of `label_column`: a header name, or a 0-based position."
     if str(label_column) in names: return names.index(str(label_column))
     if str(label_column).isdigit() and int(label_column) < len(names): return int(label_column)
-    raise DataFileError(f"{path} has no column {label_column!r}; its columns are {', '.join(names)} (or a position 0 to {len(names) - 1})")
+    raise DataFileError(
+        f"{path} has no column {label_column!r}; its columns are {', '.join(names)} (or a position 0 to"
+        f" {len(names) - 1})"
+    )
 
 # %% ../nbs/03a_user_data.ipynb #bdf10149
 def _cell(cell:str, line:int, name:str, path:Path) -> float:
     "One numeric cell; a `DataFileError` naming the line and column if it is empty, not a number, NaN or infinite."
     where = f"{path}, line {line}, column {name!r}"
     if not cell.strip(): raise DataFileError(f"{where} is empty; fill in or drop rows with missing values")
-    try: v = float(cell)
+    try:v = float(cell)
     except ValueError: raise DataFileError(f"{where} holds {cell!r}, not a number; only numeric features can be used (a label column is named with --label-column)") from None
-    if not math.isfinite(v): raise DataFileError(f"{where} holds {cell.strip()!r}; fill in or drop rows with missing or infinite values")
+    if not math.isfinite(v):
+        raise DataFileError(f"{where} holds {cell.strip()!r}; fill in or drop rows with missing or infinite values")
     return v
 
 def read_csv(path:str|os.PathLike, # a comma-separated table, one example per row, an optional header row
@@ -183,9 +209,15 @@ def _image_files(folder:Path) -> tuple[list[Path], list[int]|None, tuple|None]:
     if not classes:
         if not loose: raise DataFileError(f"{folder} holds no {'/'.join(IMAGE_EXTENSIONS)} images")
         return loose, None, None
-    if loose: raise DataFileError(f"{folder} holds images ({loose[0].name}, ...) beside class sub-folders; put every image in a class's sub-folder")
-    try: samples = make_dataset(folder, {c: i for i, c in enumerate(classes)}, extensions=IMAGE_EXTENSIONS)
-    except FileNotFoundError as e: raise DataFileError(f"{folder}: {e}") from None
+    if loose:
+        raise DataFileError(
+            f"{folder} holds images ({loose[0].name}, ...) beside class sub-folders; put every image in a class's"
+            " sub-folder"
+        )
+    try:
+        samples = make_dataset(folder, {c: i for i, c in enumerate(classes)}, extensions=IMAGE_EXTENSIONS)
+    except FileNotFoundError as e:
+        raise DataFileError(f"{folder}: {e}") from None
     return [Path(p) for p, _ in samples], [c for _, c in samples], tuple(classes)
 
 def _decode(path:Path, channels:int|None) -> Tensor:
@@ -193,29 +225,39 @@ def _decode(path:Path, channels:int|None) -> Tensor:
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.v2.functional import pil_to_tensor
     try:
-        with open(path, "rb") as f, Image.open(f) as img: return pil_to_tensor(img.convert("L" if channels == 1 else "RGB"))
-    except Exception as e:   # PIL fails in many ways on damaged bytes (OSError, SyntaxError, ValueError, zlib, struct, ...)
+        with open(path, "rb") as f, Image.open(f) as img:
+            return pil_to_tensor(img.convert("L" if channels == 1 else "RGB"))
+    # PIL fails in many ways on damaged bytes (OSError, SyntaxError, ValueError, zlib, struct, ...)
+    except Exception as e:
         reason = "not an image format PIL recognises" if isinstance(e, UnidentifiedImageError) else _first_line(e)
         raise DataFileError(f"{path} is not a readable image ({reason})") from None
 
 # %% ../nbs/03a_user_data.ipynb #2e942286
 def read_image_folder(path:str|os.PathLike, # a folder of PNG/JPEG images, flat or one sub-folder per class
-                      image_size:int|None=None, # resize the shorter side to this and crop the centre square; None: all sizes must match
+                      # resize the shorter side to this and crop the centre square; None: all sizes must match
+                      image_size:int|None=None,
                       channels:int|None=None, # 1 (grey) or 3 (colour); None: grey when every image is
                      ) -> UserData:
     "The images of a folder as `(N, C, H, W)` floats in [0, 1], sorted by class, then name; labels from class sub-folders."
     from torchvision.transforms.v2 import functional as TF
-    if channels not in (None, 1, 3): raise ValueError(f"`channels` must be 1 (grey), 3 (colour) or None (grey when every image is), got {channels!r}")
-    if image_size is not None and (not isinstance(image_size, int) or image_size < 1): raise ValueError(f"`image_size` must be a positive int, got {image_size!r}")
+    if channels not in (None, 1, 3):
+        raise ValueError(
+            f"`channels` must be 1 (grey), 3 (colour) or None (grey when every image is), got {channels!r}"
+        )
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+        raise ValueError(f"`image_size` must be a positive int, got {image_size!r}")
     path = Path(path)
     files, labels, classes = _image_files(path)
     images = []
     for f in files:
         img = _decode(f, channels)
-        if image_size is not None: img = TF.center_crop(TF.resize(img, image_size, antialias=True), [image_size, image_size])
+        if image_size is not None:
+            img = TF.center_crop(TF.resize(img, image_size, antialias=True), [image_size, image_size])
         elif images and img.shape[1:] != images[0].shape[1:]:
-            raise DataFileError(f"{f} is {img.shape[2]}x{img.shape[1]} pixels but {files[0]} is {images[0].shape[2]}x{images[0].shape[1]}; "
-                                "give an image size (--image-size) to resize them all")
+            raise DataFileError(
+                f"{f} is {img.shape[2]}x{img.shape[1]} pixels but {files[0]} is"
+                f" {images[0].shape[2]}x{images[0].shape[1]}; give an image size (--image-size) to resize them all"
+            )
         images.append(TF.to_dtype(img, torch.float32, scale=True))
     x = torch.stack(images)
     if channels is None and (x == x[:, :1]).all(): x = x[:, :1]   # grey files decode to three equal channels
@@ -230,7 +272,11 @@ def split_holdout(n:int, # number of examples
     if isinstance(valid_fraction, bool) or not isinstance(valid_fraction, (int, float)) or not 0 < valid_fraction < 1:
         raise ValueError(f"`valid_fraction` must be a number in (0, 1), got {valid_fraction!r}")
     n_valid = round(n * valid_fraction)
-    if not 0 < n_valid < n: raise ValueError(f"a valid fraction of {valid_fraction:g} of {n} examples leaves the {'valid' if n_valid == 0 else 'train'} split empty")
+    if not 0 < n_valid < n:
+        raise ValueError(
+            f"a valid fraction of {valid_fraction:g} of {n} examples leaves the {'valid' if n_valid == 0 else 'train'}"
+            " split empty"
+        )
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     return order[n_valid:].sort().values, order[:n_valid].sort().values
 
@@ -246,8 +292,10 @@ def read_data(path:str|os.PathLike, # a folder of images, a `.npy`/`.npz` array 
     "Read the user's data with `read_image_folder`, `read_array` or `read_csv`, chosen by the path."
     path = Path(path).expanduser()
     if not path.exists(): raise DataNotFoundError(f"{path}: no such file or folder")
-    if not path.is_dir() and (image_size is not None or channels is not None): raise ValueError(f"`image_size` and `channels` apply to folders of images, not to {path}")
-    if path.suffix.lower() != ".csv" and label_column is not None: raise ValueError(f"`label_column` applies to .csv tables, not to {path}")
+    if not path.is_dir() and (image_size is not None or channels is not None):
+        raise ValueError(f"`image_size` and `channels` apply to folders of images, not to {path}")
+    if path.suffix.lower() != ".csv" and label_column is not None:
+        raise ValueError(f"`label_column` applies to .csv tables, not to {path}")
     if path.is_dir(): return read_image_folder(path, image_size, channels)
     if path.suffix.lower() == ".csv": return read_csv(path, label_column, standardize)
     if path.suffix.lower() in (".npy", ".npz"): return read_array(path, standardize)
@@ -274,7 +322,10 @@ class DataSource:
         data = read_data(path or self.path, self.image_size, self.channels, self.label_column, self.scaling or False)
         if self.classes is None or data.classes is None or tuple(data.classes) == tuple(self.classes): return data
         unknown = sorted(set(data.classes) - set(self.classes))
-        if unknown: raise DataFileError(f"{path or self.path} holds class {unknown[0]!r}, which the recorded classes {list(self.classes)} lack")
+        if unknown:
+            raise DataFileError(
+                f"{path or self.path} holds class {unknown[0]!r}, which the recorded classes {list(self.classes)} lack"
+            )
         data.y = torch.tensor([self.classes.index(c) for c in data.classes])[data.y]
         data.classes = tuple(self.classes)
         return data
@@ -282,7 +333,11 @@ class DataSource:
     def split(self) -> tuple[UserData, UserData]:
         "The training and held-out parts; fits and records the scaling and the size on first use."
         data = self.read()
-        if self.n is not None and len(data) != self.n: raise DataFileError(f"{self.path} now holds {len(data)} examples, but {self.n} were recorded; the held-out split cannot be rebuilt")
+        if self.n is not None and len(data) != self.n:
+            raise DataFileError(
+                f"{self.path} now holds {len(data)} examples, but {self.n} were recorded; the held-out split cannot be"
+                " rebuilt"
+            )
         train, valid = split_holdout(len(data), self.valid_fraction, self.seed)
         if self.scaling is None and self.standardize and data.kind == "features":
             self.scaling = Scaling.fit(data.x[train]); data.x = self.scaling.apply(data.x)
@@ -296,9 +351,27 @@ class DataSource:
         "The `DataSource` stored in a run's JSON description; a `ValueError` naming the first field of the wrong type."
         if not isinstance(d, dict) or not isinstance(d.get("path"), str) or not set(d) <= {f.name for f in fields(cls)}:
             raise ValueError(f"`source` must describe a data source (a dict with a 'path'), got {str(d)[:80]}")
-        kinds = {"image_size": int, "channels": int, "label_column": (str, int), "valid_fraction": float, "seed": int, "standardize": bool, "scaling": dict, "n": int, "classes": list}
+        kinds = {
+            "image_size": int,
+            "channels": int,
+            "label_column": (str, int),
+            "valid_fraction": float,
+            "seed": int,
+            "standardize": bool,
+            "scaling": dict,
+            "n": int,
+            "classes": list,
+        }
         for k, t in kinds.items():
             v = d.get(k)
-            if v is not None and (not isinstance(v, t) or (isinstance(v, bool) and t is not bool)): raise ValueError(f"`source.{k}` has the wrong type: {v!r}")
-        if d.get("classes") is not None and not all(isinstance(c, str) for c in d["classes"]): raise ValueError(f"`source.classes` must be a list of names, got {d['classes']!r}")
-        return cls(**{**d, "scaling": None if d.get("scaling") is None else Scaling.from_dict(d["scaling"]), "classes": None if d.get("classes") is None else tuple(d["classes"])})
+            if v is not None and (not isinstance(v, t) or (isinstance(v, bool) and t is not bool)):
+                raise ValueError(f"`source.{k}` has the wrong type: {v!r}")
+        if d.get("classes") is not None and not all(isinstance(c, str) for c in d["classes"]):
+            raise ValueError(f"`source.classes` must be a list of names, got {d['classes']!r}")
+        return cls(
+            **{
+                **d,
+                "scaling": None if d.get("scaling") is None else Scaling.from_dict(d["scaling"]),
+                "classes": None if d.get("classes") is None else tuple(d["classes"]),
+            }
+        )

@@ -31,22 +31,33 @@ def _split(h:Tensor, name:str, source:Tensor) -> tuple[Tensor, Tensor]:
 
 class VAE(VAEBase):
     "A VAE with any number of Gaussian latent levels: standard (depth 1), β (`kl_weight`) and hierarchical with learned priors."
+
     output_fields = ("recon", "mus", "logvars", "zs")   # lucid's `recon, mus, logvars, zs = vae(x)`
-    def __init__(self, config:VAEConfig|list|None=None, # a `VAEConfig`, or VAEConfig's arguments (encoders first, or all by keyword)
-                 *args, **kwargs):
+    def __init__(
+        self,
+        config: (
+            VAEConfig | list | None
+        ) = None,  # a `VAEConfig`, or VAEConfig's arguments (encoders first, or all by keyword)
+        *args,
+        **kwargs,
+    ):
         super().__init__()
         if isinstance(config, VAEConfig):
             if args or kwargs:
                 raise TypeError("pass either a VAEConfig or VAEConfig's arguments, not both; "
                                 f"got a VAEConfig and {len(args) + len(kwargs)} more argument(s)")
-        else: config = VAEConfig(*args, **kwargs) if config is None else VAEConfig(config, *args, **kwargs)
+        else:
+            config = VAEConfig(*args, **kwargs) if config is None else VAEConfig(config, *args, **kwargs)
         if config.reconstruction_loss == "bce" and isinstance(_last_module(config.decoders[0]), nn.Sigmoid):
-            raise ValueError("`decoders[0]` ends in nn.Sigmoid, but reconstruction_loss='bce' takes logits: remove the final Sigmoid "
-                             "(the loss applies it stably; `sample` and `reconstruct` return probabilities)")
+            raise ValueError(
+                "`decoders[0]` ends in nn.Sigmoid, but reconstruction_loss='bce' takes logits: remove the final Sigmoid"
+                " (the loss applies it stably; `sample` and `reconstruct` return probabilities)"
+            )
         self.config, self.depth, self.input_shape = config, config.depth, config.input_shape
         self.encoders, self.decoders = nn.ModuleList(config.encoders), nn.ModuleList(config.decoders)
         self.priors = nn.ModuleList(config.priors) if config.priors else None
-        self.beta = config.kl_weight if config.beta_schedule is None else config.beta_schedule   # the one KL-weight mechanism of `VAEBase`
+        # the one KL-weight mechanism of `VAEBase`
+        self.beta = config.kl_weight if config.beta_schedule is None else config.beta_schedule
         self._latent_shapes = None   # found on first use by `latent_shapes`
 
     def reparameterize(self, mu:Tensor, # mean
@@ -79,20 +90,26 @@ class VAE(VAEBase):
     def decode(self, zs:list[Tensor], # one sample per level, lowest first (a Tensor is accepted for depth 1)
                condition:Tensor|None=None, # must be None: `VAE` is unconditional
               ) -> Tensor:
-        "The decoder output (logits for \"bce\"): `decoders[0](z_0)` with one decoder, else from the top down through every decoder."
+        'The decoder output (logits for "bce"): `decoders[0](z_0)` with one decoder, else from the top down through every decoder.'
         if isinstance(zs, Tensor) and self.depth == 1: zs = [zs]
         if not isinstance(zs, (list, tuple)) or len(zs) != self.depth:
-            raise ValueError(f"`zs` must be a list of {self.depth} latent tensor(s), lowest level first, got {describe(zs)}")
+            raise ValueError(
+                f"`zs` must be a list of {self.depth} latent tensor(s), lowest level first, got {describe(zs)}"
+            )
         h = self.decoders[-1](zs[len(self.decoders) - 1])   # zs[0] in the one-decoder layout
         for l in range(len(self.decoders) - 2, -1, -1):
             if h.shape != zs[l].shape:
-                raise ValueError(f"`decoders[{l + 1}]` must output the shape of z_{l} {tuple(zs[l].shape)}, the level it feeds, "
-                                 f"got {tuple(h.shape)}")
+                raise ValueError(
+                    f"`decoders[{l + 1}]` must output the shape of z_{l} {tuple(zs[l].shape)}, the level it feeds, "
+                    f"got {tuple(h.shape)}"
+                )
             h = self.decoders[l](h + zs[l])
         if self.input_shape is not None:
             if h[0].numel() != math.prod(self.input_shape):
-                raise ValueError(f"`decoders[0]` must output {math.prod(self.input_shape)} values per example to fit `input_shape` "
-                                 f"{self.input_shape}, got shape {tuple(h.shape)}")
+                raise ValueError(
+                    f"`decoders[0]` must output {math.prod(self.input_shape)} values per example to fit `input_shape` "
+                    f"{self.input_shape}, got shape {tuple(h.shape)}"
+                )
             h = h.reshape(len(h), *self.input_shape)
         return h
 
@@ -117,7 +134,7 @@ class VAE(VAEBase):
         return torch.sigmoid(out) if self.config.reconstruction_loss == "bce" else out
     def from_data(self, recon:Tensor, # the mean of p(x | z), as `forward` returns it
                  ) -> Tensor:
-        "The decoder output back from the data-space mean: logits for \"bce\" (probabilities clamped to [1e-6, 1 - 1e-6])."
+        'The decoder output back from the data-space mean: logits for "bce" (probabilities clamped to [1e-6, 1 - 1e-6]).'
         return torch.logit(recon, eps=1e-6) if self.config.reconstruction_loss == "bce" else recon
 
     def prior_params(self, l:int, # the level
@@ -128,22 +145,28 @@ class VAE(VAEBase):
         if self.priors is None or l == self.depth - 1: return torch.zeros_like(like), torch.zeros_like(like)
         out, expected = self.priors[l](z_above), (like.shape[0], 2 * like.shape[1], *like.shape[2:])
         if tuple(out.shape) != expected:
-            raise ValueError(f"`priors[{l}]` must output the shape of level {l}'s mean and log-variance together {expected}, "
-                             f"got {tuple(out.shape)}")
+            raise ValueError(
+                f"`priors[{l}]` must output the shape of level {l}'s mean and log-variance together {expected}, "
+                f"got {tuple(out.shape)}"
+            )
         return out.chunk(2, dim=1)
 
     def kl_terms(self, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> list[Tensor]:
         "Elementwise KL estimates per level, lowest first; their per-example sum estimates KL(q(z | x) || p(z))."
         terms = []
         for l in range(self.depth):
-            if self.priors is None or l == self.depth - 1: terms.append(gaussian_kl(mus[l], logvars[l], reduction="none"))
-            else:  # z_{l+1} was drawn given z_l: a one-sample estimate of E_q[log q(z_l | z_{l-1}) - log p(z_l | z_{l+1})]
+            if self.priors is None or l == self.depth - 1:
+                terms.append(gaussian_kl(mus[l], logvars[l], reduction="none"))
+            # z_{l+1} was drawn given z_l: a one-sample estimate of E_q[log q(z_l | z_{l-1}) - log p(z_l | z_{l+1})]
+            else:
                 mu_p, logvar_p = self.prior_params(l, zs[l + 1], zs[l])
                 terms.append(gaussian_log_likelihood(mus[l], zs[l], logvars[l], "none")
                              - gaussian_log_likelihood(mu_p, zs[l], logvar_p, "none"))
         return terms
 
-    def _terms(self, x:Tensor, out:Tensor, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> dict[str, Tensor]:
+    def _terms(
+        self, x: Tensor, out: Tensor, mus: list[Tensor], logvars: list[Tensor], zs: list[Tensor]
+    ) -> dict[str, Tensor]:
         "Every loss term from the decoder output `out` and the posterior path: loss, recon, kl, beta, kl_<level> for depth > 1."
         beta = self.current_beta()   # read once: a schedule reads the step counter
         recon_loss = reconstruction_loss(out, x, self.config.reconstruction_loss)
@@ -177,19 +200,21 @@ class VAE(VAEBase):
                        x:Tensor, # data
                        k:int=1, # rows of `out` per example of `x`
                       ) -> Tensor:
-        "log p(x | z) per row of `out`: `vae_nb.core.recon_log_likelihood` (Bernoulli for \"bce\", N(out, ½I) for \"mse\")."
+        'log p(x | z) per row of `out`: `vae_nb.core.recon_log_likelihood` (Bernoulli for "bce", N(out, ½I) for "mse").'
         return recon_log_likelihood(out, x, self.config.reconstruction_loss, k)
 
     def log_importance_weights(self, x:Tensor, # a batch of N examples
                                k:int, # posterior samples per example
                                condition:Tensor|None=None, # must be None: `VAE` is unconditional
-                               posterior:DiagonalGaussian|None=None, # q(z_0 | x) if already computed: `encoders[0]` runs once
+                               # q(z_0 | x) if already computed: `encoders[0]` runs once
+                               posterior:DiagonalGaussian|None=None,
                               ) -> Tensor:
         "log p(x, z) - log q(z | x) over every level for `k` samples z ~ q(z | x) per example: shape (N, k)."
         check_int(k, "k")
         q = (self.posterior(x, condition) if posterior is None else posterior).repeat(k)
         path = self.encode(x, posterior=q)   # from the first level's k samples per example: x itself is not read again
-        zs, log_w = path.zs, self.log_likelihood(self.decode(path.zs), x, k)   # x is scored against its k outputs, not copied
+        # x is scored against its k outputs, not copied
+        zs, log_w = path.zs, self.log_likelihood(self.decode(path.zs), x, k)
         for l, q_l in enumerate(path.posteriors):
             mu_p, logvar_p = self.prior_params(l, zs[l + 1] if l + 1 < self.depth else None, zs[l])
             log_w = log_w + gaussian_log_likelihood(mu_p, zs[l], logvar_p) - q_l.log_prob(zs[l])
@@ -201,14 +226,17 @@ class VAE(VAEBase):
         if self._latent_shapes is None:
             shape = self.input_shape or _input_shape(self.encoders[0])
             if shape is None:
-                raise RuntimeError("the latent shapes are unknown: give the model `input_shape` (the shape of one example), "
-                                   "e.g. VAE(..., input_shape=(1, 28, 28))")
+                raise RuntimeError(
+                    "the latent shapes are unknown: give the model `input_shape` (the shape of one example), "
+                    "e.g. VAE(..., input_shape=(1, 28, 28))"
+                )
             ref = next(iter(self.parameters()), self.step.new_zeros((), dtype=torch.get_default_dtype()))
             was_training = self.training
             try:
                 self.eval()
                 with torch.no_grad(): zs = self.encode(ref.new_zeros((1, *shape)), mean=True).zs
-            finally: self.train(was_training)
+            finally:
+                self.train(was_training)
             self._latent_shapes = [tuple(z.shape[1:]) for z in zs]
         return self._latent_shapes
 
@@ -218,7 +246,8 @@ class VAE(VAEBase):
               ) -> Tensor:
         "`n` ancestral samples through the priors (top level from N(0, I)), decoded to the mean of p(x | z)."
         check_int(n, "n")
-        if condition is not None: raise ValueError(f"`condition` must be None for the unconditional VAE, got {describe(condition)}")
+        if condition is not None:
+            raise ValueError(f"`condition` must be None for the unconditional VAE, got {describe(condition)}")
         ref = next(iter(self.parameters()), self.step.new_zeros((), dtype=torch.get_default_dtype()))
         device, shapes, zs = self.step.device if device is None else device, self.latent_shapes, [None] * self.depth
         with torch.no_grad():
@@ -240,7 +269,8 @@ class VAE(VAEBase):
                     condition:Tensor|None=None, # must be None: `VAE` is unconditional
                    ) -> Tensor:
         "Decode the posterior means of every level: the mean of p(x | z), shaped like `x`."
-        with torch.no_grad(): return self.to_data(self._checked(self.decode(self.encode(x, condition, mean=True).zs), x))
+        with torch.no_grad():
+            return self.to_data(self._checked(self.decode(self.encode(x, condition, mean=True).zs), x))
 
 # %% ../nbs/02_vae.ipynb #d0a466b7
 def free_bits_kl(kl:Tensor, # elementwise KL values of one level, batch first
@@ -251,8 +281,10 @@ def free_bits_kl(kl:Tensor, # elementwise KL values of one level, batch first
     return kl.mean(0).clamp(min=free_bits).sum()
 
 # %% ../nbs/02_vae.ipynb #6519345b
-ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh}   # the activations `mlp`, `mlp_hierarchy` and the command line accept
-_GAIN = {"silu": "relu", "relu": "relu", "tanh": "tanh"}   # `nn.init.calculate_gain` has no SiLU: it is close to ReLU for large inputs
+# the activations `mlp`, `mlp_hierarchy` and the command line accept
+ACTIVATIONS = {"silu": nn.SiLU, "relu": nn.ReLU, "tanh": nn.Tanh}
+# `nn.init.calculate_gain` has no SiLU: it is close to ReLU for large inputs
+_GAIN = {"silu": "relu", "relu": "relu", "tanh": "tanh"}
 
 def _check_activation(activation) -> str:
     if not isinstance(activation, str) or activation not in ACTIVATIONS:
@@ -273,18 +305,23 @@ def init_for_activation(module:nn.Module, # any module: every nn.Linear and conv
 # %% ../nbs/02_vae.ipynb #eb2583de
 def init_output_bias(decoder:nn.Module, # a decoder ending (possibly inside nn.Sequential) in a layer with a bias
                      x:Tensor, # training data, batch first, in the shape the decoder's output takes
-                     reconstruction_loss:str="bce", # "bce": the bias becomes the marginal's logits; "mse": the marginal mean
+                     # "bce": the bias becomes the marginal's logits; "mse": the marginal mean
+                     reconstruction_loss:str="bce",
                      eps:float=1e-3, # the marginal is clamped to [eps, 1 - eps] before the logit
                     ) -> nn.Module:
     "Set the output bias of `decoder` to the data's per-value (or, for a convolution, per-channel) marginal; returns `decoder`."
     check_tensor(x, "x")
     last = _last_module(decoder)
     bias = getattr(last, "bias", None)
-    if not isinstance(bias, Tensor): raise TypeError(f"`decoder` must end in a layer with a bias (e.g. nn.Linear), got {type(last).__name__}")
+    if not isinstance(bias, Tensor):
+        raise TypeError(f"`decoder` must end in a layer with a bias (e.g. nn.Linear), got {type(last).__name__}")
     mean = x.detach().float().mean(0)
     if bias.numel() != mean.numel():   # one bias per channel: average over the other dimensions
         if x.dim() < 3 or bias.numel() != x.shape[1]:
-            raise ValueError(f"`decoder`'s output bias has {bias.numel()} values, neither one per value of x {tuple(x.shape[1:])} nor one per channel")
+            raise ValueError(
+                f"`decoder`'s output bias has {bias.numel()} values, neither one per value of x {tuple(x.shape[1:])}"
+                " nor one per channel"
+            )
         mean = mean.flatten(1).mean(1)
     value = torch.logit(mean.clamp(eps, 1 - eps)) if reconstruction_loss == "bce" else mean
     with torch.no_grad(): bias.copy_(value.reshape(bias.shape).to(bias))
@@ -296,10 +333,12 @@ def mlp(n_in:int, # input size
         hidden_dim:int=128, # width of every hidden layer
         layers:int=1, # number of hidden layers
         activation:str="silu", # nonlinearity after each hidden layer, a key of `ACTIVATIONS`
-        init:bool=True, # initialise for the activation (`init_for_activation`); False keeps PyTorch's default initialisation
+        # initialise for the activation (`init_for_activation`); False keeps PyTorch's default initialisation
+        init:bool=True,
        ) -> nn.Sequential:
     "An MLP `n_in -> hidden_dim (x layers) -> n_out`, initialised for its activation by `init_for_activation` unless `init` is False."
-    for v, name in ((n_in, "n_in"), (n_out, "n_out"), (hidden_dim, "hidden_dim"), (layers, "layers")): check_int(v, name)
+    for v, name in ((n_in, "n_in"), (n_out, "n_out"), (hidden_dim, "hidden_dim"), (layers, "layers")):
+        check_int(v, name)
     sizes, act = [n_in] + [hidden_dim] * layers + [n_out], ACTIVATIONS[_check_activation(activation)]
     body = [m for a, b in zip(sizes[:-2], sizes[1:-1]) for m in (nn.Linear(a, b), act())]
     net = nn.Sequential(*body, nn.Linear(sizes[-2], sizes[-1]))
@@ -309,11 +348,14 @@ def mlp(n_in:int, # input size
 def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
                   latent_dims:list[int], # latent sizes, lowest level first, e.g. [32, 16, 8]
                   hidden_dim:int=128, # width of every hidden layer
-                  learned_priors:bool=True, # build `priors` (else every level's prior is N(0, I); needs `skip=True` for depth > 1)
+                  # build `priors` (else every level's prior is N(0, I); needs `skip=True` for depth > 1)
+                  learned_priors:bool=True,
                   layers:int=1, # hidden layers per MLP
                   activation:str="silu", # nonlinearity of every MLP, a key of `ACTIVATIONS`
-                  skip:bool=False, # True: one decoder per level, every sample added into the decoding path (lucid's layout)
-                  top_down:bool=False, # True: encoders[l] read level l-1's bottom-up features (2*D_{l-1}), for `vae_nb.ladder.LadderVAE`
+                  # True: one decoder per level, every sample added into the decoding path (lucid's layout)
+                  skip:bool=False,
+                  # True: encoders[l] read level l-1's bottom-up features (2*D_{l-1}), for `vae_nb.ladder.LadderVAE`
+                  top_down:bool=False,
                  ) -> dict[str, list[nn.Module]]:
     "`encoders`, `decoders` and `priors` of a hierarchy of MLPs (see `mlp`), ready for `VAE(**mlp_hierarchy(...), ...)`."
     check_int(input_dim, "input_dim")
@@ -321,9 +363,19 @@ def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
         raise TypeError(f"`latent_dims` must be a non-empty list of ints, got {describe(latent_dims)}")
     for i, d in enumerate(latent_dims): check_int(d, f"latent_dims[{i}]")
     dims, L = [input_dim, *latent_dims], len(latent_dims)
-    if L > 1 and not (skip or learned_priors): raise ValueError("`learned_priors=False` needs `skip=True`: with one data decoder the upper levels reach the data only through the priors")
-    if top_down and skip: raise ValueError("`top_down=True` builds one data decoder: it cannot be combined with `skip=True`")
+    if L > 1 and not (skip or learned_priors):
+        raise ValueError(
+            "`learned_priors=False` needs `skip=True`: with one data decoder the upper levels reach the data only"
+            " through the priors"
+        )
+    if top_down and skip:
+        raise ValueError("`top_down=True` builds one data decoder: it cannot be combined with `skip=True`")
     def f(n_in, n_out): return mlp(n_in, n_out, hidden_dim, layers, activation)
-    return dict(encoders=[f(dims[l] * (2 if top_down and l else 1), 2 * dims[l + 1]) for l in range(L)],   # z_{l-1} (or its features) -> (mu_l, logvar_l)
-                decoders=[f(dims[l + 1], dims[l]) for l in range(L if skip else 1)],   # z_0 -> x; with skip, h_{l+1} + z_l -> h_l
-                priors=[f(dims[l + 2], 2 * dims[l + 1]) for l in range(L - 1)] if learned_priors else None)  # z_{l+1} -> p(z_l)
+    return dict(
+        encoders=[
+            f(dims[l] * (2 if top_down and l else 1), 2 * dims[l + 1]) for l in range(L)
+        ],  # z_{l-1} (or its features) -> (mu_l, logvar_l)
+        # z_0 -> x; with skip, h_{l+1} + z_l -> h_l
+        decoders=[f(dims[l + 1], dims[l]) for l in range(L if skip else 1)],
+        priors=[f(dims[l + 2], 2 * dims[l + 1]) for l in range(L - 1)] if learned_priors else None,
+    )  # z_{l+1} -> p(z_l)

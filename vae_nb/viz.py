@@ -56,7 +56,8 @@ def plot_history(history:Sequence[dict], # flat records like {"epoch": 3, "split
     unknown = [m for m in metrics if m not in available]
     if unknown: raise ValueError(f"`metrics` must be among {available}, got unknown {unknown}")
     if not metrics: raise ValueError("`history` holds no numeric metric to plot")
-    if not any(x in r for r in history): raise ValueError(f"`x` must be a key of the records, got {x!r} (keys: {sorted(history[0])})")
+    if not any(x in r for r in history):
+        raise ValueError(f"`x` must be a key of the records, got {x!r} (keys: {sorted(history[0])})")
     values = defaultdict(lambda: defaultdict(list))  # (metric, split) -> x -> values
     for r in history:
         if x not in r: continue
@@ -78,7 +79,8 @@ def plot_history(history:Sequence[dict], # flat records like {"epoch": 3, "split
 
 # %% ../nbs/04_viz.ipynb #e07eb4a4
 def to_images(x:Tensor, # (N, C, H, W), (N, H, W) or flattened (N, D)
-              image_shape:Sequence[int]|None=None, # (C, H, W) or (H, W) of one image; needed for flattened non-square data
+              # (C, H, W) or (H, W) of one image; needed for flattened non-square data
+              image_shape:Sequence[int]|None=None,
               transform:Callable[[Tensor], Tensor]|None=None, # applied first, e.g. `torch.sigmoid` for logits
              ) -> Tensor:
     "A batch as displayable `(N, C, H, W)` float images in [0, 1] on the CPU."
@@ -111,7 +113,15 @@ def _grid(images:Tensor, nrow:int, pad:int=1) -> np.ndarray:
     x = x.permute(2, 0, 3, 1, 4).reshape(3, rows * (h + pad), cols * (w + pad))
     return F.pad(x, (0, pad, 0, pad), value=1.).permute(1, 2, 0).numpy()
 
-def _show(ax, grid:np.ndarray, title:str|None=None, image_hw:tuple|None=None, row_labels:Sequence[str]=(), col_labels:Sequence[str]=()):
+
+def _show(
+    ax,
+    grid: np.ndarray,
+    title: str | None = None,
+    image_hw: tuple | None = None,
+    row_labels: Sequence[str] = (),
+    col_labels: Sequence[str] = (),
+):
     ax.imshow(grid, vmin=0, vmax=1, interpolation="nearest")
     ax.set_xticks([]); ax.set_yticks([])
     centres = lambda n, size: [1 + i * (size + 1) + (size - 1) / 2 for i in range(n)]  # padding of one pixel
@@ -119,6 +129,7 @@ def _show(ax, grid:np.ndarray, title:str|None=None, image_hw:tuple|None=None, ro
     if col_labels: ax.set_xticks(centres(len(col_labels), image_hw[1]), col_labels)
     ax.tick_params(length=0)
     if title: ax.set_title(title)
+
 
 def _figsize(grid:np.ndarray, scale:float=1/14, extra:float=0.5) -> tuple:
     h, w = grid.shape[:2]
@@ -190,7 +201,8 @@ def plot_reconstructions(x:Tensor, # inputs
                          decode:Callable|None=None, # overrides `model.decode`
                          n:int=8, # number of inputs shown
                          nrow:int=8, # inputs per row
-                         transform:Callable[[Tensor], Tensor]|None=None, # for given `x_recon` that are logits, e.g. `torch.sigmoid`
+                         # for given `x_recon` that are logits, e.g. `torch.sigmoid`
+                         transform:Callable[[Tensor], Tensor]|None=None,
                          image_shape:Sequence[int]|None=None, # shape of one image, for flattened data
                          title:str="Reconstructions (inputs above, outputs below)",
                         ) -> Figure:
@@ -200,7 +212,9 @@ def plot_reconstructions(x:Tensor, # inputs
     if len(x_recon) < len(x): raise ValueError(f"`x_recon` must hold at least {len(x)} images, got {len(x_recon)}")
     inputs, outputs = to_images(x, image_shape), to_images(x_recon[:n], image_shape, transform)
     if inputs.shape != outputs.shape:
-        raise ValueError(f"`x` and `x_recon` must give images of one shape, got {tuple(inputs.shape)} and {tuple(outputs.shape)}")
+        raise ValueError(
+            f"`x` and `x_recon` must give images of one shape, got {tuple(inputs.shape)} and {tuple(outputs.shape)}"
+        )
     pad = (-len(x)) % nrow  # blank images fill the last row so inputs and outputs stay aligned
     inputs, outputs = (torch.cat([t, torch.ones(pad, *t.shape[1:])]) for t in (inputs, outputs))
     rows = [part[i:i + nrow] for i in range(0, len(inputs), nrow) for part in (inputs, outputs)]
@@ -251,7 +265,8 @@ def class_rows(n_classes:int, # number of classes
 # %% ../nbs/04_viz.ipynb #e24a1b19
 def plot_class_samples(model:VAEBase, # a trained conditional model (a `vae_nb.cvae.CVAE`)
                        n_per_class:int=10, # samples in each row
-                       conditions:Tensor|Sequence[int]|None=None, # one condition per row (default: labels 0..n_classes-1)
+                       # one condition per row (default: labels 0..n_classes-1)
+                       conditions:Tensor|Sequence[int]|None=None,
                        same_z:bool=False, # decode the same `n_per_class` prior latents in every row
                        z:Tensor|None=None, # latents to decode in every row (one per column), instead of prior samples
                        row_labels:Sequence[str]|None=None, # default: the labels
@@ -267,13 +282,20 @@ def plot_class_samples(model:VAEBase, # a trained conditional model (a `vae_nb.c
     conditions = torch.as_tensor(conditions if isinstance(conditions, Tensor) else list(conditions), device=device)
     if row_labels is None: row_labels = [str(c) for c in conditions.tolist()] if conditions.dim() == 1 else ()
     if same_z and z is None: z = model.sample_prior(n_per_class, device)
-    if z is None: samples = model.generate(len(conditions) * n_per_class, condition=conditions.repeat_interleave(n_per_class, 0))
+    if z is None:
+        samples = model.generate(len(conditions) * n_per_class, condition=conditions.repeat_interleave(n_per_class, 0))
     else:
         with evaluating(model):
             z = z.to(device)
-            samples = model.to_data(model.decode(z.repeat(len(conditions), *(1,) * (z.dim() - 1)), conditions.repeat_interleave(len(z), 0)))
-    title = title or ("Samples, one row per condition" if z is None else "The same z (one per column) decoded with each condition")
-    return show_image_grid(samples, nrow=len(samples) // len(conditions), title=title, image_shape=image_shape, row_labels=row_labels)
+            samples = model.to_data(
+                model.decode(z.repeat(len(conditions), *(1,) * (z.dim() - 1)), conditions.repeat_interleave(len(z), 0))
+            )
+    title = title or (
+        "Samples, one row per condition" if z is None else "The same z (one per column) decoded with each condition"
+    )
+    return show_image_grid(
+        samples, nrow=len(samples) // len(conditions), title=title, image_shape=image_shape, row_labels=row_labels
+    )
 
 # %% ../nbs/04_viz.ipynb #5589aedf
 def _given(labels:Tensor|None, device:torch.device) -> dict:
@@ -288,12 +310,25 @@ def sample_images(model:VAEBase, # a trained model
                   chunk_size:int=1000, # samples decoded at a time (bounds the memory of the model's activations)
                  ) -> Tensor:
     "`n` samples from the model's prior, in data space, drawn `chunk_size` at a time."
-    if model.conditional != (labels is not None): raise ValueError(f"`labels` must be given for conditional models only, got {type(labels).__name__} for {type(model).__name__}")
-    if labels is not None and labels.shape != (n,): raise ValueError(f"`labels` must have shape ({n},), got {tuple(labels.shape)}")
+    if model.conditional != (labels is not None):
+        raise ValueError(
+            f"`labels` must be given for conditional models only, got {type(labels).__name__} for"
+            f" {type(model).__name__}"
+        )
+    if labels is not None and labels.shape != (n,):
+        raise ValueError(f"`labels` must have shape ({n},), got {tuple(labels.shape)}")
     device = model.device
     with evaluating(model):
-        model.reconstruct(torch.zeros(1, *shape, device=device), **_given(None if labels is None else labels[:1], device))  # records the latent shape
-        return torch.cat([model.sample(len(i), **_given(None if labels is None else labels[i], device)) for i in torch.arange(n).split(chunk_size)])
+        # records the latent shape
+        model.reconstruct(
+            torch.zeros(1, *shape, device=device), **_given(None if labels is None else labels[:1], device)
+        )
+        return torch.cat(
+            [
+                model.sample(len(i), **_given(None if labels is None else labels[i], device))
+                for i in torch.arange(n).split(chunk_size)
+            ]
+        )
 
 # %% ../nbs/04_viz.ipynb #ef1df1a6
 def save_pictures(model:VAEBase, # a trained model
@@ -310,8 +345,12 @@ def save_pictures(model:VAEBase, # a trained model
     with evaluating(model): r = model.reconstruct(x, **_given(y, device))
     pairs = torch.cat([torch.cat(p) for p in zip(x.split(nrow), r.reshape(x.shape).split(nrow))])
     labels = class_rows(n_classes, 8) if model.conditional else None
-    return [save_grid(pairs, out / "reconstructions.png", shape, nrow),
-            save_grid(sample_images(model, 64 if labels is None else len(labels), shape, labels), out / "samples.png", shape)]
+    return [
+        save_grid(pairs, out / "reconstructions.png", shape, nrow),
+        save_grid(
+            sample_images(model, 64 if labels is None else len(labels), shape, labels), out / "samples.png", shape
+        ),
+    ]
 
 # %% ../nbs/04_viz.ipynb #0bc12b04
 def loss_curve_callback(path:str|os.PathLike, # the PNG to (re)write
@@ -321,7 +360,11 @@ def loss_curve_callback(path:str|os.PathLike, # the PNG to (re)write
     path = Path(path)
     def draw(trainer, record):
         if record is not trainer.history[-1] or (trainer.epoch % trainer.save_every and trainer.epoch < epochs): return
-        shown = [k for k in dict.fromkeys(k for r in trainer.history for k in r) if k not in ("epoch", "step", "split", "lr", "time")]
+        shown = [
+            k
+            for k in dict.fromkeys(k for r in trainer.history for k in r)
+            if k not in ("epoch", "step", "split", "lr", "time")
+        ]
         fig, tmp = plot_history(trainer.history, metrics=shown), path.with_name(f".{path.name}.{os.getpid()}.tmp")
         fig.savefig(tmp, dpi=100, format="png"); plt.close(fig)
         os.replace(tmp, path)
@@ -332,22 +375,29 @@ def tensorboard_callback(log_dir:str|os.PathLike, # where the event files go
                          shape:Sequence[int]|None=None, # (C, H, W) of one image; None: no image grids (feature vectors)
                         ) -> Callable:
     "A `Trainer` callback: each record's loss terms, and once per epoch (images) reconstruction and sample grids, to TensorBoard."
-    try: from torch.utils.tensorboard import SummaryWriter
+    try:from torch.utils.tensorboard import SummaryWriter
     except ImportError: raise ImportError("needs the tensorboard package (pip install tensorboard)") from None
     writer = None
     def log(trainer, record:dict):
         nonlocal writer
         writer = writer or SummaryWriter(str(log_dir))
         for k, v in record.items():
-            if k not in ("epoch", "step", "split", "time") and isinstance(v, (int, float)): writer.add_scalar(f"{k}/{record['split']}", v, record["step"])
+            if k not in ("epoch", "step", "split", "time") and isinstance(v, (int, float)):
+                writer.add_scalar(f"{k}/{record['split']}", v, record["step"])
         if record["split"] == "train" and shape is not None and trainer.valid_data is not None:
             x, *rest = trainer.valid_data if isinstance(trainer.valid_data, (tuple, list)) else (trainer.valid_data,)
             model = trainer.model; y = rest[0][:8] if model.conditional else None
-            with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []), evaluating(model):
+            with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []), evaluating(
+                model
+            ):
                 torch.manual_seed(0)
                 recon = model.reconstruct(x[:8].to(model.device), **_given(y, model.device))
                 samples = sample_images(model, 16 if y is None else len(y), shape, y)
-            writer.add_images("reconstructions", to_images(torch.cat([x[:8].to(model.device), recon.reshape(x[:8].shape)]), shape), record["step"])
+            writer.add_images(
+                "reconstructions",
+                to_images(torch.cat([x[:8].to(model.device), recon.reshape(x[:8].shape)]), shape),
+                record["step"],
+            )
             writer.add_images("samples", to_images(samples, shape), record["step"])
         writer.flush()
     return log

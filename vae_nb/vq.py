@@ -45,7 +45,8 @@ def kmeans(x:Tensor, # rows to cluster, shape (M, D)
     centres = x.new_empty(k, x.shape[1])
     centres[0] = x[torch.randint(len(x), (1,))]
     nearest = squared_distances(x, centres[:1]).squeeze(1)
-    for j in range(1, k):  # k-means++: each seed drawn with probability proportional to its squared distance to the seeds so far
+    # k-means++: each seed drawn with probability proportional to its squared distance to the seeds so far
+    for j in range(1, k):
         w = nearest.clamp(min=0)
         centres[j] = x[torch.multinomial(w if w.sum() > 0 else torch.ones_like(w), 1)]
         nearest = torch.minimum(nearest, squared_distances(x, centres[j:j + 1]).squeeze(1))
@@ -82,16 +83,19 @@ class VectorQuantizer(nn.Module):
                  commitment_cost:float=0.25, # beta, the weight of the commitment term
                  ema:bool=False, # update the codes by exponential moving averages instead of by gradient
                  decay:float=0.99, # EMA decay gamma
-                 init:Literal["uniform", "data", "kmeans"]="uniform", # codebook initialisation: the paper's uniform, or from the first training batch
+                 # codebook initialisation: the paper's uniform, or from the first training batch
+                 init:Literal["uniform", "data", "kmeans"]="uniform",
                  restart_after:int|None=None, # restart a code unused for this many training batches (None: never)
                  eps:float=1e-5, # Laplace smoothing of the EMA counts
                 ):
         super().__init__()
         for name, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
-            if not isinstance(v, int) or isinstance(v, bool) or v < 1: raise ValueError(f"`{name}` must be a positive int, got {v!r}")
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"`{name}` must be a positive int, got {v!r}")
         if not commitment_cost >= 0: raise ValueError(f"`commitment_cost` must be >= 0, got {commitment_cost!r}")
         if not 0 < decay < 1: raise ValueError(f"`decay` must lie in (0, 1), got {decay!r}")
-        if init not in ("uniform", "data", "kmeans"): raise ValueError(f"`init` must be one of 'uniform', 'data', 'kmeans', got {init!r}")
+        if init not in ("uniform", "data", "kmeans"):
+            raise ValueError(f"`init` must be one of 'uniform', 'data', 'kmeans', got {init!r}")
         if restart_after is not None and (not isinstance(restart_after, int) or restart_after < 1):
             raise ValueError(f"`restart_after` must be None or a positive int, got {restart_after!r}")
         store_attr("num_embeddings,embedding_dim,commitment_cost,ema,decay,init,restart_after,eps")
@@ -109,7 +113,11 @@ class VectorQuantizer(nn.Module):
         "The codes, shape (num_embeddings, embedding_dim)."
         return self.embedding.weight
 
-    def extra_repr(self): return f"{self.num_embeddings}, {self.embedding_dim}, commitment_cost={self.commitment_cost}, ema={self.ema}, init={self.init!r}"
+    def extra_repr(self):
+        return (
+            f"{self.num_embeddings}, {self.embedding_dim}, commitment_cost={self.commitment_cost}, ema={self.ema},"
+            f" init={self.init!r}"
+        )
 
     @torch.no_grad()
     def set_codes(self, which:Tensor, values:Tensor) -> None:
@@ -123,8 +131,8 @@ class VectorQuantizer(nn.Module):
                       ) -> None:
         "Set every code from encoder outputs: random rows (`data`) or k-means centres (`kmeans`)."
         method = method or self.init
-        if method == "kmeans": values = kmeans(rows, self.num_embeddings)
-        elif method == "data": values = rows[torch.randint(len(rows), (self.num_embeddings,), device=rows.device)]
+        if method == "kmeans":values = kmeans(rows, self.num_embeddings)
+        elif method == "data":values = rows[torch.randint(len(rows), (self.num_embeddings,), device=rows.device)]
         else: raise ValueError(f"`method` must be 'data' or 'kmeans', got {method!r}")
         self.set_codes(slice(None), values)
         self.initialised.fill_(True)
@@ -152,11 +160,14 @@ class VectorQuantizer(nn.Module):
             if self.ema: _ema_update(self, rows, indices, counts.to(rows.dtype))
             if self.restart_after is not None: self.restart_dead_codes(rows, counts)
         z_q = z_e + (e - z_e).detach()
-        return VQOutput(z_e, z_q, indices.reshape(z_e.shape[0], *z_e.shape[2:]), codebook_loss, commitment_loss, perplexity, usage)
+        return VQOutput(
+            z_e, z_q, indices.reshape(z_e.shape[0], *z_e.shape[2:]), codebook_loss, commitment_loss, perplexity, usage
+        )
     def lookup(self, indices:Tensor, # code indices, shape (N, *spatial)
                ) -> Tensor:
         "The codes at `indices`, channels first: (N, embedding_dim, *spatial)."
-        if indices.dtype not in (torch.long, torch.int): raise TypeError(f"`indices` must be an integer tensor, got dtype {indices.dtype}")
+        if indices.dtype not in (torch.long, torch.int):
+            raise TypeError(f"`indices` must be an integer tensor, got dtype {indices.dtype}")
         return self.embedding(indices).movedim(-1, 1)
 
 # %% ../nbs/06c_vq.ipynb #70a0a50f
@@ -164,7 +175,9 @@ class VectorQuantizer(nn.Module):
 def _ema_update(self:VectorQuantizer, rows:Tensor, indices:Tensor, counts:Tensor) -> None:
     "Move the EMA counts and sums towards this batch's assignments and set the codes to their ratio."
     self.ema_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
-    self.ema_sum.mul_(self.decay).add_(torch.zeros_like(self.ema_sum).index_add_(0, indices, rows), alpha=1 - self.decay)
+    self.ema_sum.mul_(self.decay).add_(
+        torch.zeros_like(self.ema_sum).index_add_(0, indices, rows), alpha=1 - self.decay
+    )
     n = self.ema_count.sum()
     smoothed = (self.ema_count + self.eps) / (n + self.num_embeddings * self.eps) * n
     self.codebook.data.copy_(self.ema_sum / smoothed.unsqueeze(1))
@@ -173,9 +186,11 @@ def _ema_update(self:VectorQuantizer, rows:Tensor, indices:Tensor, counts:Tensor
 def _check_latent(self:VectorQuantizer, z_e) -> None:
     if not isinstance(z_e, Tensor): raise TypeError(f"`z_e` must be a Tensor, got {type(z_e).__name__}")
     if z_e.dim() < 2 or z_e.shape[1] != self.embedding_dim:
-        raise ValueError(f"`z_e` must be channels-first (N, embedding_dim, ...) with embedding_dim={self.embedding_dim} "
-                         f"(codebook shape {tuple(self.codebook.shape)}), got shape {tuple(z_e.shape)}: "
-                         f"the encoder's output channels must equal embedding_dim")
+        raise ValueError(
+            f"`z_e` must be channels-first (N, embedding_dim, ...) with embedding_dim={self.embedding_dim} "
+            f"(codebook shape {tuple(self.codebook.shape)}), got shape {tuple(z_e.shape)}: "
+            "the encoder's output channels must equal embedding_dim"
+        )
 
 # %% ../nbs/06c_vq.ipynb #605774ea
 class VectorQuantiser(VectorQuantizer):
@@ -192,11 +207,14 @@ class VectorQuantizedVAE(VAEAlgorithm):
                  encoder:nn.Module, # x -> z_e, channels first (N, embedding_dim, *spatial)
                  decoder:nn.Module, # z_q -> x_recon, the shape of x
                  quantizer:VectorQuantizer, # the codebook
-                 optimizer:torch.optim.Optimizer|Callable|None=None, # an optimizer, a callable `params -> Optimizer`, or `None` for Adam(lr)
-                 d_latent:tuple|None=None, # latent shape (embedding_dim, *spatial); by default taken from the first batch
+                 # an optimizer, a callable `params -> Optimizer`, or `None` for Adam(lr)
+                 optimizer:torch.optim.Optimizer|Callable|None=None,
+                 # latent shape (embedding_dim, *spatial); by default taken from the first batch
+                 d_latent:tuple|None=None,
                  recon:Literal["mse", "bce"]="mse", # reconstruction loss
                  **kwargs):
-        if not isinstance(quantizer, VectorQuantizer): raise TypeError(f"`quantizer` must be a VectorQuantizer, got {type(quantizer).__name__}")
+        if not isinstance(quantizer, VectorQuantizer):
+            raise TypeError(f"`quantizer` must be a VectorQuantizer, got {type(quantizer).__name__}")
         super().__init__(encoder, decoder, optimizer, d_latent, recon, **kwargs)
         self.quantizer = quantizer
 
@@ -205,7 +223,10 @@ class VectorQuantizedVAE(VAEAlgorithm):
         z_e = self.encoder(x)
         _check_latent(self.quantizer, z_e)
         if self._latent_shape is not None and tuple(z_e.shape[1:]) != self._latent_shape:
-            raise ValueError(f"the encoder's output must have the latent shape (N, *d_latent) = (N, *{self._latent_shape}), got {tuple(z_e.shape)}")
+            raise ValueError(
+                f"the encoder's output must have the latent shape (N, *d_latent) = (N, *{self._latent_shape}), got"
+                f" {tuple(z_e.shape)}"
+            )
         return self.quantizer(z_e)
     def sample_latent(self, params:VQOutput) -> Tensor: return params.z_q
     def posterior_mean(self, params:VQOutput) -> Tensor: return params.z_q
@@ -214,7 +235,12 @@ class VectorQuantizedVAE(VAEAlgorithm):
         return self.encode(x).z_q
     def regularisation_loss(self, params:VQOutput) -> Tensor: return params.loss
     def extra_terms(self, params:VQOutput) -> dict[str, Tensor]:
-        return {"codebook": params.codebook_loss, "commitment": params.commitment_loss, "perplexity": params.perplexity, "usage": params.usage}
+        return {
+            "codebook": params.codebook_loss,
+            "commitment": params.commitment_loss,
+            "perplexity": params.perplexity,
+            "usage": params.usage,
+        }
     def sample_prior(self, n:int, device=None) -> Tensor:
         "`n` latents with a code drawn uniformly and independently at every position (the baseline prior, see above)."
         device, grid = device or self.quantizer.codebook.device, self.latent_shapes[0][1:]
@@ -224,12 +250,18 @@ class VectorQuantizedVAE(VAEAlgorithm):
         return [(self.latent(x), None)]
     def output_record(self, params:VQOutput, z:Tensor, x_recon:Tensor) -> VAEOutput:
         "`(recon, vq_loss, indices)`: the reconstruction in data space, the codebook + commitment loss, the chosen codes."
-        return VAEOutput(self.to_data(x_recon), [], [z], {"vq_loss": params.loss, "indices": params.indices, "z_e": params.z_e},
-                         ("recon", "vq_loss", "indices"))
+        return VAEOutput(
+            self.to_data(x_recon),
+            [],
+            [z],
+            {"vq_loss": params.loss, "indices": params.indices, "z_e": params.z_e},
+            ("recon", "vq_loss", "indices"),
+        )
     def loss(self, recon:Tensor, # `model(x).recon`
              x:Tensor, # the data
              vq_loss:Tensor, # `model(x).vq_loss`
-             indices:Tensor|None=None, # `model(x).indices` (not needed: accepted so `model.loss(recon, x, *rest)` works)
+             # `model(x).indices` (not needed: accepted so `model.loss(recon, x, *rest)` works)
+             indices:Tensor|None=None,
             ) -> Tensor:
         "Reconstruction loss plus the VQ loss: `loss_terms(x)['loss']` for the same batch."
         return self.reconstruction_loss(self.from_data(recon), x) + vq_loss
@@ -241,7 +273,9 @@ class ResidualBlock(nn.Module):
                  hidden:int, # channels of the inner 3x3 convolution
                 ):
         super().__init__()
-        self.block = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, channels, 1))
+        self.block = nn.Sequential(
+            nn.ReLU(), nn.Conv2d(channels, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, channels, 1)
+        )
     def forward(self, x:Tensor) -> Tensor: return x + self.block(x)
 
 # %% ../nbs/06c_vq.ipynb #6bde7e2c
@@ -256,7 +290,9 @@ def conv_encoder(in_channels:int, # image channels
     chans = [in_channels] + [hidden_dim // 2] * (n_downsample - 1) + [hidden_dim]
     down = [m for a, b in zip(chans, chans[1:]) for m in (nn.Conv2d(a, b, 4, stride=2, padding=1), nn.ReLU())]
     res = [ResidualBlock(hidden_dim, hidden_dim // 4) for _ in range(n_res_blocks)]
-    return nn.Sequential(*down, nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1), *res, nn.ReLU(), nn.Conv2d(hidden_dim, out_channels, 1))
+    return nn.Sequential(
+        *down, nn.Conv2d(hidden_dim, hidden_dim, 3, padding=1), *res, nn.ReLU(), nn.Conv2d(hidden_dim, out_channels, 1)
+    )
 
 # %% ../nbs/06c_vq.ipynb #72f0a7fa
 def conv_decoder(in_channels:int, # latent channels
@@ -289,6 +325,12 @@ class VQVAE(VectorQuantizedVAE):
                  init:Literal["uniform", "data", "kmeans"]="uniform", # codebook initialisation
                  restart_after:int|None=None, # dead-code restart after this many idle batches
                  **kwargs):
-        quantizer = VectorQuantizer(num_embeddings, embedding_dim, commitment_cost, ema=ema, init=init, restart_after=restart_after)
-        super().__init__(conv_encoder(in_channels, hidden_dim, embedding_dim, n_downsample, n_res_blocks),
-                         conv_decoder(embedding_dim, hidden_dim, in_channels, n_downsample, n_res_blocks), quantizer, **kwargs)
+        quantizer = VectorQuantizer(
+            num_embeddings, embedding_dim, commitment_cost, ema=ema, init=init, restart_after=restart_after
+        )
+        super().__init__(
+            conv_encoder(in_channels, hidden_dim, embedding_dim, n_downsample, n_res_blocks),
+            conv_decoder(embedding_dim, hidden_dim, in_channels, n_downsample, n_res_blocks),
+            quantizer,
+            **kwargs
+        )
