@@ -7,6 +7,8 @@ usage: python bench/mig_position.py LATENTS EPOCHS      e.g. python bench/mig_po
 8,000 training images of 32x32, `MLPBetaVAE` (256 hidden units, Bernoulli decoder), `fit` for EPOCHS epochs of batch 64,
 MIG of the posterior means of 3,000 held-out images against their x and y.
 """
+import sys, time
+import torch
 from vae_nb.algorithm import MLPBetaVAE
 from vae_nb.train import fit
 from vae_nb.metrics import dsprites_like, encode_dataset, mutual_info_gap, posterior_collapse

@@ -4,15 +4,18 @@ loop, pythae's trainer; plus the GEMM-only floor of one step) and importance-wei
 `evaluate_likelihood` and `VAE.iw_nll`, pythae's `get_nll`, a naive batched estimator).
 
 Model: the one-layer MLP VAE of the IWAE paper (784-200-200-50, tanh, Bernoulli decoder), the same initial weights in
-every trainer. Each library runs it with its own layers: vae_nb with `vae_nb.layers` (what its `mlp` builds: `Linear`,
-`Tanh` and `Sequential`, oneDNN products where `linear_backend()` says so, each stretch of layers as one autograd node),
-the plain loop and pythae with torch's `nn.Linear`, `nn.Tanh` and `nn.Sequential`; the rows "torch layers" run vae_nb's
-code on torch's layers, to separate the code from the kernels. Data: statically binarized MNIST (`../shared/data/binarized_mnist.npz`, 50,000 train images, the first `--n`
-valid images for the NLL). Runs in bench/.venv (pythae installed there only; see bench/README.md).
+every trainer. The headline rows run every library on PyTorch's own `nn.Linear`, `nn.Tanh` and `nn.Sequential` (what
+vae_nb's builders such as `mlp` return, the default a user gets); the rows "opt-in layers" run vae_nb's code on
+`vae_nb.layers` (`use_fast_layers`: `Linear`, `Tanh` and `Sequential`, oneDNN products where `linear_backend()` says so,
+each stretch of layers as one autograd node), beside the headline rows, to separate the code from the kernels; they are
+left out, with a note, where this torch lacks the oneDNN operator. Data: statically binarized MNIST
+(`../shared/data/binarized_mnist.npz`, 50,000 train images, the first `--n` valid images for the NLL). Runs in bench/.venv (pythae installed there only; see bench/README.md).
 
 Training: each round trains every trainer for one full epoch (batch 100, Adam lr 1e-3), in turn (A B C A B C ...);
-then the three models' validation -ELBO (same seed, same 10,000 images). NLL: the model vae_nb trained is scored by
-every method in turn, k importance samples per image, no gradients (pythae's `get_nll` under `torch.no_grad()` too).
+then the trained models' validation -ELBO (same seed, same 10,000 images). GEMM-only floor: the step's matrix products
+alone through `torch.mm` (the floor of every trainer on stock layers) and through oneDNN (the floor of the opt-in rows).
+NLL: the model vae_nb trained on stock layers is scored by every method in turn (the opt-in rows on a copy of it on
+vae_nb's layers), k importance samples per image, no gradients (pythae's `get_nll` under `torch.no_grad()` too).
 
 usage: OMP_NUM_THREADS=1 bench/.venv/bin/python bench/peers.py [--rounds 5] [--parts import train nll] [--n 200] [--k 1000]
 """
@@ -40,7 +43,7 @@ def coders():
     return enc, dec
 
 def with_layers(module, fast):
-    "A copy of `module` (same weights) on vae_nb's layers (`use_fast_layers`) or on torch's (`use_torch_layers`)."
+    "A copy of `module` (same weights) on vae_nb's opt-in layers (`use_fast_layers`) or on torch's (`use_torch_layers`)."
     from vae_nb.layers import use_fast_layers, use_torch_layers
     return (use_fast_layers if fast else use_torch_layers)(copy.deepcopy(module))
 
@@ -114,7 +117,7 @@ def naive_nll(enc, dec, data, k=1000, images=100, samples=100):
 # ---- the GEMM-only floor of one training step ------------------------------------------------------------------------
 def gemm_floor(batch=BATCH, reps=200, backend="torch"):
     """Seconds per step for the step's matrix products alone (forward, weight and bias-free input gradients), preallocated;
-    `backend` "torch": `torch.mm` (MKL here), "onednn": the oneDNN product `vae_nb.layers.Linear` uses (allocating its output)."""
+    `backend` "torch": `torch.mm` (MKL here), "onednn": the oneDNN product the opt-in `vae_nb.layers.Linear` uses (allocating its output)."""
     sizes = [(D, H), (H, H), (H, 2 * L), (L, H), (H, H), (H, D)]   # (in, out) per Linear, encoder then decoder
     prods = []
     for i, (n_in, n_out) in enumerate(sizes):
@@ -176,7 +179,7 @@ def main():
     from vae_nb.vae import VAE
     from vae_nb.metrics import evaluate_likelihood
     from vae_nb.train import Trainer, evaluate
-    from vae_nb.layers import linear_backend
+    from vae_nb.layers import linear_backend, onednn_available
     x_train, x_valid = load("train", a.contiguous)[:a.limit], load("valid", a.contiguous)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
           f"data {'row-major (--contiguous)' if a.contiguous else 'column-major, as stored in the file'}")
@@ -194,51 +197,62 @@ def main():
                   f"{statistics.median(ts) / statistics.median(times['import torch']):.2f}x | {rss[m]:.1f} (+{rss[m] - rss['import torch']:.1f}) |")
     torch.manual_seed(0); init = coders()
     def fresh(): return same_start(init)
-    print(f"vae_nb.layers.Linear multiplies float32 through: {linear_backend()}")
-    vnb = VAE(*map(lambda m: [with_layers(m, True)], fresh()), reconstruction_loss="bce")   # the model family's depth-1 VAE, vae_nb's layers
+    fast = onednn_available()   # the opt-in rows need torch.ops.mkldnn._linear_pointwise (`use_fast_layers` raises without it)
+    print(f"opt-in vae_nb.layers.Linear multiplies float32 through: {linear_backend()}" if fast else
+          f"torch {torch.__version__} lacks torch.ops.mkldnn._linear_pointwise: no opt-in rows, no oneDNN floor")
+    OPT = "opt-in layers (use_fast_layers)"
+    vnb = VAE(*map(lambda m: [m], fresh()), reconstruction_loss="bce")   # the model family's depth-1 VAE on torch's layers, as vae_nb builds it
     trainer = Trainer(vnb, x_train, batch_size=BATCH, lr=LR, device="cpu", seed=0, progress=False)
     if "train" in a.parts:
-        vnb_torch = VAE(*map(lambda m: [m], fresh()), reconstruction_loss="bce")   # the same, on torch's layers
-        trainer_torch = Trainer(vnb_torch, x_train, batch_size=BATCH, lr=LR, device="cpu", seed=0, progress=False)
+        methods = {"vae_nb Trainer.fit": lambda r: trainer.fit(r + 1)}
+        if fast:
+            vnb_fast = VAE(*map(lambda m: [with_layers(m, True)], fresh()), reconstruction_loss="bce")   # the same on the opt-in layers
+            trainer_fast = Trainer(vnb_fast, x_train, batch_size=BATCH, lr=LR, device="cpu", seed=0, progress=False)
+            methods[f"vae_nb Trainer.fit, {OPT}"] = lambda r: trainer_fast.fit(r + 1)
         plain = Plain(*fresh()); plain_opt = torch.optim.Adam(plain.parameters(), lr=LR)
         loader = DataLoader(TensorDataset(x_train), batch_size=BATCH, shuffle=True)
-        methods = {"vae_nb Trainer.fit": lambda r: trainer.fit(r + 1), "vae_nb Trainer.fit, torch layers": lambda r: trainer_torch.fit(r + 1),
-                   "plain loop": lambda r: plain_epoch(plain, plain_opt, loader)}
+        methods["plain loop"] = lambda r: plain_epoch(plain, plain_opt, loader)
         tmp = tempfile.TemporaryDirectory()
         if "pythae" not in a.skip:
             pmodel = pythae_model(*fresh()); ptrainer = pythae_trainer(pmodel, x_train, tmp.name)
             methods["pythae BaseTrainer"] = lambda r: ptrainer.train_step(r + 1)
         times, _, loads = rounds(methods, a.rounds, "train")
-        models = {"vae_nb Trainer.fit": vnb, "vae_nb Trainer.fit, torch layers": vnb_torch, "plain loop": VAE([plain.enc], [plain.dec], reconstruction_loss="bce")}
+        models = {"vae_nb Trainer.fit": vnb}
+        if fast: models[f"vae_nb Trainer.fit, {OPT}"] = vnb_fast
+        models["plain loop"] = VAE([plain.enc], [plain.dec], reconstruction_loss="bce")
         if "pythae" not in a.skip: models["pythae BaseTrainer"] = VAE([pmodel.encoder.net], [pmodel.decoder.net], reconstruction_loss="bce")
         losses = {}
         for m, model in models.items():
             torch.manual_seed(1); losses[m] = f"{evaluate(model, x_valid, batch_size=1000)['loss']:.2f}"
-        floors = {b: [gemm_floor(backend=b) for _ in range(5)] for b in ("torch", "onednn")}
+        floors = {b: [gemm_floor(backend=b) for _ in range(5)] for b in (("torch", "onednn") if fast else ("torch",))}
         floor = {b: statistics.median(f) for b, f in floors.items()}
-        kernels = {m: linear_backend() if m == "vae_nb Trainer.fit" else "torch" for m in times}   # whose products each trainer runs
+        kernels = {m: linear_backend() if OPT in m else "torch" for m in times}   # whose products each trainer runs
         step = {m: statistics.median(ts) / (len(x_train) / BATCH) for m, ts in times.items()}
         print(f"\n### Training: {a.rounds} interleaved rounds of one epoch ({len(x_train):,} images, batch {BATCH}), "
               f"load average {min(loads):.1f}-{max(loads):.1f}")
         table(times, len(x_train), "samples/s", "plain loop", True, ("valid -ELBO after the rounds (nats)", losses))
-        print(f"\nGEMM-only floor of one step (median of 5): torch.mm {1e3 * floor['torch']:.2f} ms (min {1e3 * min(floors['torch']):.2f}), "
-              f"oneDNN {1e3 * floor['onednn']:.2f} ms (min {1e3 * min(floors['onednn']):.2f}); median step / the floor of its own products: "
+        print(f"\nGEMM-only floor of one step (median of 5): torch.mm {1e3 * floor['torch']:.2f} ms (min {1e3 * min(floors['torch']):.2f})"
+              + (f", oneDNN {1e3 * floor['onednn']:.2f} ms (min {1e3 * min(floors['onednn']):.2f})" if fast else "")
+              + "; median step / the floor of its own products: "
               + ", ".join(f"{m} {s / floor[kernels[m]]:.2f}x ({1e3 * s:.2f} ms, {kernels[m]})" for m, s in step.items()))
     elif "nll" in a.parts:
         trainer.fit(1)   # a model to score: one epoch
     if "nll" in a.parts:
         xs = x_valid[:a.n]
-        enc, dec = vnb.encoders[0], vnb.decoders[0]
+        enc, dec = vnb.encoders[0], vnb.decoders[0]   # torch's layers, as the peers run them too
         vnb.eval()
         algo = VanillaVAE(enc, dec, d_latent=L, recon="bce").eval()   # the algorithm family's VAE around the same modules
-        enc_t, dec_t = with_layers(enc, False), with_layers(dec, False)   # the same weights on torch's layers, as the peers run them
-        vnb_t = VAE([enc_t], [dec_t], reconstruction_loss="bce").eval()
         methods = {"vae_nb evaluate_likelihood": lambda r: evaluate_likelihood(algo, xs, k=a.k)["nll"],
-                   "vae_nb VAE.iw_nll": lambda r: vnb.iw_nll(xs, k=a.k).mean().item(),
-                   "vae_nb VAE.iw_nll, torch layers": lambda r: vnb_t.iw_nll(xs, k=a.k).mean().item(),
-                   "naive batched": lambda r: naive_nll(enc_t, dec_t, xs, a.k)}
+                   "vae_nb VAE.iw_nll": lambda r: vnb.iw_nll(xs, k=a.k).mean().item()}
+        if fast:
+            enc_f, dec_f = with_layers(enc, True), with_layers(dec, True)   # the same weights on the opt-in layers
+            algo_f = VanillaVAE(enc_f, dec_f, d_latent=L, recon="bce").eval()
+            vnb_f = VAE([enc_f], [dec_f], reconstruction_loss="bce").eval()
+            methods[f"vae_nb evaluate_likelihood, {OPT}"] = lambda r: evaluate_likelihood(algo_f, xs, k=a.k)["nll"]
+            methods[f"vae_nb VAE.iw_nll, {OPT}"] = lambda r: vnb_f.iw_nll(xs, k=a.k).mean().item()
+        methods["naive batched"] = lambda r: naive_nll(enc, dec, xs, a.k)
         if "pythae" not in a.skip:
-            pm = pythae_model(enc_t, dec_t).eval()
+            pm = pythae_model(enc, dec).eval()
             methods["pythae get_nll"] = lambda r: -pm.get_nll(xs, n_samples=a.k, batch_size=100)
         nlls = {m: [] for m in methods}
         def record(m, f): return lambda r: nlls[m].append(f(r))

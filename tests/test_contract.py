@@ -125,3 +125,39 @@ def test_builders_are_stock_pytorch(name):
         assert not mod.startswith("vae_nb.layers"), (name, type(m))
     parts = list(built) if isinstance(built, nn.ModuleList) else [built]
     for part in parts: torch.fx.symbolic_trace(part)
+
+# ---- the structure the contract asks for, checked on the generated library ----
+import ast, re
+from pathlib import Path
+LIB = Path(__file__).resolve().parents[1] / "vae_nb"
+CALLERS = ["train", "step", "metrics", "viz", "runs", "commands", "objectives"]
+MODEL_MODULES = ["vae", "ladder", "algorithm", "conv", "cvae", "vq", "klae", "estimator"]
+ENGINE_AND_PICTURES = {"train", "step", "distributed", "checkpoint", "loaders", "viz", "latent_plots", "metrics", "runs",
+                       "commands", "cli"}
+MODEL_CLASSES = "VAEBase|VAE|LadderVAE|VAEAlgorithm|VanillaVAE|BetaVAE|ConvVAE|CVAE|VectorQuantizedVAE|VQVAE|KLAE|AutoencoderKL"
+
+@pytest.mark.parametrize("module", CALLERS)
+def test_callers_do_not_ask_what_a_model_is(module):
+    "No getattr/hasattr/isinstance on a model outside the base (`vae_nb.interface` decides once: is_conditional, check_model, ...)."
+    src = (LIB / f"{module}.py").read_text()
+    probes = re.findall(r"(?:getattr|hasattr)\(\s*(?:self\.)?(?:model|algo|source|classifier)\b[^)]*\)", src)
+    probes += re.findall(r"isinstance\(\s*(?:self\.)?(?:model|algo|source|classifier),(?!\s*Tensor\))[^)]*\)", src)   # a tensor is no model
+    probes += re.findall(rf"isinstance\([^()]*,\s*\(?(?:{MODEL_CLASSES})\b", src)
+    assert not probes, probes
+
+@pytest.mark.parametrize("module", MODEL_MODULES)
+def test_models_import_no_engine_and_no_pictures(module):
+    "A model module's imports (at module level) reach neither the training engine nor the pictures."
+    tree = ast.parse((LIB / f"{module}.py").read_text())
+    imported = {n.module.split(".")[-1] for n in tree.body if isinstance(n, ast.ImportFrom) and n.module and n.level == 1}
+    assert not imported & ENGINE_AND_PICTURES, imported & ENGINE_AND_PICTURES
+
+def test_no_patch_on_the_library_s_own_classes():
+    "Methods live in class bodies: `@patch` grows other libraries' classes only (none of vae_nb's own)."
+    patched = [f"{p.name}:{i + 1}" for p in LIB.glob("*.py") for i, l in enumerate(p.read_text().splitlines()) if l.startswith("@patch")]
+    assert not patched, patched
+
+def test_exported_lines_fit_in_120_columns():
+    long = [f"{p.name}:{i + 1}" for p in LIB.glob("*.py") if p.name != "_modidx.py"
+            for i, l in enumerate(p.read_text().splitlines()) if len(l) > 120]
+    assert not long, long[:20]
