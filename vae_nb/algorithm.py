@@ -27,7 +27,7 @@ def _sigmoid_output(decoder:nn.Module) -> bool:
     return isinstance(last, nn.Sigmoid)
 
 class VAEAlgorithm(VAEBase):
-    "encode → sample_latent → decode → reconstruction + regularisation; a variant overrides only the pieces that differ."
+    "encode → sample_latent → decode → reconstruction + regularisation; a variant overrides only what differs."
     def __init__(self,
                  encoder:nn.Module, # x (or x with its condition) -> the latent distribution's parameters
                  decoder:nn.Module, # z (or z with its condition) -> x_recon, the shape of x
@@ -94,7 +94,7 @@ class VAEAlgorithm(VAEBase):
         "The latent used for deterministic reconstructions; by default a sample."
         return self.sample_latent(params)
     def output_loss(self, x_recon:Tensor, x:Tensor, recon:Tensor) -> tuple[Tensor|float, dict[str, Tensor]]:
-        "A further loss on the decoder's output (e.g. KLAE's adversarial term) and the terms to log with it; none by default."
+        "A further loss on the decoder's output (e.g. KLAE's adversarial term) and its terms to log; none by default."
         return 0., {}
 
     def _logits(self, x_recon:Tensor) -> Tensor:
@@ -120,7 +120,7 @@ class VAEAlgorithm(VAEBase):
         check_same_shape(x_recon, x, "decode(z)", "x")
         return params, z, x_recon
     def _terms(self, x:Tensor, x_recon:Tensor, params) -> dict[str, Tensor]:
-        "`loss = recon + reg (+ output loss)` and the variant's extra terms, from the decoder's output and the latent parameters."
+        "`loss = recon + reg (+ output loss)` and the variant's extra terms, from `x_recon` and the latent parameters."
         recon, reg = self.reconstruction_loss(x_recon, x), self.regularisation_loss(params)
         extra, logged = self.output_loss(x_recon, x, recon)
         return {"recon": recon, "reg": reg, **self.extra_terms(params), **logged, "loss": recon + reg + extra}
@@ -169,7 +169,7 @@ class VAEAlgorithm(VAEBase):
             return self.to_data(self.conditioned(self.decode, z, condition))
 
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        "The optimizers of `train_step`, one per objective: the first from the `optimizer` argument (or Adam(lr)), the others Adam(lr)."
+        "One optimizer per objective for `train_step`: the first from `optimizer` (or Adam(lr)), the others Adam(lr)."
         # the optimizer-holding adapter uses the engine; the model module imports none
         from vae_nb.step import build_optimizer
         first, *rest = self.objectives()
@@ -199,7 +199,7 @@ class VAEAlgorithm(VAEBase):
         "The first objective's optimizer, the one the `optimizer` argument describes."
         return self.optimizers[0]
     def train_step(self, x:Tensor, condition:Tensor|None=None) -> dict[str, float]:
-        "One training step of every objective with `optimizers` (`vae_nb.step.step_objectives`), counted; the terms as floats."
+        "A counted training step of all objectives with `optimizers` (`vae_nb.step.step_objectives`); terms as floats."
         from vae_nb.step import step_objectives
         self.train()
         terms = step_objectives(
@@ -212,15 +212,17 @@ class VAEAlgorithm(VAEBase):
 class VanillaVAE(VAEAlgorithm):
     "The Gaussian VAE: q(z|x) = N(mu, diag exp(logvar)), prior N(0, I), analytic KL."
     def encode(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
-        "q(z | x) from the encoder's pair `(mu, logvar)`, or its output split in half along dim 1; unpacks as `(mu, logvar)`."
+        "q(z | x) from the encoder's `(mu, logvar)` pair, or its output halved along dim 1; unpacks as `(mu, logvar)`."
         out = self.encoder(x)
         if isinstance(out, (tuple, list)): mu, logvar = out
         elif out.dim() < 2 or out.shape[1] % 2:
-            raise ValueError(f"the encoder must return (mu, logvar) or a tensor with an even size 2*d_latent in dim 1, got shape {tuple(out.shape)}")
+            raise ValueError("the encoder must return (mu, logvar) or a tensor with an even size 2*d_latent in dim 1, "
+                             f"got shape {tuple(out.shape)}")
         else: mu, logvar = out.chunk(2, dim=1)
         check_same_shape(mu, logvar, "mu", "logvar")
         if self._latent_shape is not None and tuple(mu.shape[1:]) != self._latent_shape:
-            raise ValueError(f"the encoder's `mu` must have the latent shape (N, *d_latent) = (N, *{self._latent_shape}), got {tuple(mu.shape)}")
+            raise ValueError("the encoder's `mu` must have the latent shape (N, *d_latent) = "
+                             f"(N, *{self._latent_shape}), got {tuple(mu.shape)}")
         return DiagonalGaussian(mu, logvar)
     def posterior(self, x:Tensor, condition:Tensor|None=None) -> DiagonalGaussian:
         "q(z | x), checked against the model's condition rule."
@@ -229,13 +231,14 @@ class VanillaVAE(VAEAlgorithm):
     def sample_latent(self, params:tuple[Tensor, Tensor]) -> Tensor: return reparameterize(*params)
     def regularisation_loss(self, params:tuple[Tensor, Tensor]) -> Tensor: return kl_divergence_gaussian(*params)
     def sample_prior(self, n:int, device=None) -> Tensor: return torch.randn(n, *self.latent_shapes[0], device=device)
-    def extra_terms(self, params:tuple[Tensor, Tensor]) -> dict[str, Tensor]: return {"kl": kl_divergence_gaussian(*params)}
+    def extra_terms(self, params:tuple[Tensor, Tensor]) -> dict[str, Tensor]:
+        return {"kl": kl_divergence_gaussian(*params)}
     def posterior_mean(self, params:DiagonalGaussian) -> Tensor: return params[0]
     def output_record(self, params:DiagonalGaussian, z:Tensor, x_recon:Tensor) -> VAEOutput:
         "`(recon, mu, logvar)`: the decoded mean of p(x | z) for z ~ q(z | x), and q's parameters."
         return VAEOutput(self.to_data(x_recon), [params], [z])
     def loss(self, recon:Tensor, x:Tensor, mu:Tensor, logvar:Tensor) -> Tensor:
-        "The model's own training loss from `model(x)`'s `(recon, mu, logvar)`: `loss_terms(x)['loss']` for the same sample."
+        "The model's own training loss from `model(x)`'s `(recon, mu, logvar)`: `loss_terms(x)['loss']`, same sample."
         return self._terms(x, self.from_data(recon), DiagonalGaussian(mu, logvar))["loss"]
 
     def log_importance_weights(self, x:Tensor, # a batch of N examples
@@ -259,7 +262,7 @@ def vae_loss(recon:Tensor, # the mean of p(x | z) in data space (probabilities f
              beta:float=1.0, # weight of the KL term
              recon_loss:Literal["bce", "mse"]="bce", # the reconstruction loss
             ) -> Tensor:
-    "The negative (β-)ELBO of the tutorials: reconstruction + β·KL(q || N(0, I)), summed over dimensions, mean over the batch."
+    "The tutorials' negative (β-)ELBO: reconstruction + β·KL(q || N(0, I)), summed over dimensions, batch mean."
     out = torch.logit(recon, eps=1e-6) if recon_loss == "bce" else recon
     return reconstruction_loss(out, x, recon_loss) + beta * kl_divergence_gaussian(mu, logvar)
 

@@ -26,7 +26,7 @@ CHECKPOINT_VERSION = 1
 def atomic_write(path:str|os.PathLike, # destination file
                  data:bytes|str, # content
                 ) -> Path:
-    "Write `data` to `path` through a temporary file and `os.replace`, so `path` is always either the old or the new file."
+    "Write `data` to `path` via a temporary file and `os.replace`, so `path` is always either the old or the new file."
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
@@ -40,7 +40,7 @@ def atomic_write(path:str|os.PathLike, # destination file
 
 # %% ../nbs/05a_checkpoint.ipynb #c44a68a1
 def rng_state() -> tuple[dict[str, Tensor], dict]:
-    "The global RNG states: torch's (CPU and initialised CUDA devices) and NumPy's keys as uint8 tensors, the rest as JSON."
+    "Global RNG states: torch's (CPU and initialised CUDA devices) and NumPy's keys as uint8 tensors, the rest as JSON."
     tensors = {"torch": torch.get_rng_state()}
     if torch.cuda.is_available() and torch.cuda.is_initialized():
         tensors.update({f"cuda{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
@@ -193,21 +193,24 @@ def load_checkpoint(path:str|os.PathLike, # a file written by `save_checkpoint`
                     optimizers:Iterable[torch.optim.Optimizer]|dict[str, torch.optim.Optimizer]=(),
                     restore_rng:bool=False, # also restore the global RNG states
                    ) -> dict:
-    "Restore `model`, `optimizers` (and the RNGs) from a checkpoint; return its metadata (with the extra tensors under `'tensors'`)."
+    "Restore `model`, `optimizers` (and RNGs) from a checkpoint; return its metadata (extra tensors under `'tensors'`)."
     meta, tensors = read_checkpoint(path)
     if model is not None:
         try: model.load_state_dict(_prefixed(tensors, "model/"))
         except RuntimeError as e:
             raise ValueError(f"checkpoint {str(path)!r} holds a {meta['model']['class']} whose weights do not fit this "
                              f"{type(model).__name__}: {str(e).splitlines()[0]} ...") from None
-    names, optimizers = (list(optimizers), list(optimizers.values())) if isinstance(optimizers, dict) else (None, list(optimizers))
+    names, optimizers = ((list(optimizers), list(optimizers.values())) if isinstance(optimizers, dict)
+                         else (None, list(optimizers)))
     if optimizers:
         if len(optimizers) != len(meta["optimizers"]):
-            raise ValueError(f"checkpoint {str(path)!r} holds {len(meta['optimizers'])} optimizer state(s), got {len(optimizers)} optimizer(s)")
+            raise ValueError(f"checkpoint {str(path)!r} holds {len(meta['optimizers'])} optimizer state(s), "
+                             f"got {len(optimizers)} optimizer(s)")
         saved = [m.get("name") for m in meta["optimizers"]]
         if names is not None and None not in saved and saved != names:
             raise ValueError(f"checkpoint {str(path)!r} holds the optimizers {saved}, got {names}")
-        for i, (opt, m) in enumerate(zip(optimizers, meta["optimizers"])): _load_optimizer_state(opt, _prefixed(tensors, f"optim/{i}/"), m)
+        for i, (opt, m) in enumerate(zip(optimizers, meta["optimizers"])):
+            _load_optimizer_state(opt, _prefixed(tensors, f"optim/{i}/"), m)
     if restore_rng: set_rng_state(_prefixed(tensors, "rng/"), meta["rng"])
     return {**meta, "tensors": _prefixed(tensors, "extra/")}
 
@@ -221,7 +224,7 @@ def _running(pid:int) -> bool:
 
 def remove_stale_tmp(folder:str|os.PathLike, # where `atomic_write` wrote
                     ) -> list[Path]:
-    "Remove the temporary files of `atomic_write`s whose process died mid-write (`.NAME.PID.tmp`, PID not running); return them."
+    "Remove the `.NAME.PID.tmp` files of `atomic_write`s whose process died mid-write (PID not running); return them."
     removed = []
     for p in sorted(Path(folder).glob(".*.tmp")):
         m = re.fullmatch(r"\..+\.([0-9]+)\.tmp", p.name)
@@ -232,7 +235,7 @@ def remove_stale_tmp(folder:str|os.PathLike, # where `atomic_write` wrote
 # %% ../nbs/05a_checkpoint.ipynb #b28c284d
 def recover_checkpoint(path:str|os.PathLike, # the `.safetensors` checkpoint (it need not exist)
                       ) -> bool:
-    "Clean up after a crash in `save_checkpoint`: remove dead writers' temporary files, re-derive the `.json` copy; whether it was rewritten."
+    "Clean up a `save_checkpoint` crash: remove dead writers' temp files, re-derive the `.json`; whether it changed."
     path = Path(path)
     if path.parent.is_dir(): remove_stale_tmp(path.parent)
     try:text = _json_copy(read_metadata(path))

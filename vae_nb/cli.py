@@ -83,26 +83,40 @@ def _number(minimum:float, strict:bool) -> Callable[[str], float]:
 def _listing(items:dict, describe:Callable) -> str:
     return "\n".join(f"  {name:<16} {describe(v)}" for name, v in items.items())
 
-_TRAIN_EXAMPLES = """examples:
-  vae_nb train                                               VAE on the embedded 8x8 digits, no download: outputs in runs/vae-digits
-  vae_nb train --model beta --beta 4 --latent-dim 10 --epochs 50
-  vae_nb train --model vae --latent-dims 50 --hidden 200 --layers 2 --activation tanh --data binarized-mnist ...   Burda et al.'s reference VAE
-  vae_nb train --model hvae --latent-dims 64,32,16,8                                      a four-level top-down (ladder) VAE
-  vae_nb train --model conv --data mnist --epochs 10         convolutional VAE (4 stride-2 layers; 3 on 8x8 digits)
-  vae_nb train --model cvae                                  conditional VAE on (digit, label): samples.png has a row per class
-  vae_nb train --model klae --data mnist                     KL autoencoder + patch GAN (latent diffusion's first stage)
-  vae_nb train --model vq --data cifar10 --epochs 30         VQ-VAE on colour images
-  vae_nb train --data mnist --epochs 20 --out runs/mnist     MNIST is downloaded to --root when online
-  vae_nb train --data binarized-mnist --root ../shared/data/binarized_mnist.npz
-  vae_nb train --data photos/ --image-size 32 --channels 3   your own images: a folder, flat or one sub-folder per class
-  vae_nb train --data table.csv --label-column kind          your own table of numbers (standardised; --model cvae uses the labels)
-  vae_nb train --data images.npy --valid-fraction 0.2        your own array: (N, C, H, W) or (N, H, W) images, or (N, D) features
-  vae_nb train --tensorboard                                 also log to --out/tensorboard (needs `pip install tensorboard`)
-  vae_nb train --out runs/vae-digits --resume --epochs 200   continue a run up to epoch 200
-  vae_nb train --epochs 500 --save-every 25                  checkpoint every 25 epochs (and at the end, and on Ctrl-C)
-  torchrun --nproc_per_node=2 -m vae_nb train                data-parallel training on 2 processes
-  torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29500 --rdzv-id=run1 -m vae_nb train ...
-                                                             2 machines x 8 GPUs: the same command on each machine"""
+_TRAIN_EXAMPLES = (
+    "examples:\n"
+    "  vae_nb train                                               VAE on the embedded 8x8 digits, no download: outputs"
+    " in runs/vae-digits\n"
+    "  vae_nb train --model beta --beta 4 --latent-dim 10 --epochs 50\n"
+    "  vae_nb train --model vae --latent-dims 50 --hidden 200 --layers 2 --activation tanh --data binarized-mnist ... "
+    "  Burda et al.'s reference VAE\n"
+    "  vae_nb train --model hvae --latent-dims 64,32,16,8                                      a four-level top-down"
+    " (ladder) VAE\n"
+    "  vae_nb train --model conv --data mnist --epochs 10         convolutional VAE (4 stride-2 layers; 3 on 8x8"
+    " digits)\n"
+    "  vae_nb train --model cvae                                  conditional VAE on (digit, label): samples.png has a"
+    " row per class\n"
+    "  vae_nb train --model klae --data mnist                     KL autoencoder + patch GAN (latent diffusion's first"
+    " stage)\n"
+    "  vae_nb train --model vq --data cifar10 --epochs 30         VQ-VAE on colour images\n"
+    "  vae_nb train --data mnist --epochs 20 --out runs/mnist     MNIST is downloaded to --root when online\n"
+    "  vae_nb train --data binarized-mnist --root ../shared/data/binarized_mnist.npz\n"
+    "  vae_nb train --data photos/ --image-size 32 --channels 3   your own images: a folder, flat or one sub-folder"
+    " per class\n"
+    "  vae_nb train --data table.csv --label-column kind          your own table of numbers (standardised; --model"
+    " cvae uses the labels)\n"
+    "  vae_nb train --data images.npy --valid-fraction 0.2        your own array: (N, C, H, W) or (N, H, W) images, or"
+    " (N, D) features\n"
+    "  vae_nb train --tensorboard                                 also log to --out/tensorboard (needs `pip install"
+    " tensorboard`)\n"
+    "  vae_nb train --out runs/vae-digits --resume --epochs 200   continue a run up to epoch 200\n"
+    "  vae_nb train --epochs 500 --save-every 25                  checkpoint every 25 epochs (and at the end, and on"
+    " Ctrl-C)\n"
+    "  torchrun --nproc_per_node=2 -m vae_nb train                data-parallel training on 2 processes\n"
+    "  torchrun --nnodes=2 --nproc_per_node=8 --rdzv-backend=c10d --rdzv-endpoint=HOST:29500 --rdzv-id=run1 -m vae_nb"
+    " train ...\n"
+    "                                                             2 machines x 8 GPUs: the same command on each machine"
+)
 _EVAL_EXAMPLES = """examples:
   vae_nb eval runs/vae-digits                    ELBO and IW-NLL on the data set's held-out split
   vae_nb eval runs/vae-digits/checkpoint.safetensors --split train --k 5000 --json"""

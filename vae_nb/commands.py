@@ -131,7 +131,10 @@ def _check_writable(path:Path, flag:str) -> None:
     except OSError as e: raise CLIError(f"{flag} {path} is not writable: {e.strerror} in {parent}") from None
 
 # %% ../nbs/08c_commands.ipynb #c1a2b002
-_OUTPUT = r"checkpoint\.(?:safetensors|json)|(?:history|steps)\.(?:csv|json)|loss_curve\.png|reconstructions\.png|samples(?:-\d+(?:-label\d+)?-seed\d+)?\.png|samples-\d+(?:-label\d+)?-seed\d+\.csv"
+_OUTPUT = (
+    r"checkpoint\.(?:safetensors|json)|(?:history|steps)\.(?:csv|json)|loss_curve\.png|reconstructions\.png"
+    r"|samples(?:-\d+(?:-label\d+)?-seed\d+)?\.png|samples-\d+(?:-label\d+)?-seed\d+\.csv"
+)
 # and the temporary files of atomic writes
 _RUN_FILE = re.compile(rf"{_OUTPUT}|\.(?:{_OUTPUT})\.\d+\.tmp|\.loss_curve\.tmp\.png")
 
@@ -200,7 +203,8 @@ def _source(a:argparse.Namespace) -> DataSource|None:
 def _user_info(source:DataSource) -> DataInfo:
     "A `DataInfo` for the user's data: reads it and splits it (fitting and recording the scaling the first time)."
     try:train, valid = source.split()
-    except (DataNotFoundError, ValueError) as e: raise CLIError(str(e) if source.path in str(e) else f"{source.path}: {e}") from None
+    except (DataNotFoundError, ValueError) as e:
+        raise CLIError(str(e) if source.path in str(e) else f"{source.path}: {e}") from None
     parts, name = {"train": train, "valid": valid}, Path(source.path).stem
     return DataInfo(
         name,
@@ -302,7 +306,7 @@ def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
 
 # %% ../nbs/08c_commands.ipynb #955a071d
 def _layers(model:nn.Module, a:argparse.Namespace) -> nn.Module:
-    "`model` with vae_nb's oneDNN layers if `--fast-layers` asked for them (`vae_nb.layers.use_fast_layers`), else as built."
+    "`model` with vae_nb's oneDNN layers (`vae_nb.layers.use_fast_layers`) under `--fast-layers`, else as built."
     if not a.fast_layers: return model
     from .layers import use_fast_layers
     try:return use_fast_layers(model)
@@ -313,7 +317,9 @@ def train_command(a:argparse.Namespace) -> Path:
     "`vae_nb train`: check everything, train with `vae_nb.train.Trainer`, write the pictures; return the run folder."
     if a.resume:
         out = _out_dir(a); spec = _resumed_spec(a, out)
-        given = [f for f, v in (("--image-size", a.image_size), ("--channels", a.channels), ("--label-column", a.label_column), ("--valid-fraction", a.valid_fraction)) if v is not None]
+        given = [f for f, v in (("--image-size", a.image_size), ("--channels", a.channels),
+                                ("--label-column", a.label_column), ("--valid-fraction", a.valid_fraction))
+                 if v is not None]
         if given: raise CLIError(f"--resume: the run's data options are recorded in it; drop {given[0]}")
         info = _info(spec)
     else:
@@ -323,10 +329,13 @@ def train_command(a:argparse.Namespace) -> Path:
         info = data_info(a.data) if source is None else _user_info(source)
         spec = _run_spec(a, info); out = _out_dir(a)
         if source is not None: spec.source = asdict(source)
-    try: callbacks = [tensorboard_callback(out / "tensorboard", spec.shape if len(spec.shape) == 3 else None)] if a.tensorboard else []
+    try:
+        callbacks = ([tensorboard_callback(out / "tensorboard", spec.shape if len(spec.shape) == 3 else None)]
+                     if a.tensorboard else [])
     except ImportError as e: raise CLIError(f"--tensorboard {e}") from None
     rank, world_size, device = init_distributed(_device(a.device))
-    train, valid = _load(info, "train", a.root, not a.no_download), _load(info, info.eval_split, a.root, not a.no_download)
+    train, valid = (_load(info, "train", a.root, not a.no_download),
+                    _load(info, info.eval_split, a.root, not a.no_download))
     torch.manual_seed(a.seed)
     model = _layers(MODELS[spec.model].build(spec), a)
     # data-dependent initialisation (a VAE starts at the data's marginal)
@@ -336,9 +345,11 @@ def train_command(a:argparse.Namespace) -> Path:
     valid_data = _heldout(valid, spec)
     epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
     trainer = Trainer(model, loader, valid_data=valid_data, batch_size=a.batch_size,
-                      lr=spec.lr, device=device, seed=a.seed, out_dir=out, save_every=a.save_every, config={"run": asdict(spec)},
+                      lr=spec.lr, device=device, seed=a.seed, out_dir=out, save_every=a.save_every,
+                      config={"run": asdict(spec)},
                       callbacks=[loss_curve_callback(out / "loss_curve.png", epochs), *callbacks],
-                      progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True)   # a bar for people, one line per epoch for logs
+                      # a bar for people, one line per epoch for logs
+                      progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True)
     if rank == 0 and a.overwrite and (out / CHECKPOINT).is_file():
         for p in _run_files(out): p.unlink()   # the previous run's files; nobody else's
     created = not out.exists()
@@ -349,12 +360,16 @@ def train_command(a:argparse.Namespace) -> Path:
         if rank == 0 and created and out.is_dir() and not any(out.iterdir()): out.rmdir()
         raise _diverged(e, trainer, spec) from None
     if rank == 0:
-        if len(spec.shape) == 3: save_pictures(model, valid_data[0], out, spec.shape, valid_data[1] if MODELS[spec.model].conditional else None, spec.n_classes)
+        if len(spec.shape) == 3:
+            save_pictures(model, valid_data[0], out, spec.shape,
+                          valid_data[1] if MODELS[spec.model].conditional else None, spec.n_classes)
         last = [r for r in history if r["split"] == "valid"][-1:]
-        print(f"trained {spec.model} on {spec.data} for {epochs} epochs ({history[-1]['step'] if history else 0} steps) in {time.perf_counter() - start:.1f} s"
+        print(f"trained {spec.model} on {spec.data} for {epochs} epochs ({history[-1]['step'] if history else 0} steps)"
+              f" in {time.perf_counter() - start:.1f} s"
               + (f"; held-out loss {last[0]['loss']:.2f}" if last else ""))
         print(f"outputs in {out}/: {', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('.')))}")
-        print(f"next: vae_nb eval {out}   or   vae_nb sample {out} -n 64   or   vae_nb encode {out} --out {out}/latents.npy")
+        print(f"next: vae_nb eval {out}   or   vae_nb sample {out} -n 64"
+              f"   or   vae_nb encode {out} --out {out}/latents.npy")
     return out
 
 # %% ../nbs/08c_commands.ipynb #c1a2b007
@@ -363,7 +378,8 @@ def eval_command(a:argparse.Namespace) -> dict:
     spec, _ = read_run(a.ckpt)
     info = _info(spec)
     split = a.split or info.eval_split
-    if split not in info.splits: raise CLIError(f"--split must be one of {', '.join(info.splits)} for {spec.data}, got {split!r}")
+    if split not in info.splits:
+        raise CLIError(f"--split must be one of {', '.join(info.splits)} for {spec.data}, got {split!r}")
     model, spec, path = load_run(a.ckpt, _device(a.device))
     model = _layers(model, a)
     x, *_ = data = _heldout(_load(info, split, a.root), spec)
@@ -378,20 +394,28 @@ def eval_command(a:argparse.Namespace) -> dict:
         if kind.likelihood:
             batches = list(zip(x.split(a.batch_size), labels.split(a.batch_size))) if kind.conditional else x
             r = evaluate_likelihood(model, batches, a.k, batch_size=a.batch_size)   # the library's one likelihood path
-            res.update(k=a.k, elbo=r["elbo"], nll=r["nll"], elbo_bits_per_dim=bits_per_dim(-r["elbo"], dims), nll_bits_per_dim=r["bits_per_dim"])
+            res.update(k=a.k, elbo=r["elbo"], nll=r["nll"], elbo_bits_per_dim=bits_per_dim(-r["elbo"], dims),
+                       nll_bits_per_dim=r["bits_per_dim"])
     # finite weights whose outputs overflow: `evaluate` or vae_nb.core refuse them
     except (NonFiniteLossError, ValueError) as e:
         if isinstance(e, ValueError) and "must be finite" not in str(e): raise
         what = f"loss term {e.term!r}" if isinstance(e, NonFiniteLossError) and e.term else str(e).splitlines()[0]
-        raise CLIError(f"{path}: the model's outputs are not finite on the {split} split ({what}); its weights are finite but overflow") from None
+        raise CLIError(
+            f"{path}: the model's outputs are not finite on the {split} split ({what});"
+            " its weights are finite but overflow"
+        ) from None
     if not all(map(math.isfinite, [*res["terms"].values(), res.get("elbo", 0.), res.get("nll", 0.)])):
-        raise CLIError(f"{path}: the model's loss or likelihood is not finite on the {split} split; its weights are finite but overflow")
+        raise CLIError(
+            f"{path}: the model's loss or likelihood is not finite on the {split} split;"
+            " its weights are finite but overflow"
+        )
     if a.json: print(json.dumps(res))
     else:
         print(f"{spec.model} on {spec.data}, {split} split: {len(x)} images of {dims} values ({path})")
         print("loss terms  " + "  ".join(f"{k} {v:.4g}" for k, v in res["terms"].items()))
-        if "levels" in res: print("per level   KL " + ", ".join(f"{v:.3g}" for v in res["levels"]["kl"]) + " nats; active units "
-                                  + ", ".join(f"{n}/{u}" for n, u in zip(res["levels"]["active_units"], res["levels"]["units"])))
+        if "levels" in res:
+            print("per level   KL " + ", ".join(f"{v:.3g}" for v in res["levels"]["kl"]) + " nats; active units "
+                  + ", ".join(f"{n}/{u}" for n, u in zip(res["levels"]["active_units"], res["levels"]["units"])))
         if "nll" in res:
             print(f"ELBO    {res['elbo']:10.3f} nats  {res['elbo_bits_per_dim']:.4f} bits/dim (negative ELBO)")
             print(f"IW-NLL  {res['nll']:10.3f} nats  {res['nll_bits_per_dim']:.4f} bits/dim (k={a.k})")
@@ -418,7 +442,7 @@ def _sample_labels(a:argparse.Namespace, spec:RunSpec, path:Path) -> tuple[Tenso
     return torch.full((a.n,), a.label), a.nrow or 8
 
 def sample_command(a:argparse.Namespace) -> Path:
-    "`vae_nb sample`: a PNG grid of `-n` samples from a checkpoint (a conditional model: a row per class, or `--label`; features: a table); return its path."
+    "`vae_nb sample`: `-n` samples as a PNG grid (a row per class, or `--label`) or a feature table; return its path."
     spec, path = read_run(a.ckpt)
     labels, nrow = _sample_labels(a, spec, path)
     pictures = len(spec.shape) == 3
@@ -480,13 +504,19 @@ def _encode_input(a:argparse.Namespace, spec:RunSpec, path:Path) -> tuple[Tensor
         x, y = ds.tensors[0], ds.tensors[1] if len(ds.tensors) > 1 else None
     else: x, y = data.x, data.y
     if tuple(x.shape[1:]) != tuple(spec.shape):
-        raise CLIError(f"--data {a.data or spec.data}: examples of shape {tuple(x.shape[1:])}, but the model of {path} takes {tuple(spec.shape)}")
+        raise CLIError(
+            f"--data {a.data or spec.data}: examples of shape {tuple(x.shape[1:])},"
+            f" but the model of {path} takes {tuple(spec.shape)}"
+        )
     if MODELS[spec.model].conditional and (y is None or int(y.max()) >= spec.n_classes):
-        raise CLIError(f"--data {a.data or spec.data}: a conditional model needs a label in 0..{spec.n_classes - 1} for every example")
+        raise CLIError(
+            f"--data {a.data or spec.data}: a conditional model needs a label in 0..{spec.n_classes - 1}"
+            " for every example"
+        )
     return x, y
 
 def encode_command(a:argparse.Namespace) -> Path:
-    "`vae_nb encode`: the posterior means (and log-variances) of every example, in input order, to `--out`; return its path."
+    "`vae_nb encode`: the posterior mu (and logvar) of every example, in input order, to `--out`; return its path."
     spec, path = read_run(a.ckpt)
     out, npz = a.out, a.out.suffix.lower() == ".npz"
     if out.suffix.lower() not in (".npy", ".npz"):

@@ -123,7 +123,7 @@ Reduction = Literal["mean", "sum", "per_sample", "none"]
 def reduce(t:Tensor, # elementwise values, batch first
            reduction:Reduction="mean", # one of "mean", "sum", "per_sample", "none"
           ) -> Tensor:
-    "Reduce elementwise values: per-sample sums (`per_sample`), their batch mean (`mean`), the total (`sum`) or nothing (`none`)."
+    "Reduce: per-sample sums (`per_sample`), their batch mean (`mean`), the total (`sum`) or nothing (`none`)."
     if reduction == "none": return t
     if reduction == "sum": return t.sum()
     per_sample = t.reshape(t.shape[0], -1).sum(1) if t.dim() > 1 else t
@@ -216,7 +216,7 @@ def _sum_log_sigmoid_abs(logits:Tensor) -> Tensor:
     return out + s[..., n:].log().sum(-1) if n < s.shape[-1] else out
 
 class _BernoulliLogProb(torch.autograd.Function):
-    "Σ over the last dim of x·ℓ − softplus(ℓ), softplus(ℓ) = max(ℓ, 0) − log σ(|ℓ|); `x` broadcasts to ℓ; gradients x − σ(ℓ) and ℓ."
+    "Σ over dim -1 of x·ℓ − softplus(ℓ) (= max(ℓ, 0) − log σ(|ℓ|)); `x` broadcasts to ℓ; gradients x − σ(ℓ) and ℓ."
     @staticmethod
     def forward(ctx, logits:Tensor, x:Tensor) -> Tensor:
         ctx.save_for_backward(logits, x)
@@ -226,7 +226,8 @@ class _BernoulliLogProb(torch.autograd.Function):
             and torch.get_float32_matmul_precision() == "highest"
             and not torch.is_autocast_enabled(logits.device.type)
         )
-        # one data row, many rows of logits: x·ℓ as a matrix product, unless products may run in reduced precision (TF32, bf16, autocast): that would cost up to a nat
+        # one data row, many rows of logits: x·ℓ as a matrix product, unless products may run in reduced precision
+        # (TF32, bf16, autocast): that would cost up to a nat
         dot = (logits @ x.transpose(-1, -2)).squeeze(-1) if shared else (logits * x).sum(-1)
         return dot - logits.clamp(min=0).sum(-1) + _sum_log_sigmoid_abs(logits)
     @staticmethod
@@ -285,7 +286,7 @@ def mse_loss(x_recon:Tensor, # decoder output (the mean), same shape as `x`
 def bce_loss(logits:Tensor, # decoder output before the sigmoid, same shape as `x`
              x:Tensor, # data in [0, 1]
             ) -> Tensor:
-    "Binary cross-entropy from logits, summed over data dimensions, averaged over the batch: -log Bernoulli(x | sigmoid(logits))."
+    "Binary cross-entropy from logits, summed over data dims, averaged over the batch: -log Bernoulli(x | σ(logits))."
     return -bernoulli_log_likelihood(logits, x, "mean")
 
 # %% ../nbs/00_core.ipynb #64e63e1f
@@ -351,7 +352,7 @@ def iw_estimates(
     k: int = 5000,  # total number of importance samples per example
     chunk_size: int = 500,  # samples drawn per call, bounding memory
 ) -> tuple[Tensor, Tensor]:
-    "Per-example importance-weighted log p(x) and ELBO from the same `k` samples, drawn `chunk_size` at a time, log-sum-exp streamed."
+    "Per-example importance-weighted log p(x) and ELBO from the same `k` samples; log-sum-exp streamed by `chunk_size`."
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"`k` must be a positive int, got {k!r}")
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, int) or chunk_size < 1:
@@ -372,7 +373,7 @@ def estimate_log_likelihood(log_weights:Callable[[Tensor, int], Tensor], # `(x, 
                             k:int=5000, # total number of importance samples per example
                             chunk_size:int=500, # samples drawn per call, bounding memory
                            ) -> Tensor:
-    "Importance-weighted log p(x) with `k` samples, drawn `chunk_size` at a time; one value per example (`iw_estimates`)."
+    "Per-example importance-weighted log p(x) with `k` samples, drawn `chunk_size` at a time (`iw_estimates`)."
     return iw_estimates(lambda n: log_weights(x, n), k, chunk_size)[0]
 
 # %% ../nbs/00_core.ipynb #0e36743e

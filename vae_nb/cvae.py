@@ -79,7 +79,7 @@ class CVAE(VanillaVAE):
     def encode_condition(
         self, condition: Tensor  # labels (N,), or whatever the condition encoder takes, or vectors (N, k)
     ) -> Tensor:
-        "The condition as the networks see it: embedded labels, the condition encoder's output, or the float vectors themselves."
+        "The condition the networks see: embedded labels, the condition encoder's output, or the raw float vectors."
         if condition is None:
             raise ValueError(f"{type(self).__name__} is conditional: pass `condition` (one per example)")
         if not isinstance(condition, Tensor):
@@ -113,7 +113,7 @@ _INT_DTYPES = (torch.uint8, torch.int8, torch.int16, torch.int32, torch.int64)
 
 # %% ../nbs/06b_cvae.ipynb #8f612801
 class MLPCVAE(CVAE):
-    "CVAE for integer class labels with the MLP encoder and decoder of `MLPVAE`: 512 hidden units, 20 latents, BCE summed."
+    "CVAE for integer class labels with `MLPVAE`'s MLP encoder and decoder: 512 hidden units, 20 latents, BCE summed."
     def __init__(self,
                  input_dim:int|tuple, # features per example, or the shape of one example
                  n_classes:int, # labels are 0..n_classes-1

@@ -136,7 +136,7 @@ def _first_line(e:Exception) -> str: return (str(e).strip().splitlines() or [typ
 _NPY_MAGIC, _ZIP_MAGICS = b"\x93NUMPY", (b"PK\x03\x04", b"PK\x05\x06")
 
 def _np_load(path:Path) -> dict[str, np.ndarray]:
-    "The arrays of a `.npz` file (a `.npy` file: `{'x': array}`), never unpickling; any failure is a `DataFileError` naming `path`."
+    "The arrays of a `.npz` (`.npy`: `{'x': array}`), never unpickled; any failure is a `DataFileError` naming `path`."
     try:
         with open(path, "rb") as f: magic = f.read(6)
     except OSError as e:
@@ -182,7 +182,7 @@ def _npz_bits(npz:Path, split:str) -> np.ndarray:
     return np.unpackbits(rows, axis=1) if rows.shape[1] == 98 else rows
 
 def _check_bits(bits:np.ndarray, path:Path, split:str) -> np.ndarray:
-    "`bits` if it holds at least one row of only 0s and 1s; else a `DataFileError` naming the file, the split and the first bad row."
+    "`bits` if it has rows, all of 0s and 1s; else a `DataFileError` naming the file, split and first bad row."
     if len(bits) == 0: raise DataFileError(f"{path}: the {split} split holds no images")
     bad = np.flatnonzero(~((bits == 0) | (bits == 1)).all(1))
     if len(bad):
@@ -206,8 +206,9 @@ def load_binarized_mnist(
     amat = root / f"binarized_mnist_{split}.amat"
     if npz.is_file():bits = _check_bits(_npz_bits(npz, split), npz, split)
     elif amat.is_file():bits = _check_bits(_read_amat(amat), amat, split)
-    else: raise DataNotFoundError(f"binarized MNIST is not in {root}: download binarized_mnist_{split}.amat from {BINARIZED_MNIST_URL} "
-                                  f"and put it in {root} (or give the .npz file)")
+    else:
+        raise DataNotFoundError(f"binarized MNIST is not in {root}: download binarized_mnist_{split}.amat from "
+                                f"{BINARIZED_MNIST_URL} and put it in {root} (or give the .npz file)")
     # one image per contiguous row: fast batch gathers
     return TensorDataset(torch.from_numpy(bits.astype(np.float32, order="C")).reshape(-1, 1, 28, 28))
 
@@ -254,57 +255,19 @@ class DataInfo:
     loader:Callable # (root, split, download) -> TensorDataset
 
 # %% ../nbs/03_data.ipynb #0cd9358f
-DATASETS = {
-    "digits": DataInfo(
-        "digits",
-        "scikit-learn's bundled 8x8 digits (embedded, no download)",
-        (1, 8, 8),
-        10,
-        DIGITS_SPLITS,
-        "test",
-        "bce",
-        lambda root, split, download: load_digits_data(split),
-    ),
-    "mnist": DataInfo(
-        "mnist",
-        "MNIST 28x28 grey digits (torchvision)",
-        (1, 28, 28),
-        10,
-        MNIST_SPLITS,
-        "test",
-        "bce",
-        lambda root, split, download: load_mnist(root, split, download),
-    ),
-    "fashion-mnist": DataInfo(
-        "fashion-mnist",
-        "Fashion-MNIST 28x28 grey clothing (torchvision)",
-        (1, 28, 28),
-        10,
-        MNIST_SPLITS,
-        "test",
-        "bce",
-        lambda root, split, download: load_mnist(root, split, download, fashion=True),
-    ),
-    "binarized-mnist": DataInfo(
-        "binarized-mnist",
-        "statically binarized MNIST (Larochelle), local .npz/.amat",
-        (1, 28, 28),
-        None,
-        BINARIZED_MNIST_SPLITS,
-        "valid",
-        "bce",
-        lambda root, split, download: load_binarized_mnist(root, split),
-    ),
-    "cifar10": DataInfo(
-        "cifar10",
-        "CIFAR-10 32x32 colour images (torchvision)",
-        (3, 32, 32),
-        10,
-        CIFAR10_SPLITS,
-        "test",
-        "mse",
-        lambda root, split, download: load_cifar10(root, split, download),
-    ),
+DATASETS = {   # name, description, shape of one example, classes, splits, held-out split, likelihood, loader
+    "digits": DataInfo("digits", "scikit-learn's bundled 8x8 digits (embedded, no download)", (1, 8, 8), 10,
+                       DIGITS_SPLITS, "test", "bce", lambda root, split, download: load_digits_data(split)),
+    "mnist": DataInfo("mnist", "MNIST 28x28 grey digits (torchvision)", (1, 28, 28), 10, MNIST_SPLITS, "test", "bce",
+                      lambda root, split, download: load_mnist(root, split, download)),
+    "fashion-mnist": DataInfo("fashion-mnist", "Fashion-MNIST 28x28 grey clothing (torchvision)", (1, 28, 28), 10,
+                              MNIST_SPLITS, "test", "bce",
+                              lambda root, split, download: load_mnist(root, split, download, fashion=True)),
+    "binarized-mnist": DataInfo("binarized-mnist", "statically binarized MNIST (Larochelle), local .npz/.amat",
+                                (1, 28, 28), None, BINARIZED_MNIST_SPLITS, "valid", "bce",
+                                lambda root, split, download: load_binarized_mnist(root, split)),
+    "cifar10": DataInfo("cifar10", "CIFAR-10 32x32 colour images (torchvision)", (3, 32, 32), 10, CIFAR10_SPLITS,
+                        "test", "mse", lambda root, split, download: load_cifar10(root, split, download)),
 }
 DEFAULT_DATA = "digits"
 

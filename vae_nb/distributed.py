@@ -69,7 +69,7 @@ def init_distributed(device:torch.device, # the device from `get_device`; CUDA s
 # %% ../nbs/05b_distributed.ipynb #3f86a9b5
 def average_gradients(params:Iterable[Tensor], # the parameters whose `.grad` to average
                      ) -> None:
-    "Average the gradients of `params` over the process group in place, as `DistributedDataParallel` does; a no-op in one process."
+    "Average `params`' grads over the process group in place, like `DistributedDataParallel`; a no-op in one process."
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return
     params = [p for p in params if p.requires_grad]
     if not params: return

@@ -19,9 +19,6 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from .core import reparameterize, kl_divergence_gaussian, reduce
 from .core import gaussian_log_likelihood, laplace_log_likelihood, bernoulli_log_likelihood
-from .train import Trainer, evaluate
-from .distributed import get_device
-from .step import optimizer_step
 
 # %% auto #0
 __all__ = ['DECODER_LOG_LIKELIHOODS', 'decoder_log_likelihood', 'decoder_mean', 'VAEEstimatorModule', 'VAEEstimator']
@@ -35,7 +32,7 @@ def decoder_log_likelihood(out:Tensor|Distribution, # decoder output: a tensor r
                            # "normal" (tensor = mean), "laplace" (location) or "bernoulli" (logits)
                            default_dist:str="normal",
                           ) -> Tensor:
-    "log p(x | z) per example, shape (N,): `out.log_prob(x)` summed over features, or the `default_dist` likelihood of a tensor."
+    "log p(x | z) per example, (N,): `out.log_prob(x)` summed over features, or a tensor's `default_dist` likelihood."
     if isinstance(out, Distribution): return reduce(out.log_prob(x), "per_sample")
     if default_dist not in DECODER_LOG_LIKELIHOODS:
         raise ValueError(f"`default_dist` must be one of {sorted(DECODER_LOG_LIKELIHOODS)}, got {default_dist!r}")
@@ -45,7 +42,7 @@ def decoder_log_likelihood(out:Tensor|Distribution, # decoder output: a tensor r
 def decoder_mean(out:Tensor|Distribution, # decoder output, as for `decoder_log_likelihood`
                  default_dist:str="normal", # how to read a tensor output
                 ) -> Tensor:
-    "The mean of p(x | z) in data space: `out.mean`, the tensor itself (normal, laplace) or `sigmoid(logits)` (bernoulli)."
+    "The data-space mean of p(x | z): `out.mean`, the tensor itself (normal, laplace) or `sigmoid(logits)` (bernoulli)."
     if isinstance(out, Distribution): return out.mean
     return torch.sigmoid(out) if default_dist == "bernoulli" else out
 
@@ -59,7 +56,7 @@ def _mlp(sizes:list[int], final_activation:bool=False) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 class VAEEstimatorModule(VAEBase):
-    "The networks of a `VAEEstimator`: `encoder`, the `fc_mu` and `fc_logvar` heads, `decoder`; `loss_terms` is the β-VAE loss."
+    "A `VAEEstimator`'s networks: `encoder`, `fc_mu` and `fc_logvar` heads, `decoder`; `loss_terms` is the β-VAE loss."
     def __init__(self,
                  encoder:nn.Module, # maps x (N, n_features) to h (N, encoder_out_dim)
                  decoder:nn.Module, # maps z (N, latent_dim) to a tensor or a Distribution over x
@@ -96,7 +93,7 @@ class VAEEstimatorModule(VAEBase):
         mu, logvar = self.encode(x, condition)
         return self._terms(x, self.decoder(reparameterize(mu, logvar)), mu, logvar)
     def loss(self, recon:Tensor, x:Tensor, mu:Tensor, logvar:Tensor) -> Tensor:
-        "The training loss from `model(x)`'s `(recon, mu, logvar)` (a tensor decoder: its output back from the data-space mean)."
+        "Training loss from `model(x)`'s `(recon, mu, logvar)` (tensor decoder: output recovered from data-space mean)."
         return self._terms(x, torch.logit(recon, eps=1e-6) if self.default_dist == "bernoulli" else recon, mu, logvar)[
             "loss"
         ]
@@ -126,7 +123,7 @@ class VAEEstimatorModule(VAEBase):
 
 # %% ../nbs/07_estimator.ipynb #03fa1300
 class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
-    "A VAE as a scikit-learn transformer: `fit` trains it, `transform` maps X to latent codes, `sample` generates, `score` is the mean ELBO."
+    "A VAE as a scikit-learn transformer: `fit` trains, `transform` encodes X, `sample` generates, `score`: mean ELBO."
     _parameter_constraints = {
         "encoder": [nn.Module, None], "decoder": [nn.Module, None],
         "encoder_out_dim": [Interval(Integral, 1, None, closed="left"), None],
@@ -170,7 +167,7 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         store_attr(store_args=False)  # scikit-learn's rule: store the arguments untouched; `fit` validates them
 
     def transform(self, X) -> np.ndarray:
-        "Latent codes of `X`, (n_samples, latent_dim): samples of q(z | x), or the means with `stochastic_transform=False`."
+        "Latent codes of `X`, (n_samples, latent_dim): q(z | x) samples, or means with `stochastic_transform=False`."
         check_is_fitted(self)
         X = _check_X(self, X, reset=False)
         with _seeded(self.random_state, self.device):
@@ -192,6 +189,7 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return torch.optim.AdamW(self.module_.parameters(), lr=self.lr, weight_decay=self.weight_decay)
     def training_step(self, batch, batch_idx:int, dataloader_idx:int=0) -> dict[str, float]:
         "One `optimizer_step` of `optimizer_` on the batch; returns {'loss', 'rec_loss', 'kl_loss'} as floats."
+        from vae_nb.step import optimizer_step   # the scikit-learn adapter reaches the engine when it trains
         self.module_.train()
         terms = optimizer_step(self.module_, self.optimizer_, _batch_x(batch), step=batch_idx)
         self.module_.count_step()
@@ -208,7 +206,8 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return reparameterize(mu, logvar) if self.stochastic_transform else mu
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
-        "Train the VAE on `X` (array, data frame or tensor, (n_samples, n_features)); `y` is ignored. Returns the estimator."
+        "Train the VAE on `X` (array, data frame or tensor, (n_samples, n_features)), ignoring `y`; returns self."
+        from vae_nb.train import Trainer   # the module (and its model, `VAEEstimatorModule`) imports no engine
         X = _check_X(self, X, reset=True)
         with _seeded(self.random_state, self.device):
             self.module_ = _build_module(self, X)
@@ -240,6 +239,7 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         return _decode_mean(self, z)
     def score(self, X, y=None) -> float:
         "Mean ELBO of the rows of `X` in nats per example (higher is better); `y` is ignored."
+        from vae_nb.train import evaluate
         check_is_fitted(self)
         X = _check_X(self, X, reset=False)
         with _seeded(self.random_state, self.device): terms = evaluate(self.module_, X, batch_size=int(self.batch_size))
@@ -247,19 +247,21 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 
 # %% ../nbs/07_estimator.ipynb #b016f95a
 def _check_X(self:VAEEstimator, X, reset:bool) -> Tensor:
-    "Validate `X` with scikit-learn's checks (2-D, finite, feature count and names) and return it as a float32 tensor on `device`."
+    "Check `X` with scikit-learn (2-D, finite, feature count and names) and return it as a float32 tensor on `device`."
     if isinstance(X, Tensor): X = X.detach().cpu().numpy()
     X = validate_data(self, X, reset=reset, dtype=np.float32)
     if self.default_dist == "bernoulli" and (X.min() < 0 or X.max() > 1):
         raise ValueError(f"default_dist='bernoulli' needs X in [0, 1], got values in [{X.min():.4g}, {X.max():.4g}]")
-    try:device = get_device(self.device)
-    except (TypeError, ValueError) as e: raise ValueError(f"`device`: {e}".replace("`device`: `device` ", "`device` ")) from None
+    from vae_nb.distributed import get_device
+    try: device = get_device(self.device)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"`device`: {e}".replace("`device`: `device` ", "`device` ")) from None
     return torch.tensor(X, device=device)
 
 # %% ../nbs/07_estimator.ipynb #f429beda
 @contextmanager
 def _seeded(random_state, device):
-    "Seed torch's generators from `random_state` for the duration of the block, restoring them afterwards (None: do nothing)."
+    "Seed torch's generators from `random_state` for the block, restoring them afterwards (None: do nothing)."
     if random_state is None:
         yield
         return
@@ -270,7 +272,7 @@ def _seeded(random_state, device):
 
 # %% ../nbs/07_estimator.ipynb #d1a12734
 def _build_module(self:VAEEstimator, X:Tensor) -> VAEEstimatorModule:
-    "Copy (or build) the encoder and decoder, measure the encoder's output size on `X[:1]` and add the `fc_mu`/`fc_logvar` heads."
+    "Copy (or build) encoder and decoder, measure the encoder output size on `X[:1]`, add `fc_mu`/`fc_logvar` heads."
     n_features = X.shape[1]
     if self.encoder is None or self.decoder is None:
         hidden = list(self.hidden_dims)

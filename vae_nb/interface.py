@@ -57,7 +57,7 @@ class DiagonalGaussian:
 
 # %% ../nbs/01a_interface.ipynb #73fee8dd
 class VAEOutput:
-    "What every model's `forward` returns: named fields common to all models; unpacks in the model's own order (`unpack`)."
+    "What every model's `forward` returns: fields common to all models; unpacks in the model's own order (`unpack`)."
     def __init__(self, recon:Tensor, # the mean of p(x | z) for a sample z ~ q(z | x), in data space, shaped like x
                  # q(z | x) of every level, lowest first (empty where it is not Gaussian)
                  posteriors:list[DiagonalGaussian],
@@ -95,7 +95,7 @@ class VAEOutput:
 
 # %% ../nbs/01a_interface.ipynb #11ae768c
 class HierarchicalPosterior:
-    "q(z | x) of a hierarchy: each level's Gaussian and the sample drawn from it, lowest first; unpacks as `(zs, mus, logvars)`."
+    "q(z | x) of a hierarchy: each level's Gaussian and its sample, lowest first; unpacks as `(zs, mus, logvars)`."
     def __init__(self, posteriors:list[DiagonalGaussian], # q of every level, lowest first
                  zs:list[Tensor], # the sample of every level, lowest first
                 ):
@@ -124,7 +124,7 @@ class Objective:
 # %% ../nbs/01a_interface.ipynb #33260a38
 def objectives_of(model:nn.Module, # a `VAEBase`, or any module with `loss_terms`
                  ) -> list[Objective]:
-    "The model's objectives: `model.objectives()`, or one objective over every parameter for a plain module with `loss_terms`."
+    "The model's objectives: `model.objectives()`, or one over all parameters for a plain module with `loss_terms`."
     if callable(getattr(model, "objectives", None)): return list(model.objectives())
     if not isinstance(model, nn.Module) or not callable(getattr(model, "loss_terms", None)):
         raise TypeError(
@@ -163,7 +163,7 @@ class VAEBase(nn.Module):
         "The posterior q(z | x): a `DiagonalGaussian`, a `HierarchicalPosterior`, or the model's own record."
         raise self._missing("encode")
     def decode(self, z, condition:Tensor|None=None) -> Tensor:
-        "The likelihood's parameters p(x | z) for latents `z` (logits for a Bernoulli decoder, the mean for a Gaussian one)."
+        "The parameters of p(x | z) for latents `z` (logits for a Bernoulli decoder, the mean for a Gaussian one)."
         raise self._missing("decode")
     def loss_terms(self, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
         "Scalar terms of one training step, with the `loss` to minimise; no side effects."
@@ -202,11 +202,11 @@ class VAEBase(nn.Module):
         "The point estimate of the latent of `x`, for pictures and diagnostics: the posterior mean."
         return self.posterior(x, condition).mean
     def level_posteriors(self, x:Tensor, condition:Tensor|None=None) -> list[tuple[Tensor, Tensor|None]]:
-        "`(mean, logvar)` of each latent level, lowest first, the means passed up a hierarchy (a deterministic code: `(code, None)`)."
+        "`(mean, logvar)` per level, lowest first, the means passed up a hierarchy (deterministic: `(code, None)`)."
         q = self.posterior(x, condition)
         return [(q.mean, q.logvar)]
     def prepare(self, x:Tensor) -> None:
-        "Initialise from training data `x` before training from scratch; nothing by default (`VAE` starts at the data's marginal)."
+        "Initialise from data `x` before training from scratch; no-op by default (`VAE` starts at the data's marginal)."
     @property
     def device(self) -> torch.device:
         "Where the model's parameters (or buffers) live."
@@ -286,7 +286,7 @@ def count_training_step(model:nn.Module, # the model a training step just update
     if isinstance(model, VAEBase): model.count_step()
 
 def _input_shape(encoder:nn.Module) -> tuple[int, ...]|None:
-    "The shape of one example an MLP encoder reads: `(in_features,)` of its first `nn.Linear`, if that is its first layer."
+    "The shape of one example an MLP encoder reads: `(in_features,)` of its first layer if that is an `nn.Linear`."
     first = next((m for m in encoder.modules() if not isinstance(m, (nn.Sequential, nn.Flatten))), None)
     return (first.in_features,) if isinstance(first, nn.Linear) else None
 

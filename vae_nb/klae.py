@@ -82,7 +82,7 @@ def adaptive_weight(rec_loss:Tensor, # the reconstruction loss (scalar, in the g
 def _unit(f:Tensor, eps:float=1e-10) -> Tensor: return f / (f.pow(2).sum(1, keepdim=True).sqrt() + eps)
 
 class FeatureDistance(nn.Module):
-    "LPIPS-style perceptual distance: unit-normalised features, squared differences averaged over positions, summed over layers."
+    "LPIPS-style perceptual distance: squared differences of unit-normalised features, position mean, layer sum."
     def __init__(self, features:nn.Module, # image -> a feature map or a list of them (channels in dim 1)
                 ):
         super().__init__()
@@ -103,7 +103,7 @@ class FeatureDistance(nn.Module):
 
 # %% ../nbs/06d_klae.ipynb #c694d735
 class KLAE(VanillaVAE):
-    "The KL-regularised autoencoder of latent diffusion: tiny-weight KL, L1/MSE + perceptual + adaptive PatchGAN hinge loss."
+    "Latent diffusion's KL-regularised autoencoder: tiny-weight KL, L1/MSE + perceptual + adaptive PatchGAN hinge loss."
     has_likelihood = False   # L1, a perceptual term and a GAN with a KL weight of 1e-6: its loss bounds no likelihood
     @delegates(VAEAlgorithm.__init__, but=["encoder", "decoder", "optimizer", "d_latent", "recon", "output"])
     def __init__(self,
@@ -147,7 +147,7 @@ class KLAE(VanillaVAE):
         return self.current_beta() * super().regularisation_loss(params)
 
     def reconstruction_loss(self, x_recon:Tensor, x:Tensor) -> Tensor:
-        "Pixel error (L1 or squared) summed over pixels, plus `perceptual_weight` times the perceptual distance at every pixel; batch mean."
+        "Summed pixel error (L1 or squared) + `perceptual_weight` × the perceptual distance at every pixel; batch mean."
         rec = reduce((x_recon - x).abs(), "mean") if self.pixel_loss == "l1" else mse_loss(x_recon, x)
         if self.perceptual is None: return rec
         p = self.perceptual(x_recon, x).reshape(len(x), -1).sum(1)
@@ -163,7 +163,7 @@ class KLAE(VanillaVAE):
         return weights[-1]
 
     def objectives(self) -> list[Objective]:
-        "The autoencoder's objective and, with a discriminator, the discriminator's from `disc_start` on; Adam betas (0.5, 0.9) for both."
+        "The autoencoder's objective and the discriminator's (if any) from `disc_start` on; both Adam betas (0.5, 0.9)."
         disc = set() if self.discriminator is None else {id(p) for p in self.discriminator.parameters()}
         autoencoder = replace(
             super().objectives()[0],
@@ -187,7 +187,7 @@ class KLAE(VanillaVAE):
         "Whether the adversarial term and the discriminator's training are on at the current step."
         return self.discriminator is not None and int(self.step) >= self.disc_start
     def output_loss(self, x_recon:Tensor, x:Tensor, recon:Tensor) -> tuple[Tensor|float, dict[str, Tensor]]:
-        "The generator's hinge loss times the adaptive weight from `disc_start` on (0 before, and without gradients); `gan` and `gan_weight` to log."
+        "Generator hinge loss × adaptive weight from `disc_start` on (0 before, no grad); logs `gan` and `gan_weight`."
         if self.discriminator is None: return 0., {}
         gan = weight = recon.new_zeros(())
         if self.adversarial_active():
@@ -206,7 +206,7 @@ class KLAE(VanillaVAE):
             "loss": hinge_d_loss(logits_real, logits_fake),
         }
     def discriminator_terms(self, x:Tensor, condition:Tensor|None=None) -> dict[str, Tensor]:
-        "The discriminator's objective: its hinge loss on `x` against the current autoencoder's reconstructions, made without gradient."
+        "The discriminator's objective: its hinge loss on `x` vs the current autoencoder's reconstructions (no grad)."
         if self.discriminator is None: raise ValueError("this KLAE has no discriminator")
         with torch.no_grad(): x_recon = self._pass(x, condition)[2]
         return self.discriminator_loss_terms(x, x_recon)

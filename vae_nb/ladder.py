@@ -23,7 +23,7 @@ def precision_weighted(q:DiagonalGaussian, # the data's estimate (the bottom-up 
 
 # %% ../nbs/02b_ladder.ipynb #ed9a8cd9
 class LadderVAE(VAE):
-    "A hierarchical VAE with top-down inference (Sønderby et al. 2016): bottom-up estimates merged with the priors, precision-weighted."
+    "Hierarchical VAE with top-down inference (Sønderby et al. 2016): bottom-up estimates precision-merged with priors."
 
     def __init__(
         self,
@@ -44,7 +44,7 @@ class LadderVAE(VAE):
                # q̂_0, or every level's q̂ (`bottom_up`), if already computed
                posterior:DiagonalGaussian|_BottomUp|None=None,
               ) -> HierarchicalPosterior:
-        "Bottom-up estimates q̂_l, then top-down q(z_l | z_{l+1}, x) = q̂_l merged with p(z_l | z_{l+1}); unpacks as `(zs, mus, logvars)`."
+        "Top-down q(z_l | z_{l+1}, x): bottom-up q̂_l merged with p(z_l | z_{l+1}); unpacks as `(zs, mus, logvars)`."
         q_hat = self.bottom_up(self.posterior(x, condition) if posterior is None else posterior)
         zs, qs = [None] * self.depth, [None] * self.depth
         for l in range(self.depth - 1, -1, -1):
@@ -88,14 +88,14 @@ class LadderVAE(VAE):
                                # q̂_0 = q(z_0 | x), or every level's q̂, if already computed
                                posterior:DiagonalGaussian|_BottomUp|None=None,
                               ) -> Tensor:
-        "`VAE.log_importance_weights`, with the bottom-up pass run once per example and its estimates repeated for the k samples."
+        "`VAE.log_importance_weights`, with the bottom-up pass run once per example, its estimates repeated `k` times."
         return VAE.log_importance_weights(
             self, x, k, condition, self.bottom_up(self.posterior(x, condition) if posterior is None else posterior)
         )
 
 # %% ../nbs/02b_ladder.ipynb #f1c6771a
 class _BottomUp(list):
-    "The bottom-up estimates of a `LadderVAE`, one `DiagonalGaussian` per level, lowest first; `repeat(k)` repeats each."
+    "Bottom-up estimates of a `LadderVAE`, one `DiagonalGaussian` per level, lowest first; `repeat(k)` repeats each."
     def repeat(self, k:int) -> _BottomUp: return _BottomUp(q.repeat(k) for q in self)
 
 # %% ../nbs/02b_ladder.ipynb #bc624b17

@@ -139,7 +139,8 @@ def plot_latent_scatter(z:Tensor|None=None, # latents (N, ...); or give `x` and 
     if labels is None: ax.scatter(*points.T, s=6, alpha=0.7)
     else:
         labels = np.asarray(labels.cpu() if isinstance(labels, Tensor) else labels)
-        if len(labels) != len(points): raise ValueError(f"`labels` must have one entry per point ({len(points)}), got {len(labels)}")
+        if len(labels) != len(points):
+            raise ValueError(f"`labels` must have one entry per point ({len(points)}), got {len(labels)}")
         classes = np.unique(labels)
         if len(classes) <= 20:
             cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")

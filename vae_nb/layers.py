@@ -48,7 +48,7 @@ def _resolve(backend:str) -> str:
 
 # %% ../nbs/00a_layers.ipynb #27c38443
 def _from_env(value:str|None) -> str:
-    "The backend the environment variable `VAE_NB_LINEAR` asks for ('auto' when unset; a warning and 'auto' when it is not a backend)."
+    "The backend the environment's `VAE_NB_LINEAR` asks for ('auto' when unset; a warning and 'auto' if not a backend)."
     choice = (value or "auto").strip().lower()
     if choice not in LINEAR_BACKENDS:
         warnings.warn(f"VAE_NB_LINEAR must be one of {', '.join(LINEAR_BACKENDS)}, got {value!r}; using 'auto'")
@@ -75,12 +75,12 @@ def _onednn(a:Tensor, b:Tensor, bias:Tensor|None, post_op:str="none") -> Tensor:
     return torch.ops.mkldnn._linear_pointwise(a, b, bias, post_op, [], "")
 
 def _dense(t:Tensor) -> Tensor:
-    "`t` if it is row-major or the transpose of a row-major matrix, else a row-major copy (oneDNN is slow on other strides)."
+    "`t` if row-major or the transpose of a row-major matrix, else a row-major copy (oneDNN is slow on other strides)."
     return t if t.is_contiguous() or t.t().is_contiguous() else t.contiguous()
 
 # %% ../nbs/00a_layers.ipynb #2277a30d
 def _plain_autograd() -> bool:
-    "Whether only ordinary autograd runs: no `torch.func` transform and no forward-mode level (else, or if torch cannot say, False)."
+    "Whether only plain autograd runs: no `torch.func` transform, no forward-mode level (False if torch cannot say)."
     transforms, level = getattr(torch._C, "_are_functorch_transforms_active", None), getattr(
         torch.autograd.forward_ad, "_current_level", None
     )
@@ -92,7 +92,7 @@ def _abt_torch(a:Tensor, b:Tensor) -> Tensor: return a @ b.t()
 def _abt_onednn(a:Tensor, b:Tensor) -> Tensor: return _onednn(a, b, None)
 
 def _backward_product() -> Callable[[Tensor, Tensor], Tensor]:
-    "a, b ↦ a bᵀ for a backward pass: oneDNN's, or torch's differentiable product when the result is differentiated again."
+    "a, b ↦ a bᵀ for a backward pass: oneDNN's, or torch's differentiable one when the result is differentiated again."
     # create_graph=True, or tangents to carry
     return _abt_torch if torch.is_grad_enabled() or not _plain_autograd() else _abt_onednn
 
@@ -134,7 +134,7 @@ class _OneDNNLinearT(torch.autograd.Function):
 
 # %% ../nbs/00a_layers.ipynb #4ccdbb7f
 def _eager_cpu_float32(x:Tensor) -> bool:
-    "Whether `x` is a dense float32 CPU tensor outside compilation, tracing and autocast: where this module's kernels may serve."
+    "Whether this module's kernels may serve `x`: a dense float32 CPU tensor outside compilation, tracing and autocast."
     return (
         not torch.compiler.is_compiling()
         and not torch.jit.is_tracing()  # asked first: nothing else is traced
@@ -149,7 +149,7 @@ def _eager_cpu_float32(x:Tensor) -> bool:
 ONEDNN_MIN_MACS = 1_500_000
 
 def _weights_fit(n_in:int, weight:Tensor, bias:Tensor|None) -> bool:
-    "Whether oneDNN can multiply rows of `n_in` float32 CPU values by this float32 CPU weight matrix (and add this bias)."
+    "Whether oneDNN can multiply rows of `n_in` float32 CPU values by this float32 CPU weight (and add this bias)."
     return (
         weight.is_cpu
         and weight.dtype is torch.float32
@@ -167,7 +167,7 @@ def _onednn_on(x:Tensor) -> bool:
     return _BACKEND == "onednn" and torch.backends.mkldnn.enabled and _eager_cpu_float32(x)
 
 def _use_onednn(x:Tensor, weight:Tensor, bias:Tensor|None) -> bool:
-    "Whether oneDNN serves this product: large enough, float32 CPU tensors of matching shapes, nothing that needs torch's own."
+    "Whether oneDNN serves this product: large enough, float32 CPU, shapes matching, nothing that needs torch's own."
     return (
         _onednn_on(x)
         and x.dim() >= 1
@@ -185,7 +185,9 @@ def linear(x:Tensor, # input, features last
     x2, weight = _dense(x if x.dim() == 2 else x.reshape(-1, x.shape[-1])), _dense(weight)
     # a transform or forward mode: tangents must flow
     if not _plain_autograd(): y = _OneDNNLinearT.apply(x2, weight, bias)
-    elif torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)):
+    elif torch.is_grad_enabled() and (
+        x.requires_grad or weight.requires_grad or (bias is not None and bias.requires_grad)
+    ):
         y = _OneDNNLinear.apply(x2, weight, bias)
     else: y = _onednn(x2, weight, bias)   # nothing to differentiate: no autograd node
     return y if x.dim() == 2 else y.reshape(*x.shape[:-1], weight.shape[0])
@@ -231,7 +233,7 @@ TANH_MIN_NUMEL = 8192   # values below which `torch.tanh` wins: `_Tanh` costs ~1
 
 def tanh(x:Tensor, # any tensor
         ) -> Tensor:
-    "tanh, as `torch.tanh`; from the sigmoid for dense float32 CPU tensors of at least `TANH_MIN_NUMEL` values (not under autocast, compilation or tracing)."
+    "`torch.tanh`; via sigmoid for ≥ `TANH_MIN_NUMEL` dense float32 CPU values outside autocast, compiling, tracing."
     if _eager_cpu_float32(x) and x.numel() >= TANH_MIN_NUMEL: return (_Tanh if _plain_autograd() else _TanhT).apply(x)
     return torch.tanh(x)
 
@@ -304,7 +306,7 @@ def _stretch_by_torch(x:Tensor, acts:tuple[_Activation, ...], params:Sequence[Te
     return x
 
 def _stretch_grads_by_torch(ctx, grad:Tensor) -> tuple[Tensor|None, ...]:
-    "The stretch's gradients from its input and parameters re-run through `_stretch_by_torch`, for a backward pass whose result is differentiated again."
+    "The stretch's gradients by re-running `_stretch_by_torch` on its inputs, for a backward pass differentiated again."
     saved, needs = ctx.saved_tensors, ctx.needs_input_grad
     inputs = (saved[0], None, *saved[2 * len(ctx.acts):])   # as `forward` received them
     wrt = [i for i, need in enumerate(needs) if need]
@@ -316,7 +318,7 @@ def _stretch_grads_by_torch(ctx, grad:Tensor) -> tuple[Tensor|None, ...]:
 def _stretch_plan(
     x: Tensor, layers: list[tuple[nn.Module, nn.Module | None]]
 ) -> tuple[tuple[_Activation, ...], list[Tensor | None]] | None:
-    "The activations and parameters (each layer's weight and bias) of this stretch of (Linear, activation) pairs if oneDNN serves it on `x`; else None."
+    "The activations and parameters (weight, bias per layer) of `layers` if oneDNN serves them on `x`; else None."
     if not (x.dim() >= 2 and _onednn_on(x) and _plain_autograd()): return None
     n_in, weights, acts, params = x.shape[-1], 0, [], []
     for layer, act in layers:
@@ -329,7 +331,7 @@ def _stretch_plan(
 
 
 def _stretch(x:Tensor, layers:list[tuple[nn.Module, nn.Module|None]]) -> Tensor:
-    "`layers` (each a `Linear` and the activation after it, or None) on `x`: as one oneDNN stretch where it fits, else module by module."
+    "`layers`, (`Linear`, activation or None) pairs, on `x`: one oneDNN stretch where it fits, else module by module."
     plan = _stretch_plan(x, layers)
     if plan is None:
         for layer, act in layers: x = layer(x) if act is None else act(layer(x))
@@ -366,7 +368,7 @@ def _global_hooks() -> bool:
     )
 
 def _stretches(modules:list[nn.Module]) -> list[nn.Module|list]:
-    "`modules` in order, each run of `Linear`s (each maybe followed by an activation of `_ACTIVATIONS`) gathered into a list of (Linear, activation or None)."
+    "`modules` in order, each run of `Linear`s and `_ACTIVATIONS` after them as a list of (Linear, activation or None)."
     parts = []
     for m in modules:
         run = parts[-1] if parts and isinstance(parts[-1], list) else None
@@ -381,7 +383,7 @@ def _stretches(modules:list[nn.Module]) -> list[nn.Module|list]:
 
 # %% ../nbs/00a_layers.ipynb #d576c524
 class Sequential(nn.Sequential):
-    "`nn.Sequential` that runs each stretch of `Linear` layers and the activations after them as one autograd node through oneDNN."
+    "`nn.Sequential` that runs each stretch of `Linear`s and their activations as one autograd node through oneDNN."
     def forward(self, input:Tensor) -> Tensor:   # named as nn.Sequential names it
         if _global_hooks(): return super().forward(input)
         for part in _stretches(list(self)): input = _stretch(input, part) if isinstance(part, list) else part(input)
@@ -416,11 +418,11 @@ def check_fast_layers() -> None:
 
 def use_fast_layers(module:nn.Module, # any module; changed in place
                    ) -> nn.Module:
-    "Opt in: every `nn.Linear`, `nn.Tanh` and `nn.Sequential` inside `module` (itself included) becomes this module's version; returns it."
+    "Opt in: `nn.Linear`, `nn.Tanh`, `nn.Sequential` in `module` (itself included) become this module's; returns it."
     check_fast_layers()
     return _swap_classes(module, FAST_LAYERS)
 
 def use_torch_layers(module:nn.Module, # any module; changed in place
                     ) -> nn.Module:
-    "Make every `Linear`, `Tanh` and `Sequential` inside `module` (itself included) PyTorch's again (same parameters); returns `module`."
+    "Make each `Linear`, `Tanh`, `Sequential` in `module` (itself too) PyTorch's again, same parameters; returns it."
     return _swap_classes(module, {fast: torch_cls for torch_cls, fast in FAST_LAYERS.items()})

@@ -47,7 +47,7 @@ def _batch(tensors:Sequence[Tensor], transform:Callable|None):
     return x if len(tensors) == 1 else (x, *tensors[1:])
 
 class InMemoryLoader:
-    "Batches of in-memory tensors, one indexing op per batch, a seeded permutation per epoch, optionally one shard per process."
+    "In-memory tensor batches: one indexing op per batch, seeded permutation per epoch, optionally a shard per process."
     def __init__(self, data:Tensor|TensorDataset|Sequence[Tensor], # `x`, `(x, y)` or a TensorDataset of them
                  batch_size:int=128, # examples per batch (per process when sharded)
                  shuffle:bool=True, # a new permutation every epoch (else the stored order)

@@ -48,7 +48,7 @@ def model_device(model:nn.Module|None) -> torch.device|None:
 
 # %% ../nbs/08_metrics.ipynb #545e1ed2
 def _bounds_fn(model, log_weights:Callable|None) -> Callable:
-    "`(x, y, k, chunk) -> (log_px, elbo)` for one batch: the model's `iw_bounds`, or `iw_estimates` over the given log-weights."
+    "`(x, y, k, chunk) -> (log_px, elbo)` for a batch: the model's `iw_bounds`, or `iw_estimates` of the log-weights."
     if log_weights is not None: return lambda x, y, k, chunk: iw_estimates(lambda n: log_weights(x, n), k, chunk)
     model = check_model(model)
     return lambda x, y, k, chunk: model.iw_bounds(x, k, y if model.conditional else None, chunk)
@@ -64,7 +64,7 @@ def likelihood_bounds(model=None, # a vae_nb model (its `iw_bounds`)
                       # `(x, n) -> (N, n)` log importance weights, for a model that is not a vae_nb model
                       log_weights:Callable|None=None,
                      ) -> tuple[Tensor, Tensor]:
-    "Per-example IW estimate of log p(x) with `k` samples, and the ELBO estimated from the same samples: two (N,) tensors."
+    "Per-example IW estimate of log p(x) with `k` samples and the ELBO from the same samples: two (N,) tensors."
     log_px, elbo, _ = _likelihood_pass(model, data, k, chunk_size, batch_size, log_weights)
     return log_px, elbo
 
@@ -72,7 +72,7 @@ def likelihood_bounds(model=None, # a vae_nb model (its `iw_bounds`)
 def default_batch_size(chunk_size:int|None=None, # samples per example per call (None: chosen per batch)
                        device:torch.device|None=None, # where the model runs
                       ) -> int:
-    "Examples encoded at a time: enough for `default_rows` decoder rows per call at `chunk_size`, else 100 (CPU) or 1,000."
+    "Examples encoded at a time: `default_rows` decoder rows per call at `chunk_size`, else 100 (CPU) or 1,000."
     if chunk_size is None: return 100 if device is None or torch.device(device).type == "cpu" else 1000
     return max(1, default_rows(device) // chunk_size)
 
@@ -109,7 +109,7 @@ def evaluate_likelihood(model=None, # a vae_nb model (its `iw_bounds`), or any m
                         log_weights:Callable|None=None,
                         n_levels:int|None=None, # see `bits_per_dim`
                        ) -> dict[str, float]:
-    "Mean NLL (nats, -IW bound with `k` samples), its standard error, the ELBO, bits/dim, `k` and the number of examples."
+    "Mean NLL (nats, -IW bound with `k` samples), its standard error, the ELBO, bits/dim, `k` and the example count."
     log_px, elbo, n_dims = _likelihood_pass(model, data, k, chunk_size, batch_size, log_weights)
     nll = -log_px.double().mean().item()
     return {

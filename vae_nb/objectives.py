@@ -15,7 +15,7 @@ __all__ = ['IWAEObjective']
 
 # %% ../nbs/08a_objectives.ipynb #4d33442b
 class IWAEObjective(nn.Module):
-    "Train `model` on minus the `k`-sample importance-weighted bound (IWAE, Burda et al. 2016) through the `loss_terms` protocol."
+    "Train `model` on minus the `k`-sample importance-weighted bound (IWAE, Burda et al. 2016) via `loss_terms`."
     def __init__(self, model:VAEBase, # a vae_nb model whose loss bounds a likelihood (its `log_importance_weights`)
                  k:int=5, # importance samples per example (1: the ELBO)
                 ):

@@ -31,7 +31,7 @@ __all__ = ['MODELS', 'RUN_CHECKS', 'CHECKPOINT', 'MODEL_FILE', 'RunError', 'RunS
 
 # %% ../nbs/08b_runs.ipynb #04b9ecc1
 class RunError(ValueError):
-    "A checkpoint that is not a run `vae_nb train` wrote, or one whose description or weights cannot be trusted: one line naming the problem."
+    "A checkpoint `vae_nb train` did not write, or whose description or weights are untrustworthy; one line says why."
 
 def _shown(v) -> str:
     "`repr(v)` cut to 60 characters: a crafted value can be long."
@@ -104,7 +104,7 @@ class ModelKind:
 
 # %% ../nbs/08b_runs.ipynb #f8858203
 def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
-    "Builder of an MLP hierarchy (`mlp_hierarchy`) of `latent_dims`, or `depth` levels halving upwards from `latent_dim`; trains the ELBO."
+    "Builds an `mlp_hierarchy` of `latent_dims`, or `depth` levels halving upwards from `latent_dim`; trains the ELBO."
     def build(s:RunSpec) -> VAE:
         dims, top_down, D = (
             list(s.latent_dims or [max(s.latent_dim >> l, 1) for l in range(depth)]),
@@ -136,7 +136,7 @@ def _conv_vae(s:RunSpec) -> ConvVAE:
     return ConvVAE(s.shape[0], s.latent_dim, s.shape[1:], [s.hidden << i for i in range(n_layers)], s.recon, lr=s.lr)
 
 def _klae(s:RunSpec) -> AutoencoderKL:
-    "A small `AutoencoderKL`: latent grid 4x smaller, one residual block, a patch discriminator as deep as the image allows."
+    "A small `AutoencoderKL`: 4x downsampling, one residual block, a patch discriminator as deep as the image allows."
     disc_layers = max(1, min(3, int(math.log2(min(s.shape[1:]) / 3))))
     return AutoencoderKL(
         s.shape[0],
@@ -342,7 +342,8 @@ def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict[str, Tensor]]:
     try:meta, tensors = read_checkpoint(path)
     except ValueError as e:raise RunError(str(e).replace("`path` ", "")) from None
     except OSError as e:raise RunError(f"cannot read {path}: {e.strerror}") from None
-    except AttributeError: raise RunError(f"{path} is not a vae_nb checkpoint: its metadata is not a JSON object") from None
+    except AttributeError:
+        raise RunError(f"{path} is not a vae_nb checkpoint: its metadata is not a JSON object") from None
     config = meta.get("config")
     if not isinstance(config, (dict, type(None))):
         raise RunError(f"{path}: the metadata's `config` must be a JSON object, got {_shown(config)}")
@@ -358,7 +359,7 @@ def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict[str, Tensor]]:
 
 def read_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train` or `save`, or its folder
             ) -> tuple[RunSpec, Path]:
-    "The `RunSpec` stored in a checkpoint (checked by `check_run_meta`), and the checkpoint's path; `RunError` for anything else."
+    "The checkpoint's `RunSpec` (checked by `check_run_meta`) and the checkpoint's path; `RunError` for anything else."
     return _read_run(path)[:2]
 
 # %% ../nbs/08b_runs.ipynb #62429dc4
@@ -367,7 +368,7 @@ def _describe(t: Tensor | None) -> str:
 
 
 def _check_weights(spec:RunSpec, weights:dict[str, Tensor], path:Path) -> None:
-    "`RunError` unless `weights` fit the model `spec` describes (built on the meta device: nothing allocated) and are finite."
+    "`RunError` unless `weights` are finite and fit the model of `spec` (built on the meta device: nothing allocated)."
     with torch.device("meta"): want = MODELS[spec.model].build(spec).state_dict()
     for k in sorted(want.keys() | weights.keys()):
         w, got = want.get(k), weights.get(k)
@@ -386,7 +387,7 @@ def _check_weights(spec:RunSpec, weights:dict[str, Tensor], path:Path) -> None:
 def load_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or its run folder
              device:str|torch.device="cpu", # where to put the model
             ) -> tuple[nn.Module, RunSpec, Path]:
-    "Rebuild the model of a `vae_nb train` checkpoint and load its weights, all checked first; `RunError` for anything wrong."
+    "Rebuild a `vae_nb train` checkpoint's model, load its weights, all checked first; `RunError` for anything wrong."
     spec, path, weights = _read_run(path)
     _check_weights(spec, weights, path)
     model = MODELS[spec.model].build(spec)
@@ -408,7 +409,10 @@ def save(model:nn.Module, # a model built by `MODELS[spec.model].build(spec)`, t
     "Save `model` to `folder` (safetensors weights + JSON description, no pickle) for `load`; return the weights file."
     if not isinstance(spec, RunSpec): raise TypeError(f"`spec` must be a RunSpec, got {type(spec).__name__}")
     try: MODELS[spec.model].build(spec).load_state_dict(model.state_dict())
-    except (KeyError, RuntimeError) as e: raise ValueError(f"`model` is not the model `spec` describes ({spec.model}): {str(e).splitlines()[0]}") from None
+    except (KeyError, RuntimeError) as e:
+        raise ValueError(
+            f"`model` is not the model `spec` describes ({spec.model}): {str(e).splitlines()[0]}"
+        ) from None
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     return save_checkpoint(folder / MODEL_FILE, model, meta={"config": {"run": asdict(spec)}})
 

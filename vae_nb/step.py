@@ -36,7 +36,7 @@ def _as_terms(terms) -> dict[str, Tensor]:
     return out
 
 def _host_floats(terms:dict[str, Tensor], step:int|None=None) -> dict[str, float]:
-    "Copy every term to the host in one transfer; raise `NonFiniteLossError` on a NaN/inf, naming the parts before `loss` and `grad_norm`."
+    "Copy all terms to the host at once; `NonFiniteLossError` on NaN/inf, checking parts before `loss` and `grad_norm`."
     device = terms["loss"].device
     values = torch.stack([v.detach().to(device, torch.float32) for v in terms.values()]).tolist()
     out = dict(zip(terms, values))
@@ -77,7 +77,7 @@ def optimizer_step(
     # skip the update when the gradient norm (before clipping) exceeds this, as VDVAE does
     grad_skip: float | None = None,
 ) -> dict[str, float]:
-    "Zero the gradients, evaluate `model.loss_terms`, check every term is finite, backpropagate, clip, step; return the terms as floats."
+    "Zero grads, run `model.loss_terms`, check all terms are finite, backprop, clip, step; return the terms as floats."
     optimizer.zero_grad(set_to_none=True)
     with torch.autocast(x.device.type, dtype=autocast, enabled=autocast is not None):
         try:terms = model.loss_terms(x) if condition is None else model.loss_terms(x, condition)

@@ -113,7 +113,7 @@ def lr_factor(schedule:str|Callable, # "constant", "linear", "cosine" or `(step,
 
 # %% ../nbs/05_train.ipynb #c1b842a4
 class Trainer:
-    "Train any `loss_terms` model: optimizer, schedules, device, precision, progress bar, history, checkpoints, resume, DDP."
+    "Train any `loss_terms` model: optimizer, schedules, device, AMP, progress bar, history, checkpoints, resume, DDP."
     def __init__(self, model:nn.Module, # has `loss_terms(x, condition=None)`, maybe `objectives()` and `conditional`
                  data, # training data: Tensor `x`, tensors `(x, y)`, a DataLoader or an iterable of batches
                  valid_data=None, # validation data, evaluated after every epoch
@@ -433,7 +433,7 @@ def _check_sharded(self:Trainer) -> None:
 
 # %% ../nbs/05_train.ipynb #38237147
 def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
-    "Average the epoch's terms (over all processes), validate, record, checkpoint, then call the callbacks with each new record."
+    "Average the epoch's terms over all processes, validate, record, checkpoint, then give callbacks each new record."
     keys = sorted(self.sums)
     totals = torch.tensor([self.sums[k] for k in keys] + [self.seen], dtype=torch.float64)
     if self.world_size > 1:
@@ -466,7 +466,7 @@ def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
 # %% ../nbs/05_train.ipynb #1e5a002a
 @contextmanager
 def _stop_on_interrupt(trainer:Trainer):
-    "While training in one process (main thread), the first Ctrl-C sets `trainer.interrupted`; a second one interrupts at once."
+    "In one process (main thread), a first Ctrl-C in training sets `trainer.interrupted`; a second interrupts at once."
     if trainer.world_size > 1 or threading.current_thread() is not threading.main_thread(): yield; return
     def handler(signum, frame):
         if trainer.interrupted:

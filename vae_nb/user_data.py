@@ -21,7 +21,7 @@ __all__ = ['IMAGE_EXTENSIONS', 'DATA_FILE_KINDS', 'Scaling', 'UserData', 'read_a
 # %% ../nbs/03a_user_data.ipynb #dc0cffee
 @dataclass(frozen=True)
 class Scaling:
-    "Per-feature standardisation `(x - mean) / std`, stored with a run so that model outputs map back to the data's units."
+    "Per-feature standardisation `(x - mean) / std`, stored with a run so model outputs map back to the data's units."
     mean:tuple # per-feature means
     std:tuple # per-feature standard deviations (1 for a constant feature)
 
@@ -49,7 +49,7 @@ class Scaling:
     @classmethod
     def from_dict(cls, d:dict # {"mean": [...], "std": [...]} as `dataclasses.asdict` writes it
                  ) -> Scaling:
-        "The `Scaling` stored in `d`; a `ValueError` naming the problem unless it holds equal-length lists of finite numbers, `std` positive."
+        "The `Scaling` in `d`; a `ValueError` naming the issue unless equal-length lists of finite numbers, `std` > 0."
         ok = (
             lambda v: isinstance(v, (list, tuple))
             and len(v) > 0
@@ -106,7 +106,7 @@ def _standardized(x:Tensor, standardize:bool|Scaling) -> tuple[Tensor, Scaling|N
 
 # %% ../nbs/03a_user_data.ipynb #560769ed
 def _array_examples(a:np.ndarray, path:Path, standardize:bool|Scaling) -> tuple[Tensor, Scaling|None]:
-    "Images `(N, C, H, W)` in [0, 1] or standardised features `(N, D)` from a numeric array; a `DataFileError` naming `path` for anything else."
+    "Images `(N, C, H, W)` in [0, 1] or standardised `(N, D)` from a numeric array; else `DataFileError` naming `path`."
     if a.dtype.kind not in "biuf": raise DataFileError(f"{path} holds {a.dtype} values; only numbers can be used")
     if a.ndim not in (2, 3, 4):
         raise DataFileError(
@@ -118,7 +118,9 @@ def _array_examples(a:np.ndarray, path:Path, standardize:bool|Scaling) -> tuple[
     x = torch.from_numpy(a.astype(np.float32))
     if a.ndim == 2: return _standardized(x, standardize)
     if a.dtype == np.uint8:x = x / 255
-    elif x.min() < 0 or x.max() > 1: raise DataFileError(f"{path}: image values must lie in [0, 1] (or be uint8 0-255), got values in [{x.min():g}, {x.max():g}]")
+    elif x.min() < 0 or x.max() > 1:
+        raise DataFileError(f"{path}: image values must lie in [0, 1] (or be uint8 0-255), "
+                            f"got values in [{x.min():g}, {x.max():g}]")
     return x.unsqueeze(1) if a.ndim == 3 else x, None
 
 def read_array(path:str|os.PathLike, # a `.npy` file, or an `.npz` holding one array or `x` (and maybe labels `y`)
@@ -145,7 +147,7 @@ def _is_number(s:str) -> bool:
     except ValueError: return False
 
 def _csv_rows(path:Path) -> tuple[list[str]|None, list[tuple[int, list[str]]]]:
-    "The header (None when the first row is all numbers) and the (line number, cells) of each non-blank row of a CSV file."
+    "The header (None if the first row is all numbers) and (line number, cells) of each non-blank row of a CSV file."
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -172,7 +174,9 @@ def _cell(cell:str, line:int, name:str, path:Path) -> float:
     where = f"{path}, line {line}, column {name!r}"
     if not cell.strip(): raise DataFileError(f"{where} is empty; fill in or drop rows with missing values")
     try:v = float(cell)
-    except ValueError: raise DataFileError(f"{where} holds {cell!r}, not a number; only numeric features can be used (a label column is named with --label-column)") from None
+    except ValueError:
+        raise DataFileError(f"{where} holds {cell!r}, not a number; only numeric features can be used "
+                            "(a label column is named with --label-column)") from None
     if not math.isfinite(v):
         raise DataFileError(f"{where} holds {cell.strip()!r}; fill in or drop rows with missing or infinite values")
     return v
@@ -201,7 +205,7 @@ def read_csv(path:str|os.PathLike, # a comma-separated table, one example per ro
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 def _image_files(folder:Path) -> tuple[list[Path], list[int]|None, tuple|None]:
-    "The image files of `folder` in order, their labels and the class names: flat, or a sub-folder per class as `ImageFolder` reads them."
+    "`folder`'s image files in order, labels and class names: flat, or one sub-folder per class as in `ImageFolder`."
     from torchvision.datasets.folder import make_dataset
     entries = sorted(folder.iterdir())
     classes = [p.name for p in entries if p.is_dir() and not p.name.startswith(".")]
@@ -221,7 +225,7 @@ def _image_files(folder:Path) -> tuple[list[Path], list[int]|None, tuple|None]:
     return [Path(p) for p, _ in samples], [c for _, c in samples], tuple(classes)
 
 def _decode(path:Path, channels:int|None) -> Tensor:
-    "An image file as uint8 (C, H, W), opened with PIL as torchvision's `ImageFolder` opens it: grey for `channels` 1, else RGB."
+    "An image file as uint8 (C, H, W), opened with PIL as `ImageFolder` opens it: grey for `channels` 1, else RGB."
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.v2.functional import pil_to_tensor
     try:
@@ -238,7 +242,7 @@ def read_image_folder(path:str|os.PathLike, # a folder of PNG/JPEG images, flat 
                       image_size:int|None=None,
                       channels:int|None=None, # 1 (grey) or 3 (colour); None: grey when every image is
                      ) -> UserData:
-    "The images of a folder as `(N, C, H, W)` floats in [0, 1], sorted by class, then name; labels from class sub-folders."
+    "A folder's images as `(N, C, H, W)` floats in [0, 1], sorted by class, then name; labels from class sub-folders."
     from torchvision.transforms.v2 import functional as TF
     if channels not in (None, 1, 3):
         raise ValueError(
@@ -304,7 +308,7 @@ def read_data(path:str|os.PathLike, # a folder of images, a `.npy`/`.npz` array 
 # %% ../nbs/03a_user_data.ipynb #c5193320
 @dataclass
 class DataSource:
-    "How a user's data was read: path, reader options, held-out split and the standardisation fitted on the training part."
+    "How a user's data was read: path, reader options, held-out split and standardisation fitted on the training part."
     path:str # the folder or file, absolute
     image_size:int|None=None # folders: resize and centre-crop to this size
     channels:int|None=None # folders: 1 (grey) or 3 (colour)

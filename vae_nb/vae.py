@@ -30,7 +30,7 @@ def _split(h:Tensor, name:str, source:Tensor) -> tuple[Tensor, Tensor]:
     return h.chunk(2, dim=1)
 
 class VAE(VAEBase):
-    "A VAE with any number of Gaussian latent levels: standard (depth 1), β (`kl_weight`) and hierarchical with learned priors."
+    "A VAE of any depth of Gaussian latents: standard (depth 1), β (`kl_weight`) and hierarchical with learned priors."
 
     output_fields = ("recon", "mus", "logvars", "zs")   # lucid's `recon, mus, logvars, zs = vae(x)`
     def __init__(
@@ -90,7 +90,7 @@ class VAE(VAEBase):
     def decode(self, zs:list[Tensor], # one sample per level, lowest first (a Tensor is accepted for depth 1)
                condition:Tensor|None=None, # must be None: `VAE` is unconditional
               ) -> Tensor:
-        'The decoder output (logits for "bce"): `decoders[0](z_0)` with one decoder, else from the top down through every decoder.'
+        'The decoder output (logits for "bce"): `decoders[0](z_0)` with one decoder, else top-down through all of them.'
         if isinstance(zs, Tensor) and self.depth == 1: zs = [zs]
         if not isinstance(zs, (list, tuple)) or len(zs) != self.depth:
             raise ValueError(
@@ -123,7 +123,7 @@ class VAE(VAEBase):
     def forward(self, x:Tensor, # the input batch
                 condition:Tensor|None=None, # must be None: `VAE` is unconditional
                ) -> VAEOutput:
-        "Encode, sample every level, decode: a `VAEOutput` that unpacks as `(recon, mus, logvars, zs)`, `recon` in data space."
+        "Encode, sample every level, decode: a `VAEOutput`; unpacks as `(recon, mus, logvars, zs)`, data-space `recon`."
         path = self.encode(x, condition)
         out = self._checked(self.decode(path.zs), x)
         return VAEOutput(self.to_data(out), path.posteriors, path.zs, {"decoder_output": out}, self.output_fields)
@@ -134,7 +134,7 @@ class VAE(VAEBase):
         return torch.sigmoid(out) if self.config.reconstruction_loss == "bce" else out
     def from_data(self, recon:Tensor, # the mean of p(x | z), as `forward` returns it
                  ) -> Tensor:
-        'The decoder output back from the data-space mean: logits for "bce" (probabilities clamped to [1e-6, 1 - 1e-6]).'
+        'The decoder output from the data-space mean: logits for "bce" (probabilities clamped to [1e-6, 1 - 1e-6]).'
         return torch.logit(recon, eps=1e-6) if self.config.reconstruction_loss == "bce" else recon
 
     def prior_params(self, l:int, # the level
@@ -167,7 +167,7 @@ class VAE(VAEBase):
     def _terms(
         self, x: Tensor, out: Tensor, mus: list[Tensor], logvars: list[Tensor], zs: list[Tensor]
     ) -> dict[str, Tensor]:
-        "Every loss term from the decoder output `out` and the posterior path: loss, recon, kl, beta, kl_<level> for depth > 1."
+        "Every loss term of decoder output `out` and posterior path: loss, recon, kl, beta, kl_<level> for depth > 1."
         beta = self.current_beta()   # read once: a schedule reads the step counter
         recon_loss = reconstruction_loss(out, x, self.config.reconstruction_loss)
         elementwise = self.kl_terms(mus, logvars, zs)
@@ -262,7 +262,7 @@ class VAE(VAEBase):
         return list(zip(path.mus, path.logvars))
     def prepare(self, x:Tensor, # training data, batch first
                ) -> None:
-        "Start the data decoder's output bias at the marginal of `x` (`init_output_bias`), so training skips the mean-image plateau."
+        "Set the data decoder's output bias to `x`'s marginal (`init_output_bias`) to skip the mean-image plateau."
         init_output_bias(self.decoders[0], x, self.config.reconstruction_loss)
 
     def reconstruct(self, x:Tensor, # a batch of examples
@@ -294,7 +294,7 @@ def _check_activation(activation) -> str:
 def init_for_activation(module:nn.Module, # any module: every nn.Linear and convolution inside it is initialised
                         activation:str="silu", # the nonlinearity between its layers, a key of `ACTIVATIONS`
                        ) -> nn.Module:
-    "Xavier-uniform weights scaled by the activation's gain (`nn.init.calculate_gain`; 1 for the last layer), zero biases; returns `module`."
+    "Zero biases, Xavier-uniform weights with the activation's gain (`calculate_gain`; last layer: 1); returns it."
     gain = nn.init.calculate_gain(_GAIN[_check_activation(activation)])
     layers = [m for m in module.modules() if isinstance(m, (nn.Linear, nn.modules.conv._ConvNd))]
     for i, m in enumerate(layers):
@@ -309,7 +309,7 @@ def init_output_bias(decoder:nn.Module, # a decoder ending (possibly inside nn.S
                      reconstruction_loss:str="bce",
                      eps:float=1e-3, # the marginal is clamped to [eps, 1 - eps] before the logit
                     ) -> nn.Module:
-    "Set the output bias of `decoder` to the data's per-value (or, for a convolution, per-channel) marginal; returns `decoder`."
+    "Set `decoder`'s output bias to the data's per-value (or, for a convolution, per-channel) marginal; returns it."
     check_tensor(x, "x")
     last = _last_module(decoder)
     bias = getattr(last, "bias", None)
@@ -336,7 +336,7 @@ def mlp(n_in:int, # input size
         # initialise for the activation (`init_for_activation`); False keeps PyTorch's default initialisation
         init:bool=True,
        ) -> nn.Sequential:
-    "An MLP `n_in -> hidden_dim (x layers) -> n_out`, initialised for its activation by `init_for_activation` unless `init` is False."
+    "An MLP `n_in -> hidden_dim (x layers) -> n_out`, initialised by `init_for_activation` unless `init` is False."
     for v, name in ((n_in, "n_in"), (n_out, "n_out"), (hidden_dim, "hidden_dim"), (layers, "layers")):
         check_int(v, name)
     sizes, act = [n_in] + [hidden_dim] * layers + [n_out], ACTIVATIONS[_check_activation(activation)]
@@ -357,7 +357,7 @@ def mlp_hierarchy(input_dim:int, # data dimension D (flattened)
                   # True: encoders[l] read level l-1's bottom-up features (2*D_{l-1}), for `vae_nb.ladder.LadderVAE`
                   top_down:bool=False,
                  ) -> dict[str, list[nn.Module]]:
-    "`encoders`, `decoders` and `priors` of a hierarchy of MLPs (see `mlp`), ready for `VAE(**mlp_hierarchy(...), ...)`."
+    "`encoders`, `decoders` and `priors` of a hierarchy of MLPs (`mlp`), ready for `VAE(**mlp_hierarchy(...), ...)`."
     check_int(input_dim, "input_dim")
     if not isinstance(latent_dims, (list, tuple)) or not latent_dims:
         raise TypeError(f"`latent_dims` must be a non-empty list of ints, got {describe(latent_dims)}")

@@ -92,11 +92,13 @@ def to_images(x:Tensor, # (N, C, H, W), (N, H, W) or flattened (N, D)
         shape = tuple(image_shape)
         if len(shape) == 2: shape = (1, *shape)
         if len(shape) != 3 or math.prod(shape) != x[0].numel():
-            raise ValueError(f"`image_shape` must be (C, H, W) or (H, W) with {x[0].numel()} elements, got {tuple(image_shape)}")
+            raise ValueError(f"`image_shape` must be (C, H, W) or (H, W) with {x[0].numel()} elements, "
+                             f"got {tuple(image_shape)}")
         x = x.reshape(len(x), *shape)
     elif x.dim() == 2:
         side = math.isqrt(x.shape[1])
-        if side * side != x.shape[1]: raise ValueError(f"`image_shape` is needed for flattened images of {x.shape[1]} values (not a square)")
+        if side * side != x.shape[1]:
+            raise ValueError(f"`image_shape` is needed for flattened images of {x.shape[1]} values (not a square)")
         x = x.reshape(len(x), 1, side, side)
     elif x.dim() == 3: x = x.unsqueeze(1)
     elif x.dim() != 4: raise ValueError(f"`x` must have 2, 3 or 4 dimensions, got shape {tuple(x.shape)}")
@@ -177,7 +179,7 @@ def coders(model=None, # a `VAEBase` (or None)
 def output_transform(model=None, # a model with `to_data` (a VAEBase), or None
                      transform:Callable|None=None, # an explicit transform wins
                     ) -> Callable|None:
-    "How to turn decoder outputs into images: `transform` if given, else the model's `to_data` (e.g. a sigmoid for logits), else none."
+    "Decoder outputs to images: `transform` if given, else the model's `to_data` (e.g. sigmoid for logits), else none."
     return transform or (None if model is None else check_model(model).to_data)
 
 # %% ../nbs/04_viz.ipynb #4e4f17a2
@@ -338,7 +340,7 @@ def save_pictures(model:VAEBase, # a trained model
                   y:Tensor|None=None, # their labels, for a conditional model
                   n_classes:int|None=None, # a conditional model's number of classes (8 samples of each)
                  ) -> list[Path]:
-    "Write `reconstructions.png` (rows of inputs above rows of reconstructions) and `samples.png` (64 samples, or 8 per class)."
+    "Write `reconstructions.png` (inputs above their reconstructions) and `samples.png` (64 samples, or 8 per class)."
     device, out = model.device, Path(out)
     nrow = min(8, len(x)); keep = min(32, len(x)) // nrow * nrow
     x, y = x[:keep].to(device), None if y is None else y[:keep]
@@ -356,7 +358,7 @@ def save_pictures(model:VAEBase, # a trained model
 def loss_curve_callback(path:str|os.PathLike, # the PNG to (re)write
                         epochs:int, # the run's last epoch, always drawn
                        ) -> Callable:
-    "A `Trainer` callback: draw the loss curve to `path` with `plot_history` whenever the history is saved, and after the last epoch."
+    "A `Trainer` callback: `plot_history` to `path` whenever the history is saved, and after the last epoch."
     path = Path(path)
     def draw(trainer, record):
         if record is not trainer.history[-1] or (trainer.epoch % trainer.save_every and trainer.epoch < epochs): return
@@ -374,7 +376,7 @@ def loss_curve_callback(path:str|os.PathLike, # the PNG to (re)write
 def tensorboard_callback(log_dir:str|os.PathLike, # where the event files go
                          shape:Sequence[int]|None=None, # (C, H, W) of one image; None: no image grids (feature vectors)
                         ) -> Callable:
-    "A `Trainer` callback: each record's loss terms, and once per epoch (images) reconstruction and sample grids, to TensorBoard."
+    "A TensorBoard `Trainer` callback: each record's loss terms; per epoch (images), reconstruction and sample grids."
     try:from torch.utils.tensorboard import SummaryWriter
     except ImportError: raise ImportError("needs the tensorboard package (pip install tensorboard)") from None
     writer = None

@@ -121,7 +121,7 @@ class VectorQuantizer(nn.Module):
 
     @torch.no_grad()
     def set_codes(self, which:Tensor, values:Tensor) -> None:
-        "Overwrite the codes selected by `which` (indices or a mask) with `values`, resetting their EMA state and idle counters."
+        "Set the codes `which` selects (indices or a mask) to `values`, resetting their EMA state and idle counters."
         self.codebook.data[which] = values
         if self.ema: self.ema_sum[which], self.ema_count[which] = values, 1.
         self.unused_batches[which] = 0
@@ -138,7 +138,7 @@ class VectorQuantizer(nn.Module):
         self.initialised.fill_(True)
     @torch.no_grad()
     def restart_dead_codes(self, rows:Tensor, counts:Tensor) -> Tensor:
-        "Count idle batches per code and move the codes idle for `restart_after` batches to random rows; return their mask."
+        "Count idle batches per code, move codes idle for `restart_after` batches to random rows; return their mask."
         self.unused_batches.add_(1).masked_fill_(counts > 0, 0)
         dead = self.unused_batches >= self.restart_after
         n_dead = int(dead.sum())
@@ -194,13 +194,13 @@ def _check_latent(self:VectorQuantizer, z_e) -> None:
 
 # %% ../nbs/06c_vq.ipynb #605774ea
 class VectorQuantiser(VectorQuantizer):
-    "`VectorQuantizer` with British spelling and the argument names `n_codes` (number of codes) and `d_code` (size of each)."
+    "`VectorQuantizer` with British spelling and the arguments `n_codes` (number of codes) and `d_code` (size of each)."
     def __init__(self, n_codes:int, d_code:int, commitment_cost:float=0.25, **kwargs):
         super().__init__(n_codes, d_code, commitment_cost, **kwargs)
 
 # %% ../nbs/06c_vq.ipynb #8f8b5794
 class VectorQuantizedVAE(VAEAlgorithm):
-    "VQ-VAE (van den Oord et al., 2017): encoder, nearest-code quantiser with a straight-through gradient, decoder; uniform prior over codes."
+    "VQ-VAE (van den Oord et al., 2017): encoder, nearest-code quantiser (straight-through), decoder; uniform prior."
     has_likelihood = False   # its loss bounds no likelihood
     @delegates(VAEAlgorithm.__init__, but=["encoder", "decoder", "optimizer", "d_latent", "recon"])
     def __init__(self,
@@ -249,7 +249,7 @@ class VectorQuantizedVAE(VAEAlgorithm):
         "`[(z_q, None)]`: the quantised code is deterministic."
         return [(self.latent(x), None)]
     def output_record(self, params:VQOutput, z:Tensor, x_recon:Tensor) -> VAEOutput:
-        "`(recon, vq_loss, indices)`: the reconstruction in data space, the codebook + commitment loss, the chosen codes."
+        "`(recon, vq_loss, indices)`: the data-space reconstruction, the codebook + commitment loss, the chosen codes."
         return VAEOutput(
             self.to_data(x_recon),
             [],
@@ -301,7 +301,7 @@ def conv_decoder(in_channels:int, # latent channels
                  n_upsample:int=2, # number of stride-2 transposed convolutions
                  n_res_blocks:int=2, # residual blocks at the latent resolution
                 ) -> nn.Sequential:
-    "Convolutional decoder mirroring `conv_encoder`: 3x3 convolution, residual blocks, `n_upsample` transposed convolutions."
+    "Convolutional decoder mirroring `conv_encoder`: 3x3 convolution, residual blocks, `n_upsample` transposed convs."
     if n_upsample < 1: raise ValueError(f"`n_upsample` must be >= 1, got {n_upsample!r}")
     chans = [hidden_dim] + [hidden_dim // 2] * (n_upsample - 1) + [out_channels]
     up = [nn.ConvTranspose2d(a, b, 4, stride=2, padding=1) for a, b in zip(chans, chans[1:])]
