@@ -61,7 +61,7 @@ class RunSpec:
     layers:int|None=None
     activation:str="silu" # MLP hierarchies: a key of `vae_nb.vae.ACTIVATIONS`
     inference:str="bottom-up" # hvae: "bottom-up" (`vae_nb.vae.VAE`) or "top-down" (`vae_nb.ladder.LadderVAE`)
-    skip:bool=False # hvae: lucid's per-level decoders, the layout of runs written before these fields existed
+    skip:bool=False # hvae: lucid's per-level decoders (`--inference bottom-up` only)
     kl_warmup:int=0 # MLP hierarchies: training steps over which the KL weight rises linearly from 0 to `beta` (0: none)
 
     @classmethod
@@ -75,8 +75,6 @@ class RunSpec:
             raise RunError(
                 f"not a run description: unknown field(s) {', '.join(map(repr, unknown))}; a run has {', '.join(names)}"
             )
-        # an hvae run from before the standard layout
-        if d.get("model") == "hvae" and "skip" not in d: d = {**d, "skip": True}
         # JSON has no tuples
         return cls(**{**d, **{k: tuple(d[k]) for k in ("shape", "latent_dims") if isinstance(d.get(k), list)}})
 
