@@ -14,7 +14,7 @@ from fastcore.meta import delegates
 from .core import (reparameterize, kl_divergence_gaussian, reconstruction_loss, RECONSTRUCTION_LOSSES,
                          recon_log_likelihood, gaussian_log_likelihood, check_same_shape)
 from .interface import VAEBase, DiagonalGaussian, VAEOutput, evaluating, _input_shape
-from .config import ConstantBeta
+from .config import ConstantBeta, check_first_batch
 from .core import check_int, check_number, check_tensor
 
 # %% auto #0
@@ -26,8 +26,19 @@ def _sigmoid_output(decoder:nn.Module) -> bool:
     *_, last = decoder.modules()
     return isinstance(last, nn.Sigmoid)
 
+# the variants tutorial's classes of the same name take sizes, not modules: its spelling in vae_nb
+_SIZED_SPELLING = {"VanillaVAE": "MLPVAE(784, 512, 20)", "BetaVAE": "MLPBetaVAE(784, latent_dim=10, beta=4.0)",
+                   "CVAE": "MLPCVAE(784, n_classes=10)"}
+
 class VAEAlgorithm(VAEBase):
     "encode → sample_latent → decode → reconstruction + regularisation; a variant overrides only what differs."
+    def __new__(cls, *args, **kwargs):
+        "Name the sized spelling when a class of the variants tutorial's name is given a size (before arguments bind)."
+        sized = _SIZED_SPELLING.get(cls.__name__)
+        if sized and args and isinstance(args[0], int):
+            raise TypeError(f"`encoder` must be an nn.Module, got int {args[0]}: vae_nb.{cls.__name__} wraps "
+                            f"modules; the variants tutorial's sized {cls.__name__} is vae_nb.{sized}")
+        return super().__new__(cls)
     def __init__(self,
                  encoder:nn.Module, # x (or x with its condition) -> the latent distribution's parameters
                  decoder:nn.Module, # z (or z with its condition) -> x_recon, the shape of x
@@ -62,12 +73,9 @@ class VAEAlgorithm(VAEBase):
                 f" {type(optimizer).__name__}"
             )
         store_attr("encoder,decoder,recon,lr,grad_clip,output")
-        self._latent_shape, self.input_shape, self._optimizer_arg, self._optimizer = (
-            d_latent,
-            input_shape,
-            optimizer,
-            None,
-        )
+        self._latent_shape, self.input_shape = d_latent, input_shape
+        self._optimizer_arg, self._optimizer = optimizer, None
+        self._first_batch_seen = False   # the first training batch checks the decoder's outputs against `output`
 
     def encode(self, x:Tensor, condition:Tensor|None=None):
         "The latent distribution's parameters for `x` (a conditional model is also given `condition`)."
@@ -118,6 +126,10 @@ class VAEAlgorithm(VAEBase):
         z = self.sample_latent(params)
         x_recon = self.conditioned(self.decode, z, condition)
         check_same_shape(x_recon, x, "decode(z)", "x")
+        if self.training and not self._first_batch_seen:
+            check_first_batch(x_recon.detach(), x, self.recon, self.output == "logits",
+                              "pass output='sigmoid' if the decoder outputs probabilities, or return logits")
+            self._first_batch_seen = True
         return params, z, x_recon
     def _terms(self, x:Tensor, x_recon:Tensor, params) -> dict[str, Tensor]:
         "`loss = recon + reg (+ output loss)` and the variant's extra terms, from `x_recon` and the latent parameters."
@@ -137,6 +149,11 @@ class VAEAlgorithm(VAEBase):
         "One pass, encode → sample_latent → decode, as a `VAEOutput` with the reconstruction in data space."
         return self.output_record(*self._pass(x, condition))
 
+    @property
+    def latent_dim(self) -> int|tuple[int, ...]:
+        "The size of z (the tutorials' attribute): an int for a flat latent, else the latent shape."
+        shape = self.latent_shapes[0]
+        return shape[0] if len(shape) == 1 else shape
     @property
     def latent_shapes(self) -> list[tuple[int, ...]]:
         "`[d_latent]`, or the shape of the latent of one blank example of `input_shape` (or of an MLP encoder's input)."
@@ -228,6 +245,9 @@ class VanillaVAE(VAEAlgorithm):
         "q(z | x), checked against the model's condition rule."
         self.check_condition(condition, x)
         return self.conditioned(self.encode, x, condition)
+    def reparameterize(self, mu:Tensor, logvar:Tensor) -> Tensor:
+        "`mu + exp(logvar / 2) * eps` (the tutorials' method; `vae_nb.core.reparameterize`)."
+        return reparameterize(mu, logvar)
     def sample_latent(self, params:tuple[Tensor, Tensor]) -> Tensor: return reparameterize(*params)
     def regularisation_loss(self, params:tuple[Tensor, Tensor]) -> Tensor: return kl_divergence_gaussian(*params)
     def sample_prior(self, n:int, device=None) -> Tensor: return torch.randn(n, *self.latent_shapes[0], device=device)
@@ -236,7 +256,8 @@ class VanillaVAE(VAEAlgorithm):
     def posterior_mean(self, params:DiagonalGaussian) -> Tensor: return params[0]
     def output_record(self, params:DiagonalGaussian, z:Tensor, x_recon:Tensor) -> VAEOutput:
         "`(recon, mu, logvar)`: the decoded mean of p(x | z) for z ~ q(z | x), and q's parameters."
-        return VAEOutput(self.to_data(x_recon), [params], [z])
+        q = params if isinstance(params, DiagonalGaussian) else DiagonalGaussian(*params)   # a design's (mu, log_var)
+        return VAEOutput(self.to_data(x_recon), [q], [z])
     def loss(self, recon:Tensor, x:Tensor, mu:Tensor, logvar:Tensor) -> Tensor:
         "The model's own training loss from `model(x)`'s `(recon, mu, logvar)`: `loss_terms(x)['loss']`, same sample."
         return self._terms(x, self.from_data(recon), DiagonalGaussian(mu, logvar))["loss"]
@@ -261,10 +282,14 @@ def vae_loss(recon:Tensor, # the mean of p(x | z) in data space (probabilities f
              logvar:Tensor, # posterior log-variance
              beta:float=1.0, # weight of the KL term
              recon_loss:Literal["bce", "mse"]="bce", # the reconstruction loss
+             # "sum" over the batch as the variants tutorial does; "mean" per example, as vae_nb's models train
+             reduction:Literal["sum", "mean"]="sum",
             ) -> Tensor:
-    "The tutorials' negative (β-)ELBO: reconstruction + β·KL(q || N(0, I)), summed over dimensions, batch mean."
+    "The tutorials' negative (β-)ELBO: reconstruction + β·KL(q || N(0, I)), summed over dimensions and the batch."
+    if reduction not in ("sum", "mean"): raise ValueError(f"`reduction` must be 'sum' or 'mean', got {reduction!r}")
     out = torch.logit(recon, eps=1e-6) if recon_loss == "bce" else recon
-    return reconstruction_loss(out, x, recon_loss) + beta * kl_divergence_gaussian(mu, logvar)
+    loss = reconstruction_loss(out, x, recon_loss) + beta * kl_divergence_gaussian(mu, logvar)
+    return loss * len(x) if reduction == "sum" else loss
 
 # %% ../nbs/06_algorithm.ipynb #bf60706b
 def side_by_side(*objs, titles:list[str]|None=None):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_checkpoint.ipynb #e89ad840
 from __future__ import annotations
-import json, os, random, re
+import hashlib, json, os, random, re
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Iterable
@@ -15,27 +15,36 @@ from safetensors import SafetensorError
 from safetensors.torch import save as st_save, load as st_load
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'atomic_write', 'rng_state', 'set_rng_state', 'model_spec',
-           'save_checkpoint', 'read_metadata', 'read_checkpoint', 'load_checkpoint', 'remove_stale_tmp',
+__all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CheckpointError', 'atomic_write', 'rng_state', 'set_rng_state',
+           'model_spec', 'save_checkpoint', 'read_metadata', 'read_checkpoint', 'load_checkpoint', 'remove_stale_tmp',
            'recover_checkpoint']
 
 # %% ../nbs/05a_checkpoint.ipynb #58914919
 CHECKPOINT_FORMAT = "vae_nb.checkpoint"
 CHECKPOINT_VERSION = 1
 
+class CheckpointError(ValueError):
+    "A checkpoint that is damaged, crafted or does not fit what it is loaded into; nothing was loaded."
+
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
 def atomic_write(path:str|os.PathLike, # destination file
                  data:bytes|str, # content
                 ) -> Path:
-    "Write `data` to `path` via a temporary file and `os.replace`, so `path` is always either the old or the new file."
+    "Write `data` to `path` via a new temporary file and `os.replace`: `path` is always the old or the new file."
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # a leftover of this PID, or a planted link: removed, never followed (O_EXCL|O_NOFOLLOW creates a new file)
+    if os.path.lexists(tmp): os.unlink(tmp)
     try:
-        with open(tmp, "wb") as f:
+        with open(os.open(tmp, _NEW_FILE, 0o644), "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:   # name the file, not the temporary one, and what it needed
+        raise type(e)(e.errno, f"{e.strerror}, writing {len(data):,} bytes", str(path)) from None
     finally:
-        if tmp.exists(): tmp.unlink()
+        if os.path.lexists(tmp): os.unlink(tmp)
     return path
 
 # %% ../nbs/05a_checkpoint.ipynb #c44a68a1
@@ -49,6 +58,27 @@ def rng_state() -> tuple[dict[str, Tensor], dict]:
     return tensors, {"python": random.getstate(), "numpy": [kind, int(pos), int(has_gauss), float(cached)]}
 
 # %% ../nbs/05a_checkpoint.ipynb #a4a3477f
+def _check_rng(tensors:dict[str, Tensor], meta, where:str="the checkpoint") -> None:
+    "`CheckpointError` unless `set_rng_state(tensors, meta)` would succeed (tried on fresh generators, not the global)."
+    try:
+        t = tensors.get("torch")
+        if t is None or t.dtype != torch.uint8 or t.shape != torch.get_rng_state().shape:
+            raise ValueError(f"torch's state is {'missing' if t is None else f'{list(t.shape)} {t.dtype}'}")
+        torch.Generator().set_state(t)
+        n = tensors.get("numpy")
+        if n is None or n.dtype != torch.uint8 or n.shape != (2496,):
+            raise ValueError("NumPy's keys are not 2496 bytes")
+        kind, pos, has_gauss, cached = meta["numpy"]
+        if not (kind == "MT19937" and type(pos) is int and type(has_gauss) is int and isinstance(cached, float)):
+            raise ValueError(f"NumPy's state is {meta['numpy']!r}")
+        np.random.RandomState().set_state((kind, n.numpy().view("<u4").astype(np.uint32), pos, has_gauss, cached))
+        version, state, gauss = meta["python"]
+        if not (isinstance(state, list) and len(state) == 625 and all(type(s) is int for s in state)):
+            raise ValueError("Python's state is not 625 ints")
+        random.Random().setstate((version, tuple(state), gauss))
+    except (ValueError, TypeError, KeyError, OverflowError, RuntimeError) as e:
+        raise CheckpointError(f"{where} holds damaged random number generator states: {str(e)[:100]}") from None
+
 def set_rng_state(tensors:dict[str, Tensor], # as returned by `rng_state`
                   meta:dict, # as returned by `rng_state`
                  ) -> None:
@@ -71,22 +101,48 @@ def _optimizer_state(opt:torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict
             else: plain.setdefault(str(pid), {})[k] = v
     return tensors, {"class": type(opt).__name__, "param_groups": sd["param_groups"], "state": plain}
 
-def _load_optimizer_state(opt:torch.optim.Optimizer, tensors:dict[str, Tensor], meta:dict) -> None:
+def _optimizer_dict(opt:torch.optim.Optimizer, tensors:dict[str, Tensor], meta) -> dict:
+    "The state dict a saved optimizer state gives `opt`, every tensor checked against its parameter; else `ValueError`."
     template = opt.state_dict()["param_groups"]
-    sizes, saved = [len(g["params"]) for g in template], [len(g["params"]) for g in meta["param_groups"]]
-    if meta["class"] != type(opt).__name__ or sizes != saved:
-        raise ValueError(f"the checkpoint's optimizer is a {meta['class']} with parameter groups of sizes {saved}, "
+    groups = meta.get("param_groups") if isinstance(meta, dict) else None
+    if not (isinstance(groups, list) and all(isinstance(g, dict) and isinstance(g.get("params"), list) for g in groups)
+            and isinstance(meta.get("state"), dict)):
+        raise ValueError("its optimizer state is not a JSON object with `param_groups` and `state`")
+    sizes, saved = [len(g["params"]) for g in template], [len(g["params"]) for g in groups]
+    if meta.get("class") != type(opt).__name__ or sizes != saved:
+        raise ValueError(f"the checkpoint's optimizer is a {meta.get('class')} with parameter groups of sizes {saved}, "
                          f"but it is being loaded into a {type(opt).__name__} with sizes {sizes}")
-    groups = [
-        {k: tuple(v) if isinstance(t.get(k), tuple) else v for k, v in g.items()}
-        for g, t in zip(meta["param_groups"], template)
-    ]
-    state = {}
+    bad = [(k, v, type(t.get(k)).__name__) for g, t in zip(groups, template) for k, v in g.items()
+           if k != "params" and k in t and type(v) is not type(t[k]) and not (isinstance(t[k], tuple) and
+           isinstance(v, list)) and not (isinstance(t[k], float) and type(v) is int)]
+    if bad: raise ValueError(f"its optimizer setting {bad[0][0]!r} must be a {bad[0][2]}, got {bad[0][1]!r}")
+    groups = [{k: tuple(v) if isinstance(t.get(k), tuple) else v for k, v in g.items()}
+              for g, t in zip(groups, template)]
+    params = [p for g in opt.param_groups for p in g["params"]]
+    state, keys = {}, None
     for key, v in tensors.items():
-        pid, name = key.split("/", 1)
+        pid, _, name = key.partition("/")
+        if not (pid.isdigit() and int(pid) < len(params) and name):
+            raise ValueError(f"its optimizer state {key!r} names no parameter (there are {len(params)})")
+        p = params[int(pid)]
+        # a moment estimate matches its parameter exactly; a step count (torch's optimizers call it `step`) is a scalar
+        count = name == "step" and v.dim() == 0 and v.is_floating_point()
+        if (v.shape, v.dtype) != (p.shape, p.dtype) and not count:
+            raise ValueError(f"its optimizer state {key} is {list(v.shape)} {str(v.dtype).removeprefix('torch.')}, "
+                             f"its parameter {list(p.shape)} {str(p.dtype).removeprefix('torch.')}")
+        if v.is_floating_point() and not (torch.isfinite(v).all() and (not name.endswith("_sq") or (v >= 0).all())):
+            raise ValueError(f"its optimizer state {key} holds NaN, infinite{' or negative' * name.endswith('_sq')} "
+                             "values")
+        if count and not (v >= 0 and v == v.round()): raise ValueError(f"its step count {key} is {v.item()}")
         state.setdefault(int(pid), {})[name] = v
-    for pid, d in meta["state"].items(): state.setdefault(int(pid), {}).update(d)
-    opt.load_state_dict({"state": state, "param_groups": groups})
+    for pid, d in meta["state"].items():
+        if not (pid.isdigit() and int(pid) < len(params) and isinstance(d, dict)):
+            raise ValueError(f"its optimizer state {pid!r} names no parameter (there are {len(params)})")
+        state.setdefault(int(pid), {}).update(d)
+    for pid, s in sorted(state.items()):   # every parameter with a state has the same entries
+        keys = keys or sorted(s)
+        if sorted(s) != keys: raise ValueError(f"its optimizer state of parameter {pid} has {sorted(s)}, not {keys}")
+    return {"state": state, "param_groups": groups}
 
 # %% ../nbs/05a_checkpoint.ipynb #a9584d45
 def _plain(v) -> bool:
@@ -116,6 +172,14 @@ def _jsonable(o):
 
 def _json_copy(meta:dict) -> str: return json.dumps(meta, indent=1)
 
+def _digest(meta:dict, tensors:dict[str, Tensor]) -> str:
+    "SHA-256 of the metadata (but its own `sha256`) and every tensor: a resumed run continues exactly or is refused."
+    h = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode())
+    for k in sorted(tensors):
+        t = tensors[k].contiguous()
+        h.update(f"{k} {t.dtype} {list(t.shape)}".encode()); h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
 
 def save_checkpoint(
     path: str | os.PathLike,  # the `.safetensors` file to write (a `.json` copy of the metadata goes beside it)
@@ -143,15 +207,16 @@ def save_checkpoint(
     for k, v in (tensors or {}).items(): put(f"extra/{k}", v)
     doc = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "model": model_spec(model),
            "optimizers": opt_meta, "rng": rng_m, **(meta or {})}
-    text = json.dumps(doc, default=_jsonable)
+    doc = json.loads(json.dumps(doc, default=_jsonable))
+    text = json.dumps({**doc, "sha256": _digest(doc, out)})
     atomic_write(path, st_save(out, metadata={"vae_nb": text}))   # the checkpoint: the one source of truth
     # a copy for people and tools, derived from it
     atomic_write(path.with_suffix(".json"), _json_copy(json.loads(text)))
     return path
 
 # %% ../nbs/05a_checkpoint.ipynb #45954c33
-def _bad(path:Path, why) -> ValueError:
-    return ValueError(
+def _bad(path:Path, why) -> CheckpointError:
+    return CheckpointError(
         f"`path` {str(path)!r} is not a readable vae_nb checkpoint (corrupt, truncated or another format): {why}"
     )
 
@@ -160,27 +225,52 @@ def read_metadata(path:str|os.PathLike, # a file written by `save_checkpoint`
     "The JSON metadata of a checkpoint, from its header alone; `ValueError` for a corrupt or foreign file."
     path = Path(path)
     if not path.is_file(): raise FileNotFoundError(f"`path`: no checkpoint file at {str(path)!r}")
+    return _header(path)[0]
+
+def _json(text:bytes|str, path:Path, depth:int=32):
+    "`json.loads(text)`, refused (before parsing) when its arrays and objects nest deeper than `depth`."
+    text = text.encode() if isinstance(text, str) else text
+    b = np.frombuffer(re.sub(rb'"(?:[^"\\]|\\.)*"', b"", text), np.uint8)   # strings may hold brackets
+    nesting = np.cumsum(np.isin(b, (91, 123)).astype(np.int64) - np.isin(b, (93, 125)))   # [{ opens, ]} closes
+    if len(nesting) and nesting.max() > depth: raise _bad(path, f"JSON nested more than {depth} deep")
+    return json.loads(text)
+
+def _header(path:Path) -> tuple[dict, int]:
+    "The checked metadata and the header's length; the header is bounded and the tensors' sizes add up to the file."
     with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        if not 2 <= n <= 100_000_000: raise _bad(path, f"a header of {n} bytes")
+        n, size = int.from_bytes(f.read(8), "little"), os.fstat(f.fileno()).st_size
+        if not 2 <= n <= min(100_000_000, size - 8): raise _bad(path, f"a header of {n} bytes")
         header = f.read(n)
-    try:meta = json.loads(json.loads(header)["__metadata__"]["vae_nb"])
-    except (ValueError, KeyError, TypeError) as e: raise _bad(path, repr(e)) from None
+    try:
+        outer = _json(header, path)
+        ends = [e["data_offsets"][1] for k, e in outer.items() if k != "__metadata__"]
+        if not all(type(e) is int for e in ends): raise ValueError("tensor offsets that are not ints")
+        if max(ends, default=0) != size - 8 - n:
+            raise ValueError(
+                f"its header describes {max(ends, default=0)} bytes of tensors, the file holds {size - 8 - n}"
+            )
+        meta = _json(outer["__metadata__"]["vae_nb"], path)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError) as e:
+        raise _bad(path, e if isinstance(e, CheckpointError) else repr(e)) from None
     if (
         not isinstance(meta, dict)
         or meta.get("format") != CHECKPOINT_FORMAT
         or meta.get("version") != CHECKPOINT_VERSION
     ):
         got = meta if not isinstance(meta, dict) else f"format {meta.get('format')!r} version {meta.get('version')!r}"
-        raise ValueError(f"`path` {str(path)!r} is not a vae_nb checkpoint of version {CHECKPOINT_VERSION}, got {got}")
-    return meta
+        raise CheckpointError(
+            f"`path` {str(path)!r} is not a vae_nb checkpoint of version {CHECKPOINT_VERSION}, got {got}"
+        )
+    return meta, n
 
 # %% ../nbs/05a_checkpoint.ipynb #1ac2599a
 def read_checkpoint(path:str|os.PathLike, # a file written by `save_checkpoint`
                    ) -> tuple[dict, dict[str, Tensor]]:
     "The metadata and tensors of a checkpoint, validated; `ValueError` for a corrupt, truncated or foreign file."
-    meta = read_metadata(path)
-    try: return meta, st_load(Path(path).read_bytes())
+    path = Path(path)
+    if not path.is_file(): raise FileNotFoundError(f"`path`: no checkpoint file at {str(path)!r}")
+    meta = _header(path)[0]   # checked first: its sizes add up to the file, so reading the tensors allocates no more
+    try: return meta, st_load(path.read_bytes())
     except SafetensorError as e: raise _bad(Path(path), e) from None
 
 # %% ../nbs/05a_checkpoint.ipynb #18271a9d
@@ -195,22 +285,37 @@ def load_checkpoint(path:str|os.PathLike, # a file written by `save_checkpoint`
                    ) -> dict:
     "Restore `model`, `optimizers` (and RNGs) from a checkpoint; return its metadata (extra tensors under `'tensors'`)."
     meta, tensors = read_checkpoint(path)
-    if model is not None:
-        try: model.load_state_dict(_prefixed(tensors, "model/"))
-        except RuntimeError as e:
-            raise ValueError(f"checkpoint {str(path)!r} holds a {meta['model']['class']} whose weights do not fit this "
-                             f"{type(model).__name__}: {str(e).splitlines()[0]} ...") from None
+    where = f"checkpoint {str(path)!r}"
+    if model is not None:   # every check comes first: nothing is loaded from a checkpoint that fails one
+        weights, want = _prefixed(tensors, "model/"), model.state_dict()
+        wrong = next((k for k in sorted(want.keys() | weights.keys()) if k not in want or k not in weights
+                      or (want[k].shape, want[k].dtype) != (weights[k].shape, weights[k].dtype)), None)
+        if wrong:
+            got = lambda d: (f"{list(d[wrong].shape)} {str(d[wrong].dtype).removeprefix('torch.')}" if wrong in d
+                             else "missing")
+            cls = meta["model"].get("class") if isinstance(meta.get("model"), dict) else None
+            raise CheckpointError(f"{where} holds a {cls} whose weights do not fit this {type(model).__name__}: "
+                                  f"{wrong} is {got(weights)} in the file, {got(want)} in the model")
     names, optimizers = ((list(optimizers), list(optimizers.values())) if isinstance(optimizers, dict)
                          else (None, list(optimizers)))
+    states = []
     if optimizers:
-        if len(optimizers) != len(meta["optimizers"]):
-            raise ValueError(f"checkpoint {str(path)!r} holds {len(meta['optimizers'])} optimizer state(s), "
-                             f"got {len(optimizers)} optimizer(s)")
-        saved = [m.get("name") for m in meta["optimizers"]]
-        if names is not None and None not in saved and saved != names:
-            raise ValueError(f"checkpoint {str(path)!r} holds the optimizers {saved}, got {names}")
-        for i, (opt, m) in enumerate(zip(optimizers, meta["optimizers"])):
-            _load_optimizer_state(opt, _prefixed(tensors, f"optim/{i}/"), m)
+        saved = meta.get("optimizers")
+        if not isinstance(saved, list) or len(optimizers) != len(saved):
+            raise CheckpointError(f"{where} holds {len(saved) if isinstance(saved, list) else 'no'} optimizer "
+                                  f"state(s), got {len(optimizers)} optimizer(s)")
+        saved_names = [m.get("name") if isinstance(m, dict) else None for m in saved]
+        if names is not None and None not in saved_names and saved_names != names:
+            raise CheckpointError(f"{where} holds the optimizers {saved_names}, got {names}")
+        for i, (opt, m) in enumerate(zip(optimizers, saved)):
+            try: states.append(_optimizer_dict(opt, _prefixed(tensors, f"optim/{i}/"), m))
+            except ValueError as e: raise CheckpointError(f"{where}: {e}") from None
+    if restore_rng: _check_rng(_prefixed(tensors, "rng/"), meta.get("rng"), where)
+    if "sha256" in meta and meta["sha256"] != _digest(meta, tensors):   # checked last: the other errors say more
+        raise CheckpointError(f"{where} was changed after it was written: its contents do not match the SHA-256 "
+                              "it records, so it cannot be loaded exactly")
+    if model is not None: model.load_state_dict(weights)
+    for opt, s in zip(optimizers, states): opt.load_state_dict(s)
     if restore_rng: set_rng_state(_prefixed(tensors, "rng/"), meta["rng"])
     return {**meta, "tensors": _prefixed(tensors, "extra/")}
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_cli.ipynb #5e7782a6
 from __future__ import annotations
-import argparse, io, json, math, os, re, sys, tempfile, time
+import argparse, errno, io, json, math, os, re, shutil, sys, tempfile, time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -364,6 +364,14 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 # %% ../nbs/09_cli.ipynb #3d4b8e61
+def _full(e:OSError) -> str:
+    "One line for a full disk (or quota): the file, what it needed, the space left; earlier checkpoints stay loadable."
+    where = Path(e.filename) if e.filename else None
+    try: free = f"{shutil.disk_usage(where.parent if where else '.').free:,} bytes free"
+    except OSError: free = "free space unknown"
+    return (f"no space left to write {where or 'an output file'}: {e.strerror} ({free}); free some space and run it"
+            " again (files written before, such as the last checkpoint, are intact)")
+
 def main(argv:Sequence[str]|None=None, # the arguments (default: `sys.argv[1:]`)
         ) -> int:
     "Run the `vae_nb` command; return its exit status."
@@ -373,6 +381,9 @@ def main(argv:Sequence[str]|None=None, # the arguments (default: `sys.argv[1:]`)
         if a.command is None: raise CLIError("choose a command: train, eval, sample or encode (see `vae_nb --help`)")
         try: a.run(a)
         except (CLIError, RunError) as e: raise CLIError(f"vae_nb {a.command}: error: {e}") from None
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT): raise
+            raise CLIError(f"vae_nb {a.command}: error: {_full(e)}") from None
     except CLIError as e:
         msg = str(e)
         print(msg if ": error: " in msg else f"vae_nb: error: {msg}", file=sys.stderr)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/08c_commands.ipynb #471a30ae
 from __future__ import annotations
-import argparse, io, json, math, os, re, sys, tempfile, time
+import argparse, io, json, math, os, re, shutil, sys, tempfile, time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -19,7 +19,7 @@ from .interface import evaluating
 from .metrics import evaluate_likelihood, bits_per_dim
 from .train import Trainer, evaluate
 from .step import NonFiniteLossError
-from .checkpoint import atomic_write, read_checkpoint
+from .checkpoint import CheckpointError, atomic_write, read_checkpoint, remove_stale_tmp
 from .distributed import get_device, init_distributed, seed_everything
 from .ladder import level_statistics
 from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
@@ -37,8 +37,8 @@ from fastprogress.fastprogress import IN_NOTEBOOK
 import numpy as np
 
 # %% auto #0
-__all__ = ['MAX_SEED', 'MAX_SAMPLES', 'MAX_K', 'DEFAULT_EPOCHS', 'CLIError', 'train_command', 'eval_command', 'sample_command',
-           'save_array', 'encode_command']
+__all__ = ['MAX_SEED', 'MAX_SAMPLES', 'MAX_K', 'DEFAULT_EPOCHS', 'CLIError', 'lock_run', 'train_command', 'eval_command',
+           'sample_command', 'save_array', 'encode_command']
 
 # %% ../nbs/08c_commands.ipynb #ee4cf4e5
 class CLIError(Exception):
@@ -121,6 +121,38 @@ def _run_spec(a:argparse.Namespace, info:DataInfo) -> RunSpec:
     if not kind.has_beta: spec.beta = None
     return spec
 
+def _memory() -> int:
+    "Bytes of memory this process may use: the machine's, or its control group's limit when lower."
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try: limit = int(Path("/sys/fs/cgroup/memory.max").read_text())
+    except (OSError, ValueError): limit = total   # no limit ("max"), or not Linux's cgroup v2
+    return min(total, limit)
+
+def _gb(n:float) -> str: return f"{n / 2**30:,.1f} GB"
+
+def _check_fits(spec:RunSpec, a:argparse.Namespace) -> None:
+    "`CLIError` unless the model's weights, gradients and Adam's moments, and a batch's activations, fit in memory."
+    with torch.device("meta"): model = MODELS[spec.model].build(spec)   # nothing allocated
+    n = sum(p.numel() for p in model.parameters())
+    widths = [m.out_features for m in model.modules() if isinstance(m, nn.Linear)] or [math.prod(spec.shape)]
+    need = 16 * n + 4 * a.batch_size * 3 * sum(widths)   # 4 float32 copies; a batch's activations, kept for backward
+    if need > _memory():
+        flags = " ".join(f"{f} {getattr(a, k)}" for f, k in (("--hidden", "hidden"), ("--latent-dim", "latent_dim"),
+                         ("--latent-dims", "latent_dims"), ("--layers", "layers")) if getattr(a, k) is not None)
+        raise CLIError(f"{flags or f'--model {spec.model}'}: a {spec.model} model of {n:,} parameters needs about "
+                       f"{_gb(need)} to train, more than the {_gb(_memory())} of memory here; choose smaller sizes")
+
+def _check_image_size(source:DataSource) -> None:
+    "`CLIError` unless the folder's images, resized to `--image-size`, fit in memory (counted before any is read)."
+    if source.image_size is None: return
+    from .user_data import _image_files
+    try: n = len(_image_files(Path(source.path))[0])
+    except (DataNotFoundError, ValueError, OSError): return   # reading the folder says what is wrong
+    need = n * (source.channels or 3) * source.image_size**2 * 4 * 2   # the images, and their resized copies
+    if need > _memory():
+        raise CLIError(f"--image-size {source.image_size}: {n} images of {source.image_size}x{source.image_size} "
+                       f"pixels need about {_gb(need)}, more than the {_gb(_memory())} of memory here")
+
 def _check_writable(path:Path, flag:str) -> None:
     "Raise `CLIError` unless `path` is, or can be created as, a folder we can write; leaves nothing behind."
     if path.exists() and not path.is_dir(): raise CLIError(f"{flag} {path} exists and is not a folder")
@@ -146,8 +178,54 @@ def _run_files(folder:Path) -> list[Path]:
         + list(folder.glob("tensorboard/events.out.tfevents.*"))
     )
 
+def _lock_holder(folder:Path) -> str:
+    "The id of the process holding a `flock` on `folder` (from Linux's /proc/locks), or 'another process'."
+    st = folder.stat()
+    try: lines = Path("/proc/locks").read_text().splitlines()
+    except OSError: return "another process"
+    for line in lines:
+        parts = line.split()
+        if len(parts) > 5 and parts[1] == "FLOCK" and parts[5].rsplit(":", 1)[-1] == str(st.st_ino):
+            return f"process {parts[4]}"
+    return "another process"
+
+def lock_run(folder:Path, # the run folder (created if missing)
+             flag:str="--out", # how the user named it, for the message
+            ) -> int:
+    "Take an exclusive lock on a run folder for the life of a writing command; `CLIError` naming the holder if taken."
+    import fcntl
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder, os.O_RDONLY)
+    try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise CLIError(f"{flag} {folder} is in use by {_lock_holder(folder)} (vae_nb writing that run); wait for it "
+                       "to end, or pick another folder") from None
+    return fd
+
+_OUTPUT_NAMES = ("checkpoint.safetensors", "checkpoint.json", "history.csv", "history.json", "steps.csv", "steps.json",
+                 "loss_curve.png", "reconstructions.png", "samples.png")
+
+def _set_aside(out:Path) -> Path:
+    "Move the run files of `out` into `out/.replaced.PID`, where they wait until the new run has a checkpoint."
+    aside = out / f".replaced.{os.getpid()}"
+    for p in _run_files(out):
+        (aside / p.relative_to(out)).parent.mkdir(parents=True, exist_ok=True)
+        os.replace(p, aside / p.relative_to(out))
+    return aside
+
+def _settle(out:Path, aside:Path, replaced:bool) -> None:
+    "Drop the set-aside run once the new one has a checkpoint (`replaced`); else drop the new run's files, put it back."
+    if not replaced:
+        for p in _run_files(out): p.unlink()
+        for p in sorted(aside.rglob("*")):
+            if p.is_file():
+                (out / p.relative_to(aside)).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(p, out / p.relative_to(aside))
+    shutil.rmtree(aside, ignore_errors=True)
+
 def _out_dir(a:argparse.Namespace) -> Path:
-    "The checked output folder of `train` (not created yet, nothing removed yet)."
+    "The checked output folder of `train`, created and locked (`a.lock`) for the command's life; nothing removed yet."
     if a.resume and a.overwrite:
         raise CLIError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
     if a.out is None:
@@ -159,9 +237,21 @@ def _out_dir(a:argparse.Namespace) -> Path:
     else:
         out = a.out
     _check_writable(out, "--out")
+    a.created, a.out_dir = not out.exists(), out
+    # the checks below hold while we write: a second command on `out` waits for none of them
+    if int(os.environ.get("RANK", 0)) == 0:   # the process that writes (one per run under torchrun)
+        a.lock = lock_run(out, "--out")
+        remove_stale_tmp(out)   # a dead process's temporary files: a folder of only those is empty
+        # an --overwrite killed before its new run had a checkpoint: the old run goes back (we hold the lock)
+        for aside in out.glob(".replaced.*"): _settle(out, aside, (out / CHECKPOINT).is_file())
+    folders = [n for n in _OUTPUT_NAMES if (out / n).is_dir()]
+    if folders: raise CLIError(f"--out {out}: {folders[0]} is a folder, where the run writes a file; move it away")
     is_run = (out / CHECKPOINT).is_file()
     if a.resume:
-        if not is_run: raise CLIError(f"--resume: there is no run to continue in {out} (no {CHECKPOINT})")
+        if not is_run:
+            raise CLIError(
+                f"--resume: there is no run to continue in {out} (no {CHECKPOINT}); train it without --resume"
+            )
     elif is_run and not a.overwrite:
         raise CLIError(
             f"--out {out} already holds a run; pass --resume to continue it, --overwrite to replace it, or another"
@@ -315,6 +405,15 @@ def _layers(model:nn.Module, a:argparse.Namespace) -> nn.Module:
 # %% ../nbs/08c_commands.ipynb #7eb64bd6
 def train_command(a:argparse.Namespace) -> Path:
     "`vae_nb train`: check everything, train with `vae_nb.train.Trainer`, write the pictures; return the run folder."
+    a.lock, a.created = None, False
+    try: return _train(a)
+    finally:
+        if a.lock is not None: os.close(a.lock)   # the lock goes with it
+        out = getattr(a, "out_dir", None)
+        if a.created and out is not None and out.is_dir() and not any(out.iterdir()): out.rmdir()   # nothing written
+
+def _train(a:argparse.Namespace) -> Path:
+    "What `train_command` does while it holds the run folder's lock."
     if a.resume:
         out = _out_dir(a); spec = _resumed_spec(a, out)
         given = [f for f, v in (("--image-size", a.image_size), ("--channels", a.channels),
@@ -326,8 +425,9 @@ def train_command(a:argparse.Namespace) -> Path:
         a.model, a.data = a.model or "vae", a.data or DEFAULT_DATA
         a.batch_size, a.seed = a.batch_size or 128, a.seed or 0
         source = _source(a)
+        if source is not None: _check_image_size(source)
         info = data_info(a.data) if source is None else _user_info(source)
-        spec = _run_spec(a, info); out = _out_dir(a)
+        spec = _run_spec(a, info); _check_fits(spec, a); out = _out_dir(a)
         if source is not None: spec.source = asdict(source)
     try:
         callbacks = ([tensorboard_callback(out / "tensorboard", spec.shape if len(spec.shape) == 3 else None)]
@@ -350,15 +450,18 @@ def train_command(a:argparse.Namespace) -> Path:
                       callbacks=[loss_curve_callback(out / "loss_curve.png", epochs), *callbacks],
                       # a bar for people, one line per epoch for logs
                       progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True)
-    if rank == 0 and a.overwrite and (out / CHECKPOINT).is_file():
-        for p in _run_files(out): p.unlink()   # the previous run's files; nobody else's
+    # the previous run's files (nobody else's) wait aside until the new run has a checkpoint
+    aside = _set_aside(out) if rank == 0 and a.overwrite and (out / CHECKPOINT).is_file() else None
     created = not out.exists()
     try: history = trainer.fit(epochs, resume=a.resume or None)
+    except CheckpointError as e: raise CLIError(f"--resume: {e}") from None
     except (NonFiniteLossError, ValueError) as e:
         # not a divergence: a bug, with its traceback
         if not isinstance(e, NonFiniteLossError) and "must be finite" not in str(e): raise
         if rank == 0 and created and out.is_dir() and not any(out.iterdir()): out.rmdir()
         raise _diverged(e, trainer, spec) from None
+    finally:
+        if aside is not None: _settle(out, aside, (out / CHECKPOINT).is_file())
     if rank == 0:
         if len(spec.shape) == 3:
             save_pictures(model, valid_data[0], out, spec.shape,
@@ -455,6 +558,8 @@ def sample_command(a:argparse.Namespace) -> Path:
         raise CLIError(f"--out {out} is a folder; give a {'.png' if pictures else '.csv or .npy'} file name")
     if not pictures and out.suffix.lower() not in (".csv", ".npy"):
         raise CLIError(f"--out {out}: samples of feature vectors are written to a .csv or .npy file")
+    if pictures and out.suffix.lower() not in (".png", ".npy"):
+        raise CLIError(f"--out {out}: samples of images are written to a .png grid or a .npy array (N, C, H, W)")
     if out.exists() and not a.overwrite: raise CLIError(f"--out {out} exists; pass --overwrite to replace it")
     _check_writable(out.parent, "--out folder")
     model, spec, path = load_run(path, _device(a.device))
@@ -464,7 +569,8 @@ def sample_command(a:argparse.Namespace) -> Path:
     if not torch.isfinite(images).all():
         raise CLIError(f"{path}: the model's samples hold NaN or infinite values; nothing was written")
     out.parent.mkdir(parents=True, exist_ok=True)
-    if pictures:save_grid(images, out, spec.shape, nrow)
+    if pictures and out.suffix.lower() == ".png": save_grid(images, out, spec.shape, nrow)
+    elif pictures: save_array(images.float().cpu(), out)
     else: save_array(_in_data_units(images, spec), out)
     rows = "" if labels is None or a.label is not None else f", one row of {nrow} per class"
     print(
@@ -541,6 +647,10 @@ def encode_command(a:argparse.Namespace) -> Path:
         progress=sys.stdout.isatty() or IN_NOTEBOOK,
     )
     if a.logvar and levels[0][1] is None: raise CLIError(f"--logvar: a {spec.model} model has no posterior variance")
+    bad = sum(int((~torch.isfinite(t)).sum()) for level in levels for t in level if t is not None)
+    if bad:   # as `eval` refuses the same run
+        raise CLIError(f"{path}: the model's latents hold {bad} NaN or infinite values; its weights are finite but"
+                       " overflow; nothing was written")
     chosen = [levels[a.level]] if a.level is not None else levels
     names = lambda l: ("mu", "logvar") if len(chosen) == 1 else (f"mu_{l}", f"logvar_{l}")
     arrays = {

@@ -4,14 +4,14 @@
 
 # %% ../nbs/01_config.ipynb #983cf7f6
 from __future__ import annotations
-import math, numbers
+import math, numbers, warnings
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 from torch import nn
 from .core import RECONSTRUCTION_LOSSES, check_int, check_number, describe
 
 # %% auto #0
-__all__ = ['ConstantBeta', 'LinearWarmup', 'CyclicalAnnealing', 'VAEConfig']
+__all__ = ['ConstantBeta', 'LinearWarmup', 'CyclicalAnnealing', 'VAEConfig', 'check_first_batch']
 
 # %% ../nbs/01_config.ipynb #ea77a5be
 def _check_step(step) -> int:
@@ -81,6 +81,7 @@ def _check_modules(value, # the list to check
         if not isinstance(m, nn.Module): raise TypeError(f"`{name}[{i}]` must be an nn.Module, got {describe(m)}")
     return list(value)
 
+
 @dataclass
 class VAEConfig:
     "Validated description of a standard, β or hierarchical VAE: one encoder and one decoder per latent level."
@@ -99,7 +100,30 @@ class VAEConfig:
     input_shape:tuple[int, ...]|None=None # per-example data shape; reconstructions are reshaped to (N, *input_shape)
     free_bits:float=0.0 # free-bits floor in nats per latent dimension (0: off)
 
+    def __setattr__(self, name, value):
+        "Set a field and check the whole config again, so a change after construction obeys the same rules."
+        if not self.__dict__.get("_checked"): return super().__setattr__(name, value)
+        old = self.__dict__.get(name)
+        super().__setattr__(name, value)
+        try: self._check()
+        except Exception:
+            super().__setattr__(name, old)
+            raise
+
     def __post_init__(self):
+        self._check()
+        super().__setattr__("_checked", True)
+        if len(self.decoders) < self.depth:
+            warnings.warn(f"one data decoder at depth {self.depth}: vae_nb reads the levels above through `priors` "
+                          "(a top-down decoder); lucid's VAEConfig needs one decoder per level", stacklevel=3)
+
+    def _check(self):
+        "Apply every rule, normalising the lists and numbers in place."
+        self.__dict__["_checked"], checked = False, self.__dict__.get("_checked", False)
+        try: self._rules()
+        finally: self.__dict__["_checked"] = checked
+
+    def _rules(self):
         self.encoders, self.decoders = _check_modules(self.encoders, "encoders"), _check_modules(
             self.decoders, "decoders"
         )
@@ -156,3 +180,21 @@ class VAEConfig:
         if not shape or any(s < 1 for s in shape):
             raise ValueError(f"`input_shape` must be a non-empty tuple of positive ints, got {tuple(shape)!r}")
         return tuple(int(s) for s in shape)
+
+# %% ../nbs/01_config.ipynb #969615af
+def check_first_batch(out, # the decoder's output on the first training batch
+                      x, # that batch
+                      kind:str, # the reconstruction loss, "bce" or "mse"
+                      logits:bool, # whether the model reads `out` as logits (False: as probabilities)
+                      fix:str, # what to change, for the message
+                      arg:str="recon", # the model's argument that chooses the loss
+                     ) -> None:
+    "Refuse a BCE decoder whose outputs all lie in [0, 1] where logits are read, and BCE on data outside [0, 1]."
+    if kind != "bce": return
+    if logits and out.numel() >= 16 and bool(((out >= 0) & (out <= 1)).all()):
+        raise ValueError(f"reconstruction loss 'bce' reads the decoder's output as logits, but all {out.numel()} "
+                         f"values of the first batch lie in [0, 1] (a sigmoid inside forward?): {fix}")
+    if x.numel() and not (0 <= float(x.min()) and float(x.max()) <= 1):
+        raise ValueError(f"reconstruction loss 'bce' needs data in [0, 1], got values in [{float(x.min()):.3g}, "
+                         f"{float(x.max()):.3g}]: pass {arg}='mse' (the pluggable design's default) "
+                         "for real-valued data")

@@ -49,7 +49,11 @@ class CVAE(VanillaVAE):
                  condition_encoder:nn.Module|None=None, # any module mapping the condition (instead of `n_classes`)
                  # how the condition joins x: features (MLP), constant channels (conv)
                  join:Literal["features", "channels"]="features",
+                 cond_encoder:nn.Module|None=None, # the pluggable design's name for `condition_encoder`
                  **kwargs):
+        if cond_encoder is not None:
+            if condition_encoder is not None: raise TypeError("pass `condition_encoder` or `cond_encoder`, not both")
+            condition_encoder = cond_encoder
         super().__init__(encoder, decoder, optimizer, d_latent, **kwargs)
         if join not in ("features", "channels"):
             raise ValueError(f"`join` must be 'features' or 'channels', got {join!r}")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_data.ipynb #f70ab359
 from __future__ import annotations
-import csv, gzip, math, os, re, shutil, socket, tarfile
+import csv, gzip, math, os, re, shutil, socket, tarfile, zlib
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, Sequence
@@ -17,9 +17,9 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorData
 
 # %% auto #0
 __all__ = ['DIGITS_SPLITS', 'MNIST_SPLITS', 'BINARIZED_MNIST_SPLITS', 'BINARIZED_MNIST_URL', 'CIFAR10_SPLITS', 'DATASETS',
-           'DEFAULT_DATA', 'DataNotFoundError', 'default_root', 'load_digits_data', 'write_idx', 'load_mnist',
-           'DataFileError', 'load_binarized_mnist', 'load_cifar10', 'DynamicBinarize', 'DataInfo', 'data_info',
-           'load_dataset']
+           'DEFAULT_DATA', 'DataNotFoundError', 'default_root', 'load_digits_data', 'read_idx', 'write_idx',
+           'load_mnist', 'DataFileError', 'load_binarized_mnist', 'load_cifar10', 'DynamicBinarize', 'DataInfo',
+           'data_info', 'load_dataset']
 
 # %% ../nbs/03_data.ipynb #54a98bb9
 class DataNotFoundError(FileNotFoundError):
@@ -65,6 +65,25 @@ _IDX_TYPES = {
     torch.float64: 0x0E,
 }
 
+def read_idx(path:str|os.PathLike, # an IDX file (not gzipped)
+             ndim:int, # the number of dimensions it must have
+            ) -> Tensor:
+    "The tensor of an IDX file, its header checked against its size first; a `DataFileError` naming it otherwise."
+    path = Path(path)
+    with open(path, "rb") as f:
+        head, size = f.read(4), os.fstat(f.fileno()).st_size
+        types = {v: k for k, v in _IDX_TYPES.items()}
+        if len(head) < 4 or head[:2] != b"\0\0" or head[2] not in types or head[3] != ndim:
+            raise DataFileError(f"{path} is not an IDX file of {ndim} dimension(s) (magic number {head.hex()})")
+        dims = [int.from_bytes(f.read(4), "big") for _ in range(ndim)]
+        dtype = types[head[2]]
+        want = 4 + 4 * ndim + math.prod(dims) * dtype.itemsize
+        if size != want:
+            raise DataFileError(f"{path} holds {size} bytes, but its header describes {dims} values ({want} bytes):"
+                                " truncated or damaged")
+        data = np.frombuffer(f.read(), dtype=torch.empty(0, dtype=dtype).numpy().dtype.newbyteorder(">"))
+    return torch.from_numpy(data.astype(data.dtype.newbyteorder("="))).reshape(dims)
+
 def write_idx(t:Tensor, # tensor to store; dtype uint8, int8, int16, int32, float32 or float64
               path:str|os.PathLike, # destination; gzipped when it ends in ".gz"
              ) -> Path:
@@ -84,7 +103,11 @@ def _unpack_gz(folder:Path, names:Sequence[str]) -> None:
         plain, packed = folder / name, folder / f"{name}.gz"
         if plain.exists() or not packed.exists(): continue
         tmp = folder / f".{name}.tmp"
-        with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst: shutil.copyfileobj(src, dst)
+        try:
+            with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst: shutil.copyfileobj(src, dst)
+        except (OSError, EOFError, zlib.error) as e:   # BadGzipFile is an OSError
+            tmp.unlink(missing_ok=True)
+            raise DataFileError(f"{packed} is not a readable gzip file ({_first_line(e)})") from None
         os.replace(tmp, plain)
 
 def _download(fetch:Callable[[], None], what:str, where:Path, files:str, url:str) -> None:
@@ -123,9 +146,16 @@ def load_mnist(
     if not all((raw / n).exists() for n in plain):
         args = (cls.__name__, raw, ", ".join(names), cls.mirrors[0])
         if not download: raise _missing(*args)
-        _download(lambda: cls(root, download=True), *args)
-    ds = cls(root, train=split == "train", download=False)
-    return TensorDataset(ds.data.unsqueeze(1).float() / 255, ds.targets)
+        fetcher = cls.__new__(cls); fetcher.root = str(root)   # only its `download`: its reader may unpickle
+        _download(fetcher.download, *args)
+    prefix = "train" if split == "train" else "t10k"   # read by `read_idx`, never torchvision's legacy .pt cache
+    x, y = read_idx(raw / f"{prefix}-images-idx3-ubyte", 3), read_idx(raw / f"{prefix}-labels-idx1-ubyte", 1)
+    if x.dtype != torch.uint8 or x.shape[1:] != (28, 28) or y.dtype != torch.uint8 or len(y) != len(x):
+        raise DataFileError(f"{raw}: {prefix} images {tuple(x.shape)} {x.dtype} and labels {tuple(y.shape)} {y.dtype} "
+                            "are not N 28x28 uint8 images with N uint8 labels")
+    if len(y) and int(y.max()) > 9:
+        raise DataFileError(f"{raw / f'{prefix}-labels-idx1-ubyte'}: a label is {int(y.max())}, not a class 0-9")
+    return TensorDataset(x.unsqueeze(1).float() / 255, y.long())
 
 # %% ../nbs/03_data.ipynb #3bb85ba4
 class DataFileError(ValueError):

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_estimator.ipynb #812e4683
 from __future__ import annotations
-import copy
+import copy, warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 import numpy as np
@@ -122,7 +122,32 @@ class VAEEstimatorModule(VAEBase):
         with evaluating(self): return self.to_data(self.decoder(self.encode(x, condition).mean))
 
 # %% ../nbs/07_estimator.ipynb #03fa1300
-class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+# the Lightning trainer keywords the design passes through `**kwargs`, and what VAEEstimator takes instead
+_TRAINER_SPELLING = {"accelerator": "device='cuda' (or 'cpu')", "devices": "device='cuda:0'",
+                     "enable_progress_bar": "verbose=True", "precision": "nothing: it trains in float32",
+                     "max_steps": "max_epochs"}
+
+def _trainer_keyword(name:str) -> str:
+    "The one-line error for a trainer keyword `name` that `VAEEstimator` does not take."
+    return (f"VAEEstimator got the trainer keyword `{name}`; it trains with vae_nb's engine: pass "
+            f"{_TRAINER_SPELLING.get(name, 'one of max_epochs, batch_size, lr, device, verbose')}")
+
+class _TrainerKeywords(type):
+    "Refuse an unknown keyword with vae_nb's spelling, before `__init__` (whose signature scikit-learn reads) binds."
+    def __call__(cls, *args, **kwargs):
+        import inspect
+        known = inspect.signature(cls.__init__).parameters
+        for name in kwargs:
+            if name not in known: raise TypeError(_trainer_keyword(name))
+        return super().__call__(*args, **kwargs)
+    @property
+    def __signature__(cls):
+        "`__init__`'s signature without `self` (else `inspect.signature(cls)` reads the metaclass's `__call__`)."
+        import inspect
+        sig = inspect.signature(cls.__init__)
+        return sig.replace(parameters=list(sig.parameters.values())[1:])
+
+class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, metaclass=_TrainerKeywords):
     "A VAE as a scikit-learn transformer: `fit` trains, `transform` encodes X, `sample` generates, `score`: mean ELBO."
     _parameter_constraints = {
         "encoder": [nn.Module, None], "decoder": [nn.Module, None],
@@ -209,6 +234,9 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "Train the VAE on `X` (array, data frame or tensor, (n_samples, n_features)), ignoring `y`; returns self."
         from vae_nb.train import Trainer   # the module (and its model, `VAEEstimatorModule`) imports no engine
         X = _check_X(self, X, reset=True)
+        if self.encoder is not None:
+            warnings.warn("fit trains copies of `encoder` and `decoder` (scikit-learn leaves parameters untouched): "
+                          "the trained networks are `encoder_`, `decoder_`, `fc_mu_`, `fc_logvar_`", stacklevel=3)
         with _seeded(self.random_state, self.device):
             self.module_ = _build_module(self, X)
             order = torch.randperm(len(X), device=X.device)
@@ -248,6 +276,8 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
 # %% ../nbs/07_estimator.ipynb #b016f95a
 def _check_X(self:VAEEstimator, X, reset:bool) -> Tensor:
     "Check `X` with scikit-learn (2-D, finite, feature count and names) and return it as a float32 tensor on `device`."
+    if isinstance(X, torch.utils.data.DataLoader):   # the design's fit(dataloader): its batches' x, concatenated
+        X = torch.cat([_batch_x(b) for b in X]).flatten(1)
     if isinstance(X, Tensor): X = X.detach().cpu().numpy()
     X = validate_data(self, X, reset=reset, dtype=np.float32)
     if self.default_dist == "bernoulli" and (X.min() < 0 or X.max() > 1):

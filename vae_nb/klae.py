@@ -4,6 +4,7 @@
 
 # %% ../nbs/06d_klae.ipynb #17c31fe6
 from __future__ import annotations
+import warnings
 from dataclasses import replace
 from typing import Callable, Literal
 import torch
@@ -109,6 +110,8 @@ class KLAE(VanillaVAE):
     def __init__(self,
                  encoder:nn.Module, # x -> (mu, logvar), or one tensor with 2x the latent channels
                  decoder:nn.Module, # z -> x_recon, the shape of x
+                 # `discriminator, optimizer, d_latent, kl_weight`, or the design's `optimizer, d_latent, kl_weight`
+                 *args,
                  # x -> real/fake logits, e.g. `PatchDiscriminator`; None: no adversarial term
                  discriminator:nn.Module|None=None,
                  # autoencoder optimizer, callable `params -> Optimizer`, or None for Adam(lr, betas=(0.5, 0.9))
@@ -123,8 +126,42 @@ class KLAE(VanillaVAE):
                  disc_weight:float=0.5, # w_d, multiplies the adaptive weight
                  max_gan_weight:float=1e4, # clamp of the adaptive weight
                  disc_lr:float|None=None, # discriminator learning rate (default: `lr`)
+                 disc_optimizer:torch.optim.Optimizer|None=None, # the discriminator's optimizer (default: Adam)
+                 perceptual_loss_fn:Callable|None=None, # the pluggable design's name for `perceptual`
+                 disc:nn.Module|None=None, # the pluggable design's name for `discriminator`
                  **kwargs):
+        given = dict(discriminator=discriminator, optimizer=optimizer, d_latent=d_latent, kl_weight=kl_weight)
+        # the design's order: an optimizer third (or None, with the discriminator given by keyword)
+        design = bool(args) and not isinstance(args[0], nn.Module) and (
+            isinstance(args[0], torch.optim.Optimizer) or callable(args[0])
+            or (args[0] is None and (discriminator is not None or disc is not None)))
+        names = ("optimizer", "d_latent", "kl_weight")
+        if not design: names = ("discriminator", *names)
+        if len(args) > len(names):
+            raise TypeError(f"KLAE takes at most {2 + len(names)} positional arguments (encoder, decoder, "
+                            f"{', '.join(names)}), got {2 + len(args)}: pass the others by keyword")
+        for name, v in zip(names, args):
+            if given[name] is not None and name != "kl_weight":
+                raise TypeError(f"KLAE got `{name}` both by position and by keyword")
+            given[name] = v
+        aliases = (("disc", "discriminator", disc), ("perceptual_loss_fn", "perceptual", perceptual_loss_fn))
+        for alias, name, v in aliases:
+            if v is None: continue
+            if (given.get(name) if name in given else perceptual) is not None:
+                raise TypeError(f"pass `{name}` or its design name `{alias}`, not both")
+            design = True
+            if name == "perceptual": perceptual = v
+            else: given[name] = v
+        discriminator, optimizer, d_latent, kl_weight = given.values()
+        if isinstance(optimizer, nn.Module):
+            raise TypeError(f"`optimizer` must be an Optimizer, a callable or None, got the module "
+                            f"{type(optimizer).__name__}: pass a discriminator as `discriminator=`")
+        if design and (pixel_loss, disc_start) == ("l1", 50001):
+            warnings.warn("KLAE differs from the pluggable design: its pixel loss is L1 summed over pixels (the "
+                          "design: MSE, a mean) and the adversarial term starts at step 50001 (the design: step 0); "
+                          "pass pixel_loss='mse', disc_start=0 for the design's choices", stacklevel=2)
         super().__init__(encoder, decoder, optimizer, d_latent, recon="mse", **kwargs)
+        self._disc_optimizer = disc_optimizer
         if pixel_loss not in ("l1", "mse"): raise ValueError(f"`pixel_loss` must be 'l1' or 'mse', got {pixel_loss!r}")
         if discriminator is not None and not isinstance(discriminator, nn.Module):
             raise TypeError(f"`discriminator` must be an nn.Module or None, got {type(discriminator).__name__}")
@@ -150,7 +187,8 @@ class KLAE(VanillaVAE):
         "Summed pixel error (L1 or squared) + `perceptual_weight` × the perceptual distance at every pixel; batch mean."
         rec = reduce((x_recon - x).abs(), "mean") if self.pixel_loss == "l1" else mse_loss(x_recon, x)
         if self.perceptual is None: return rec
-        p = self.perceptual(x_recon, x).reshape(len(x), -1).sum(1)
+        p = self.perceptual(x_recon, x)
+        p = p.expand(len(x)) if p.dim() == 0 else p.reshape(len(x), -1).sum(1)   # a scalar is the batch's mean
         return rec + self.perceptual_weight * x[0].numel() * p.mean()
 
     def last_layer(self) -> Tensor:
@@ -182,6 +220,12 @@ class KLAE(VanillaVAE):
                 active=self.adversarial_active,
             ),
         ]
+
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        "The autoencoder's optimizer and the discriminator's: `disc_optimizer` when given, else Adam."
+        opts = super().configure_optimizers()
+        if self._disc_optimizer is not None and len(opts) > 1: opts[1] = self._disc_optimizer
+        return opts
 
     def adversarial_active(self) -> bool:
         "Whether the adversarial term and the discriminator's training are on at the current step."

@@ -245,8 +245,13 @@ def _n_classes(v, spec:RunSpec, n_weights:int) -> str|None:
 
 def _source(v, spec:RunSpec, n_weights:int) -> str|None:
     if v is None: return None
-    try: DataSource.from_dict(v)
+    try: src = DataSource.from_dict(v)
     except ValueError as e: return f"must describe the data the run was trained on ({e})"
+    images = len(spec.shape) == 3   # the reader's sizes are the model's: a crafted size allocates nothing
+    if src.image_size is not None and not (images and tuple(spec.shape[1:]) == (src.image_size, src.image_size)):
+        return f"must record the run's image size {list(spec.shape[1:])}, not image_size {src.image_size}"
+    if src.channels is not None and not (images and spec.shape[0] == src.channels):
+        return f"must record the run's {spec.shape[0]} channel(s), not channels {src.channels}"
 
 def _latent_dims(v, spec:RunSpec, n_weights:int) -> str|None:
     levels = MODELS[spec.model].levels
@@ -332,10 +337,9 @@ MODEL_FILE = "model.safetensors" # the weights file `save` writes (with `model.j
 def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict[str, Tensor]]:
     "The checked `RunSpec` of a checkpoint, its path and the model's weights; `RunError` for anything else."
     path = Path(path)
-    if path.is_dir():
-        path = path / (
-            MODEL_FILE if (path / MODEL_FILE).is_file() and not (path / CHECKPOINT).is_file() else CHECKPOINT
-        )
+    if path.is_dir():   # the newer of a run's checkpoint and a model `save`d into its folder
+        found = [path / n for n in (CHECKPOINT, MODEL_FILE) if (path / n).is_file()]
+        path = max(found, key=lambda p: p.stat().st_mtime_ns) if found else path / CHECKPOINT
     if not path.is_file(): raise RunError(f"no checkpoint at {path}")
     try:meta, tensors = read_checkpoint(path)
     except ValueError as e:raise RunError(str(e).replace("`path` ", "")) from None
@@ -386,6 +390,9 @@ def load_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or 
              device:str|torch.device="cpu", # where to put the model
             ) -> tuple[nn.Module, RunSpec, Path]:
     "Rebuild a `vae_nb train` checkpoint's model, load its weights, all checked first; `RunError` for anything wrong."
+    try: device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"`device` must be a torch device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}") from None
     spec, path, weights = _read_run(path)
     _check_weights(spec, weights, path)
     model = MODELS[spec.model].build(spec)

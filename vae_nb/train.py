@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #8d03acf4
 from __future__ import annotations
-import csv, io, json, math, os, signal, threading, time
+import csv, io, json, math, os, signal, sys, threading, time, types
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -27,6 +27,8 @@ from vae_nb.checkpoint import (
     set_rng_state,
     recover_checkpoint,
     atomic_write,
+    read_metadata,
+    CheckpointError,
     _jsonable,
 )
 
@@ -260,6 +262,7 @@ class Trainer:
             )
             _check_sharded(self)
         n_batches = len(self.loader) if hasattr(self.loader, "__len__") else None
+        if resume: _check_position(self, n_batches)
         self.total_steps = epochs * n_batches if n_batches else max_steps
         if self.total_steps is None and self.schedule != "constant":
             raise ValueError("a learning-rate `schedule` needs data with a length or `max_steps`")
@@ -379,7 +382,7 @@ def _train_step(self:Trainer, x:Tensor, y:Tensor|None) -> dict[str, float]:
         condition,
         grad_clip=self.grad_clip,
         grad_skip=self.grad_skip,
-        step=self.step,
+        step=self.step + 1,   # the step being taken, counted from 1
         autocast=self.autocast,
     )
     count_training_step(self.model)   # the model's own counter, which drives its β schedule
@@ -397,18 +400,66 @@ def _named_optimizers(self:Trainer) -> dict[str, torch.optim.Optimizer]:
     return {o.name: opt for o, opt in zip(self.objectives, self.optimizers)}
 
 # %% ../nbs/05_train.ipynb #70029b07
+def _count(v) -> bool: return type(v) is int and 0 <= v < 2**62
+def _records(v) -> bool:
+    return isinstance(v, list) and all(isinstance(r, dict) and all(isinstance(k, str) for k in r) for r in v)
+
+_RESUMED = {  # what a training state field must be, and the test
+    "step": ("an int >= 0", _count),
+    "epoch": ("an int >= 0", _count),
+    "batch": ("an int >= 0", _count),
+    "seen": ("an int >= 0", _count),
+    "data_seed": ("an int from 0 to 2**63 - 1", lambda v: type(v) is int and 0 <= v < 2**63),
+    "sums": ("an object of finite numbers", lambda v: isinstance(v, dict) and all(
+        type(u) in (int, float) and math.isfinite(u) for u in v.values())),
+    "history": ("a list of records (JSON objects)", _records),
+    "step_history": ("a list of records (JSON objects)", _records),
+}
+
+def _check_resume(meta:dict, path:Path, self:Trainer) -> None:
+    "`CheckpointError` unless the checkpoint's training state is one `save` writes: a resumed run continues exactly."
+    for k, (what, ok) in _RESUMED.items():
+        if not ok(meta.get(k)):
+            got = "missing" if k not in meta else f"got {json.dumps(meta[k], default=str)[:40]}"
+            raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: `{k}` must be {what}, {got}")
+    opts = meta.get("optimizers")
+    if not (isinstance(opts, list) and len(opts) == len(self.optimizers) and all(isinstance(o, dict) for o in opts)):
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: it holds no state for each optimizer")
+    if meta["step"] and not opts[0].get("state") and not _has_moments(path):
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its optimizer state is missing, "
+                              f"after {meta['step']} steps")
+
+def _has_moments(path:Path) -> bool:
+    "Whether the checkpoint holds the first optimizer's state tensors (read from its header)."
+    from safetensors import safe_open
+    with safe_open(path, "pt") as f: return any(k.startswith("optim/0/") for k in f.keys())
+
+def _check_position(self:Trainer, n_batches:int|None) -> None:
+    "`CheckpointError` unless a resumed run's step, epoch and batch agree with the data's batches per epoch."
+    if n_batches is None or self.last_checkpoint is None: return
+    if self.batch >= n_batches or self.step != self.epoch * n_batches + self.batch:
+        raise CheckpointError(
+            f"checkpoint {str(self.last_checkpoint[0])!r} cannot be resumed: step {self.step}, epoch {self.epoch} and "
+            f"batch {self.batch} do not agree with {n_batches} batches per epoch (other data or batch size?)"
+        )
+
 def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
     "Restore the training state from a checkpoint (`True`: the one in `out_dir`)."
     path = self.checkpoint_path if resume is True else Path(resume)
     if path is None: raise ValueError("`resume=True` needs `out_dir` (or pass the checkpoint's path as `resume`)")
+    _check_resume(read_metadata(path), path, self)   # the training state first, then every tensor, then loaded
     meta = load_checkpoint(path, self.model, _named_optimizers(self), restore_rng=self.rank == 0)
+    epoch_rng = {k[len("epoch_rng/") :]: v for k, v in meta["tensors"].items() if k.startswith("epoch_rng/")}
+    for k, want in (("torch", torch.get_rng_state()), ("loader", torch.Generator().get_state())):
+        t = epoch_rng.get(k)
+        if (t is None and k == "torch") or (t is not None and (t.dtype, t.shape) != (want.dtype, want.shape)):
+            got = "missing" if t is None else f"{list(t.shape)} {t.dtype}"
+            raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its epoch_rng/{k} is {got}, "
+                                  f"not {list(want.shape)} uint8")
     if self.rank != 0: seed_everything(hash((self.seed, self.rank, meta["step"])) % 2**62)
     for k in ("step", "epoch", "batch", "data_seed", "seen", "sums", "history", "step_history"):
         setattr(self, k, meta[k])
-    self.resume_rng = (
-        {k[len("epoch_rng/") :]: v for k, v in meta["tensors"].items() if k.startswith("epoch_rng/")},
-        rng_state(),
-    )
+    self.resume_rng = (epoch_rng, rng_state())
     self.last_checkpoint = (path, self.step)
 
 # %% ../nbs/05_train.ipynb #458dc0d8
@@ -450,7 +501,12 @@ def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
     self.history.append(rec)
     line = f"epoch {epoch + 1}  step {self.step}  train {_describe(rec)}"
     if self.valid_loader is not None and self.rank == 0:
-        v = evaluate(self.model, self.valid_loader, device=self.device, autocast=self.autocast)
+        try: v = evaluate(self.model, self.valid_loader, device=self.device, autocast=self.autocast)
+        except (NonFiniteLossError, ValueError) as e:   # the parameters of step `self.step` were updated
+            if not isinstance(e, NonFiniteLossError) and "must be finite" not in str(e): raise
+            what = f"loss term {e.term!r}" if getattr(e, "term", None) else str(e).splitlines()[0].rstrip(".")
+            raise NonFiniteLossError(f"the held-out {what} is not finite after step {self.step}", self.step,
+                                     getattr(e, "term", None)) from None
         self.history.append({"epoch": epoch + 1, "step": self.step, "split": "valid", **v})
         line += f"  |  valid {_describe(v)}"
     self.epoch, self.batch, self.sums, self.seen = epoch + 1, 0, {}, 0
@@ -493,3 +549,12 @@ def fit(model:nn.Module, # has `loss_terms(x, condition=None)`
        ) -> list[dict]:
     "Train `model` on `data` for `epochs` epochs; return the history (one record per epoch and split)."
     return Trainer(model, data, **kwargs).fit(epochs, max_steps, resume)
+
+# %% ../nbs/05_train.ipynb #4da16316
+class _CallableTrainModule(types.ModuleType):
+    "`vae_nb.train`, callable as the pluggable design's `train(algo, dataloader, n_epochs)` (`vae_nb.algorithm.train`)."
+    def __call__(self, algo:nn.Module, dataloader, n_epochs:int, **kwargs) -> list[dict]:
+        from vae_nb.algorithm import train
+        return train(algo, dataloader, n_epochs, **kwargs)
+
+if __name__ == "vae_nb.train": sys.modules[__name__].__class__ = _CallableTrainModule   # the module, not a notebook

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03a_user_data.ipynb #ae1889b5
 from __future__ import annotations
-import csv, math, os, re
+import csv, math, os, re, warnings
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, Sequence
@@ -179,6 +179,8 @@ def _cell(cell:str, line:int, name:str, path:Path) -> float:
                             "(a label column is named with --label-column)") from None
     if not math.isfinite(v):
         raise DataFileError(f"{where} holds {cell.strip()!r}; fill in or drop rows with missing or infinite values")
+    if abs(v) > 3.4028234663852886e38:   # finite here, infinite as the float32 the models train on
+        raise DataFileError(f"{where} holds {cell.strip()!r}, beyond float32's range (3.4e38); rescale the column")
     return v
 
 def read_csv(path:str|os.PathLike, # a comma-separated table, one example per row, an optional header row
@@ -206,8 +208,7 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 def _image_files(folder:Path) -> tuple[list[Path], list[int]|None, tuple|None]:
     "`folder`'s image files in order, labels and class names: flat, or one sub-folder per class as in `ImageFolder`."
-    from torchvision.datasets.folder import make_dataset
-    entries = sorted(folder.iterdir())
+    entries = [p for p in sorted(folder.iterdir()) if _inside(p, folder)]
     classes = [p.name for p in entries if p.is_dir() and not p.name.startswith(".")]
     loose = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
     if not classes:
@@ -218,18 +219,38 @@ def _image_files(folder:Path) -> tuple[list[Path], list[int]|None, tuple|None]:
             f"{folder} holds images ({loose[0].name}, ...) beside class sub-folders; put every image in a class's"
             " sub-folder"
         )
-    try:
-        samples = make_dataset(folder, {c: i for i, c in enumerate(classes)}, extensions=IMAGE_EXTENSIONS)
-    except FileNotFoundError as e:
-        raise DataFileError(f"{folder}: {e}") from None
-    return [Path(p) for p, _ in samples], [c for _, c in samples], tuple(classes)
+    found = [_walk_images(folder / c, folder) for c in classes]
+    empty = [c for c, files in zip(classes, found) if not files]
+    if empty:
+        raise DataFileError(f"{folder}: Found no valid file for the classes {', '.join(empty)}. "
+                            f"Supported extensions are: {', '.join(IMAGE_EXTENSIONS)}")
+    samples = [(p, i) for i, files in enumerate(found) for p in files]
+    return [p for p, _ in samples], [c for _, c in samples], tuple(classes)
+
+def _inside(p:Path, root:Path) -> bool:
+    "Whether `p`, links resolved, lies strictly inside `root` (a link out of the folder, or to it, is not)."
+    try: return p.resolve().is_relative_to(root.resolve()) and p.resolve() != root.resolve()
+    except (OSError, RuntimeError): return False   # a link loop
+
+def _walk_images(top:Path, root:Path) -> list[Path]:
+    "The image files under `top`, in `ImageFolder`'s order; linked folders are not entered (no loops, nothing outside)."
+    if not _inside(top, root): return []
+    return [Path(d) / n for d, _, names in sorted(os.walk(top, followlinks=False)) for n in sorted(names)
+            if n.lower().endswith(IMAGE_EXTENSIONS) and _inside(Path(d) / n, root) and (Path(d) / n).is_file()]
 
 def _decode(path:Path, channels:int|None) -> Tensor:
     "An image file as uint8 (C, H, W), opened with PIL as `ImageFolder` opens it: grey for `channels` 1, else RGB."
     from PIL import Image, UnidentifiedImageError
     from torchvision.transforms.v2.functional import pil_to_tensor
     try:
-        with open(path, "rb") as f, Image.open(f) as img:
+        with warnings.catch_warnings(), open(path, "rb") as f:
+            # past twice PIL's limit its error is our one line; between, its warning would add two lines to the output
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            img = Image.open(f); img.load()
+            if img.mode.startswith("I"):   # 16-bit grey (I;16*, or I from a 16-bit PNG): 0..65535 scaled to 0..255
+                deep = np.asarray(img).astype(np.float64)
+                grey = torch.from_numpy(np.round(deep.clip(0, 65535) / 257).astype(np.uint8))[None]
+                return grey if channels == 1 else grey.expand(3, -1, -1).clone()
             return pil_to_tensor(img.convert("L" if channels == 1 else "RGB"))
     # PIL fails in many ways on damaged bytes (OSError, SyntaxError, ValueError, zlib, struct, ...)
     except Exception as e:

@@ -10,11 +10,12 @@ from torch import nn, Tensor
 from .core import (reparameterize, gaussian_kl, reduce, reconstruction_loss, gaussian_log_likelihood,
                          recon_log_likelihood, MSE_LOGVAR)
 from .interface import VAEBase, DiagonalGaussian, HierarchicalPosterior, VAEOutput, _input_shape
-from .config import VAEConfig
+from .config import VAEConfig, check_first_batch
 from .core import check_int, check_number, check_tensor, describe
 
 # %% auto #0
-__all__ = ['ACTIVATIONS', 'VAE', 'free_bits_kl', 'init_for_activation', 'init_output_bias', 'mlp', 'mlp_hierarchy']
+__all__ = ['LOGVAR_RANGE', 'ACTIVATIONS', 'VAE', 'free_bits_kl', 'init_for_activation', 'init_output_bias', 'mlp',
+           'mlp_hierarchy']
 
 # %% ../nbs/02_vae.ipynb #9e1658af
 def _last_module(m:nn.Module) -> nn.Module:
@@ -22,12 +23,15 @@ def _last_module(m:nn.Module) -> nn.Module:
     while isinstance(m, nn.Sequential) and len(m): m = m[-1]
     return m
 
+LOGVAR_RANGE = (-30.0, 20.0)   # a level's log-variance is kept here: beyond it exp(±logvar) overflows float32 densities
+
 def _split(h:Tensor, name:str, source:Tensor) -> tuple[Tensor, Tensor]:
-    "Split a `(N, 2*D, ...)` output of module `name` into its mean and log-variance halves."
+    "Split a `(N, 2*D, ...)` output of module `name` into its mean and its log-variance, clamped to `LOGVAR_RANGE`."
     if h.dim() < 2 or h.shape[1] % 2:
         raise ValueError(f"`{name}` must output (N, 2*D, ...), mean and log-variance halves along dim 1, "
                          f"got shape {tuple(h.shape)} from an input of shape {tuple(source.shape)}")
-    return h.chunk(2, dim=1)
+    mu, logvar = h.chunk(2, dim=1)
+    return mu, logvar.clamp(*LOGVAR_RANGE)
 
 class VAE(VAEBase):
     "A VAE of any depth of Gaussian latents: standard (depth 1), β (`kl_weight`) and hierarchical with learned priors."
@@ -42,6 +46,10 @@ class VAE(VAEBase):
         **kwargs,
     ):
         super().__init__()
+        if isinstance(config, int):
+            raise TypeError(f"`encoders` must be a list of nn.Module, got int {config}: vae_nb.VAE is lucid's VAE of "
+                            "module lists; the variants tutorial's VAE(input_dim, hidden_dim, latent_dim) is "
+                            "vae_nb.MLPVAE(784, 512, 20)")
         if isinstance(config, VAEConfig):
             if args or kwargs:
                 raise TypeError("pass either a VAEConfig or VAEConfig's arguments, not both; "
@@ -59,6 +67,7 @@ class VAE(VAEBase):
         # the one KL-weight mechanism of `VAEBase`
         self.beta = config.kl_weight if config.beta_schedule is None else config.beta_schedule
         self._latent_shapes = None   # found on first use by `latent_shapes`
+        self._first_batch_seen = False   # the decoder's outputs are checked on the first training batch
 
     def reparameterize(self, mu:Tensor, # mean
                        logvar:Tensor, # log-variance, same shape as `mu`
@@ -149,7 +158,8 @@ class VAE(VAEBase):
                 f"`priors[{l}]` must output the shape of level {l}'s mean and log-variance together {expected}, "
                 f"got {tuple(out.shape)}"
             )
-        return out.chunk(2, dim=1)
+        mu, logvar = out.chunk(2, dim=1)
+        return mu, logvar.clamp(*LOGVAR_RANGE)
 
     def kl_terms(self, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> list[Tensor]:
         "Elementwise KL estimates per level, lowest first; their per-example sum estimates KL(q(z | x) || p(z))."
@@ -183,7 +193,12 @@ class VAE(VAEBase):
                   ) -> dict[str, Tensor]:
         "Scalar terms for the training engine: loss, recon, kl, beta, and kl_<level> for depth > 1."
         path = self.encode(x, condition)
-        return self._terms(x, self._checked(self.decode(path.zs), x), path.mus, path.logvars, path.zs)
+        out = self._checked(self.decode(path.zs), x)
+        if self.training and not self._first_batch_seen:
+            check_first_batch(out.detach(), x, self.config.reconstruction_loss, True,
+                              "remove the sigmoid, reconstruction_loss='bce' takes logits", "reconstruction_loss")
+            self._first_batch_seen = True
+        return self._terms(x, out, path.mus, path.logvars, path.zs)
 
     def get_loss(self, x:Tensor, # the input batch
                  recon:Tensor, # `forward`'s reconstruction, in data space

@@ -4,7 +4,8 @@
 
 # %% ../nbs/06c_vq.ipynb #28655553
 from __future__ import annotations
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from typing import Callable, Literal
 import torch
 import torch.nn.functional as F
@@ -68,11 +69,20 @@ class VQOutput:
     commitment_loss:Tensor # beta * ||z_e - sg[e]||^2: trains the encoder
     perplexity:Tensor # exp(entropy) of the batch's code frequencies, in [1, num_embeddings]
     usage:Tensor # fraction of the codes chosen at least once in the batch
+    # what unpacking yields: the variants tutorial's `(z_q, loss, indices)`, or the pluggable design's order
+    order:tuple[str, ...]=("z_q", "loss", "indices")
 
     @property
     def loss(self) -> Tensor:
         "The VQ regulariser: codebook plus commitment term."
         return self.codebook_loss + self.commitment_loss
+    def __iter__(self):
+        "Unpack as the designs do: `z_q, loss, indices = vq(z)` (`VectorQuantiser`: `z_q, indices, loss`)."
+        warnings.warn("VQOutput.loss sums the squared errors over each example's latent values (vae_nb's scale, "
+                      "matched to its summed reconstruction); the designs' per-value mean is loss / z_e[0].numel()",
+                      stacklevel=2)
+        return iter([getattr(self, name) for name in self.order])
+
 
 # %% ../nbs/06c_vq.ipynb #be9f6953
 class VectorQuantizer(nn.Module):
@@ -87,6 +97,7 @@ class VectorQuantizer(nn.Module):
                  init:Literal["uniform", "data", "kmeans"]="uniform",
                  restart_after:int|None=None, # restart a code unused for this many training batches (None: never)
                  eps:float=1e-5, # Laplace smoothing of the EMA counts
+                 channels_last:bool=False, # read and return latents as (N, *spatial, embedding_dim)
                 ):
         super().__init__()
         for name, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim)):
@@ -98,7 +109,7 @@ class VectorQuantizer(nn.Module):
             raise ValueError(f"`init` must be one of 'uniform', 'data', 'kmeans', got {init!r}")
         if restart_after is not None and (not isinstance(restart_after, int) or restart_after < 1):
             raise ValueError(f"`restart_after` must be None or a positive int, got {restart_after!r}")
-        store_attr("num_embeddings,embedding_dim,commitment_cost,ema,decay,init,restart_after,eps")
+        store_attr("num_embeddings,embedding_dim,commitment_cost,ema,decay,init,restart_after,eps,channels_last")
         self.embedding = nn.Embedding(num_embeddings, embedding_dim)
         nn.init.uniform_(self.embedding.weight, -1 / num_embeddings, 1 / num_embeddings)
         self.embedding.weight.requires_grad_(not ema)
@@ -144,10 +155,16 @@ class VectorQuantizer(nn.Module):
         n_dead = int(dead.sum())
         if n_dead: self.set_codes(dead, rows[torch.randint(len(rows), (n_dead,), device=rows.device)])
         return dead
-    def forward(self, z_e:Tensor, # encoder output, channels first: (N, embedding_dim, *spatial)
+    output_order = ("z_q", "loss", "indices")   # how its `VQOutput` unpacks
+    def forward(self, z_e:Tensor, # encoder output: (N, embedding_dim, *spatial), or channels last
                 ) -> VQOutput:
         "Quantise `z_e` to its nearest codes; return a `VQOutput` with the straight-through `z_q` and the loss terms."
         _check_latent(self, z_e)
+        if not self.channels_last: return self._quantise(z_e)
+        out = self._quantise(z_e.movedim(-1, 1))
+        return replace(out, z_e=out.z_e.movedim(1, -1), z_q=out.z_q.movedim(1, -1))
+    def _quantise(self, z_e:Tensor) -> VQOutput:
+        "`forward` on a channels-first `z_e`."
         rows = _rows(z_e.detach())
         if self.training and not self.initialised: self.init_codebook(rows)
         indices = squared_distances(rows, self.codebook.detach()).argmin(1)
@@ -161,14 +178,16 @@ class VectorQuantizer(nn.Module):
             if self.restart_after is not None: self.restart_dead_codes(rows, counts)
         z_q = z_e + (e - z_e).detach()
         return VQOutput(
-            z_e, z_q, indices.reshape(z_e.shape[0], *z_e.shape[2:]), codebook_loss, commitment_loss, perplexity, usage
+            z_e, z_q, indices.reshape(z_e.shape[0], *z_e.shape[2:]), codebook_loss, commitment_loss, perplexity, usage,
+            self.output_order,
         )
     def lookup(self, indices:Tensor, # code indices, shape (N, *spatial)
                ) -> Tensor:
-        "The codes at `indices`, channels first: (N, embedding_dim, *spatial)."
+        "The codes at `indices`: (N, embedding_dim, *spatial), or channels last."
         if indices.dtype not in (torch.long, torch.int):
             raise TypeError(f"`indices` must be an integer tensor, got dtype {indices.dtype}")
-        return self.embedding(indices).movedim(-1, 1)
+        codes = self.embedding(indices)
+        return codes if self.channels_last else codes.movedim(-1, 1)
 
 # %% ../nbs/06c_vq.ipynb #70a0a50f
 @torch.no_grad()
@@ -185,7 +204,10 @@ def _ema_update(self:VectorQuantizer, rows:Tensor, indices:Tensor, counts:Tensor
 # %% ../nbs/06c_vq.ipynb #eb53541d
 def _check_latent(self:VectorQuantizer, z_e) -> None:
     if not isinstance(z_e, Tensor): raise TypeError(f"`z_e` must be a Tensor, got {type(z_e).__name__}")
-    if z_e.dim() < 2 or z_e.shape[1] != self.embedding_dim:
+    if z_e.dim() >= 2 and self.channels_last and z_e.shape[-1] != self.embedding_dim:
+        raise ValueError(f"`z_e` must be channels-last (N, ..., d_code) with d_code={self.embedding_dim}, "
+                         f"got shape {tuple(z_e.shape)}: the encoder's last dimension must equal d_code")
+    if z_e.dim() < 2 or (not self.channels_last and z_e.shape[1] != self.embedding_dim):
         raise ValueError(
             f"`z_e` must be channels-first (N, embedding_dim, ...) with embedding_dim={self.embedding_dim} "
             f"(codebook shape {tuple(self.codebook.shape)}), got shape {tuple(z_e.shape)}: "
@@ -194,9 +216,18 @@ def _check_latent(self:VectorQuantizer, z_e) -> None:
 
 # %% ../nbs/06c_vq.ipynb #605774ea
 class VectorQuantiser(VectorQuantizer):
-    "`VectorQuantizer` with British spelling and the arguments `n_codes` (number of codes) and `d_code` (size of each)."
-    def __init__(self, n_codes:int, d_code:int, commitment_cost:float=0.25, **kwargs):
-        super().__init__(n_codes, d_code, commitment_cost, **kwargs)
+    "The pluggable design's quantiser: `n_codes` codes of size `d_code`, channels last, unpacks as `(z_q, idx, loss)`."
+    output_order = ("z_q", "indices", "loss")
+    def __init__(self, n_codes:int, # number of codes
+                 d_code:int, # size of each code: the encoder's last dimension
+                 commitment_cost:float=0.25, # weight of the commitment term
+                 channels_last:bool=True, # the design's layout (N, ..., d_code)
+                 **kwargs): # the other arguments of `VectorQuantizer`
+        super().__init__(n_codes, d_code, commitment_cost, channels_last=channels_last, **kwargs)
+    @property
+    def n_codes(self) -> int: return self.num_embeddings
+    @property
+    def d_code(self) -> int: return self.embedding_dim
 
 # %% ../nbs/06c_vq.ipynb #8f8b5794
 class VectorQuantizedVAE(VAEAlgorithm):
@@ -213,6 +244,9 @@ class VectorQuantizedVAE(VAEAlgorithm):
                  d_latent:tuple|None=None,
                  recon:Literal["mse", "bce"]="mse", # reconstruction loss
                  **kwargs):
+        if isinstance(optimizer, VectorQuantizer) and not isinstance(quantizer, VectorQuantizer):
+            # the pluggable design's order: (encoder, decoder, optimizer, quantiser)
+            quantizer, optimizer = optimizer, quantizer
         if not isinstance(quantizer, VectorQuantizer):
             raise TypeError(f"`quantizer` must be a VectorQuantizer, got {type(quantizer).__name__}")
         super().__init__(encoder, decoder, optimizer, d_latent, recon, **kwargs)
@@ -243,7 +277,9 @@ class VectorQuantizedVAE(VAEAlgorithm):
         }
     def sample_prior(self, n:int, device=None) -> Tensor:
         "`n` latents with a code drawn uniformly and independently at every position (the baseline prior, see above)."
-        device, grid = device or self.quantizer.codebook.device, self.latent_shapes[0][1:]
+        shape = self.latent_shapes[0]
+        grid = shape[:-1] if self.quantizer.channels_last else shape[1:]
+        device = device or self.quantizer.codebook.device
         return self.quantizer.lookup(torch.randint(self.quantizer.num_embeddings, (n, *grid), device=device))
     def level_posteriors(self, x:Tensor, condition:Tensor|None=None) -> list[tuple[Tensor, None]]:
         "`[(z_q, None)]`: the quantised code is deterministic."
@@ -325,6 +361,9 @@ class VQVAE(VectorQuantizedVAE):
                  init:Literal["uniform", "data", "kmeans"]="uniform", # codebook initialisation
                  restart_after:int|None=None, # dead-code restart after this many idle batches
                  **kwargs):
+        if isinstance(in_channels, nn.Module):   # the pluggable design's VQVAE(encoder, decoder, optimizer, quantiser)
+            VectorQuantizedVAE.__init__(self, in_channels, hidden_dim, num_embeddings, embedding_dim, **kwargs)
+            return
         quantizer = VectorQuantizer(
             num_embeddings, embedding_dim, commitment_cost, ema=ema, init=init, restart_after=restart_after
         )
