@@ -88,6 +88,16 @@ def test_resume_metadata_refused(runs, tmp_path, key, value):
     line = one_line_error(*resume(run)[::2])
     assert "--resume" in line and str(run) in line, line
 
+# found by the property test below: an optimizer setting of the wrong kind reached Adam's step as a traceback
+@pytest.mark.parametrize("path,value", [("optimizers.0.param_groups.0.betas", [{"epoch": 1}]),
+                                        ("optimizers.0.param_groups.0.betas", [0.9]),
+                                        ("optimizers.0.param_groups.0.lr", "x")])
+def test_optimizer_settings_of_the_wrong_kind_refused(runs, tmp_path, path, value):
+    run = shutil.copytree(runs[0], tmp_path / "run")
+    rewrite(run, lambda m: corrupt_meta({k: v for k, v in m.items() if k != "sha256"}, path, value))   # no digest to catch it
+    line = one_line_error(*resume(run)[::2])
+    assert "optimizer setting" in line, line
+
 def test_missing_optimizer_state_refused(runs, tmp_path):
     run = shutil.copytree(runs[0], tmp_path / "run")
     rewrite(run, edit_tensors=lambda t: [t.pop(k) for k in list(t) if k.startswith("optim/")])

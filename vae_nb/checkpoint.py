@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_checkpoint.ipynb #e89ad840
 from __future__ import annotations
-import hashlib, json, os, random, re
+import hashlib, json, math, os, random, re
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Iterable
@@ -101,6 +101,12 @@ def _optimizer_state(opt:torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict
             else: plain.setdefault(str(pid), {})[k] = v
     return tensors, {"class": type(opt).__name__, "param_groups": sd["param_groups"], "state": plain}
 
+def _same_kind(v, t) -> bool:
+    "Whether a saved optimizer setting `v` has the kind of the optimizer's own `t`: a finite number, a tuple as long, ..."
+    if isinstance(t, tuple): return isinstance(v, (list, tuple)) and len(v) == len(t) and all(map(_same_kind, v, t))
+    if isinstance(t, float): return type(v) in (int, float) and math.isfinite(v)
+    return type(v) is type(t)
+
 def _optimizer_dict(opt:torch.optim.Optimizer, tensors:dict[str, Tensor], meta) -> dict:
     "The state dict a saved optimizer state gives `opt`, every tensor checked against its parameter; else `ValueError`."
     template = opt.state_dict()["param_groups"]
@@ -112,10 +118,11 @@ def _optimizer_dict(opt:torch.optim.Optimizer, tensors:dict[str, Tensor], meta) 
     if meta.get("class") != type(opt).__name__ or sizes != saved:
         raise ValueError(f"the checkpoint's optimizer is a {meta.get('class')} with parameter groups of sizes {saved}, "
                          f"but it is being loaded into a {type(opt).__name__} with sizes {sizes}")
-    bad = [(k, v, type(t.get(k)).__name__) for g, t in zip(groups, template) for k, v in g.items()
-           if k != "params" and k in t and type(v) is not type(t[k]) and not (isinstance(t[k], tuple) and
-           isinstance(v, list)) and not (isinstance(t[k], float) and type(v) is int)]
-    if bad: raise ValueError(f"its optimizer setting {bad[0][0]!r} must be a {bad[0][2]}, got {bad[0][1]!r}")
+    bad = [(k, v, t[k]) for g, t in zip(groups, template) for k, v in g.items()
+           if k != "params" and k in t and not _same_kind(v, t[k])]
+    if bad:
+        k, v, t = bad[0]
+        raise ValueError(f"its optimizer setting {k!r} must be like {t!r} ({type(t).__name__}), got {repr(v)[:60]}")
     groups = [{k: tuple(v) if isinstance(t.get(k), tuple) else v for k, v in g.items()}
               for g, t in zip(groups, template)]
     params = [p for g in opt.param_groups for p in g["params"]]

@@ -113,9 +113,7 @@ class VAEConfig:
     def __post_init__(self):
         self._check()
         super().__setattr__("_checked", True)
-        if len(self.decoders) < self.depth:
-            warnings.warn(f"one data decoder at depth {self.depth}: vae_nb reads the levels above through `priors` "
-                          "(a top-down decoder); lucid's VAEConfig needs one decoder per level", stacklevel=3)
+
 
     def _check(self):
         "Apply every rule, normalising the lists and numbers in place."
