@@ -102,7 +102,7 @@ def _optimizer_state(opt:torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict
     return tensors, {"class": type(opt).__name__, "param_groups": sd["param_groups"], "state": plain}
 
 def _same_kind(v, t) -> bool:
-    "Whether a saved optimizer setting `v` has the kind of the optimizer's own `t`: a finite number, a tuple as long, ..."
+    "Whether saved optimizer setting `v` is of the kind of the optimizer's own `t` (finite number, tuple as long, ...)."
     if isinstance(t, tuple): return isinstance(v, (list, tuple)) and len(v) == len(t) and all(map(_same_kind, v, t))
     if isinstance(t, float): return type(v) in (int, float) and math.isfinite(v)
     return type(v) is type(t)
