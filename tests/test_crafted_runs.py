@@ -9,23 +9,13 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from vae_nb.cli import main
+from cli_helpers import run_main, one_line_error
 
 torch.set_num_threads(1)
 TINY = ("--hidden", 16, "--latent-dim", 2, "--device", "cpu", "--batch-size", 512)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 
-def run_main(*args, cwd:Path|None=None) -> tuple[int, str, str]:
-    "`main(args)` in-process: (status, stdout, stderr). An exception (a traceback in the shell) fails the test."
-    out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
-    try:
-        if cwd: os.chdir(cwd)
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): code = main([*map(str, args)])
-    finally: os.chdir(here)
-    return code, out.getvalue(), err.getvalue()
 
-def one_line_error(code:int, err:str, status:int=2) -> str:
-    assert code == status and len(err.strip().splitlines()) == 1 and "Traceback" not in err, (code, err)
-    return err.strip()
 
 def run_cli(*args, timeout=120) -> subprocess.CompletedProcess:
     "`python -m vae_nb args` in a subprocess: a crash (a signal) shows as a negative return code."
