@@ -65,13 +65,8 @@ class VAEOutput:
                  extras:dict[str, Tensor]|None=None, # model-specific values, e.g. `vq_loss` and `indices`
                  unpack:tuple[str, ...]=("recon", "mu", "logvar"), # the names iteration yields, in order
                 ):
-        self.recon, self.posteriors, self.zs, self.extras, self.unpack = (
-            recon,
-            list(posteriors),
-            list(zs),
-            dict(extras or {}),
-            tuple(unpack),
-        )
+        self.recon, self.posteriors = recon, list(posteriors)
+        self.zs, self.extras, self.unpack = list(zs), dict(extras or {}), tuple(unpack)
     mu = property(lambda self: self.posteriors[0].mean, doc="The first level's posterior mean.")
     logvar = property(lambda self: self.posteriors[0].logvar, doc="The first level's posterior log-variance.")
     mus = property(lambda self: [q.mean for q in self.posteriors], doc="Every level's posterior mean, lowest first.")

@@ -104,11 +104,8 @@ class ModelKind:
 def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
     "Builds an `mlp_hierarchy` of `latent_dims`, or `depth` levels halving upwards from `latent_dim`; trains the ELBO."
     def build(s:RunSpec) -> VAE:
-        dims, top_down, D = (
-            list(s.latent_dims or [max(s.latent_dim >> l, 1) for l in range(depth)]),
-            s.inference == "top-down",
-            math.prod(s.shape),
-        )
+        dims = list(s.latent_dims or [max(s.latent_dim >> l, 1) for l in range(depth)])
+        top_down, D = s.inference == "top-down", math.prod(s.shape)
         parts = mlp_hierarchy(
             D, dims, s.hidden, layers=s.layers or 1, activation=s.activation, skip=s.skip, top_down=top_down
         )

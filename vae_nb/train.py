@@ -163,27 +163,12 @@ class Trainer:
         self.device = get_device(device)
         self.autocast = autocast_dtype(self.device, precision)
         self.model, self.data, self.valid_data = model, data, valid_data
-        self.batch_size, self.lr, self.weight_decay, self.schedule, self.warmup = (
-            batch_size,
-            lr,
-            weight_decay,
-            schedule,
-            warmup,
-        )
-        self.grad_clip, self.grad_skip, self.compile, self.seed, self.progress, self.verbose = (
-            grad_clip,
-            grad_skip,
-            compile,
-            seed,
-            progress,
-            verbose,
-        )
-        self.log_every, self.checkpoint_every, self.save_every, self.config = (
-            log_every,
-            checkpoint_every,
-            save_every,
-            config or {},
-        )
+        self.batch_size, self.lr = batch_size, lr
+        self.weight_decay, self.schedule, self.warmup = weight_decay, schedule, warmup
+        self.grad_clip, self.grad_skip, self.compile = grad_clip, grad_skip, compile
+        self.seed, self.progress, self.verbose = seed, progress, verbose
+        self.log_every, self.checkpoint_every = log_every, checkpoint_every
+        self.save_every, self.config = save_every, config or {}
         self.callbacks = list(callbacks)
         for fn in self.callbacks:
             if not callable(fn):
