@@ -55,8 +55,14 @@ class DiagonalGaussian:
         "Each example's posterior `k` times in a row: batch N becomes N*k."
         return DiagonalGaussian(self.mean.repeat_interleave(k, 0), self.logvar.repeat_interleave(k, 0))
 
+# %% ../nbs/01a_interface.ipynb #dd9547fa
+class _PerLevel:
+    "`mus` and `logvars` of the records that hold every level's `posteriors`."
+    mus = property(lambda self: [q.mean for q in self.posteriors], doc="Every level's posterior mean, lowest first.")
+    logvars = property(lambda self: [q.logvar for q in self.posteriors], doc="Every level's log-variance.")
+
 # %% ../nbs/01a_interface.ipynb #73fee8dd
-class VAEOutput:
+class VAEOutput(_PerLevel):
     "What every model's `forward` returns: fields common to all models; unpacks in the model's own order (`unpack`)."
     def __init__(self, recon:Tensor, # the mean of p(x | z) for a sample z ~ q(z | x), in data space, shaped like x
                  # q(z | x) of every level, lowest first (empty where it is not Gaussian)
@@ -69,10 +75,6 @@ class VAEOutput:
         self.zs, self.extras, self.unpack = list(zs), dict(extras or {}), tuple(unpack)
     mu = property(lambda self: self.posteriors[0].mean, doc="The first level's posterior mean.")
     logvar = property(lambda self: self.posteriors[0].logvar, doc="The first level's posterior log-variance.")
-    mus = property(lambda self: [q.mean for q in self.posteriors], doc="Every level's posterior mean, lowest first.")
-    logvars = property(
-        lambda self: [q.logvar for q in self.posteriors], doc="Every level's posterior log-variance, lowest first."
-    )
     z = property(lambda self: self.zs[0], doc="The first level's latent sample.")
     def __getattr__(self, name:str):
         extras = self.__dict__.get("extras", {})
@@ -89,16 +91,12 @@ class VAEOutput:
         return f"VAEOutput({', '.join(self.unpack)}; recon {tuple(self.recon.shape)}, {len(self.zs)} level(s))"
 
 # %% ../nbs/01a_interface.ipynb #11ae768c
-class HierarchicalPosterior:
+class HierarchicalPosterior(_PerLevel):
     "q(z | x) of a hierarchy: each level's Gaussian and its sample, lowest first; unpacks as `(zs, mus, logvars)`."
     def __init__(self, posteriors:list[DiagonalGaussian], # q of every level, lowest first
                  zs:list[Tensor], # the sample of every level, lowest first
                 ):
         self.posteriors, self.zs = list(posteriors), list(zs)
-    mus = property(lambda self: [q.mean for q in self.posteriors], doc="Every level's posterior mean, lowest first.")
-    logvars = property(
-        lambda self: [q.logvar for q in self.posteriors], doc="Every level's posterior log-variance, lowest first."
-    )
     def __iter__(self): return iter((self.zs, self.mus, self.logvars))
     def __getitem__(self, i:int) -> list[Tensor]: return (self.zs, self.mus, self.logvars)[i]
     def __len__(self) -> int: return 3

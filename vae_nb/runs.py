@@ -27,7 +27,7 @@ from .checkpoint import read_checkpoint, save_checkpoint
 
 # %% auto #0
 __all__ = ['MODELS', 'RUN_CHECKS', 'CHECKPOINT', 'MODEL_FILE', 'RunError', 'RunSpec', 'ModelKind', 'check_run_meta', 'read_run',
-           'load_run', 'load', 'save', 'posteriors', 'encode_data']
+           'load_run', 'load', 'save', 'encode_data']
 
 # %% ../nbs/08b_runs.ipynb #04b9ecc1
 class RunError(ValueError):
@@ -349,7 +349,7 @@ def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict[str, Tensor]]:
     if (config or {}).get("run") is None:
         raise RunError(
             f"{path} is a vae_nb checkpoint but was not written by `vae_nb train` (it describes no run); load it with"
-            " vae_nb.train.load_checkpoint"
+            " vae_nb.checkpoint.load_checkpoint"
         )
     weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
     try:spec = check_run_meta(config["run"], sum(v.numel() for v in weights.values()))
@@ -418,14 +418,6 @@ def save(model:nn.Module, # a model built by `MODELS[spec.model].build(spec)`, t
     folder = Path(folder); folder.mkdir(parents=True, exist_ok=True)
     return save_checkpoint(folder / MODEL_FILE, model, meta={"config": {"run": asdict(spec)}})
 
-# %% ../nbs/08b_runs.ipynb #0a4d8bf1
-def posteriors(model:nn.Module, # a model of `MODELS`
-               x:Tensor, # a batch of examples
-               condition:Tensor|None=None, # their labels, for a conditional model
-              ) -> list[tuple[Tensor, Tensor|None]]:
-    "`(mu, logvar)` of the posterior of each latent level, lowest first (a VQ-VAE: its quantised latent and None)."
-    return model.level_posteriors(x, condition)
-
 # %% ../nbs/08b_runs.ipynb #12dfdbef
 def encode_data(model:nn.Module, # a model of `MODELS`
                 x:Tensor, # all the examples, on any device
@@ -443,7 +435,7 @@ def encode_data(model:nn.Module, # a model of `MODELS`
         for i in (progress_bar(starts) if progress else starts):
             c = None if condition is None else condition[i:i + batch_size].to(device)
             parts.append(
-                [(cpu(mu), cpu(logvar)) for mu, logvar in posteriors(model, x[i : i + batch_size].to(device), c)]
+                [(cpu(mu), cpu(logvar)) for mu, logvar in model.level_posteriors(x[i : i + batch_size].to(device), c)]
             )
     cat = lambda ts: None if ts[0] is None else torch.cat(ts)
     return [(cat([p[l][0] for p in parts]), cat([p[l][1] for p in parts])) for l in range(len(parts[0]))]

@@ -20,17 +20,8 @@ from .interface import objectives_of, count_training_step, is_conditional
 from .step import NonFiniteLossError, build_optimizer, step_objectives, _as_terms, _host_floats
 from .loaders import make_loader, set_epoch, InMemoryLoader
 from .distributed import get_device, autocast_dtype, seed_everything, init_distributed
-from vae_nb.checkpoint import (
-    save_checkpoint,
-    load_checkpoint,
-    rng_state,
-    set_rng_state,
-    recover_checkpoint,
-    atomic_write,
-    read_metadata,
-    CheckpointError,
-    _jsonable,
-)
+from .checkpoint import (save_checkpoint, load_checkpoint, rng_state, set_rng_state, recover_checkpoint,
+                               atomic_write, read_metadata, CheckpointError, _jsonable)
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'evaluate', 'save_history', 'lr_factor', 'Trainer', 'fit']
