@@ -157,6 +157,31 @@ def test_ctrl_c_saves_and_exits_130(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "checkpoint.json").read_text())["epoch"] == meta["epoch"] + 1
 
+def _torch_is_loading(pid:int) -> bool:
+    "Whether process `pid` has mapped PyTorch's library, i.e. is inside `import torch`."
+    try: return "libtorch" in Path(f"/proc/{pid}/maps").read_text()
+    except OSError: return False
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc to see when PyTorch is loading")
+@pytest.mark.parametrize("when", ["torch loading", 0.5, 1.5, 3.0, 6.0])
+def test_ctrl_c_during_startup_is_one_line(tmp_path, when):
+    "Ctrl-C at any moment of start-up (or just after it) ends the command with status 130 and one line, never a traceback."
+    import signal, time
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "vae_nb", "train", "--epochs", "100000", "--out", str(tmp_path / "run")],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        if when == "torch loading":
+            deadline = time.monotonic() + 60
+            while not _torch_is_loading(p.pid) and time.monotonic() < deadline: time.sleep(0.005)
+            assert _torch_is_loading(p.pid), "PyTorch was never loaded"
+        else: time.sleep(when)
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+    finally: p.kill()
+    lines = err.strip().splitlines()
+    assert p.returncode == 130 and len(lines) == 1 and lines[0].startswith("vae_nb: interrupted"), (p.returncode, err)
+
 def test_fast_layers_opt_in(run, tmp_path):
     "--fast-layers: the same run on vae_nb's oneDNN layers where torch has the operator, else one line, exit 2."
     from vae_nb.layers import onednn_available
