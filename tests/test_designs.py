@@ -111,6 +111,8 @@ def test_6_defaults_that_differ_are_said():
         z_q, loss, indices = VectorQuantizer(16, 4)(torch.randn(2, 4, 3, 3))
     with pytest.warns(UserWarning, match="pass pixel_loss='mse', disc_start=0"):
         KLAE(conv_encoder(1, 16, 8), conv_decoder(4, 16, 1), None, (4, 4, 4), disc=PatchDiscriminator(1, 8, 1))
+    with pytest.warns(UserWarning, match="pass hierarchical_kl=False or True"):          # lucid's default is True
+        assert VAEConfig([nn.Linear(64, 8), nn.Linear(4, 4)], [nn.Linear(4, 64), nn.Linear(2, 4)]).hierarchical_kl is False
 
 
 # Finding 7: a BCE decoder that applies its sigmoid inside forward is flagged on the first training batch (a warning).

@@ -11,7 +11,7 @@ from torch import nn
 from .core import RECONSTRUCTION_LOSSES, check_int, check_number, describe
 
 # %% auto #0
-__all__ = ['ConstantBeta', 'LinearWarmup', 'CyclicalAnnealing', 'VAEConfig', 'check_first_batch']
+__all__ = ['HIERARCHICAL_KL_DEFAULT', 'ConstantBeta', 'LinearWarmup', 'CyclicalAnnealing', 'VAEConfig', 'check_first_batch']
 
 # %% ../nbs/01_config.ipynb #ea77a5be
 def _check_step(step) -> int:
@@ -82,6 +82,9 @@ def _check_modules(value, # the list to check
     return list(value)
 
 
+HIERARCHICAL_KL_DEFAULT = ("`hierarchical_kl` not given: vae_nb weights each level's KL by β (False, the ELBO for β = 1),"
+    " lucid's VAEConfig by β/depth (True); pass hierarchical_kl=False or True to choose and silence this")
+
 @dataclass
 class VAEConfig:
     "Validated description of a standard, β or hierarchical VAE: one encoder and one decoder per latent level."
@@ -94,8 +97,9 @@ class VAEConfig:
     reconstruction_loss:Literal["mse", "bce"]="mse"
     kl_weight:float=1.0 # β, the weight of the KL term
     beta_schedule:Callable[[int], float]|None=None # step -> β; replaces `kl_weight` when given
-    # False: each level's KL weighted by β (the ELBO for β = 1); True: by β/depth (lucid's default)
-    hierarchical_kl:bool=False
+    # False: each level's KL weighted by β (the ELBO for β = 1); True: by β/depth (lucid's default);
+    # None: False, with a warning for lucid's layout (one decoder per level, depth > 1) saying so
+    hierarchical_kl:bool|None=None
     depth:int|None=None # number of latent levels; defaults to len(encoders)
     input_shape:tuple[int, ...]|None=None # per-example data shape; reconstructions are reshaped to (N, *input_shape)
     free_bits:float=0.0 # free-bits floor in nats per latent dimension (0: off)
@@ -163,6 +167,9 @@ class VAEConfig:
                 "`beta_schedule` must be a callable step -> beta (not a module) or None, got"
                 f" {describe(self.beta_schedule)}"
             )
+        if self.hierarchical_kl is None:
+            if self.depth > 1 and len(self.decoders) > 1: warnings.warn(HIERARCHICAL_KL_DEFAULT, stacklevel=5)
+            self.hierarchical_kl = False
         if not isinstance(self.hierarchical_kl, bool):
             raise TypeError(f"`hierarchical_kl` must be a bool (True or False), got {describe(self.hierarchical_kl)}")
         if self.input_shape is not None: self.input_shape = self._check_shape(self.input_shape)

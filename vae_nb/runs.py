@@ -120,6 +120,7 @@ def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
             **parts,
             reconstruction_loss=s.recon,
             kl_weight=s.beta,
+            hierarchical_kl=False,
             input_shape=s.shape,
             beta_schedule=LinearWarmup(s.kl_warmup, s.beta) if s.kl_warmup else None
         )
