@@ -87,7 +87,7 @@ class VAEAlgorithm(VAEBase):
         "The decoder's output `x_recon` for latents `z` (logits for a logits-BCE decoder)."
         return self.decoder(z)
     def reconstruction_loss(self, x_recon:Tensor, x:Tensor) -> Tensor:
-        "The `recon` loss of `vae_nb.core`: summed over data dimensions, averaged over the batch."
+        "The `recon` loss of `vae_nb.core`: a sum over data dimensions (`F.mse_loss` averages), a mean over the batch."
         return reconstruction_loss(self._logits(x_recon), x, self.recon)
     def regularisation_loss(self, params) -> Tensor:
         "The scalar regulariser on the latent distribution (KL, β·KL, codebook + commitment, ...)."
