@@ -79,6 +79,13 @@ def _number(minimum:float, strict:bool) -> Callable[[str], float]:
         return v
     return parse
 
+def _grad_skip(s:str) -> str|float:
+    "An argparse type: auto, off, or a gradient-norm threshold (a finite number > 0)."
+    if s in ("auto", "off"): return s
+    try: return _number(0, True)(s)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be auto, off or a finite number > 0, got {s[:40]!r}") from None
+
 # %% ../nbs/09_cli.ipynb #35957182
 def _listing(items:dict, describe:Callable) -> str:
     return "\n".join(f"  {name:<16} {describe(v)}" for name, v in items.items())
@@ -239,6 +246,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--kl-warmup",
         type=_int(0),
         help="vae, hvae: training steps over which the KL weight rises from 0 to --beta (default: 0; hvae: 500)",
+    )
+    t.add_argument(
+        "--free-bits",
+        type=_number(0, False),
+        help="vae, hvae: free-bits floor in nats per latent dimension of every level (default: 0, off)",
+    )
+    t.add_argument(
+        "--grad-skip",
+        type=_grad_skip,
+        help=(
+            "skip outlier updates: auto (a threshold of 10x the recent median gradient norm, for hierarchies), off,"
+            " or a fixed gradient-norm threshold for any model (default: auto; with --resume, the run's)"
+        ),
     )
     t.add_argument(
         "--beta",

@@ -56,6 +56,7 @@ _HIERARCHY_FLAGS = (
     ("--activation", "activation"),
     ("--inference", "inference"),
     ("--kl-warmup", "kl_warmup"),
+    ("--free-bits", "free_bits"),
 )
 
 def _hierarchy_spec(a:argparse.Namespace, spec:RunSpec) -> None:
@@ -115,7 +116,7 @@ def _run_spec(a:argparse.Namespace, info:DataInfo) -> RunSpec:
         n_classes=info.n_classes if kind.conditional else None,
         **(kind.defaults or {}),
     )
-    for name in ("latent_dim", "hidden", "beta"):
+    for name in ("latent_dim", "hidden", "beta", "grad_skip"):
         if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
     _hierarchy_spec(a, spec)
     if not kind.has_beta: spec.beta = None
@@ -346,6 +347,7 @@ _RUN_FLAGS = (
     ("--hidden", "hidden"),
     ("--beta", "beta"),
     ("--lr", "lr"),
+    ("--grad-skip", "grad_skip"),
     *_HIERARCHY_FLAGS,
 )
 # recorded by the engine, with their least valid value
@@ -445,7 +447,7 @@ def _train(a:argparse.Namespace) -> Path:
     valid_data = _heldout(valid, spec)
     epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
     trainer = Trainer(model, loader, valid_data=valid_data, batch_size=a.batch_size,
-                      lr=spec.lr, device=device, seed=a.seed, out_dir=out, save_every=a.save_every,
+                      lr=spec.lr, grad_skip=None if spec.grad_skip == "off" else spec.grad_skip, device=device, seed=a.seed, out_dir=out, save_every=a.save_every,
                       config={"run": asdict(spec)},
                       callbacks=[loss_curve_callback(out / "loss_curve.png", epochs), *callbacks],
                       # a bar for people, one line per epoch for logs

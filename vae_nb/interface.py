@@ -113,6 +113,8 @@ class Objective:
     betas:tuple[float, float]|None = None # Adam's betas for this optimizer (None: the trainer's, PyTorch's default)
     # `() ->` whether to step it this training step (None: always), e.g. a discriminator that starts late
     active:Callable[[], bool]|None = None
+    # the engine's default for this optimizer: skip outlier updates (`vae_nb.step.GradSkip`), e.g. for deep hierarchies
+    skip_outliers:bool = False
 
 # %% ../nbs/01a_interface.ipynb #33260a38
 def objectives_of(model:nn.Module, # a `VAEBase`, or any module with `loss_terms`

@@ -63,6 +63,9 @@ class RunSpec:
     inference:str="bottom-up" # hvae: "bottom-up" (`vae_nb.vae.VAE`) or "top-down" (`vae_nb.ladder.LadderVAE`)
     skip:bool=False # hvae: lucid's per-level decoders (`--inference bottom-up` only)
     kl_warmup:int=0 # MLP hierarchies: training steps over which the KL weight rises linearly from 0 to `beta` (0: none)
+    free_bits:float=0.0 # MLP hierarchies: free-bits floor in nats per latent dimension of every level (0: off)
+    # "auto": skip outlier updates of hierarchies (`vae_nb.step.GradSkip`), "off", or a fixed gradient-norm threshold
+    grad_skip:str|float="auto"
 
     @classmethod
     def from_dict(cls, d:dict) -> RunSpec:
@@ -121,6 +124,7 @@ def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
             reconstruction_loss=s.recon,
             kl_weight=s.beta,
             hierarchical_kl=False,
+            free_bits=s.free_bits,
             input_shape=s.shape,
             beta_schedule=LinearWarmup(s.kl_warmup, s.beta) if s.kl_warmup else None
         )
@@ -277,6 +281,14 @@ def _kl_warmup(v, spec:RunSpec, n_weights:int) -> str|None:
     if not (_is_int(v) and v >= 0): return "must be an int >= 0"
     if v and MODELS[spec.model].levels is None: return f"must be 0: a {spec.model} model has no KL warm-up"
 
+def _free_bits(v, spec:RunSpec, n_weights:int) -> str|None:
+    if not (_is_number(v) and v >= 0): return "must be a finite number >= 0"
+    if v and MODELS[spec.model].levels is None: return f"must be 0: a {spec.model} model has no free bits"
+
+def _grad_skip(v, spec:RunSpec, n_weights:int) -> str|None:
+    if v in ("auto", "off") or (_is_number(v) and v > 0): return None
+    return "must be 'auto', 'off' or a finite number > 0"
+
 # %% ../nbs/08b_runs.ipynb #c0a1e003
 RUN_CHECKS = (
     {  # field of `RunSpec` -> (value, spec, weights in the file) -> what is wrong, or None; checked in this order
@@ -313,6 +325,8 @@ RUN_CHECKS = (
         "inference": _inference,
         "skip": _skip,
         "kl_warmup": _kl_warmup,
+        "free_bits": _free_bits,
+        "grad_skip": _grad_skip,
     }
 )
 

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_step.ipynb #bc97ea67
 from __future__ import annotations
-import math
+import math, statistics
 from typing import Callable, Sequence
 import torch
 from torch import nn, Tensor
@@ -13,7 +13,7 @@ from .interface import Objective, objectives_of
 from .distributed import average_gradients
 
 # %% auto #0
-__all__ = ['NonFiniteLossError', 'optimizer_step', 'build_optimizer', 'step_objectives']
+__all__ = ['NonFiniteLossError', 'optimizer_step', 'DivergedError', 'GradSkip', 'build_optimizer', 'step_objectives']
 
 # %% ../nbs/05_step.ipynb #bf4c013a
 class NonFiniteLossError(FloatingPointError):
@@ -74,8 +74,9 @@ def optimizer_step(
     # average the gradients over the process group before clipping (a step outside
     # `DistributedDataParallel`)
     sync_grads: bool = False,
-    # skip the update when the gradient norm (before clipping) exceeds this, as VDVAE does
-    grad_skip: float | None = None,
+    # skip the update when the gradient norm (before clipping) exceeds this number, as VDVAE does, or when a
+    # `GradSkip` says it is an outlier of the run's recent norms
+    grad_skip: float | GradSkip | None = None,
 ) -> dict[str, float]:
     "Zero grads, run `model.loss_terms`, check all terms are finite, backprop, clip, step; return the terms as floats."
     optimizer.zero_grad(set_to_none=True)
@@ -91,9 +92,57 @@ def optimizer_step(
             params, math.inf if grad_clip is None else grad_clip, foreach=True
         )
     out = _host_floats(terms, step)
-    if grad_skip is not None: out["skipped"] = float(out["grad_norm"] > grad_skip)
+    if grad_skip is not None:
+        out["skipped"] = float(grad_skip(out["grad_norm"]) if callable(grad_skip) else out["grad_norm"] > grad_skip)
     if not out.get("skipped"): optimizer.step()
     return out
+
+# %% ../nbs/05_step.ipynb #c0276a92
+class DivergedError(NonFiniteLossError):
+    "Too many updates in a row were gradient outliers: the training has diverged."
+
+class GradSkip:
+    "Skip an update whose gradient norm exceeds `factor` times the median of the recent kept ones (VDVAE, adaptive)."
+    def __init__(self, factor:float=10., # skip above this multiple of the recent median gradient norm
+                 window:int=250, # the median is over the last `window` kept norms
+                 warmup:int=50, # kept steps observed before any update is skipped
+                 patience:int=250, # this many outliers in a row raise `DivergedError`
+                ):
+        if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and 1 < factor < math.inf):
+            raise ValueError(f"`factor` must be a number > 1, got {factor!r}")
+        for name, v in (("window", window), ("warmup", warmup), ("patience", patience)):
+            if type(v) is not int or v < 1: raise ValueError(f"`{name}` must be a positive int, got {v!r}")
+        self.factor, self.window, self.warmup, self.patience = float(factor), window, warmup, patience
+        self.norms, self.skipped, self.in_a_row = [], 0, 0
+    def __repr__(self):
+        return f"GradSkip(factor={self.factor:g}, window={self.window}, warmup={self.warmup}, patience={self.patience})"
+    @property
+    def threshold(self) -> float:
+        "The gradient norm above which the next update is skipped."
+        return math.inf if len(self.norms) < self.warmup else self.factor * statistics.median(self.norms)
+    def __call__(self, grad_norm:float) -> bool:
+        "Whether to skip an update of gradient norm `grad_norm`; a kept one joins the history."
+        if grad_norm <= self.threshold:
+            self.norms, self.in_a_row = (self.norms + [float(grad_norm)])[-self.window:], 0
+            return False
+        self.skipped, self.in_a_row = self.skipped + 1, self.in_a_row + 1
+        if self.in_a_row >= self.patience:
+            raise DivergedError(
+                f"the gradient norm was above {self.threshold:.4g} ({self.factor:g} x the recent median) for"
+                f" {self.in_a_row} steps in a row: training has diverged (lower the learning rate?)")
+        return True
+    def state_dict(self) -> dict:
+        "The kept norms and the counters, as JSON-able values."
+        return {"norms": list(self.norms), "skipped": self.skipped, "in_a_row": self.in_a_row}
+    def load_state_dict(self, state:dict) -> None:
+        "Continue from `state` (from `state_dict`); a `ValueError` for anything else."
+        ok = isinstance(state, dict) and set(state) == {"norms", "skipped", "in_a_row"}
+        ok = ok and isinstance(state["norms"], list) and len(state["norms"]) <= self.window and all(
+            type(v) in (int, float) and 0 <= v < math.inf for v in state["norms"])
+        ok = ok and all(type(state[k]) is int and 0 <= state[k] < 2**62 for k in ("skipped", "in_a_row"))
+        if not ok: raise ValueError(f"not a GradSkip state: {str(state)[:60]}")
+        self.norms, self.skipped = [float(v) for v in state["norms"]], state["skipped"]
+        self.in_a_row = state["in_a_row"]
 
 # %% ../nbs/05_step.ipynb #1a5ecf95
 def build_optimizer(objective:Objective, # supplies the parameters, and maybe its own `lr` and `betas`
@@ -119,7 +168,8 @@ def step_objectives(objectives:Sequence[Objective], # a model's objectives, in o
                     optimizers:Sequence[torch.optim.Optimizer], # one per objective
                     x:Tensor, # the input batch
                     condition:Tensor|None=None, # passed on when not `None`
-                    **kwargs, # `grad_clip`, `grad_skip`, `step`, `autocast` of `optimizer_step`
+                    grad_skips:Sequence|None=None, # each objective's `grad_skip` (a number, a `GradSkip` or None)
+                    **kwargs, # `grad_clip`, `step`, `autocast` of `optimizer_step`
                    ) -> dict[str, float]:
     "One training step: each active objective in turn takes an `optimizer_step`; the terms of all of them."
     if len(objectives) != len(optimizers):
@@ -127,10 +177,10 @@ def step_objectives(objectives:Sequence[Objective], # a model's objectives, in o
             f"`optimizers` must hold one optimizer per objective, got {len(optimizers)} for {len(objectives)}"
         )
     active = [o.active is None or bool(o.active()) for o in objectives]   # asked before any objective steps
-    out = {}
+    out, skips = {}, [None] * len(objectives) if grad_skips is None else list(grad_skips)
     for i, (o, opt, on) in enumerate(zip(objectives, optimizers, active)):
         if not on: continue
-        terms = optimizer_step(o, opt, x, condition, sync_grads=i > 0, **kwargs)
+        terms = optimizer_step(o, opt, x, condition, sync_grads=i > 0, grad_skip=skips[i], **kwargs)
         out.update(
             terms if i == 0 else {f"{o.name}_{k}" if k == "loss" or k in out else k: v for k, v in terms.items()}
         )

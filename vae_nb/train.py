@@ -16,8 +16,8 @@ from torch.utils.data import TensorDataset
 from fastcore.meta import delegates
 from fastprogress.fastprogress import master_bar, progress_bar
 from .core import validation
-from .interface import objectives_of, count_training_step, is_conditional
-from .step import NonFiniteLossError, build_optimizer, step_objectives, _as_terms, _host_floats
+from .interface import Objective, objectives_of, count_training_step, is_conditional
+from .step import NonFiniteLossError, GradSkip, build_optimizer, step_objectives, _as_terms, _host_floats
 from .loaders import make_loader, set_epoch, InMemoryLoader
 from .distributed import get_device, autocast_dtype, seed_everything, init_distributed
 from .checkpoint import (save_checkpoint, load_checkpoint, rng_state, set_rng_state, recover_checkpoint,
@@ -117,8 +117,9 @@ class Trainer:
                  schedule:str|Callable="constant", # learning-rate schedule, see `lr_factor`
                  warmup:int=0, # steps of learning-rate warm-up
                  grad_clip:float|None=None, # clip the global gradient norm of each objective
-                 # skip updates whose gradient norm exceeds this (see `vae_nb.step.optimizer_step`)
-                 grad_skip:float|None=None,
+                 # skip outlier updates: "auto" for the objectives that ask (hierarchies) with a `GradSkip`, a
+                 # `GradSkip` for the model's objective, a number (a fixed gradient-norm threshold) for all, None: never
+                 grad_skip:float|str|GradSkip|None="auto",
                  device:str|torch.device="auto", # "auto", "cpu", "cuda", "mps"
                  precision:str="auto", # "auto" (bf16 autocast on CUDA), "fp32", "bf16"
                  compile:bool=False, # `torch.compile` the first objective's `loss_terms`
@@ -136,6 +137,9 @@ class Trainer:
                  callbacks:Iterable[Callable]=(),
                 ):
         objectives_of(model)   # a model with `loss_terms`, or a TypeError naming what it got
+        if not (grad_skip in (None, "auto") or isinstance(grad_skip, GradSkip) or (
+                isinstance(grad_skip, (int, float)) and not isinstance(grad_skip, bool) and grad_skip > 0)):
+            raise ValueError(f"`grad_skip` must be 'auto', a GradSkip, a positive number or None, got {grad_skip!r}")
         if optimizer not in ("adam", "adamw") and not callable(optimizer):
             raise ValueError(
                 f"`optimizer` must be 'adam', 'adamw' or a callable `params -> Optimizer`, got {optimizer!r}"
@@ -167,7 +171,7 @@ class Trainer:
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.optimizer_arg, self.objectives, self.optimizers = optimizer, None, None
         self.step, self.epoch, self.batch = 0, 0, 0   # steps done, epochs done, batches done in the current epoch
-        self.history, self.step_history, self.sums, self.seen = [], [], {}, 0
+        self.history, self.step_history, self.sums, self.seen, self.skippers = [], [], {}, 0, []
         self.data_seed = self.loader = self.last_checkpoint = self.resume_rng = None
         self.interrupted = False
 
@@ -190,6 +194,7 @@ class Trainer:
             "sums": self.sums,
             "history": self.history,
             "step_history": self.step_history,
+            "grad_skip_state": [None if s is None else s.state_dict() for s in self.skippers],
             "config": self.config,
             "trainer": {
                 "batch_size": self.batch_size,
@@ -198,7 +203,7 @@ class Trainer:
                 "warmup": self.warmup,
                 "schedule": self.schedule if isinstance(self.schedule, str) else repr(self.schedule),
                 "grad_clip": self.grad_clip,
-                "grad_skip": self.grad_skip,
+                "grad_skip": repr(self.grad_skip) if isinstance(self.grad_skip, GradSkip) else self.grad_skip,
                 "seed": self.seed,
                 "world_size": self.world_size,
             },
@@ -277,7 +282,7 @@ class Trainer:
                             )
                             terms = _train_step(self, x, y)
                             self.step, self.batch, self.seen = self.step + 1, self.batch + 1, self.seen + len(x)
-                            for k, v in terms.items(): self.sums[k] = self.sums.get(k, 0.) + v * len(x)
+                            for k, v in terms.items(): self.sums[k] = self.sums.get(k, 0.) + v * _weight(k, x)
                             if mb is not None: mb.child.comment = _describe(terms)
                             if self.log_every and self.step % self.log_every == 0:
                                 self.step_history.append(
@@ -343,6 +348,13 @@ def _setup(self:Trainer) -> None:
             find_unused_parameters=len(objectives) > 1,
         )
     self.objectives = [replace(objectives[0], loss_terms=fn), *objectives[1:]]
+    self.skippers = _skippers(self.grad_skip, objectives)
+
+def _skippers(grad_skip, objectives:list[Objective]) -> list:
+    "Each objective's `grad_skip` for `optimizer_step`: a `GradSkip` of its own, a fixed threshold, or None."
+    if grad_skip == "auto": return [GradSkip() if o.skip_outliers else None for o in objectives]
+    if isinstance(grad_skip, GradSkip): return [grad_skip, *[None] * (len(objectives) - 1)]
+    return [grad_skip] * len(objectives)
 
 # %% ../nbs/05_train.ipynb #24abee9a
 def _train_step(self:Trainer, x:Tensor, y:Tensor|None) -> dict[str, float]:
@@ -357,7 +369,7 @@ def _train_step(self:Trainer, x:Tensor, y:Tensor|None) -> dict[str, float]:
         x,
         condition,
         grad_clip=self.grad_clip,
-        grad_skip=self.grad_skip,
+        grad_skips=self.skippers,
         step=self.step + 1,   # the step being taken, counted from 1
         autocast=self.autocast,
     )
@@ -401,6 +413,7 @@ def _check_resume(meta:dict, path:Path, self:Trainer) -> None:
     opts = meta.get("optimizers")
     if not (isinstance(opts, list) and len(opts) == len(self.optimizers) and all(isinstance(o, dict) for o in opts)):
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: it holds no state for each optimizer")
+    _resume_skippers(meta.get("grad_skip_state"), path, self)
     if meta["step"] and not opts[0].get("state") and not _has_moments(path):
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its optimizer state is missing, "
                               f"after {meta['step']} steps")
@@ -438,6 +451,19 @@ def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
     self.resume_rng = (epoch_rng, rng_state())
     self.last_checkpoint = (path, self.step)
 
+def _resume_skippers(states, path:Path, self:Trainer) -> None:
+    "Continue each `GradSkip` from the checkpoint's state; `CheckpointError` for a state `save` could not have written."
+    if states is None and all(s is None or not isinstance(s, GradSkip) for s in self.skippers): return   # none kept
+    bad = not isinstance(states, list) or len(states) != len(self.skippers)
+    for s, state in ([] if bad else zip(self.skippers, states)):
+        try:
+            if isinstance(s, GradSkip): s.load_state_dict(state)
+            elif state is not None: bad = True
+        except ValueError: bad = True
+    if bad:
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: `grad_skip_state` must hold the state of "
+                              f"each optimizer's gradient skipping, got {json.dumps(states, default=str)[:40]}")
+
 # %% ../nbs/05_train.ipynb #458dc0d8
 _SHOWN = ("loss", "recon", "kl", "reg")
 
@@ -459,6 +485,10 @@ def _check_sharded(self:Trainer) -> None:
         )
 
 # %% ../nbs/05_train.ipynb #38237147
+def _weight(k:str, x:Tensor) -> int:
+    "A step's weight in the epoch's sums: `skipped` counts steps, every other term is a mean over examples."
+    return 1 if k == "skipped" else len(x)
+
 def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
     "Average the epoch's terms over all processes, validate, record, checkpoint, then give callbacks each new record."
     keys = sorted(self.sums)
@@ -469,7 +499,8 @@ def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
         "epoch": epoch + 1,
         "step": self.step,
         "split": "train",
-        **{k: v / totals[-1].item() for k, v in zip(keys, totals.tolist())},
+        **{k: round(v / self.world_size) if k == "skipped" else v / totals[-1].item()
+           for k, v in zip(keys, totals.tolist())},
         "lr": self.optimizers[0].param_groups[0]["lr"],
         "time": round(elapsed, 3),
     }

@@ -9,7 +9,7 @@ import torch
 from torch import nn, Tensor
 from .core import (reparameterize, gaussian_kl, reduce, reconstruction_loss, gaussian_log_likelihood,
                          recon_log_likelihood, MSE_LOGVAR)
-from .interface import VAEBase, DiagonalGaussian, HierarchicalPosterior, VAEOutput, _input_shape
+from .interface import VAEBase, DiagonalGaussian, HierarchicalPosterior, Objective, VAEOutput, _input_shape
 from .config import VAEConfig, check_first_batch
 from .core import check_int, check_number, check_tensor, describe
 
@@ -199,6 +199,9 @@ class VAE(VAEBase):
                               "remove the sigmoid, reconstruction_loss='bce' takes logits", "reconstruction_loss")
             self._first_batch_seen = True
         return self._terms(x, out, path.mus, path.logvars, path.zs)
+    def objectives(self) -> list[Objective]:
+        "One objective over every parameter; a hierarchy asks the engine to skip outlier updates (`GradSkip`)."
+        return [Objective("model", self.loss_terms, self.parameters, skip_outliers=self.depth > 1)]
 
     def get_loss(self, x:Tensor, # the input batch
                  recon:Tensor, # `forward`'s reconstruction, in data space
