@@ -13,7 +13,8 @@ def test_deep_hierarchy_trains_3000_steps(dims):
     torch.set_num_threads(1)
     x = load_digits_data("train").tensors[0]
     torch.manual_seed(0)
-    spec = RunSpec(model="hvae", shape=(1, 8, 8), latent_dims=dims, latent_dim=dims[0], **MODELS["hvae"].defaults)
+    spec = RunSpec(**{**MODELS["hvae"].defaults, "model": "hvae", "shape": (1, 8, 8), "latent_dims": dims,
+                      "latent_dim": dims[0]})
     trainer = Trainer(MODELS["hvae"].build(spec), x, batch_size=64, seed=0, progress=False, device="cpu")
     history = trainer.fit(10**6, max_steps=3000)
     assert trainer.step == 3000 and all(math.isfinite(r["loss"]) for r in history)

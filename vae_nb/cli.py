@@ -215,25 +215,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--hidden",
         type=_positive_int,
-        help=f"hidden width, or channels of conv models (default: {RunSpec.hidden}; conv, klae: 32; vq: 64)",
+        help=f"hidden width, or channels of conv models (default: {RunSpec.hidden}; hvae: 200; conv, klae: 32; vq: 64)",
     )
     t.add_argument(
         "--latent-dims",
         type=_sizes,
         help=(
-            "vae, hvae: latent size per level, lowest first, e.g. 64,32,16,8 (default: --latent-dim, halving upwards"
-            " over two levels for hvae)"
+            "vae, hvae: latent size per level, lowest first, e.g. 64,32,16,8 (default: --latent-dim; hvae: 100,50, or"
+            " --latent-dim halving upwards over two levels)"
         ),
     )
     t.add_argument(
         "--layers",
         type=_positive_int,
-        help="vae, hvae: hidden layers per MLP (default: three next to the data, one between latent levels)",
+        help="vae, hvae: hidden layers per MLP (default: three next to the data, one between latent levels; hvae: 2)",
     )
     t.add_argument(
         "--activation",
         choices=list(ACTIVATIONS),
-        help=f"vae, hvae: nonlinearity of the MLPs (default: {RunSpec.activation})",
+        help=f"vae, hvae: nonlinearity of the MLPs (default: {RunSpec.activation}; hvae: tanh)",
     )
     t.add_argument(
         "--inference",

@@ -73,6 +73,7 @@ def _hierarchy_spec(a:argparse.Namespace, spec:RunSpec) -> None:
                 f" {'1 size' if levels[1] == 1 else f'{levels[0]} to {levels[1]} sizes'}, got {len(a.latent_dims)}"
             )
         spec.latent_dim = a.latent_dims[0]
+    elif a.latent_dim is not None: spec.latent_dims = None   # halving upwards from --latent-dim, not the kind's sizes
     if a.inference == "top-down" and levels[1] == 1:
         raise CLIError("--inference top-down needs more than one level; use --model hvae")
     for _, name in _HIERARCHY_FLAGS:
@@ -447,7 +448,8 @@ def _train(a:argparse.Namespace) -> Path:
     valid_data = _heldout(valid, spec)
     epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
     trainer = Trainer(model, loader, valid_data=valid_data, batch_size=a.batch_size,
-                      lr=spec.lr, grad_skip=None if spec.grad_skip == "off" else spec.grad_skip, device=device, seed=a.seed, out_dir=out, save_every=a.save_every,
+                      lr=spec.lr, grad_skip=None if spec.grad_skip == "off" else spec.grad_skip, device=device,
+                      seed=a.seed, out_dir=out, save_every=a.save_every,
                       config={"run": asdict(spec)},
                       callbacks=[loss_curve_callback(out / "loss_curve.png", epochs), *callbacks],
                       # a bar for people, one line per epoch for logs
