@@ -3,12 +3,17 @@ time, no OMP_NUM_THREADS in its environment (the process's default threads), out
 
     python bench/main_job.py [--runs 3]
 
-Prints, per run, the wall time, the 1-minute load average before and after (the machine may be shared), and the
+Prints, per run, the wall time, the CPU time it used (user + system), the 1-minute load average before and after (the machine may be shared), and the
 command's own summary line."""
-import argparse, os, subprocess, sys, tempfile, time
+import argparse, os, resource, subprocess, sys, tempfile, time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+def cpu() -> float:
+    "CPU seconds (user + system) used so far by this process's finished children."
+    u = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return u.ru_utime + u.ru_stime
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -17,13 +22,13 @@ def main():
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"} | {"MPLBACKEND": "Agg", "PYTHONPATH": str(ROOT)}
     for i in range(a.runs):
         with tempfile.TemporaryDirectory() as d:
-            load, t = os.getloadavg()[0], time.perf_counter()
+            load, t, c = os.getloadavg()[0], time.perf_counter(), cpu()
             r = subprocess.run([sys.executable, "-m", "vae_nb", "train", "--out", "run"], env=env, cwd=d,
                                capture_output=True, text=True)
-            wall = time.perf_counter() - t
+            wall, used = time.perf_counter() - t, cpu() - c
             if r.returncode: sys.exit(f"run {i + 1} failed:\n{r.stderr[-2000:]}")
             summary = next(l for l in r.stdout.splitlines() if l.startswith("trained "))
-            print(f"run {i + 1}: {wall:.1f} s wall; load average {load:.2f} before, {os.getloadavg()[0]:.2f} after; "
+            print(f"run {i + 1}: {wall:.1f} s wall, {used:.1f} s CPU; load average {load:.2f} before, {os.getloadavg()[0]:.2f} after; "
                   f"{summary}", flush=True)
 
 if __name__ == "__main__": main()
