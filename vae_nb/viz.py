@@ -359,16 +359,18 @@ def save_pictures(model:VAEBase, # a trained model
     with evaluating(model): r = model.reconstruct(x, **_given(y, device)).reshape(x.shape)
     rows = ([("grey original", originals[:keep].to(device).reshape(x.shape))] if originals is not None else []) + [
         ("binarized input" if originals is not None else "input", x), ("reconstruction", r)]
-    grid = torch.cat([part for i in range(0, keep, nrow) for _, t in rows for part in [t[i:i + nrow]]])
+    grid = torch.cat([t[i:i + nrow] for i in range(0, keep, nrow) for _, t in rows])   # row by row, in blocks
     labels = class_rows(n_classes, 8) if model.conditional else None
     samples = sample_images(model, 64 if labels is None else len(labels), shape, labels)
+    by_class = labels is not None
     return [
         save_figure(show_image_grid(grid, nrow, "Held-out images and their reconstructions", shape,
                                     row_labels=[n for _ in range(0, keep, nrow) for n, _ in rows]),
                     out / "reconstructions.png"),
-        save_figure(show_image_grid(samples, 8, "Samples from the prior" + (", one row per class" if labels is not None
-                                    else ""), shape, row_labels=[f"class {c}" for c in range(n_classes)]
-                                    if labels is not None else ()), out / "samples.png"),
+        save_figure(show_image_grid(samples, 8, "Samples from the prior (the decoder's means)"
+                                    + (", one row per class" if by_class else ""), shape,
+                                    row_labels=[f"class {c}" for c in range(n_classes)] if by_class else ()),
+                    out / "samples.png"),
     ]
 
 # %% ../nbs/04_viz.ipynb #0bc12b04
