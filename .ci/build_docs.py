@@ -63,6 +63,9 @@ a.nbdev-source { float: right; font-size: smaller; }
 .cell_output h2, .cell_output h3, .cell_output h4 { margin-top: .5rem; }
 .cell_output hr { margin: 1.5rem 0 .5rem; }
 .page-description { font-style: italic; font-size: 120%; opacity: .75; border-left: none; padding-left: 0; margin-left: 0; }
+/* long lines: code scrolls sideways instead of being clipped; printed output wraps */
+div.highlight, div.highlight pre { overflow-x: auto; }
+div.cell_output .output.stream pre, div.cell_output .output.text_plain pre { white-space: pre-wrap; overflow-wrap: anywhere; }
 """
 
 FAVICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 16 16"><rect width="16" height="16" rx="3" '

@@ -5,10 +5,12 @@ holds an import. A cell that mixes imports with other code (nbdev warns: "Found 
 code") is run whole, on its own: a test cell that trains a model takes minutes, and one that uses names defined by
 earlier cells fails, which stops `nbdev_docs`. Here only the import statements of such a cell are run (its stored
 outputs are shown, as for every cell). Exported cells and `show_doc` cells run as in nbdev and must succeed.
+And nbdev links the names in backticks in every line of a `show_doc` output, also inside its fenced signature,
+where the link shows as raw markdown (`# a [`VAEBase`](interface.html#vaebase)`); here fenced code is left as is.
 `python .ci/build_docs.py --strict` runs nbdev's processors unchanged.
 """
 import ast, os, sys
-from nbdev.processors import FilterDefaults, exec_show_docs, _do_eval
+from nbdev.processors import FilterDefaults, NbdevLookup, add_links, exec_show_docs, _do_eval
 
 
 def _needed(cell) -> bool:
@@ -37,9 +39,29 @@ class imports_exec_show_docs(exec_show_docs):
         super().__call__(cell)
 
 
+def link_lines(lines:list[str], link) -> list[str]:
+    "`link` applied to each line of markdown `lines` outside fenced code blocks."
+    out, code = [], False
+    for s in ''.join(lines).splitlines(keepends=True):
+        fence = s.lstrip().startswith('```')
+        out.append(s if code or fence else link(s))
+        if fence: code = not code
+    return out
+
+
+def add_links_outside_code(cell):
+    "nbdev's `add_links`, except inside fenced code in outputs (the `show_doc` signatures)."
+    nl = NbdevLookup()
+    if cell.cell_type == 'markdown': cell.source = nl.linkify(cell.source)
+    for o in cell.get('outputs', []):
+        if hasattr(o, 'data') and hasattr(o['data'], 'text/markdown'):
+            o.data['text/markdown'] = link_lines(o.data['text/markdown'], nl.link_line)
+
+
 class DocsFilter(FilterDefaults):
-    "nbdev's docs processors, with `imports_exec_show_docs` unless BUILD_DOCS_STRICT is set."
+    "nbdev's docs processors, with `imports_exec_show_docs` and `add_links_outside_code` unless BUILD_DOCS_STRICT is set."
     def base_procs(self):
         procs = super().base_procs()
         if os.environ.get('BUILD_DOCS_STRICT'): return procs
-        return [imports_exec_show_docs if p is exec_show_docs else p for p in procs]
+        swap = {exec_show_docs: imports_exec_show_docs, add_links: add_links_outside_code}
+        return [swap.get(p, p) for p in procs]

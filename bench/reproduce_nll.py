@@ -26,7 +26,7 @@ parallel single-thread processes (`--recipes vae --name part_a`, ...) and combin
 usage: python bench/reproduce_nll.py [--device cpu|cuda] [--recipes vae,iwae5,vae2,iwae50,ladder,deep] [--eval-n 1000]
                                      [--epochs N] [--warmup N] [--k 5000] [--data ../shared/data/binarized_mnist.npz] [--threads 2]
 """
-import argparse, json, math, platform, sys, time
+import argparse, json, math, os, platform, sys, time
 from datetime import datetime, timezone
 from pathlib import Path
 import torch
@@ -147,7 +147,7 @@ def main(argv=None):
     if bad: p.error(f"--recipes: unknown {bad}; choose from {list(RECIPES)}")
     out = Path(args.out); out.mkdir(parents=True, exist_ok=True)
     stem = out / (args.name or f"reproduce_nll_{device.type}")
-    command = "python bench/reproduce_nll.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python bench/reproduce_nll.py " + " ".join(map(_portable, sys.argv[1:] if argv is None else argv))
     if args.merge:
         runs = [json.loads(Path(f).read_text()) for f in args.merge]
         return write(stem, args, [r for run in runs for r in run["results"]], " ; ".join(run["command"] for run in runs),
@@ -160,6 +160,10 @@ def main(argv=None):
         results.append(run_recipe(key, train, valid, args, device))
         md = write(stem, args, results, command, time.perf_counter() - t_start, not gpu or args.epochs is not None)
     print(md)
+
+def _portable(arg:str) -> str:
+    "A command-line argument as a reader can type it: an absolute path relative to the repository root."
+    return os.path.relpath(arg, ROOT) if os.path.isabs(arg) else arg
 
 def write(stem, args, results, command, total_s, shortened, parallel=1):
     "Write `stem`.json and `stem`.md; return the markdown."

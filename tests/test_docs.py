@@ -228,3 +228,61 @@ def test_home_page_leads_to_first_tutorial(site):
     nxt = re.search(r'<a[^>]*class="next-page"[^>]*href="([^"]+)"|<a[^>]*href="([^"]+)"[^>]*class="next-page"', (site/'index.html').read_text(encoding='utf-8'))
     assert nxt, "index.html has no next-page link"
     assert (nxt.group(1) or nxt.group(2)).split('#')[0] == 'tutorials/first_vae.html', f"the home page's Next goes to {nxt.group(1) or nxt.group(2)}"
+
+
+# the machine that ran a notebook or built the site: its absolute paths (this checkout, the home and temporary folders,
+# the usual roots of build machines) and references to the project's internal tracker ("issue 13"), which a reader
+# of the site cannot follow
+def _machine_paths() -> list[str]:
+    "Absolute path prefixes of this machine, and the roots build machines commonly use."
+    import tempfile
+    mine = {str(ROOT), str(Path.home()), tempfile.gettempdir(), os.path.realpath(tempfile.gettempdir())}
+    return sorted({p.rstrip('/') + '/' for p in mine if p not in ('/', '')} | {'/work/', '/tmp/', '/root/', '/home/'})
+
+_INTERNAL = re.compile(r'\b(?:issue|PR|pull request|ticket)\s*#?\d+\b', re.I)
+
+def _leaks(text:str) -> list[str]:
+    "Each machine path or internal reference in `text`, with a little context."
+    found = []
+    for prefix in _machine_paths():
+        for m in re.finditer(r'(?<![\w.~-])' + re.escape(prefix), text): found.append(text[max(0, m.start() - 40):m.end() + 40])
+    found += [text[max(0, m.start() - 40):m.end() + 20] for m in _INTERNAL.finditer(text)]
+    return found
+
+def _notebook_text(path:Path) -> str:
+    "A notebook's sources and its text outputs (not images), as they are published."
+    import json
+    parts = []
+    for c in json.loads(path.read_text(encoding='utf-8'))['cells']:
+        parts.append(''.join(c['source']))
+        for o in c.get('outputs', []):
+            parts.append(''.join(o.get('text', '')) + ' '.join(
+                ''.join(v) if isinstance(v, list) else str(v) for k, v in o.get('data', {}).items() if not k.startswith('image/')))
+    return '\n'.join(parts)
+
+def test_leak_finder_finds_leaks():
+    import tempfile
+    assert _leaks(f"outputs in {tempfile.gettempdir()}/tmpab12/conv/") and _leaks(f"data in {ROOT}/x.npz")
+    assert _leaks("as measured in issue 13") and _leaks("(#12, PR 7)")
+    assert not _leaks("vae_nb train --out runs/x, data in ../shared/data (see the issues on GitHub)")
+
+def test_notebooks_show_no_machine_path_or_internal_reference():
+    "What the site is built from (every notebook's prose, code and outputs) names no path of this machine and no issue."
+    found = {str(p.relative_to(ROOT)): leaks[:3] for p in sorted((ROOT/'nbs').rglob('*.ipynb'))
+             if '.ipynb_checkpoints' not in p.parts and (leaks := _leaks(_notebook_text(p)))}
+    assert not found, f"machine paths or internal references in {len(found)} notebooks: {found}"
+
+def test_site_shows_no_machine_path_or_internal_reference(site):
+    "The built site (its pages and search index) names no path of the machine that built it and no internal issue."
+    found = {str(p.relative_to(site)): leaks[:3] for p in sorted(site.rglob('*'))
+             if p.suffix in ('.html', '.js', '.txt', '.md') and '_static' not in p.parts
+             and (leaks := _leaks(p.read_text(encoding='utf-8', errors='replace')))}
+    assert not found, f"machine paths or internal references in {len(found)} files of the site: {found}"
+
+
+def test_signatures_hold_no_markdown_links(site):
+    "A `show_doc` signature is code: a name linked in its comments would show as raw markdown (`[`x`](page.html#x)`)."
+    raw = re.compile(r'<span class="c1">([^<]*\]\([^<)]*\)[^<]*)</span>')
+    found = {str(p.relative_to(site)): raw.findall(p.read_text(encoding='utf-8'))[:2] for p in sorted(site.rglob('*.html'))}
+    found = {k: v for k, v in found.items() if v}
+    assert not found, f"markdown links in the signatures of {len(found)} pages: {found}"

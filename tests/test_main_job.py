@@ -24,6 +24,9 @@ def judge_scores(model, n_samples:int=1000) -> tuple[float, float]:
 
 def test_default_model_learns_digits(tmp_path):
     with contextlib.redirect_stdout(io.StringIO()): main(["train", "--epochs", "100", "--save-every", "100", "--out", str(tmp_path)])
+    from PIL import Image
+    sizes = {f: Image.open(tmp_path / f).size for f in ("loss_curve.png", "reconstructions.png", "samples.png")}
+    assert all(min(s) > 274 for s in sizes.values()), f"the pictures are labelled figures, larger than bare 274x274 grids: {sizes}"
     model, spec, _ = load_run(tmp_path)
     assert (spec.model, spec.data, spec.recon, spec.binarize) == ("vae", "digits", "bce", True)
     accuracy, confidence = judge_scores(model)

@@ -286,8 +286,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--save-every",
         type=_positive_int,
-        default=1,
-        help="write the checkpoint and history every N epochs; always at the end and on Ctrl-C (default: 1)",
+        help=("write the checkpoint and history every N epochs; always at the end and on Ctrl-C "
+              "(default: every epoch up to 30 epochs, then about 30 checkpoints a run)"),
     )
     t.add_argument(
         "--fast-layers",

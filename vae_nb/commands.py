@@ -405,6 +405,12 @@ def _layers(model:nn.Module, a:argparse.Namespace) -> nn.Module:
     try:return use_fast_layers(model)
     except RuntimeError as e: raise CLIError(f"--fast-layers: {e}") from None
 
+# %% ../nbs/08c_commands.ipynb #177ebfd2
+def _cpu_threads(device:torch.device) -> int:
+    "On a CPU, one thread per process unless OMP_NUM_THREADS says otherwise (torchrun's default); return the count."
+    if device.type == "cpu" and "OMP_NUM_THREADS" not in os.environ: torch.set_num_threads(1)
+    return torch.get_num_threads()
+
 # %% ../nbs/08c_commands.ipynb #7eb64bd6
 def train_command(a:argparse.Namespace) -> Path:
     "`vae_nb train`: check everything, train with `vae_nb.train.Trainer`, write the pictures; return the run folder."
@@ -437,6 +443,7 @@ def _train(a:argparse.Namespace) -> Path:
                      if a.tensorboard else [])
     except ImportError as e: raise CLIError(f"--tensorboard {e}") from None
     rank, world_size, device = init_distributed(_device(a.device))
+    _cpu_threads(device)
     train, valid = (_load(info, "train", a.root, not a.no_download),
                     _load(info, info.eval_split, a.root, not a.no_download))
     torch.manual_seed(a.seed)
@@ -449,7 +456,7 @@ def _train(a:argparse.Namespace) -> Path:
     epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
     trainer = Trainer(model, loader, valid_data=valid_data, batch_size=a.batch_size,
                       lr=spec.lr, grad_skip=None if spec.grad_skip == "off" else spec.grad_skip, device=device,
-                      seed=a.seed, out_dir=out, save_every=a.save_every,
+                      seed=a.seed, out_dir=out, save_every=a.save_every or max(1, epochs // 30),   # ~30 checkpoints
                       config={"run": asdict(spec)},
                       callbacks=[loss_curve_callback(out / "loss_curve.png", epochs), *callbacks],
                       # a bar for people, one line per epoch for logs
@@ -469,7 +476,8 @@ def _train(a:argparse.Namespace) -> Path:
     if rank == 0:
         if len(spec.shape) == 3:
             save_pictures(model, valid_data[0], out, spec.shape,
-                          valid_data[1] if MODELS[spec.model].conditional else None, spec.n_classes)
+                          valid_data[1] if MODELS[spec.model].conditional else None, spec.n_classes,
+                          originals=valid.tensors[0] if spec.binarize else None)
         last = [r for r in history if r["split"] == "valid"][-1:]
         print(f"trained {spec.model} on {spec.data} for {epochs} epochs ({history[-1]['step'] if history else 0} steps)"
               f" in {time.perf_counter() - start:.1f} s"

@@ -78,6 +78,7 @@ def plot_traversals(model=None, # a `VAEBase`
                     transform:Callable[[Tensor], Tensor]|None=None, # for decoder outputs, e.g. `torch.sigmoid`
                     image_shape:Sequence[int]|None=None, # shape of one image, for flattened data
                     title:str="Latent traversals",
+                    size:float=0.9, # inches per image (grids of small images are unreadable at the default 0.6)
                    ) -> Figure:
     "Decode the starting latent with one coordinate set to each of `values`: one row per dimension in `dims`."
     if (x is None) == (z is None): raise ValueError("pass exactly one of `x` (an input) or `z` (a latent)")
@@ -93,7 +94,8 @@ def plot_traversals(model=None, # a `VAEBase`
     rows = torch.arange(len(grid), device=flat.device)
     grid[rows, torch.tensor(dims, device=flat.device).repeat_interleave(len(values))] = values.repeat(len(dims))
     images = dec(grid.reshape(len(grid), *z0.shape[1:]))
-    return show_image_grid(images, len(values), title, image_shape, output_transform(model, transform),
+    images = to_images(images, image_shape, output_transform(model, transform))
+    return show_image_grid(images, len(values), title, scale=size / (images.shape[-1] + 1),
                            row_labels=[f"$z_{{{d}}}$" for d in dims], col_labels=[f"{v:.2g}" for v in values.tolist()])
 
 # %% ../nbs/04a_latent_plots.ipynb #a930c026

@@ -75,8 +75,8 @@ def optimizer_step(
     # `DistributedDataParallel`)
     sync_grads: bool = False,
     # skip the update when the gradient norm (before clipping) exceeds this number, as VDVAE does, or when a
-    # `GradSkip` says it is an outlier of the run's recent norms
-    grad_skip: float | GradSkip | None = None,
+    # callable `grad_norm -> bool` such as a `GradSkip` says it is an outlier of the run's recent norms
+    grad_skip: float | Callable[[float], bool] | None = None,
 ) -> dict[str, float]:
     "Zero grads, run `model.loss_terms`, check all terms are finite, backprop, clip, step; return the terms as floats."
     optimizer.zero_grad(set_to_none=True)

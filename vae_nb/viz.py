@@ -11,7 +11,7 @@ import numpy as np
 import torch
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
-import io, os
+import io, os, time
 from pathlib import Path
 from torch import Tensor
 import torch.nn.functional as F
@@ -21,8 +21,8 @@ from .core import check_int
 # %% auto #0
 __all__ = ['history_metrics', 'plot_history', 'to_images', 'show_image_grid', 'encoder_mean', 'decoder_of', 'coders',
            'output_transform', 'reconstruct', 'plot_reconstructions', 'draw_samples', 'plot_samples', 'save_grid',
-           'class_rows', 'plot_class_samples', 'sample_images', 'save_pictures', 'loss_curve_callback',
-           'tensorboard_callback']
+           'save_figure', 'class_rows', 'plot_class_samples', 'sample_images', 'save_pictures', 'changing_metrics',
+           'loss_curve_callback', 'tensorboard_callback']
 
 # %% ../nbs/04_viz.ipynb #8407ae4f
 _NOT_METRICS = {"epoch", "step", "split"}
@@ -257,6 +257,17 @@ def save_grid(images:Tensor, # a batch of images, anything `to_images` accepts
     save_image(x, buf, format="png", nrow=nrow, padding=2, pad_value=1.)
     return atomic_write(path, buf.getvalue())
 
+def save_figure(fig:Figure, # a matplotlib figure, closed once written
+                path:str|os.PathLike, # the PNG to write (atomically)
+                dpi:int=100, # pixels per inch
+               ) -> Path:
+    "Save `fig` as a PNG through a temporary file, and close it."
+    from vae_nb.checkpoint import atomic_write
+    buf = io.BytesIO()
+    try: fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")   # row labels stay inside
+    finally: plt.close(fig)
+    return atomic_write(path, buf.getvalue())
+
 # %% ../nbs/04_viz.ipynb #330b52fa
 def class_rows(n_classes:int, # number of classes
                per_class:int, # samples of each class (the row length)
@@ -334,42 +345,54 @@ def sample_images(model:VAEBase, # a trained model
 
 # %% ../nbs/04_viz.ipynb #ef1df1a6
 def save_pictures(model:VAEBase, # a trained model
-                  x:Tensor, # held-out examples to reconstruct
+                  x:Tensor, # held-out examples to reconstruct, as the model sees them (binarized for a binarized run)
                   out:Path, # the folder to write to
                   shape:Sequence[int], # (C, H, W) of one image
                   y:Tensor|None=None, # their labels, for a conditional model
                   n_classes:int|None=None, # a conditional model's number of classes (8 samples of each)
+                  originals:Tensor|None=None, # the grey images `x` was binarized from, shown above it
                  ) -> list[Path]:
-    "Write `reconstructions.png` (inputs above their reconstructions) and `samples.png` (64 samples, or 8 per class)."
+    "Write `reconstructions.png` (labelled rows: originals, inputs, reconstructions) and `samples.png` (labelled)."
     device, out = model.device, Path(out)
-    nrow = min(8, len(x)); keep = min(32, len(x)) // nrow * nrow
+    nrow = min(8, len(x)); keep = min(16, len(x)) // nrow * nrow
     x, y = x[:keep].to(device), None if y is None else y[:keep]
-    with evaluating(model): r = model.reconstruct(x, **_given(y, device))
-    pairs = torch.cat([torch.cat(p) for p in zip(x.split(nrow), r.reshape(x.shape).split(nrow))])
+    with evaluating(model): r = model.reconstruct(x, **_given(y, device)).reshape(x.shape)
+    rows = ([("grey original", originals[:keep].to(device).reshape(x.shape))] if originals is not None else []) + [
+        ("binarized input" if originals is not None else "input", x), ("reconstruction", r)]
+    grid = torch.cat([t[i:i + nrow] for i in range(0, keep, nrow) for _, t in rows])   # row by row, in blocks
     labels = class_rows(n_classes, 8) if model.conditional else None
+    samples = sample_images(model, 64 if labels is None else len(labels), shape, labels)
+    by_class = labels is not None
     return [
-        save_grid(pairs, out / "reconstructions.png", shape, nrow),
-        save_grid(
-            sample_images(model, 64 if labels is None else len(labels), shape, labels), out / "samples.png", shape
-        ),
+        save_figure(show_image_grid(grid, nrow, "Held-out images and their reconstructions", shape,
+                                    row_labels=[n for _ in range(0, keep, nrow) for n, _ in rows]),
+                    out / "reconstructions.png"),
+        save_figure(show_image_grid(samples, 8, "Samples from the prior (the decoder's means)"
+                                    + (", one row per class" if by_class else ""), shape,
+                                    row_labels=[f"class {c}" for c in range(n_classes)] if by_class else ()),
+                    out / "samples.png"),
     ]
 
 # %% ../nbs/04_viz.ipynb #0bc12b04
+def changing_metrics(history:Sequence[dict], # records, one per epoch and split
+                    ) -> list[str]:
+    "The numeric metrics of `history` whose value changes (not the learning rate or time), the loss first."
+    return sorted((m for m in history_metrics(history) if m not in ("lr", "time")
+                   and len({r[m] for r in history if r.get(m) is not None}) > 1), key=lambda m: m != "loss")
+
 def loss_curve_callback(path:str|os.PathLike, # the PNG to (re)write
                         epochs:int, # the run's last epoch, always drawn
+                        every:float=60., # seconds between drawings at checkpoints before the last epoch
                        ) -> Callable:
-    "A `Trainer` callback: `plot_history` to `path` whenever the history is saved, and after the last epoch."
-    path = Path(path)
+    "A `Trainer` callback: the loss curve to `path` after the last epoch, and at checkpoints `every` seconds apart."
+    path, last = Path(path), time.monotonic()
     def draw(trainer, record):
-        if record is not trainer.history[-1] or (trainer.epoch % trainer.save_every and trainer.epoch < epochs): return
-        shown = [
-            k
-            for k in dict.fromkeys(k for r in trainer.history for k in r)
-            if k not in ("epoch", "step", "split", "lr", "time")
-        ]
-        fig, tmp = plot_history(trainer.history, metrics=shown), path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fig.savefig(tmp, dpi=100, format="png"); plt.close(fig)
-        os.replace(tmp, path)
+        nonlocal last
+        if record is not trainer.history[-1]: return
+        if trainer.epoch < epochs and (trainer.epoch % trainer.save_every or time.monotonic() - last < every): return
+        fig = plot_history(trainer.history, metrics=changing_metrics(trainer.history) or None)
+        fig.suptitle("Loss terms per example (nats), by epoch"); fig.tight_layout()
+        save_figure(fig, path); last = time.monotonic()
     return draw
 
 # %% ../nbs/04_viz.ipynb #94c570a0
