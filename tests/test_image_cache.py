@@ -175,3 +175,9 @@ def test_cache_flags_apply_to_folders_only(tmp_path):
     imgs = folder(tmp_path / "imgs")
     line = one_line_error(*run_main("train", "--data", imgs, "--cache-dir", tmp_path / "file", "--epochs", 1, *TINY, "--out", tmp_path / "r")[::2])
     assert "--cache-dir" in line and "not a folder" in line, line
+
+def test_an_unwritable_cache_is_one_line(tmp_path):
+    imgs = folder(tmp_path / "imgs")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(DataFileError, match=r"the image cache .*file/sub cannot be written \(.*\); give another --cache-dir, or --no-cache"):
+        open_image_folder(imgs, cache_dir=tmp_path / "file" / "sub")

@@ -369,7 +369,6 @@ def _fit(img:Tensor, image_size:int|None) -> Tensor:
 
 def _decode_chunk(files:list[Path], image_size:int|None, channels:int|None, first:tuple[Path, tuple]) -> np.ndarray:
     "One worker's share of a folder as uint8 `(n, C, H, W)`; unresized images must be the size of `first`'s."
-    torch.set_num_threads(1)   # one thread per process: the pool has a process per core
     out = None
     for i, f in enumerate(files):
         img = _fit(_decode(f, channels), image_size)
@@ -395,7 +394,8 @@ def _decoded(files:list[Path], image_size:int|None, channels:int|None, progress:
     bar = lambda it: progress_bar(it, total=len(parts), comment="decoding") if progress and len(parts) > 1 else it
     if len(parts) == 1 or _workers() == 1:
         yield from bar(_decode_chunk(*a) for a in args()); return
-    with ProcessPoolExecutor(min(_workers(), len(parts))) as pool:
+    # one thread per process: the pool has a process per core
+    with ProcessPoolExecutor(min(_workers(), len(parts)), initializer=torch.set_num_threads, initargs=(1,)) as pool:
         try: yield from bar(pool.map(_decode_chunk, *zip(*args())))
         finally: pool.shutdown(cancel_futures=True)
 
@@ -488,16 +488,20 @@ def cached_pixels(folder:str|os.PathLike, # a folder of images
     "The folder's pixels, uint8 `(N, C, H, W)` memory-mapped from its cache; built once (all cores), rebuilt if stale."
     key = _cache_key(Path(folder), files, image_size, channels)
     cache_dir = Path(cache_dir or default_cache_dir()).expanduser()
-    cache_dir.mkdir(parents=True, exist_ok=True)
     npy = cache_dir / f"{_cache_name(key)}.npy"
     pixels = _open_cache(npy, key)
     if pixels is not None: return pixels
-    with _locked(npy.with_suffix(".lock")):   # one builder at a time; the others wait, then read what it wrote
-        pixels = _open_cache(npy, key)
-        if pixels is None:
-            for p in cache_dir.glob(f".{npy.name}.*"): p.unlink()   # a killed builder's temporary files
-            _write_cache(files, image_size, channels, key, npy, progress)
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(npy.with_suffix(".lock")):   # one builder at a time; the others wait, then read what it wrote
             pixels = _open_cache(npy, key)
+            if pixels is None:
+                for p in cache_dir.glob(f".{npy.name}.*"): p.unlink()   # a killed builder's temporary files
+                _write_cache(files, image_size, channels, key, npy, progress)
+                pixels = _open_cache(npy, key)
+    except OSError as e:   # not writable, disk full, ...
+        raise DataFileError(f"the image cache {cache_dir} cannot be written ({e.strerror or e}); give another "
+                            "--cache-dir, or --no-cache") from None
     if pixels is None: raise DataFileError(f"the cache {npy} of {folder} was changed while it was written; run again")
     return pixels
 
