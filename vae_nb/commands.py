@@ -5,6 +5,7 @@
 # %% ../nbs/08c_commands.ipynb #471a30ae
 from __future__ import annotations
 import argparse, io, json, math, os, re, shutil, sys, tempfile, time
+from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from torch.utils.data import TensorDataset
 from .data import DATASETS, DEFAULT_DATA, DataInfo, DataNotFoundError, DynamicBinarize, data_info, default_root
-from .user_data import ByteImages, DataSource, read_data
+from .user_data import ByteImages, DataSource, _new_file, read_data
 from .loaders import make_loader
 from .interface import evaluating
 from .metrics import evaluate_likelihood, bits_per_dim
@@ -22,7 +23,7 @@ from .step import NonFiniteLossError
 from .checkpoint import CheckpointError, atomic_write, read_checkpoint, remove_stale_tmp
 from .distributed import get_device, init_distributed, seed_everything
 from .ladder import level_statistics
-from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
+from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_batches, encode_data, load_run, read_run
 from vae_nb.viz import (
     plot_history,
     to_images,
@@ -638,6 +639,28 @@ def _encode_input(a:argparse.Namespace, spec:RunSpec, path:Path) -> tuple[Tensor
         )
     return x, y
 
+def _overflow(path:Path, bad:int) -> CLIError:
+    "The refusal of latents holding NaN or inf (as `eval` refuses the same run)."
+    return CLIError(f"{path}: the model's latents hold {bad} NaN or infinite values; its weights are finite but"
+                    " overflow; nothing was written")
+
+def _stream_npy(batches, out:Path, n:int, level:int) -> tuple[tuple, int]:
+    "Write the means of latent `level`, batch by batch, to the `.npy` file `out` unless any latent is NaN or inf."
+    tmp, shape, bad = out.with_name(f".{out.name}.{os.getpid()}.tmp"), None, 0
+    try:
+        with closing(batches), _new_file(tmp) as f:
+            for levels in batches:
+                bad += sum(int((~torch.isfinite(t)).sum()) for level_ in levels for t in level_ if t is not None)
+                mu = levels[level][0].numpy().astype("<f4", copy=False)
+                if shape is None:
+                    shape = (n, *mu.shape[1:])
+                    np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
+                f.write(mu.tobytes())
+            f.flush(); os.fsync(f.fileno())
+        if not bad: os.replace(tmp, out)
+    finally: tmp.unlink(missing_ok=True)
+    return shape, bad
+
 def encode_command(a:argparse.Namespace) -> Path:
     "`vae_nb encode`: the posterior mu (and logvar) of every example, in input order, to `--out`; return its path."
     spec, path = read_run(a.ckpt)
@@ -656,18 +679,17 @@ def encode_command(a:argparse.Namespace) -> Path:
         raise CLIError(f"--level must be 0 to {depth - 1} for {path} ({spec.model}), got {a.level}")
     if depth > 1 and a.level is None and not npz:
         raise CLIError(f"{path} has {depth} latent levels: pass --level, or give an --out ending in .npz for all")
-    levels = encode_data(
-        model,
-        x,
-        y if MODELS[spec.model].conditional else None,
-        a.batch_size,
-        progress=sys.stdout.isatty() or IN_NOTEBOOK,
-    )
+    cond, progress = y if MODELS[spec.model].conditional else None, sys.stdout.isatty() or IN_NOTEBOOK
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not npz:   # one array: streamed to the file batch by batch
+        shape, bad = _stream_npy(encode_batches(model, x, cond, a.batch_size, progress), out, len(x), a.level or 0)
+        if bad: raise _overflow(path, bad)
+        print(f"wrote mu {shape} of {len(x)} examples ({path}) to {out}")
+        return out
+    levels = encode_data(model, x, cond, a.batch_size, progress=progress)
     if a.logvar and levels[0][1] is None: raise CLIError(f"--logvar: a {spec.model} model has no posterior variance")
     bad = sum(int((~torch.isfinite(t)).sum()) for level in levels for t in level if t is not None)
-    if bad:   # as `eval` refuses the same run
-        raise CLIError(f"{path}: the model's latents hold {bad} NaN or infinite values; its weights are finite but"
-                       " overflow; nothing was written")
+    if bad: raise _overflow(path, bad)
     chosen = [levels[a.level]] if a.level is not None else levels
     names = lambda l: ("mu", "logvar") if len(chosen) == 1 else (f"mu_{l}", f"logvar_{l}")
     arrays = {
@@ -676,8 +698,7 @@ def encode_command(a:argparse.Namespace) -> Path:
         for k, t in zip(names(l), (mu, logvar if a.logvar else None))
         if t is not None
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_array(arrays if npz else chosen[0][0], out)
+    save_array(arrays, out)
     print(
         f"wrote {', '.join(f'{k} {tuple(t.shape)}' for k, t in arrays.items())} of {len(x)} examples ({path}) to {out}"
     )
