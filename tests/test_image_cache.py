@@ -181,3 +181,25 @@ def test_an_unwritable_cache_is_one_line(tmp_path):
     (tmp_path / "file").write_text("")
     with pytest.raises(DataFileError, match=r"the image cache .*file/sub cannot be written \(.*\); give another --cache-dir, or --no-cache"):
         open_image_folder(imgs, cache_dir=tmp_path / "file" / "sub")
+
+def mapped_rss(path:Path) -> int:
+    "Bytes of `path` resident in this process's memory maps (Linux's /proc/self/smaps)."
+    total, ours = 0, False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        if "-" in line.split(" ")[0] and len(line.split()) >= 5: ours = line.split()[-1] == str(path)
+        elif ours and line.startswith("Rss:"): total += int(line.split()[1]) * 1024
+    return total
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux's /proc")
+def test_pages_read_from_the_cache_leave_the_process(tmp_path, monkeypatch):
+    imgs = tmp_path / "imgs"; imgs.mkdir()
+    g = torch.Generator().manual_seed(0)
+    for i in range(300): write_png(torch.randint(0, 256, (3, 64, 64), generator=g, dtype=torch.uint8), str(imgs / f"{i:03d}.png"))
+    x = open_image_folder(imgs, cache_dir=tmp_path / "cache").x   # 3.7 MB of pixels
+    npy = next((tmp_path / "cache").glob("*.npy"))
+    whole = torch.cat([x[torch.arange(i, min(i + 32, 300))] for i in range(0, 300, 32)])
+    assert mapped_rss(npy) > 3_000_000   # every page was read into the map
+    monkeypatch.setattr(ByteImages, "release_bytes", 2**20)
+    again = torch.cat([x[torch.arange(i, min(i + 32, 300))] for i in range(0, 300, 32)])
+    assert torch.equal(again, whole) and torch.equal(x.subset(torch.arange(300))[:], whole)   # read back intact
+    assert mapped_rss(npy) < 1_500_000   # dropped every MB

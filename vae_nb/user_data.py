@@ -4,7 +4,7 @@
 
 # %% ../nbs/03a_user_data.ipynb #ae1889b5
 from __future__ import annotations
-import csv, hashlib, io, itertools, json, math, os, re, shutil, warnings, zipfile, zlib
+import csv, hashlib, io, itertools, json, math, mmap, os, re, shutil, warnings, zipfile, zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -111,12 +111,20 @@ def _standardized(x:Tensor, standardize:bool|Scaling) -> tuple[Tensor, Scaling|N
 # %% ../nbs/03a_user_data.ipynb #b5b0b078
 class ByteImages:
     "Images kept as uint8 `(N, C, H, W)` (e.g. a memory-mapped cache), read as float32 in [0, 1] a batch at a time."
+    release_bytes = 2**28 # a map's pages are dropped from this process after this many bytes are read
     def __init__(self, pixels:Tensor, # uint8 (N, C, H, W), all the images
                  index:Tensor|None=None, # the rows this view holds, in order (None: all of them)
+                 mapped:mmap.mmap|None=None, # the memory map under `pixels`, whose read pages are dropped now and then
                 ):
         if not isinstance(pixels, Tensor) or pixels.dtype != torch.uint8 or pixels.dim() != 4:
             raise TypeError(f"`pixels` must be a uint8 Tensor (N, C, H, W), got {getattr(pixels, 'dtype', pixels)!r}")
-        self.pixels, self.index = pixels, index
+        self.pixels, self.index, self.mapped, self.read = pixels, index, mapped, 0
+
+    def _copied(self, n:int) -> None:
+        "Count `n` bytes copied out; every 256 MB, the map's pages leave this process (they stay in the page cache)."
+        self.read += n
+        if self.read > self.release_bytes and self.mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
+            self.mapped.madvise(mmap.MADV_DONTNEED); self.read = 0   # (nothing writes to the map)
 
     def __len__(self) -> int: return len(self.pixels) if self.index is None else len(self.index)
     @property
@@ -128,7 +136,7 @@ class ByteImages:
 
     def subset(self, i:Tensor) -> ByteImages:
         "The view of rows `i` of this one (nothing is read)."
-        return ByteImages(self.pixels, i if self.index is None else self.index[i])
+        return ByteImages(self.pixels, i if self.index is None else self.index[i], self.mapped)
 
     def __getitem__(self, i:int|slice|Tensor) -> Tensor:
         "Rows `i` as float32 in [0, 1] (gathered in file order, then put in the order asked)."
@@ -139,13 +147,17 @@ class ByteImages:
             order = idx.reshape(-1).argsort()
             rows = self.pixels.index_select(0, idx.reshape(-1)[order])[order.argsort()]
             rows = rows.reshape(*idx.shape, *self.shape[1:])   # an int asked: one image
-        return rows.float().mul_(1 / 255)   # bit for bit what torchvision's to_dtype(..., scale=True) gives
+        out = rows.float().mul_(1 / 255)   # bit for bit what torchvision's to_dtype(..., scale=True) gives
+        self._copied(rows.numel())
+        return out
 
     def mean(self, chunk:int=4096) -> Tensor:
         "The mean image `(C, H, W)`, summed exactly in integers a chunk at a time."
         idx = torch.arange(len(self)) if self.index is None else self.index
-        total = sum(self.pixels.index_select(0, idx[i:i + chunk].sort().values).sum(0, dtype=torch.int64)
-                    for i in range(0, len(idx), chunk))
+        total = 0
+        for i in range(0, len(idx), chunk):
+            rows = self.pixels.index_select(0, idx[i:i + chunk].sort().values)
+            total = total + rows.sum(0, dtype=torch.int64); self._copied(rows.numel())
         return (total.double() / (255 * len(self))).float()
 
     def __repr__(self): return f"ByteImages({len(self)} images of {tuple(self.shape[1:])}, uint8)"
@@ -162,7 +174,8 @@ def _array_examples(a:np.ndarray, path:Path, standardize:bool|Scaling) -> tuple[
     for i in range(0, len(a) if a.dtype.kind == "f" else 0, 4096):   # by chunks: `a` may be a memory map
         bad = np.flatnonzero(~np.isfinite(a[i:i + 4096].reshape(len(a[i:i + 4096]), -1)).all(1))
         if len(bad): raise DataFileError(f"{path}: example {i + bad[0]} holds non-finite values (NaN or inf)")
-    if a.ndim > 2 and a.dtype == np.uint8: return ByteImages(torch.from_numpy(a if a.ndim == 4 else a[:, None])), None
+    if a.ndim > 2 and a.dtype == np.uint8:
+        return ByteImages(torch.from_numpy(a if a.ndim == 4 else a[:, None]), mapped=getattr(a, "_mmap", None)), None
     x = torch.from_numpy(a.astype(np.float32, copy=False))   # float32 memory maps stay mapped
     if a.ndim == 2: return _standardized(x, standardize)
     if x.min() < 0 or x.max() > 1:
@@ -412,7 +425,7 @@ def _crc(f, block:int=1 << 24) -> int:
     while b := f.read(block): crc = zlib.crc32(b, crc)
     return crc
 
-def _open_cache(npy:Path, key:dict) -> Tensor|None:
+def _open_cache(npy:Path, key:dict) -> ByteImages|None:
     "The cached pixels, memory-mapped, if `npy` is complete and made for `key`: manifest, header, size and CRC agree."
     try:
         meta = json.loads(npy.with_suffix(".json").read_text())
@@ -421,7 +434,8 @@ def _open_cache(npy:Path, key:dict) -> Tensor|None:
             if meta["key"] != key or os.fstat(f.fileno()).st_size != len(header) + math.prod(shape): return None
             if f.read(len(header)) != header or _crc(f) != meta["crc"]: return None
             # copy-on-write: a writable map that nothing writes to (torch warns of read-only arrays)
-            return torch.from_numpy(np.memmap(f, np.uint8, "c", len(header), shape))
+            pixels = np.memmap(f, np.uint8, "c", len(header), shape)
+            return ByteImages(torch.from_numpy(pixels), mapped=pixels._mmap)
     except (OSError, ValueError, KeyError, TypeError): return None   # missing, damaged, or written by another version
 
 # %% ../nbs/03a_user_data.ipynb #74f7f720
@@ -430,7 +444,7 @@ def _locked(path:Path):
     "Hold an exclusive `flock` on the file `path` for the block (no lock where the system has no `fcntl`)."
     try: import fcntl
     except ImportError: yield; return
-    with open(path, "a") as f:
+    with open(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)) as f:   # a link: refused
         fcntl.flock(f, fcntl.LOCK_EX)
         yield
 
@@ -484,8 +498,8 @@ def cached_pixels(folder:str|os.PathLike, # a folder of images
                   channels:int|None=None, # 1 (grey), 3 (colour), None: grey when every image is
                   cache_dir:str|os.PathLike|None=None, # where the cache lives (default: `default_cache_dir()`)
                   progress:bool=False, # show a progress bar while decoding
-                 ) -> Tensor:
-    "The folder's pixels, uint8 `(N, C, H, W)` memory-mapped from its cache; built once (all cores), rebuilt if stale."
+                 ) -> ByteImages:
+    "The folder's images, uint8 `(N, C, H, W)` memory-mapped from its cache; built once (all cores), rebuilt if stale."
     key = _cache_key(Path(folder), files, image_size, channels)
     cache_dir = Path(cache_dir or default_cache_dir()).expanduser()
     npy = cache_dir / f"{_cache_name(key)}.npy"
@@ -526,12 +540,12 @@ def open_image_folder(path:str|os.PathLike, # a folder of PNG/JPEG images, flat 
     _check_image_options(image_size, channels)
     path = Path(path)
     files, labels, classes = _image_files(path)
-    if cache: pixels = cached_pixels(path, files, image_size, channels, cache_dir, progress)
+    if cache: x = cached_pixels(path, files, image_size, channels, cache_dir, progress)
     else:
         parts = list(_decoded(files, image_size, channels, progress))
         grey = channels is None and all((p == p[:, :1]).all() for p in parts)   # grey files decode to 3 equal channels
-        pixels = torch.from_numpy(np.concatenate([p[:, :1] if grey else p for p in parts]))
-    return UserData(ByteImages(pixels), None if labels is None else torch.tensor(labels), classes)
+        x = ByteImages(torch.from_numpy(np.concatenate([p[:, :1] if grey else p for p in parts])))
+    return UserData(x, None if labels is None else torch.tensor(labels), classes)
 
 # %% ../nbs/03a_user_data.ipynb #2e942286
 def read_image_folder(path:str|os.PathLike, # a folder of PNG/JPEG images, flat or one sub-folder per class
