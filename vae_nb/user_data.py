@@ -111,7 +111,7 @@ def _standardized(x:Tensor, standardize:bool|Scaling) -> tuple[Tensor, Scaling|N
 # %% ../nbs/03a_user_data.ipynb #b5b0b078
 class ByteImages:
     "Images kept as uint8 `(N, C, H, W)` (e.g. a memory-mapped cache), read as float32 in [0, 1] a batch at a time."
-    release_bytes = 2**28 # a map's pages are dropped from this process after this many bytes are read
+    release_bytes = 2**23 # a map's pages are dropped from this process after about this many bytes are mapped
     def __init__(self, pixels:Tensor, # uint8 (N, C, H, W), all the images
                  index:Tensor|None=None, # the rows this view holds, in order (None: all of them)
                  mapped:mmap.mmap|None=None, # the memory map under `pixels`, whose read pages are dropped now and then
@@ -120,9 +120,10 @@ class ByteImages:
             raise TypeError(f"`pixels` must be a uint8 Tensor (N, C, H, W), got {getattr(pixels, 'dtype', pixels)!r}")
         self.pixels, self.index, self.mapped, self.read = pixels, index, mapped, 0
 
-    def _copied(self, n:int) -> None:
-        "Count `n` bytes copied out; every 256 MB, the map's pages leave this process (they stay in the page cache)."
-        self.read += n
+    def _copied(self, rows:int) -> None:
+        "Count `rows` read; every 8 MB mapped, the map's pages leave this process (they stay in the page cache)."
+        # a page fault maps up to 64 kB around it (Linux's fault-around): count at least that per row read
+        self.read += rows * max(self.pixels[0].numel(), 2**16)
         if self.read > self.release_bytes and self.mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
             self.mapped.madvise(mmap.MADV_DONTNEED); self.read = 0   # (nothing writes to the map)
 
@@ -148,16 +149,16 @@ class ByteImages:
             rows = self.pixels.index_select(0, idx.reshape(-1)[order])[order.argsort()]
             rows = rows.reshape(*idx.shape, *self.shape[1:])   # an int asked: one image
         out = rows.float().mul_(1 / 255)   # bit for bit what torchvision's to_dtype(..., scale=True) gives
-        self._copied(rows.numel())
+        self._copied(len(rows) if rows.dim() == 4 else 1)
         return out
 
-    def mean(self, chunk:int=4096) -> Tensor:
+    def mean(self, chunk:int=256) -> Tensor:
         "The mean image `(C, H, W)`, summed exactly in integers a chunk at a time."
         idx = torch.arange(len(self)) if self.index is None else self.index
         total = 0
         for i in range(0, len(idx), chunk):
             rows = self.pixels.index_select(0, idx[i:i + chunk].sort().values)
-            total = total + rows.sum(0, dtype=torch.int64); self._copied(rows.numel())
+            total = total + rows.sum(0, dtype=torch.int64); self._copied(len(rows))
         return (total.double() / (255 * len(self))).float()
 
     def __repr__(self): return f"ByteImages({len(self)} images of {tuple(self.shape[1:])}, uint8)"
