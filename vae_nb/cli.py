@@ -86,6 +86,19 @@ def _grad_skip(s:str) -> str|float:
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(f"must be auto, off or a finite number > 0, got {s[:40]!r}") from None
 
+# %% ../nbs/09_cli.ipynb #f3621afb
+def _cache_flags(p:argparse.ArgumentParser) -> None:
+    "`--cache-dir` and `--no-cache`: where the decoded images of a --data FOLDER are kept (train, eval, encode)."
+    p.add_argument(
+        "--cache-dir",
+        type=Path,
+        help="a --data FOLDER's decoded images are kept here, read by every later command (default: $VAE_NB_CACHE,"
+        " else $XDG_CACHE_HOME/vae_nb/images, else ~/.cache/vae_nb/images; safe to delete)",
+    )
+    p.add_argument(
+        "--no-cache", action="store_true", help="decode a --data FOLDER's images into memory, writing no cache"
+    )
+
 # %% ../nbs/09_cli.ipynb #35957182
 def _listing(items:dict, describe:Callable) -> str:
     return "\n".join(f"  {name:<16} {describe(v)}" for name, v in items.items())
@@ -191,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_fraction,
         help="your own --data: share held out for validation, chosen with --seed (default: 0.1)",
     )
+    _cache_flags(t)
     t.add_argument(
         "--root",
         type=Path,
@@ -323,6 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     e.add_argument("--batch-size", type=_positive_int, default=100, help="examples evaluated at a time (default: 100)")
     e.add_argument("--root", type=Path, help="data folder, as for train")
+    _cache_flags(e)
     e.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
     e.add_argument("--seed", type=_int(0, MAX_SEED), default=0, help="random seed (default: 0)")
     e.add_argument("--json", action="store_true", help="print the results as one JSON object")
@@ -380,6 +395,7 @@ def build_parser() -> argparse.ArgumentParser:
     n.add_argument("--root", type=Path, help="data folder of a named data set, as for train")
     n.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     n.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps (default: auto)")
+    _cache_flags(n)
     n.set_defaults(run=encode_command)
     return p
 

@@ -5,6 +5,7 @@
 # %% ../nbs/08c_commands.ipynb #471a30ae
 from __future__ import annotations
 import argparse, io, json, math, os, re, shutil, sys, tempfile, time
+from contextlib import closing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -13,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn, Tensor
 from torch.utils.data import TensorDataset
 from .data import DATASETS, DEFAULT_DATA, DataInfo, DataNotFoundError, DynamicBinarize, data_info, default_root
-from .user_data import DataSource, read_data
+from .user_data import ByteImages, DataSource, _new_file, read_data
 from .loaders import make_loader
 from .interface import evaluating
 from .metrics import evaluate_likelihood, bits_per_dim
@@ -22,7 +23,7 @@ from .step import NonFiniteLossError
 from .checkpoint import CheckpointError, atomic_write, read_checkpoint, remove_stale_tmp
 from .distributed import get_device, init_distributed, seed_everything
 from .ladder import level_statistics
-from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
+from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_batches, encode_data, load_run, read_run
 from vae_nb.viz import (
     plot_history,
     to_images,
@@ -144,16 +145,18 @@ def _check_fits(spec:RunSpec, a:argparse.Namespace) -> None:
         raise CLIError(f"{flags or f'--model {spec.model}'}: a {spec.model} model of {n:,} parameters needs about "
                        f"{_gb(need)} to train, more than the {_gb(_memory())} of memory here; choose smaller sizes")
 
-def _check_image_size(source:DataSource) -> None:
-    "`CLIError` unless the folder's images, resized to `--image-size`, fit in memory (counted before any is read)."
+def _check_image_size(source:DataSource, cache:bool) -> None:
+    "`CLIError` unless a folder's images, resized to `--image-size`, can be decoded (counted before any is read)."
     if source.image_size is None: return
-    from .user_data import _image_files
+    from .user_data import _image_files, _workers
     try: n = len(_image_files(Path(source.path))[0])
     except (DataNotFoundError, ValueError, OSError): return   # reading the folder says what is wrong
-    need = n * (source.channels or 3) * source.image_size**2 * 4 * 2   # the images, and their resized copies
+    one = (source.channels or 3) * source.image_size**2   # bytes of one image
+    # cached: a few images per decoding process (the cache's disk space is checked when it is written); else all
+    need = 8 * one * _workers() if cache else n * one
     if need > _memory():
         raise CLIError(f"--image-size {source.image_size}: {n} images of {source.image_size}x{source.image_size} "
-                       f"pixels need about {_gb(need)}, more than the {_gb(_memory())} of memory here")
+                       f"pixels need about {_gb(need)} to decode, more than the {_gb(_memory())} of memory here")
 
 def _check_writable(path:Path, flag:str) -> None:
     "Raise `CLIError` unless `path` is, or can be created as, a folder we can write; leaves nothing behind."
@@ -275,6 +278,8 @@ def _source(a:argparse.Namespace) -> DataSource|None:
         "--channels": a.channels,
         "--label-column": a.label_column,
         "--valid-fraction": a.valid_fraction,
+        "--cache-dir": a.cache_dir,
+        "--no-cache": a.no_cache or None,
     }
     if a.data in DATASETS:
         given = [f for f, v in flags.items() if v is not None]
@@ -290,11 +295,18 @@ def _source(a:argparse.Namespace) -> DataSource|None:
         raise CLIError(f"--image-size and --channels apply to a folder of images, not to --data {a.data}")
     if path.suffix.lower() != ".csv" and a.label_column is not None:
         raise CLIError(f"--label-column applies to a .csv table, not to --data {a.data}")
+    if not path.is_dir() and (a.cache_dir is not None or a.no_cache):
+        raise CLIError(f"--cache-dir and --no-cache apply to a folder of images, not to --data {a.data}")
     return DataSource(str(path.resolve()), a.image_size, a.channels, a.label_column, a.valid_fraction or 0.1, a.seed)
 
-def _user_info(source:DataSource) -> DataInfo:
+def _cache(a:argparse.Namespace) -> dict:
+    "The image cache `--cache-dir` and `--no-cache` ask for (where this machine keeps pixels: not part of a run)."
+    if a.cache_dir is not None: _check_writable(a.cache_dir.expanduser(), "--cache-dir")
+    return {"cache": not a.no_cache, "cache_dir": a.cache_dir}
+
+def _user_info(source:DataSource, a:argparse.Namespace) -> DataInfo:
     "A `DataInfo` for the user's data: reads it and splits it (fitting and recording the scaling the first time)."
-    try:train, valid = source.split()
+    try:train, valid = source.split(**_cache(a), progress=sys.stdout.isatty() or IN_NOTEBOOK)
     except (DataNotFoundError, ValueError) as e:
         raise CLIError(str(e) if source.path in str(e) else f"{source.path}: {e}") from None
     parts, name = {"train": train, "valid": valid}, Path(source.path).stem
@@ -309,12 +321,12 @@ def _user_info(source:DataSource) -> DataInfo:
         lambda root, split, download: TensorDataset(*parts[split].tensors),
     )
 
-def _info(spec:RunSpec) -> DataInfo:
+def _info(spec:RunSpec, a:argparse.Namespace) -> DataInfo:
     "The `DataInfo` of a run's data: a named data set, or the user's data its `source` records."
     if spec.source is None: return data_info(spec.data)
     try: source = DataSource.from_dict(spec.source)
     except ValueError as e: raise RunError(f"the run's data description is damaged: {e}") from None
-    return _user_info(source)
+    return _user_info(source, a)
 
 # %% ../nbs/08c_commands.ipynb #a54c46cc
 def _device(name:str) -> torch.device:
@@ -326,6 +338,7 @@ def _load(info:DataInfo, split:str, root:Path|None, download:bool=True) -> Tenso
     try:ds = info.loader(root, split, download)
     except (DataNotFoundError, ValueError) as e: raise CLIError(str(e)) from None
     x = ds.tensors[0]
+    if isinstance(x, ByteImages): return ds   # bytes are always finite
     bad = (~torch.isfinite(x.reshape(len(x), -1))).any(1).nonzero().flatten().tolist()
     if bad:
         raise CLIError(
@@ -337,7 +350,8 @@ def _load(info:DataInfo, split:str, root:Path|None, download:bool=True) -> Tenso
 def _heldout(ds:TensorDataset, spec:RunSpec) -> tuple[Tensor, ...]:
     "The held-out tensors; binarized once, with a fixed seed, for a run trained with dynamic binarization."
     x, *rest = ds.tensors
-    if spec.binarize: x = torch.bernoulli(x, generator=torch.Generator().manual_seed(0))
+    if spec.binarize:
+        x = torch.bernoulli(x[:] if isinstance(x, ByteImages) else x, generator=torch.Generator().manual_seed(0))
     return (x, *rest)
 
 # %% ../nbs/08c_commands.ipynb #c1a2b004
@@ -429,13 +443,13 @@ def _train(a:argparse.Namespace) -> Path:
                                 ("--label-column", a.label_column), ("--valid-fraction", a.valid_fraction))
                  if v is not None]
         if given: raise CLIError(f"--resume: the run's data options are recorded in it; drop {given[0]}")
-        info = _info(spec)
+        info = _info(spec, a)
     else:
         a.model, a.data = a.model or "vae", a.data or DEFAULT_DATA
         a.batch_size, a.seed = a.batch_size or 128, a.seed or 0
         source = _source(a)
-        if source is not None: _check_image_size(source)
-        info = data_info(a.data) if source is None else _user_info(source)
+        if source is not None: _check_image_size(source, not a.no_cache)
+        info = data_info(a.data) if source is None else _user_info(source, a)
         spec = _run_spec(a, info); _check_fits(spec, a); out = _out_dir(a)
         if source is not None: spec.source = asdict(source)
     try:
@@ -449,12 +463,14 @@ def _train(a:argparse.Namespace) -> Path:
     torch.manual_seed(a.seed)
     model = _layers(MODELS[spec.model].build(spec), a)
     # data-dependent initialisation (a VAE starts at the data's marginal)
-    if not a.resume: model.prepare(train.tensors[0])
+    if not a.resume: model.prepare(x.mean()[None] if isinstance(x := train.tensors[0], ByteImages) else x)
     loader = make_loader(train.tensors, a.batch_size, seed=a.seed, device=device, rank=rank, world_size=world_size,
                          transform=DynamicBinarize() if spec.binarize else None)
     valid_data = _heldout(valid, spec)
     epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
-    trainer = Trainer(model, loader, valid_data=valid_data, batch_size=a.batch_size,
+    # the held-out part of a folder's cache is read by the batch too
+    batches = make_loader(valid_data, a.batch_size, False, seed=0) if isinstance(valid_data[0], ByteImages) else None
+    trainer = Trainer(model, loader, valid_data=batches or valid_data, batch_size=a.batch_size,
                       lr=spec.lr, grad_skip=None if spec.grad_skip == "off" else spec.grad_skip, device=device,
                       seed=a.seed, out_dir=out, save_every=a.save_every or max(1, epochs // 30),   # ~30 checkpoints
                       config={"run": asdict(spec)},
@@ -491,13 +507,14 @@ def _train(a:argparse.Namespace) -> Path:
 def eval_command(a:argparse.Namespace) -> dict:
     "`vae_nb eval`: loss terms, ELBO and IW-NLL of a checkpoint on a split; print them and return them."
     spec, _ = read_run(a.ckpt)
-    info = _info(spec)
+    info = _info(spec, a)
     split = a.split or info.eval_split
     if split not in info.splits:
         raise CLIError(f"--split must be one of {', '.join(info.splits)} for {spec.data}, got {split!r}")
     model, spec, path = load_run(a.ckpt, _device(a.device))
     model = _layers(model, a)
-    x, *_ = data = _heldout(_load(info, split, a.root), spec)
+    # `eval` reads its split whole (a folder's held-out part as floats)
+    x, *_ = data = tuple(t[:] if isinstance(t, ByteImages) else t for t in _heldout(_load(info, split, a.root), spec))
     kind, labels = MODELS[spec.model], data[1] if len(data) > 1 else None
     seed_everything(a.seed)
     dims = math.prod(spec.shape)
@@ -613,12 +630,13 @@ def _encode_input(a:argparse.Namespace, spec:RunSpec, path:Path) -> tuple[Tensor
     "The examples `encode` reads, `(x, y)`: `--data`, or the run's own data; refused unless they fit the model."
     source = None if spec.source is None else DataSource.from_dict(spec.source)
     try:
-        if a.data is not None: data = source.read(a.data) if source else read_data(a.data, standardize=False)
-        elif source is not None: data = source.read()
+        if a.data is not None:
+            data = source.read(a.data, **_cache(a)) if source else read_data(a.data, standardize=False, **_cache(a))
+        elif source is not None: data = source.read(None, **_cache(a))
         else: data = None
     except (DataNotFoundError, ValueError) as e: raise CLIError(str(e)) from None
     if data is None:
-        info = _info(spec); ds = _load(info, info.eval_split, a.root)
+        info = _info(spec, a); ds = _load(info, info.eval_split, a.root)
         x, y = ds.tensors[0], ds.tensors[1] if len(ds.tensors) > 1 else None
     else: x, y = data.x, data.y
     if tuple(x.shape[1:]) != tuple(spec.shape):
@@ -632,6 +650,28 @@ def _encode_input(a:argparse.Namespace, spec:RunSpec, path:Path) -> tuple[Tensor
             " for every example"
         )
     return x, y
+
+def _overflow(path:Path, bad:int) -> CLIError:
+    "The refusal of latents holding NaN or inf (as `eval` refuses the same run)."
+    return CLIError(f"{path}: the model's latents hold {bad} NaN or infinite values; its weights are finite but"
+                    " overflow; nothing was written")
+
+def _stream_npy(batches, out:Path, n:int, level:int) -> tuple[tuple, int]:
+    "Write the means of latent `level`, batch by batch, to the `.npy` file `out` unless any latent is NaN or inf."
+    tmp, shape, bad = out.with_name(f".{out.name}.{os.getpid()}.tmp"), None, 0
+    try:
+        with closing(batches), _new_file(tmp) as f:
+            for levels in batches:
+                bad += sum(int((~torch.isfinite(t)).sum()) for level_ in levels for t in level_ if t is not None)
+                mu = levels[level][0].numpy().astype("<f4", copy=False)
+                if shape is None:
+                    shape = (n, *mu.shape[1:])
+                    np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
+                f.write(mu.tobytes())
+            f.flush(); os.fsync(f.fileno())
+        if not bad: os.replace(tmp, out)
+    finally: tmp.unlink(missing_ok=True)
+    return shape, bad
 
 def encode_command(a:argparse.Namespace) -> Path:
     "`vae_nb encode`: the posterior mu (and logvar) of every example, in input order, to `--out`; return its path."
@@ -651,18 +691,17 @@ def encode_command(a:argparse.Namespace) -> Path:
         raise CLIError(f"--level must be 0 to {depth - 1} for {path} ({spec.model}), got {a.level}")
     if depth > 1 and a.level is None and not npz:
         raise CLIError(f"{path} has {depth} latent levels: pass --level, or give an --out ending in .npz for all")
-    levels = encode_data(
-        model,
-        x,
-        y if MODELS[spec.model].conditional else None,
-        a.batch_size,
-        progress=sys.stdout.isatty() or IN_NOTEBOOK,
-    )
+    cond, progress = y if MODELS[spec.model].conditional else None, sys.stdout.isatty() or IN_NOTEBOOK
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if not npz:   # one array: streamed to the file batch by batch
+        shape, bad = _stream_npy(encode_batches(model, x, cond, a.batch_size, progress), out, len(x), a.level or 0)
+        if bad: raise _overflow(path, bad)
+        print(f"wrote mu {shape} of {len(x)} examples ({path}) to {out}")
+        return out
+    levels = encode_data(model, x, cond, a.batch_size, progress=progress)
     if a.logvar and levels[0][1] is None: raise CLIError(f"--logvar: a {spec.model} model has no posterior variance")
     bad = sum(int((~torch.isfinite(t)).sum()) for level in levels for t in level if t is not None)
-    if bad:   # as `eval` refuses the same run
-        raise CLIError(f"{path}: the model's latents hold {bad} NaN or infinite values; its weights are finite but"
-                       " overflow; nothing was written")
+    if bad: raise _overflow(path, bad)
     chosen = [levels[a.level]] if a.level is not None else levels
     names = lambda l: ("mu", "logvar") if len(chosen) == 1 else (f"mu_{l}", f"logvar_{l}")
     arrays = {
@@ -671,8 +710,7 @@ def encode_command(a:argparse.Namespace) -> Path:
         for k, t in zip(names(l), (mu, logvar if a.logvar else None))
         if t is not None
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_array(arrays if npz else chosen[0][0], out)
+    save_array(arrays, out)
     print(
         f"wrote {', '.join(f'{k} {tuple(t.shape)}' for k, t in arrays.items())} of {len(x)} examples ({path}) to {out}"
     )

@@ -12,24 +12,25 @@ import numpy as np
 import torch
 from fastcore.basics import store_attr
 from torch import Tensor
+from .user_data import ByteImages
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset, default_collate
 
 # %% auto #0
 __all__ = ['InMemoryLoader', 'make_loader', 'set_epoch']
 
 # %% ../nbs/03b_loaders.ipynb #22e1c0f7
-def _as_tensors(data) -> tuple[Tensor, ...]:
-    "The tensors of `data`: a Tensor, a TensorDataset, or a sequence of Tensors of equal length."
+def _as_tensors(data) -> tuple[Tensor|ByteImages, ...]:
+    "The tensors of `data`: a Tensor, a TensorDataset, or a sequence of Tensors of equal length (`x` may be bytes)."
     tensors = (
         (data,)
-        if isinstance(data, Tensor)
+        if isinstance(data, (Tensor, ByteImages))
         else (
             data.tensors
             if isinstance(data, TensorDataset)
             else tuple(data) if isinstance(data, (tuple, list)) else None
         )
     )
-    if not tensors or not all(isinstance(t, Tensor) for t in tensors):
+    if not tensors or not all(isinstance(t, Tensor) for t in tensors[isinstance(tensors[0], ByteImages):]):
         raise TypeError(f"`data` must be a Tensor, a TensorDataset or a sequence of Tensors, got {type(data).__name__}")
     if len({len(t) for t in tensors}) != 1:
         raise ValueError(f"`data` tensors must have the same length, got {[len(t) for t in tensors]}")
@@ -48,12 +49,12 @@ def _batch(tensors:Sequence[Tensor], transform:Callable|None):
 
 class InMemoryLoader:
     "In-memory tensor batches: one indexing op per batch, seeded permutation per epoch, optionally a shard per process."
-    def __init__(self, data:Tensor|TensorDataset|Sequence[Tensor], # `x`, `(x, y)` or a TensorDataset of them
+    def __init__(self, data:Tensor|TensorDataset|Sequence[Tensor], # `x`, `(x, y)` or a TensorDataset; `x` may be bytes
                  batch_size:int=128, # examples per batch (per process when sharded)
                  shuffle:bool=True, # a new permutation every epoch (else the stored order)
                  drop_last:bool=False, # drop a last batch smaller than `batch_size`
                  seed:int|None=None, # epoch e uses permutation seed + e; None draws one from torch's global RNG
-                 device:str|torch.device|None=None, # move the data here once (the training device)
+                 device:str|torch.device|None=None, # move tensors here once (`ByteImages` stay, batches move)
                  rank:int=0, # this process's index in data-parallel training
                  world_size:int=1, # number of processes sharing the data
                  transform:Callable|None=None, # applied to each batch of `x` (e.g. `DynamicBinarize()`)
@@ -63,8 +64,10 @@ class InMemoryLoader:
             raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
         _check_shard(rank, world_size)
         if seed is None: seed = int(torch.randint(0, 2**62, ()))
-        # one copy at most: each example one contiguous row
-        self.tensors = tuple(t.to(device, memory_format=torch.contiguous_format).contiguous() for t in tensors)
+        # one copy at most: each example one contiguous row; uint8 images stay where they are (a memory map)
+        if isinstance(tensors[0], ByteImages): device = tensors[0].device
+        self.tensors = tuple(t if isinstance(t, ByteImages) else t.to(device, memory_format=torch.contiguous_format)
+                             .contiguous() for t in tensors)
         store_attr("batch_size,shuffle,drop_last,seed,rank,world_size,transform")
         self.epoch = 0
 
@@ -94,7 +97,8 @@ class InMemoryLoader:
         idx, self.epoch = self.indices(self.epoch).to(self.tensors[0].device), self.epoch + 1
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             b = idx[start:start + self.batch_size]
-            yield _batch([t.index_select(0, b) for t in self.tensors], self.transform)
+            yield _batch([t[b] if isinstance(t, ByteImages) else t.index_select(0, b) for t in self.tensors],
+                         self.transform)
 
     def __repr__(self):
         return (

@@ -27,7 +27,7 @@ from .checkpoint import read_checkpoint, save_checkpoint
 
 # %% auto #0
 __all__ = ['MODELS', 'RUN_CHECKS', 'CHECKPOINT', 'MODEL_FILE', 'RunError', 'RunSpec', 'ModelKind', 'check_run_meta', 'read_run',
-           'load_run', 'load', 'save', 'encode_data']
+           'load_run', 'load', 'save', 'encode_batches', 'encode_data']
 
 # %% ../nbs/08b_runs.ipynb #04b9ecc1
 class RunError(ValueError):
@@ -436,6 +436,23 @@ def save(model:nn.Module, # a model built by `MODELS[spec.model].build(spec)`, t
     return save_checkpoint(folder / MODEL_FILE, model, meta={"config": {"run": asdict(spec)}})
 
 # %% ../nbs/08b_runs.ipynb #12dfdbef
+def encode_batches(model:nn.Module, # a model of `MODELS`
+                   x:Tensor, # all the examples (a Tensor, or anything sliced into batches, e.g. `ByteImages`)
+                   condition:Tensor|None=None, # their labels, for a conditional model
+                   batch_size:int=256, # examples per forward pass
+                   progress:bool=False, # show a progress bar
+                  ):
+    "Posterior `(mu, logvar)` per latent level of each batch of `x` in turn, on the CPU: for streaming to a file."
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
+    if len(x) == 0: raise ValueError("`x` must hold at least one example")
+    device, starts = next(model.parameters()).device, range(0, len(x), batch_size)
+    cpu = lambda t: None if t is None else t.float().cpu()
+    with evaluating(model), torch.no_grad():
+        for i in (progress_bar(starts) if progress else starts):
+            c = None if condition is None else condition[i:i + batch_size].to(device)
+            yield [(cpu(mu), cpu(logvar)) for mu, logvar in model.level_posteriors(x[i : i + batch_size].to(device), c)]
+
 def encode_data(model:nn.Module, # a model of `MODELS`
                 x:Tensor, # all the examples, on any device
                 condition:Tensor|None=None, # their labels, for a conditional model
@@ -443,16 +460,6 @@ def encode_data(model:nn.Module, # a model of `MODELS`
                 progress:bool=False, # show a progress bar
                ) -> list[tuple[Tensor, Tensor|None]]:
     "Posterior `(mu, logvar)` of every example of `x`, per latent level, on the CPU, in the order of `x`."
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
-    if len(x) == 0: raise ValueError("`x` must hold at least one example")
-    device, parts, starts = next(model.parameters()).device, [], range(0, len(x), batch_size)
-    cpu = lambda t: None if t is None else t.float().cpu()
-    with evaluating(model), torch.no_grad():
-        for i in (progress_bar(starts) if progress else starts):
-            c = None if condition is None else condition[i:i + batch_size].to(device)
-            parts.append(
-                [(cpu(mu), cpu(logvar)) for mu, logvar in model.level_posteriors(x[i : i + batch_size].to(device), c)]
-            )
+    parts = list(encode_batches(model, x, condition, batch_size, progress))
     cat = lambda ts: None if ts[0] is None else torch.cat(ts)
     return [(cat([p[l][0] for p in parts]), cat([p[l][1] for p in parts])) for l in range(len(parts[0]))]

@@ -4,7 +4,8 @@
 
 # %% ../nbs/03a_user_data.ipynb #ae1889b5
 from __future__ import annotations
-import csv, math, os, re, warnings
+import csv, hashlib, io, itertools, json, math, mmap, os, re, shutil, warnings, zipfile, zlib
+from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, Sequence
@@ -12,11 +13,14 @@ import numpy as np
 import torch
 from fastcore.basics import store_attr
 from torch import Tensor
+from fastprogress.fastprogress import progress_bar
+from .checkpoint import _NEW_FILE, atomic_write
 from .data import DataFileError, DataNotFoundError, _first_line, _np_load
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'DATA_FILE_KINDS', 'Scaling', 'UserData', 'read_array', 'read_csv', 'read_image_folder',
-           'split_holdout', 'read_data', 'DataSource']
+__all__ = ['IMAGE_EXTENSIONS', 'DATA_FILE_KINDS', 'Scaling', 'UserData', 'ByteImages', 'read_array', 'read_csv',
+           'default_cache_dir', 'cached_pixels', 'open_image_folder', 'read_image_folder', 'split_holdout', 'read_data',
+           'DataSource']
 
 # %% ../nbs/03a_user_data.ipynb #dc0cffee
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ class Scaling:
 @dataclass
 class UserData:
     "Examples read from a user's folder or file, with their labels, class names and the standardisation applied."
-    x:Tensor # images (N, C, H, W) in [0, 1], or features (N, D); float32
+    x:Tensor|ByteImages # images (N, C, H, W) in [0, 1] (float32, or uint8 `ByteImages`), or features (N, D)
     y:Tensor|None=None # integer class labels (N,), when the source has them
     classes:tuple|None=None # class names: label i is classes[i]
     scaling:Scaling|None=None # the standardisation applied to the features of `x` (None: none)
@@ -104,6 +108,61 @@ def _standardized(x:Tensor, standardize:bool|Scaling) -> tuple[Tensor, Scaling|N
     scaling = standardize if isinstance(standardize, Scaling) else Scaling.fit(x)
     return scaling.apply(x), scaling
 
+# %% ../nbs/03a_user_data.ipynb #b5b0b078
+class ByteImages:
+    "Images kept as uint8 `(N, C, H, W)` (e.g. a memory-mapped cache), read as float32 in [0, 1] a batch at a time."
+    release_bytes = 2**23 # a map's pages are dropped from this process after about this many bytes are mapped
+    def __init__(self, pixels:Tensor, # uint8 (N, C, H, W), all the images
+                 index:Tensor|None=None, # the rows this view holds, in order (None: all of them)
+                 mapped:mmap.mmap|None=None, # the memory map under `pixels`, whose read pages are dropped now and then
+                ):
+        if not isinstance(pixels, Tensor) or pixels.dtype != torch.uint8 or pixels.dim() != 4:
+            raise TypeError(f"`pixels` must be a uint8 Tensor (N, C, H, W), got {getattr(pixels, 'dtype', pixels)!r}")
+        self.pixels, self.index, self.mapped, self.read = pixels, index, mapped, 0
+
+    def _copied(self, rows:int) -> None:
+        "Count `rows` read; every 8 MB mapped, the map's pages leave this process (they stay in the page cache)."
+        # a page fault maps up to 64 kB around it (Linux's fault-around): count at least that per row read
+        self.read += rows * max(self.pixels[0].numel(), 2**16)
+        if self.read > self.release_bytes and self.mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
+            self.mapped.madvise(mmap.MADV_DONTNEED); self.read = 0   # (nothing writes to the map)
+
+    def __len__(self) -> int: return len(self.pixels) if self.index is None else len(self.index)
+    @property
+    def shape(self) -> torch.Size: return torch.Size((len(self), *self.pixels.shape[1:]))
+    def size(self, dim:int|None=None): return self.shape if dim is None else self.shape[dim]
+    def dim(self) -> int: return 4
+    @property
+    def device(self) -> torch.device: return self.pixels.device
+
+    def subset(self, i:Tensor) -> ByteImages:
+        "The view of rows `i` of this one (nothing is read)."
+        return ByteImages(self.pixels, i if self.index is None else self.index[i], self.mapped)
+
+    def __getitem__(self, i:int|slice|Tensor) -> Tensor:
+        "Rows `i` as float32 in [0, 1] (gathered in file order, then put in the order asked)."
+        if self.index is None and isinstance(i, slice): rows = self.pixels[i]
+        else:
+            if self.index is None: idx = i if isinstance(i, Tensor) else torch.arange(len(self))[i]
+            else: idx = self.index[i]
+            order = idx.reshape(-1).argsort()
+            rows = self.pixels.index_select(0, idx.reshape(-1)[order])[order.argsort()]
+            rows = rows.reshape(*idx.shape, *self.shape[1:])   # an int asked: one image
+        out = rows.float().mul_(1 / 255)   # bit for bit what torchvision's to_dtype(..., scale=True) gives
+        self._copied(len(rows) if rows.dim() == 4 else 1)
+        return out
+
+    def mean(self, chunk:int=256) -> Tensor:
+        "The mean image `(C, H, W)`, summed exactly in integers a chunk at a time."
+        idx = torch.arange(len(self)) if self.index is None else self.index
+        total = 0
+        for i in range(0, len(idx), chunk):
+            rows = self.pixels.index_select(0, idx[i:i + chunk].sort().values)
+            total = total + rows.sum(0, dtype=torch.int64); self._copied(len(rows))
+        return (total.double() / (255 * len(self))).float()
+
+    def __repr__(self): return f"ByteImages({len(self)} images of {tuple(self.shape[1:])}, uint8)"
+
 # %% ../nbs/03a_user_data.ipynb #560769ed
 def _array_examples(a:np.ndarray, path:Path, standardize:bool|Scaling) -> tuple[Tensor, Scaling|None]:
     "Images `(N, C, H, W)` in [0, 1] or standardised `(N, D)` from a numeric array; else `DataFileError` naming `path`."
@@ -113,22 +172,49 @@ def _array_examples(a:np.ndarray, path:Path, standardize:bool|Scaling) -> tuple[
             f"{path} must hold features (N, D) or images (N, H, W) or (N, C, H, W), got an array of shape {a.shape}"
         )
     if a.size == 0: raise DataFileError(f"{path} holds no values (shape {a.shape})")
-    bad = np.flatnonzero(~np.isfinite(a.reshape(len(a), -1)).all(1))
-    if len(bad): raise DataFileError(f"{path}: example {bad[0]} holds non-finite values (NaN or inf)")
-    x = torch.from_numpy(a.astype(np.float32))
+    for i in range(0, len(a) if a.dtype.kind == "f" else 0, 4096):   # by chunks: `a` may be a memory map
+        bad = np.flatnonzero(~np.isfinite(a[i:i + 4096].reshape(len(a[i:i + 4096]), -1)).all(1))
+        if len(bad): raise DataFileError(f"{path}: example {i + bad[0]} holds non-finite values (NaN or inf)")
+    if a.ndim > 2 and a.dtype == np.uint8:
+        return ByteImages(torch.from_numpy(a if a.ndim == 4 else a[:, None]), mapped=getattr(a, "_mmap", None)), None
+    x = torch.from_numpy(a.astype(np.float32, copy=False))   # float32 memory maps stay mapped
     if a.ndim == 2: return _standardized(x, standardize)
-    if a.dtype == np.uint8:x = x / 255
-    elif x.min() < 0 or x.max() > 1:
+    if x.min() < 0 or x.max() > 1:
         raise DataFileError(f"{path}: image values must lie in [0, 1] (or be uint8 0-255), "
                             f"got values in [{x.min():g}, {x.max():g}]")
     return x.unsqueeze(1) if a.ndim == 3 else x, None
 
+def _memory_available() -> int:
+    "Bytes of memory available now (Linux's MemAvailable, else the machine's), within the control group's limit."
+    try: free = int(re.search(r"MemAvailable:\s+(\d+)", Path("/proc/meminfo").read_text())[1]) * 1024
+    except (OSError, TypeError): free = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try: return min(free, int(Path("/sys/fs/cgroup/memory.max").read_text()))
+    except (OSError, ValueError): return free
+
+def _check_memory(path:Path, need:int, what:str) -> None:
+    "A one-line `DataFileError` naming `path` unless `need` bytes fit in the memory available."
+    if need > (free := _memory_available()):
+        raise DataFileError(f"{path}: {what} needs about {need / 2**30:.1f} GB of memory, more than the "
+                            f"{free / 2**30:.1f} GB available; save it as a .npy array, read from disk as needed")
+
+def _np_map(path:Path) -> dict[str, np.ndarray]:
+    "A `.npy` file memory-mapped (copy-on-write: nothing is written back), or `_np_load`'s arrays and messages."
+    try:
+        with open(path, "rb") as f: npy = f.read(6) == b"\x93NUMPY"
+        if npy and path.suffix.lower() == ".npy": return {"x": np.load(path, mmap_mode="c", allow_pickle=False)}
+    except (OSError, ValueError): pass   # unreadable, damaged or truncated, pickled objects: `_np_load` names them
+    if path.suffix.lower() == ".npz":
+        try: size = sum(i.file_size for i in zipfile.ZipFile(path).infolist())
+        except (OSError, zipfile.BadZipFile, ValueError): size = 0
+        _check_memory(path, 2 * size, f"reading its arrays ({size / 2**30:.1f} GB uncompressed)")
+    return _np_load(path)
+
 def read_array(path:str|os.PathLike, # a `.npy` file, or an `.npz` holding one array or `x` (and maybe labels `y`)
                standardize:bool|Scaling=True, # features: standardise (True), keep (False), or apply this scaling
               ) -> UserData:
-    "Images or feature vectors from a NumPy file (loaded without unpickling); labels from an `.npz`'s `y`."
+    "Images or features from a NumPy file (never unpickled; `.npy` memory-mapped); labels from an `.npz`'s `y`."
     path = Path(path)
-    arrays = _np_load(path)
+    arrays = _np_map(path)
     if "x" not in arrays and len(arrays) != 1:
         raise DataFileError(f"{path} holds arrays {sorted(arrays)}; name the examples 'x' (and their labels 'y')")
     a = arrays["x"] if "x" in arrays else next(iter(arrays.values()))
@@ -148,6 +234,8 @@ def _is_number(s:str) -> bool:
 
 def _csv_rows(path:Path) -> tuple[list[str]|None, list[tuple[int, list[str]]]]:
     "The header (None if the first row is all numbers) and (line number, cells) of each non-blank row of a CSV file."
+    # each cell becomes a Python string: about 12 times the text
+    if path.is_file(): _check_memory(path, 12 * path.stat().st_size, f"a table of {path.stat().st_size / 2**30:.1f} GB")
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
@@ -208,9 +296,9 @@ IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
 def _image_files(folder:Path) -> tuple[list[Path], list[int]|None, tuple|None]:
     "`folder`'s image files in order, labels and class names: flat, or one sub-folder per class as in `ImageFolder`."
-    entries = [p for p in sorted(folder.iterdir()) if _inside(p, folder)]
-    classes = [p.name for p in entries if p.is_dir() and not p.name.startswith(".")]
-    loose = [p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS]
+    with os.scandir(folder) as it: entries = [e for e in sorted(it, key=lambda e: e.name) if _entry_inside(e, folder)]
+    classes = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
+    loose = [Path(e.path) for e in entries if e.is_file() and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS]
     if not classes:
         if not loose: raise DataFileError(f"{folder} holds no {'/'.join(IMAGE_EXTENSIONS)} images")
         return loose, None, None
@@ -232,16 +320,23 @@ def _inside(p:Path, root:Path) -> bool:
     try: return p.resolve().is_relative_to(root.resolve()) and p.resolve() != root.resolve()
     except (OSError, RuntimeError): return False   # a link loop
 
+def _entry_inside(e:os.DirEntry, root:Path) -> bool:
+    "Whether a directory entry of a folder walked inside `root` lies inside it: only a link needs resolving."
+    return not e.is_symlink() or _inside(Path(e.path), root)
+
 def _walk_images(top:Path, root:Path) -> list[Path]:
     "The image files under `top`, in `ImageFolder`'s order; linked folders are not entered (no loops, nothing outside)."
     if not _inside(top, root): return []
-    return [Path(d) / n for d, _, names in sorted(os.walk(top, followlinks=False)) for n in sorted(names)
-            if n.lower().endswith(IMAGE_EXTENSIONS) and _inside(Path(d) / n, root) and (Path(d) / n).is_file()]
+    files = []
+    for d, _, _ in sorted(os.walk(top, followlinks=False)):
+        with os.scandir(d) as it: entries = sorted(it, key=lambda e: e.name)
+        files += [Path(e.path) for e in entries if e.name.lower().endswith(IMAGE_EXTENSIONS) and _entry_inside(e, root)
+                  and e.is_file()]
+    return files
 
 def _decode(path:Path, channels:int|None) -> Tensor:
     "An image file as uint8 (C, H, W), opened with PIL as `ImageFolder` opens it: grey for `channels` 1, else RGB."
     from PIL import Image, UnidentifiedImageError
-    from torchvision.transforms.v2.functional import pil_to_tensor
     try:
         with warnings.catch_warnings(), open(path, "rb") as f:
             # past twice PIL's limit its error is our one line; between, its warning would add two lines to the output
@@ -251,11 +346,207 @@ def _decode(path:Path, channels:int|None) -> Tensor:
                 deep = np.asarray(img).astype(np.float64)
                 grey = torch.from_numpy(np.round(deep.clip(0, 65535) / 257).astype(np.uint8))[None]
                 return grey if channels == 1 else grey.expand(3, -1, -1).clone()
-            return pil_to_tensor(img.convert("L" if channels == 1 else "RGB"))
+            mode = "L" if channels == 1 else "RGB"
+            a = np.array(img if img.mode == mode else img.convert(mode))   # as torchvision's pil_to_tensor, lighter
+            return torch.from_numpy(a[None] if a.ndim == 2 else a.transpose(2, 0, 1))
     # PIL fails in many ways on damaged bytes (OSError, SyntaxError, ValueError, zlib, struct, ...)
     except Exception as e:
         reason = "not an image format PIL recognises" if isinstance(e, UnidentifiedImageError) else _first_line(e)
         raise DataFileError(f"{path} is not a readable image ({reason})") from None
+
+# %% ../nbs/03a_user_data.ipynb #7c7e7c43
+def default_cache_dir() -> Path:
+    "Where decoded image folders are cached: `$VAE_NB_CACHE`, else `$XDG_CACHE_HOME/vae_nb/images` (`~/.cache/...`)."
+    if os.environ.get("VAE_NB_CACHE"): return Path(os.environ["VAE_NB_CACHE"]).expanduser()
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "vae_nb" / "images"
+
+_CACHE_VERSION = 1
+
+def _cache_key(folder:Path, files:list[Path], image_size:int|None, channels:int|None) -> dict:
+    "What a folder's cache depends on: the reader's options and every image file's name, size and modification time."
+    cut = 0 if str(folder) == "." else len(str(folder)) + 1   # the files' names inside `folder` (`./` is dropped)
+    stats = "".join(f"{str(f)[cut:]}\0{s.st_size}\0{s.st_mtime_ns}\n" for f, s in zip(files, map(os.stat, files)))
+    return {"version": _CACHE_VERSION, "folder": str(folder.resolve()), "image_size": image_size, "channels": channels,
+            "n": len(files), "files": hashlib.sha256(stats.encode()).hexdigest()}
+
+def _cache_name(key:dict) -> str:
+    "The cache's file name (no suffix): the folder's name and a digest of its path and the reader's options."
+    what = json.dumps([key["folder"], key["image_size"], key["channels"]]).encode()
+    return f"{Path(key['folder']).name}-{hashlib.sha256(what).hexdigest()[:16]}"
+
+# %% ../nbs/03a_user_data.ipynb #90f86201
+def _fit(img:Tensor, image_size:int|None) -> Tensor:
+    "`img` with its shorter side resized to `image_size` and the centre square cropped; as it is for None."
+    from torchvision.transforms.v2 import functional as TF
+    if image_size is None: return img
+    return TF.center_crop(TF.resize(img, image_size, antialias=True), [image_size, image_size])
+
+def _decode_chunk(files:list[Path], image_size:int|None, channels:int|None, first:tuple[Path, tuple]) -> np.ndarray:
+    "One worker's share of a folder as uint8 `(n, C, H, W)`; unresized images must be the size of `first`'s."
+    out = None
+    for i, f in enumerate(files):
+        img = _fit(_decode(f, channels), image_size)
+        if image_size is None and tuple(img.shape[1:]) != first[1]:
+            raise DataFileError(
+                f"{f} is {img.shape[2]}x{img.shape[1]} pixels but {first[0]} is {first[1][1]}x{first[1][0]}; give"
+                " an image size (--image-size) to resize them all"
+            )
+        if out is None: out = np.empty((len(files), *img.shape), np.uint8)
+        out[i] = img.numpy()
+    return out
+
+def _workers() -> int:
+    "The processes decoding may use: one per core this process may run on."
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+def _decoded(files:list[Path], image_size:int|None, channels:int|None, progress:bool=False, chunk:int=256):
+    "The images of `files`, in order, as uint8 `(n, C, H, W)` chunks decoded by a pool of processes (one per core)."
+    from concurrent.futures import ProcessPoolExecutor
+    first = (files[0], tuple(_fit(_decode(files[0], channels), image_size).shape[1:]))
+    parts = [files[i:i + chunk] for i in range(0, len(files), chunk)]
+    args = lambda: ([p, image_size, channels, first] for p in parts)
+    bar = lambda it: progress_bar(it, total=len(parts), comment="decoding") if progress and len(parts) > 1 else it
+    if len(parts) == 1 or _workers() == 1:
+        yield from bar(_decode_chunk(*a) for a in args()); return
+    # one thread per process: the pool has a process per core
+    with ProcessPoolExecutor(min(_workers(), len(parts)), initializer=torch.set_num_threads, initargs=(1,)) as pool:
+        try: yield from bar(pool.map(_decode_chunk, *zip(*args())))
+        finally: pool.shutdown(cancel_futures=True)
+
+# %% ../nbs/03a_user_data.ipynb #dd4c390a
+def _npy_header(shape:tuple) -> bytes:
+    "The `.npy` header of a C-ordered uint8 array of `shape`."
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False, "shape": tuple(shape)})
+    return buf.getvalue()
+
+def _crc(f, block:int=1 << 24) -> int:
+    "The CRC-32 of the rest of the open binary file `f`, read by blocks (memory stays flat)."
+    crc = 0
+    while b := f.read(block): crc = zlib.crc32(b, crc)
+    return crc
+
+def _open_cache(npy:Path, key:dict) -> ByteImages|None:
+    "The cached pixels, memory-mapped, if `npy` is complete and made for `key`: manifest, header, size and CRC agree."
+    try:
+        meta = json.loads(npy.with_suffix(".json").read_text())
+        shape, header = tuple(meta["shape"]), _npy_header(tuple(meta["shape"]))
+        with open(npy, "rb") as f:   # one open file: checked and mapped, whatever is renamed meanwhile
+            if meta["key"] != key or os.fstat(f.fileno()).st_size != len(header) + math.prod(shape): return None
+            if f.read(len(header)) != header or _crc(f) != meta["crc"]: return None
+            # copy-on-write: a writable map that nothing writes to (torch warns of read-only arrays)
+            pixels = np.memmap(f, np.uint8, "c", len(header), shape)
+            return ByteImages(torch.from_numpy(pixels), mapped=pixels._mmap)
+    except (OSError, ValueError, KeyError, TypeError): return None   # missing, damaged, or written by another version
+
+# %% ../nbs/03a_user_data.ipynb #74f7f720
+@contextmanager
+def _locked(path:Path):
+    "Hold an exclusive `flock` on the file `path` for the block (no lock where the system has no `fcntl`)."
+    try: import fcntl
+    except ImportError: yield; return
+    with open(os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)) as f:   # a link: refused
+        fcntl.flock(f, fcntl.LOCK_EX)
+        yield
+
+def _new_file(path:Path):
+    "A binary file newly created at `path` (a leftover or a planted link there is removed first, never followed)."
+    if os.path.lexists(path): os.unlink(path)
+    return open(os.open(path, _NEW_FILE, 0o644), "wb")
+
+def _write_npy(path:Path, parts, shape:tuple) -> int:
+    "Write uint8 `parts` (chunks of rows) as the `.npy` array `path` of `shape`, synced to disk; their CRC-32."
+    crc = 0
+    with _new_file(path) as f:
+        f.write(_npy_header(shape))
+        for part in parts: crc = zlib.crc32(part, crc); f.write(part)
+        f.flush(); os.fsync(f.fileno())
+    return crc
+
+def _write_cache(files:list[Path], image_size:int|None, channels:int|None, key:dict, npy:Path, progress:bool):
+    "Decode `files` into the cache `npy` (then its manifest): written to a temporary file, then renamed."
+    tmp, grey = npy.with_name(f".{npy.name}.{os.getpid()}.tmp"), [channels is None]
+    parts = _decoded(files, image_size, channels, progress)
+    first = next(parts)
+    shape = (len(files), *first.shape[1:])
+    free = shutil.disk_usage(npy.parent).free
+    if math.prod(shape) > free:
+        parts.close()
+        raise DataFileError(f"caching {key['folder']} needs {math.prod(shape) / 2**30:.1f} GB, but the cache folder "
+                            f"{npy.parent} has {free / 2**30:.1f} GB free; give another --cache-dir, or --no-cache")
+    def checked(part):   # noting whether every image so far is grey
+        grey[0] = grey[0] and bool((part == part[:, :1]).all()); return np.ascontiguousarray(part)
+    try:
+        crc = _write_npy(tmp, map(checked, itertools.chain([first], parts)), shape)
+        if grey[0]:   # grey files decode to three equal channels: keep one
+            pixels = np.memmap(tmp, np.uint8, "r", len(_npy_header(shape)), shape)
+            shape = (len(files), 1, *shape[2:])
+            crc = _write_npy(tmp.with_suffix(".grey"), (np.ascontiguousarray(pixels[i:i + 1024, :1])
+                                                        for i in range(0, len(pixels), 1024)), shape)
+            del pixels
+            os.replace(tmp.with_suffix(".grey"), tmp)
+        # the manifest goes first, so that no reader pairs the old manifest with the new array
+        npy.with_suffix(".json").unlink(missing_ok=True)
+        os.replace(tmp, npy)
+        atomic_write(npy.with_suffix(".json"), json.dumps({"key": key, "shape": shape, "crc": crc}))
+    finally:
+        for p in (tmp, tmp.with_suffix(".grey")): p.unlink(missing_ok=True)
+
+# %% ../nbs/03a_user_data.ipynb #ead3addd
+def cached_pixels(folder:str|os.PathLike, # a folder of images
+                  files:list[Path], # its image files, in order (`_image_files`)
+                  image_size:int|None=None, # resize and centre-crop to this size
+                  channels:int|None=None, # 1 (grey), 3 (colour), None: grey when every image is
+                  cache_dir:str|os.PathLike|None=None, # where the cache lives (default: `default_cache_dir()`)
+                  progress:bool=False, # show a progress bar while decoding
+                 ) -> ByteImages:
+    "The folder's images, uint8 `(N, C, H, W)` memory-mapped from its cache; built once (all cores), rebuilt if stale."
+    key = _cache_key(Path(folder), files, image_size, channels)
+    cache_dir = Path(cache_dir or default_cache_dir()).expanduser()
+    npy = cache_dir / f"{_cache_name(key)}.npy"
+    pixels = _open_cache(npy, key)
+    if pixels is not None: return pixels
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        with _locked(npy.with_suffix(".lock")):   # one builder at a time; the others wait, then read what it wrote
+            pixels = _open_cache(npy, key)
+            if pixels is None:
+                for p in cache_dir.glob(f".{npy.name}.*"): p.unlink()   # a killed builder's temporary files
+                _write_cache(files, image_size, channels, key, npy, progress)
+                pixels = _open_cache(npy, key)
+    except OSError as e:   # not writable, disk full, ...
+        raise DataFileError(f"the image cache {cache_dir} cannot be written ({e.strerror or e}); give another "
+                            "--cache-dir, or --no-cache") from None
+    if pixels is None: raise DataFileError(f"the cache {npy} of {folder} was changed while it was written; run again")
+    return pixels
+
+# %% ../nbs/03a_user_data.ipynb #a5230cb5
+def _check_image_options(image_size, channels) -> None:
+    if channels not in (None, 1, 3):
+        raise ValueError(
+            f"`channels` must be 1 (grey), 3 (colour) or None (grey when every image is), got {channels!r}"
+        )
+    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
+        raise ValueError(f"`image_size` must be a positive int, got {image_size!r}")
+
+def open_image_folder(path:str|os.PathLike, # a folder of PNG/JPEG images, flat or one sub-folder per class
+                      # resize the shorter side to this and crop the centre square; None: all sizes must match
+                      image_size:int|None=None,
+                      channels:int|None=None, # 1 (grey) or 3 (colour); None: grey when every image is
+                      cache:bool=True, # decode once into a cache file (False: decode into memory, write nothing)
+                      cache_dir:str|os.PathLike|None=None, # the cache's folder (None: `default_cache_dir()`)
+                      progress:bool=False, # show a progress bar while decoding
+                     ) -> UserData:
+    "A folder's images as `ByteImages` (uint8, read as float batch by batch), sorted by class, then name."
+    _check_image_options(image_size, channels)
+    path = Path(path)
+    files, labels, classes = _image_files(path)
+    if cache: x = cached_pixels(path, files, image_size, channels, cache_dir, progress)
+    else:
+        parts = list(_decoded(files, image_size, channels, progress))
+        grey = channels is None and all((p == p[:, :1]).all() for p in parts)   # grey files decode to 3 equal channels
+        x = ByteImages(torch.from_numpy(np.concatenate([p[:, :1] if grey else p for p in parts])))
+    return UserData(x, None if labels is None else torch.tensor(labels), classes)
 
 # %% ../nbs/03a_user_data.ipynb #2e942286
 def read_image_folder(path:str|os.PathLike, # a folder of PNG/JPEG images, flat or one sub-folder per class
@@ -263,30 +554,10 @@ def read_image_folder(path:str|os.PathLike, # a folder of PNG/JPEG images, flat 
                       image_size:int|None=None,
                       channels:int|None=None, # 1 (grey) or 3 (colour); None: grey when every image is
                      ) -> UserData:
-    "A folder's images as `(N, C, H, W)` floats in [0, 1], sorted by class, then name; labels from class sub-folders."
-    from torchvision.transforms.v2 import functional as TF
-    if channels not in (None, 1, 3):
-        raise ValueError(
-            f"`channels` must be 1 (grey), 3 (colour) or None (grey when every image is), got {channels!r}"
-        )
-    if image_size is not None and (not isinstance(image_size, int) or image_size < 1):
-        raise ValueError(f"`image_size` must be a positive int, got {image_size!r}")
-    path = Path(path)
-    files, labels, classes = _image_files(path)
-    images = []
-    for f in files:
-        img = _decode(f, channels)
-        if image_size is not None:
-            img = TF.center_crop(TF.resize(img, image_size, antialias=True), [image_size, image_size])
-        elif images and img.shape[1:] != images[0].shape[1:]:
-            raise DataFileError(
-                f"{f} is {img.shape[2]}x{img.shape[1]} pixels but {files[0]} is"
-                f" {images[0].shape[2]}x{images[0].shape[1]}; give an image size (--image-size) to resize them all"
-            )
-        images.append(TF.to_dtype(img, torch.float32, scale=True))
-    x = torch.stack(images)
-    if channels is None and (x == x[:, :1]).all(): x = x[:, :1]   # grey files decode to three equal channels
-    return UserData(x, None if labels is None else torch.tensor(labels), classes)
+    "A folder's images as `(N, C, H, W)` floats in [0, 1], all in memory (see `open_image_folder` for large folders)."
+    data = open_image_folder(path, image_size, channels, cache=False)
+    data.x = data.x[:]
+    return data
 
 # %% ../nbs/03a_user_data.ipynb #1487c268
 def split_holdout(n:int, # number of examples
@@ -313,15 +584,18 @@ def read_data(path:str|os.PathLike, # a folder of images, a `.npy`/`.npz` array 
               channels:int|None=None, # folders: 1 (grey) or 3 (colour)
               label_column:str|int|None=None, # tables: the column of class labels
               standardize:bool|Scaling=True, # features: standardise (True), keep (False), or apply this scaling
+              cache:bool=False, # folders: decode once into a cache file (False: into memory)
+              cache_dir:str|os.PathLike|None=None, # folders: the cache's folder (None: `default_cache_dir()`)
+              progress:bool=False, # folders: show a progress bar while decoding
              ) -> UserData:
-    "Read the user's data with `read_image_folder`, `read_array` or `read_csv`, chosen by the path."
+    "Read the user's data with `open_image_folder`, `read_array` or `read_csv`, chosen by the path."
     path = Path(path).expanduser()
     if not path.exists(): raise DataNotFoundError(f"{path}: no such file or folder")
     if not path.is_dir() and (image_size is not None or channels is not None):
         raise ValueError(f"`image_size` and `channels` apply to folders of images, not to {path}")
     if path.suffix.lower() != ".csv" and label_column is not None:
         raise ValueError(f"`label_column` applies to .csv tables, not to {path}")
-    if path.is_dir(): return read_image_folder(path, image_size, channels)
+    if path.is_dir(): return open_image_folder(path, image_size, channels, cache, cache_dir, progress)
     if path.suffix.lower() == ".csv": return read_csv(path, label_column, standardize)
     if path.suffix.lower() in (".npy", ".npz"): return read_array(path, standardize)
     raise DataFileError(f"{path} is not a folder of images or a {DATA_FILE_KINDS} file")
@@ -342,9 +616,13 @@ class DataSource:
     classes:tuple|None=None # class names of the labelled data, once read: label i is classes[i]
 
     def read(self, path:str|os.PathLike|None=None, # another folder or file to read the same way (default: `self.path`)
+             cache:bool=True, # folders: decode once into a cache file (False: into memory)
+             cache_dir:str|os.PathLike|None=None, # folders: the cache's folder (None: `default_cache_dir()`)
+             progress:bool=False, # show a progress bar while a folder is decoded
             ) -> UserData:
         "Every example of `path`, read with this source's options, recorded scaling and recorded classes."
-        data = read_data(path or self.path, self.image_size, self.channels, self.label_column, self.scaling or False)
+        data = read_data(path or self.path, self.image_size, self.channels, self.label_column, self.scaling or False,
+                         cache, cache_dir, progress)
         if self.classes is None or data.classes is None or tuple(data.classes) == tuple(self.classes): return data
         unknown = sorted(set(data.classes) - set(self.classes))
         if unknown:
@@ -355,9 +633,12 @@ class DataSource:
         data.classes = tuple(self.classes)
         return data
 
-    def split(self) -> tuple[UserData, UserData]:
-        "The training and held-out parts; fits and records the scaling and the size on first use."
-        data = self.read()
+    def split(self, cache:bool=True, # folders: decode once into a cache file (False: into memory)
+              cache_dir:str|os.PathLike|None=None, # folders: the cache's folder (None: `default_cache_dir()`)
+              progress:bool=False, # show a progress bar while a folder is decoded
+             ) -> tuple[UserData, UserData]:
+        "The training and held-out parts (views of a folder's cache); fits and records scaling and size on first use."
+        data = self.read(None, cache, cache_dir, progress)
         if self.n is not None and len(data) != self.n:
             raise DataFileError(
                 f"{self.path} now holds {len(data)} examples, but {self.n} were recorded; the held-out split cannot be"
@@ -367,7 +648,8 @@ class DataSource:
         if self.scaling is None and self.standardize and data.kind == "features":
             self.scaling = Scaling.fit(data.x[train]); data.x = self.scaling.apply(data.x)
         self.n, self.classes = len(data), data.classes
-        part = lambda i: UserData(data.x[i], None if data.y is None else data.y[i], data.classes, self.scaling)
+        rows = lambda i: data.x.subset(i) if isinstance(data.x, ByteImages) else data.x[i]
+        part = lambda i: UserData(rows(i), None if data.y is None else data.y[i], data.classes, self.scaling)
         return part(train), part(valid)
 
     @classmethod
