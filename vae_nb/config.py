@@ -82,8 +82,9 @@ def _check_modules(value, # the list to check
     return list(value)
 
 
-HIERARCHICAL_KL_DEFAULT = ("`hierarchical_kl` not given: vae_nb weights each level's KL by β (False, the ELBO for β = 1),"
-    " lucid's VAEConfig by β/depth (True); pass hierarchical_kl=False or True to choose and silence this")
+HIERARCHICAL_KL_DEFAULT = (
+    "`hierarchical_kl` not given: vae_nb weights each level's KL by β (False, the ELBO for β = 1), lucid's VAEConfig"
+    " by β/depth (True); pass hierarchical_kl=False or True to choose and silence this")
 
 @dataclass
 class VAEConfig:

@@ -18,7 +18,7 @@ from .checkpoint import _NEW_FILE, atomic_write
 from .data import DataFileError, DataNotFoundError, _first_line, _np_load
 
 # %% auto #0
-__all__ = ['IMAGE_EXTENSIONS', 'DATA_FILE_KINDS', 'Scaling', 'UserData', 'ByteImages', 'read_array', 'read_csv',
+__all__ = ['IMAGE_EXTENSIONS', 'DATA_FILE_KINDS', 'Scaling', 'ByteImages', 'UserData', 'read_array', 'read_csv',
            'default_cache_dir', 'cached_pixels', 'open_image_folder', 'read_image_folder', 'split_holdout', 'read_data',
            'DataSource']
 
@@ -72,41 +72,6 @@ class Scaling:
             )
         if min(d["std"]) <= 0: raise ValueError(f"`scaling` std must be positive, got {min(d['std'])}")
         return cls(tuple(map(float, d["mean"])), tuple(map(float, d["std"])))
-
-# %% ../nbs/03a_user_data.ipynb #29e906ae
-@dataclass
-class UserData:
-    "Examples read from a user's folder or file, with their labels, class names and the standardisation applied."
-    x:Tensor|ByteImages # images (N, C, H, W) in [0, 1] (float32, or uint8 `ByteImages`), or features (N, D)
-    y:Tensor|None=None # integer class labels (N,), when the source has them
-    classes:tuple|None=None # class names: label i is classes[i]
-    scaling:Scaling|None=None # the standardisation applied to the features of `x` (None: none)
-
-    def __len__(self): return len(self.x)
-    @property
-    def kind(self) -> str: return "images" if self.x.dim() == 4 else "features"
-    @property
-    def shape(self) -> tuple: return tuple(self.x.shape[1:])
-    @property
-    def recon(self) -> str: return "bce" if self.kind == "images" else "mse"
-    @property
-    def tensors(self) -> tuple: return (self.x,) if self.y is None else (self.x, self.y)
-
-# %% ../nbs/03a_user_data.ipynb #4bd1a442
-def _classes(labels:Sequence, # one label per example: strings or numbers
-            ) -> tuple[Tensor, tuple]:
-    "Labels 0..K-1 and the K class names, sorted (numerically when every name is a number)."
-    names = [str(v).strip() for v in labels]
-    try: order = sorted(set(names), key=float)
-    except ValueError: order = sorted(set(names))
-    index = {c: i for i, c in enumerate(order)}
-    return torch.tensor([index[c] for c in names], dtype=torch.long), tuple(order)
-
-def _standardized(x:Tensor, standardize:bool|Scaling) -> tuple[Tensor, Scaling|None]:
-    "Features standardised by a fitted (`True`) or given scaling, or left as they are (`False`)."
-    if standardize is False: return x, None
-    scaling = standardize if isinstance(standardize, Scaling) else Scaling.fit(x)
-    return scaling.apply(x), scaling
 
 # %% ../nbs/03a_user_data.ipynb #b5b0b078
 class ByteImages:
@@ -162,6 +127,41 @@ class ByteImages:
         return (total.double() / (255 * len(self))).float()
 
     def __repr__(self): return f"ByteImages({len(self)} images of {tuple(self.shape[1:])}, uint8)"
+
+# %% ../nbs/03a_user_data.ipynb #29e906ae
+@dataclass
+class UserData:
+    "Examples read from a user's folder or file, with their labels, class names and the standardisation applied."
+    x:Tensor|ByteImages # images (N, C, H, W) in [0, 1] (float32, or uint8 `ByteImages`), or features (N, D)
+    y:Tensor|None=None # integer class labels (N,), when the source has them
+    classes:tuple|None=None # class names: label i is classes[i]
+    scaling:Scaling|None=None # the standardisation applied to the features of `x` (None: none)
+
+    def __len__(self): return len(self.x)
+    @property
+    def kind(self) -> str: return "images" if self.x.dim() == 4 else "features"
+    @property
+    def shape(self) -> tuple: return tuple(self.x.shape[1:])
+    @property
+    def recon(self) -> str: return "bce" if self.kind == "images" else "mse"
+    @property
+    def tensors(self) -> tuple: return (self.x,) if self.y is None else (self.x, self.y)
+
+# %% ../nbs/03a_user_data.ipynb #4bd1a442
+def _classes(labels:Sequence, # one label per example: strings or numbers
+            ) -> tuple[Tensor, tuple]:
+    "Labels 0..K-1 and the K class names, sorted (numerically when every name is a number)."
+    names = [str(v).strip() for v in labels]
+    try: order = sorted(set(names), key=float)
+    except ValueError: order = sorted(set(names))
+    index = {c: i for i, c in enumerate(order)}
+    return torch.tensor([index[c] for c in names], dtype=torch.long), tuple(order)
+
+def _standardized(x:Tensor, standardize:bool|Scaling) -> tuple[Tensor, Scaling|None]:
+    "Features standardised by a fitted (`True`) or given scaling, or left as they are (`False`)."
+    if standardize is False: return x, None
+    scaling = standardize if isinstance(standardize, Scaling) else Scaling.fit(x)
+    return scaling.apply(x), scaling
 
 # %% ../nbs/03a_user_data.ipynb #560769ed
 def _array_examples(a:np.ndarray, path:Path, standardize:bool|Scaling) -> tuple[Tensor, Scaling|None]:
