@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ["core", "layers", "interface", "config", "vae", "ladder", "data", "user_data", "loaders", "viz", "latent_plots", "checkpoint", "distributed", "step", "train", "algorithm",
-           "conv", "cvae", "vq", "klae", "estimator", "metrics", "objectives", "runs"]   # dependency order; the command line (commands, cli) is not top-level
+           "conv", "cvae", "vq", "klae", "tcvae", "estimator", "metrics", "objectives", "runs"]   # dependency order; the command line (commands, cli) is not top-level
 TOP_LEVEL = {   # module: the names a user imports from `vae_nb`, about 60 in all
     "core": ["reparameterize", "gaussian_kl", "reconstruction_loss"],
     "interface": ["VAEBase", "VAEOutput", "DiagonalGaussian", "HierarchicalPosterior", "Objective"],

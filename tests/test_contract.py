@@ -10,6 +10,7 @@ from vae_nb.conv import ConvVAE, ConvVAE28, conv_coders
 from vae_nb.cvae import CVAE, MLPCVAE
 from vae_nb.vq import VectorQuantizer, VectorQuantizedVAE, VQVAE, conv_encoder, conv_decoder
 from vae_nb.klae import KLAE, AutoencoderKL, PatchDiscriminator
+from vae_nb.tcvae import BetaTCVAE
 from vae_nb.estimator import VAEEstimatorModule, _mlp
 from vae_nb.metrics import FeatureClassifier
 
@@ -29,6 +30,7 @@ def _models():
         ("MLPVAE", lambda: MLPVAE(64, 32, 4), x64, None, ("recon", "mu", "logvar")),
         ("BetaVAE", lambda: BetaVAE(*mlp_coders(64, 32, 4), d_latent=4, beta=4.0), x64, None, ("recon", "mu", "logvar")),
         ("MLPBetaVAE", lambda: MLPBetaVAE(64, 4, hidden_dim=32), x64, None, ("recon", "mu", "logvar")),
+        ("BetaTCVAE", lambda: BetaTCVAE(*mlp_coders(64, 32, 4), d_latent=4, dataset_size=100), x64, None, ("recon", "mu", "logvar")),
         ("ConvVAE", lambda: ConvVAE(1, 4, (8, 8), [8, 16]), img, None, ("recon", "mu", "logvar")),
         ("ConvVAE28", lambda: ConvVAE28(1, 4), torch.rand(2, 1, 28, 28), None, ("recon", "mu", "logvar")),
         ("CVAE", lambda: CVAE(*mlp_coders(64, 32, 4, cond_dim=3), d_latent=4, n_classes=3), x64, y, ("recon", "mu", "logvar")),
@@ -131,7 +133,7 @@ import ast, re
 from pathlib import Path
 LIB = Path(__file__).resolve().parents[1] / "vae_nb"
 CALLERS = ["train", "step", "metrics", "viz", "runs", "commands", "objectives"]
-MODEL_MODULES = ["vae", "ladder", "algorithm", "conv", "cvae", "vq", "klae", "estimator"]
+MODEL_MODULES = ["vae", "ladder", "algorithm", "conv", "cvae", "vq", "klae", "tcvae", "estimator"]
 ENGINE_AND_PICTURES = {"train", "step", "distributed", "checkpoint", "loaders", "viz", "latent_plots", "metrics", "runs",
                        "commands", "cli"}
 MODEL_CLASSES = "VAEBase|VAE|LadderVAE|VAEAlgorithm|VanillaVAE|BetaVAE|ConvVAE|CVAE|VectorQuantizedVAE|VQVAE|KLAE|AutoencoderKL"

@@ -27,7 +27,7 @@ _EXPORTS = {'core': ['reparameterize', 'gaussian_kl', 'reconstruction_loss'],
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 _SUBMODULES = ['algorithm', 'checkpoint', 'cli', 'commands', 'config', 'conv', 'core', 'cvae', 'data',
  'distributed', 'estimator', 'interface', 'klae', 'ladder', 'latent_plots', 'layers', 'loaders',
- 'metrics', 'objectives', 'runs', 'step', 'train', 'user_data', 'vae', 'viz', 'vq']
+ 'metrics', 'objectives', 'runs', 'step', 'tcvae', 'train', 'user_data', 'vae', 'viz', 'vq']
 __all__ = list(_WHERE)
 
 def __getattr__(name:str):

@@ -223,11 +223,16 @@ def render_sprites(shape:Tensor, # shape index per image (0 square, 1 ellipse, 2
                    x:Tensor, # horizontal position in [0, 1]
                    y:Tensor, # vertical position in [0, 1] (0 at the top)
                    size:int=64, # image side in pixels
+                   # where positions 0 and 1 put the sprite's centre, as fractions of the frame
+                   position_range:tuple[float, float]=(0.2, 0.8),
                   ) -> Tensor:
     "Binary images (N, 1, size, size) of the given sprites."
+    lo, hi = position_range
+    if not 0 <= lo < hi <= 1:
+        raise ValueError(f"`position_range` must be (lo, hi) with 0 <= lo < hi <= 1, got {position_range!r}")
     c = (torch.arange(size, dtype=torch.float32) + 0.5) / size                  # pixel centres in [0, 1]
     px, py = c.view(1, 1, size), c.view(1, size, 1)
-    cx, cy = (0.2 + 0.6 * t.float().view(-1, 1, 1) for t in (x, y))           # shapes stay inside the frame
+    cx, cy = (lo + (hi - lo) * t.float().view(-1, 1, 1) for t in (x, y))      # (0.2, 0.8): inside the frame
     r = 0.14 * scale.float().view(-1, 1, 1)
     cos, sin = torch.cos(angle).view(-1, 1, 1), torch.sin(angle).view(-1, 1, 1)
     dx, dy = (px - cx) / r, (cy - py) / r                                       # v points up
@@ -244,6 +249,8 @@ def dsprites_like(n:int|None=None, # number of images with random factors; None:
                   size:int=64, # image side in pixels
                   seed:int=0, # for the random factors
                   batch_size:int=2048, # images rendered at once
+                  # where the sprite centres lie, as fractions of the frame (narrower: neighbouring positions overlap)
+                  position_range:tuple[float, float]=(0.2, 0.8),
                  ) -> tuple[Tensor, Tensor]:
     "dSprites-like images (N, 1, size, size) in {0, 1} and their factor levels (N, 5) in `DSPRITES_FACTORS` order."
     levels = (n_shapes, n_scales, n_orientations, n_x, n_y)
@@ -271,6 +278,7 @@ def dsprites_like(n:int|None=None, # number of images with random factors; None:
                 x[i : i + batch_size],
                 y[i : i + batch_size],
                 size,
+                position_range,
             )
             for i in range(0, len(factors), batch_size)
         ]
