@@ -5,6 +5,7 @@
 # %% ../nbs/05_step.ipynb #bc97ea67
 from __future__ import annotations
 import math, statistics
+from collections import deque
 from typing import Callable, Sequence
 import torch
 from torch import nn, Tensor
@@ -113,7 +114,7 @@ class GradSkip:
         for name, v in (("window", window), ("warmup", warmup), ("patience", patience)):
             if type(v) is not int or v < 1: raise ValueError(f"`{name}` must be a positive int, got {v!r}")
         self.factor, self.window, self.warmup, self.patience = float(factor), window, warmup, patience
-        self.norms, self.skipped, self.in_a_row = [], 0, 0
+        self.norms, self.skipped, self.in_a_row = deque(maxlen=window), 0, 0
     def __repr__(self):
         return f"GradSkip(factor={self.factor:g}, window={self.window}, warmup={self.warmup}, patience={self.patience})"
     @property
@@ -123,7 +124,7 @@ class GradSkip:
     def __call__(self, grad_norm:float) -> bool:
         "Whether to skip an update of gradient norm `grad_norm`; a kept one joins the history."
         if grad_norm <= self.threshold:
-            self.norms, self.in_a_row = (self.norms + [float(grad_norm)])[-self.window:], 0
+            self.norms.append(float(grad_norm)); self.in_a_row = 0
             return False
         self.skipped, self.in_a_row = self.skipped + 1, self.in_a_row + 1
         if self.in_a_row >= self.patience:
@@ -141,7 +142,7 @@ class GradSkip:
             type(v) in (int, float) and 0 <= v < math.inf for v in state["norms"])
         ok = ok and all(type(state[k]) is int and 0 <= state[k] < 2**62 for k in ("skipped", "in_a_row"))
         if not ok: raise ValueError(f"not a GradSkip state: {str(state)[:60]}")
-        self.norms, self.skipped = [float(v) for v in state["norms"]], state["skipped"]
+        self.norms, self.skipped = deque(map(float, state["norms"]), maxlen=self.window), state["skipped"]
         self.in_a_row = state["in_a_row"]
 
 # %% ../nbs/05_step.ipynb #1a5ecf95

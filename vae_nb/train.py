@@ -453,7 +453,7 @@ def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
 
 def _resume_skippers(states, path:Path, self:Trainer) -> None:
     "Continue each `GradSkip` from the checkpoint's state; `CheckpointError` for a state `save` could not have written."
-    if states is None and all(s is None or not isinstance(s, GradSkip) for s in self.skippers): return   # none kept
+    if states is None and not any(isinstance(s, GradSkip) for s in self.skippers): return   # none kept
     bad = not isinstance(states, list) or len(states) != len(self.skippers)
     for s, state in ([] if bad else zip(self.skippers, states)):
         try:
