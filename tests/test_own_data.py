@@ -90,6 +90,8 @@ def test_conditional_model_on_class_folders_and_hierarchical_levels(data, tmp_pa
     with np.load(tmp_path / "h.npz") as z: assert {k: z[k].shape for k in z.files} == {"mu_0": (30, 4), "logvar_0": (30, 4), "mu_1": (30, 2), "logvar_1": (30, 2)}
     assert run("encode", tmp_path / "h", "--level", 1, "--out", tmp_path / "new" / "top.npy", "--device", "cpu") == 0   # its folder is created
     assert np.load(tmp_path / "new" / "top.npy").shape == (30, 2)
+    with np.load(tmp_path / "h.npz") as z: np.testing.assert_array_equal(z["mu_1"], np.load(tmp_path / "new" / "top.npy"))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]   # the .npz's part files are gone
 
 def test_save_load_round_trip(data, tmp_path):
     assert run("train", "--data", data["npy"], "--epochs", 1, "--out", tmp_path / "r", "--device", "cpu") == 0

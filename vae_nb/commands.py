@@ -4,8 +4,8 @@
 
 # %% ../nbs/08c_commands.ipynb #471a30ae
 from __future__ import annotations
-import argparse, io, json, math, os, re, shutil, sys, tempfile, time
-from contextlib import closing
+import argparse, io, json, math, os, re, shutil, sys, tempfile, time, zipfile
+from contextlib import ExitStack, closing
 from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Sequence
@@ -23,7 +23,7 @@ from .step import NonFiniteLossError
 from .checkpoint import CheckpointError, atomic_write, read_checkpoint, remove_stale_tmp
 from .distributed import get_device, init_distributed, seed_everything
 from .ladder import level_statistics
-from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_batches, encode_data, load_run, read_run
+from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_batches, load_run, read_run
 from vae_nb.viz import (
     plot_history,
     to_images,
@@ -656,22 +656,29 @@ def _overflow(path:Path, bad:int) -> CLIError:
     return CLIError(f"{path}: the model's latents hold {bad} NaN or infinite values; its weights are finite but"
                     " overflow; nothing was written")
 
-def _stream_npy(batches, out:Path, n:int, level:int) -> tuple[tuple, int]:
-    "Write the means of latent `level`, batch by batch, to the `.npy` file `out` unless any latent is NaN or inf."
-    tmp, shape, bad = out.with_name(f".{out.name}.{os.getpid()}.tmp"), None, 0
+def _stream_arrays(batches, out:Path, n:int, pick:Callable) -> tuple[dict, int]:
+    "Stream the arrays `pick(levels)` names, batch by batch, to `.npy` `out` (one) or `.npz` `out`; refuse NaN or inf."
+    tmp, npz, parts, shapes, bad = out.with_name(f".{out.name}.{os.getpid()}.tmp"), out.suffix.lower() == ".npz", {}, {}, 0
+    part = lambda k: tmp.with_name(f"{tmp.name}.{k}.npy") if npz else tmp   # an .npz's arrays go to files first
     try:
-        with closing(batches), _new_file(tmp) as f:
+        with closing(batches), ExitStack() as files:
             for levels in batches:
                 bad += sum(int((~torch.isfinite(t)).sum()) for level_ in levels for t in level_ if t is not None)
-                mu = levels[level][0].numpy().astype("<f4", copy=False)
-                if shape is None:
-                    shape = (n, *mu.shape[1:])
-                    np.lib.format.write_array_header_1_0(f, {"descr": "<f4", "fortran_order": False, "shape": shape})
-                f.write(mu.tobytes())
-            f.flush(); os.fsync(f.fileno())
-        if not bad: os.replace(tmp, out)
-    finally: tmp.unlink(missing_ok=True)
-    return shape, bad
+                for k, t in pick(levels).items():
+                    if k not in parts:
+                        parts[k], shapes[k] = files.enter_context(_new_file(part(k))), (n, *t.shape[1:])
+                        np.lib.format.write_array_header_1_0(parts[k], dict(descr="<f4", fortran_order=False, shape=shapes[k]))
+                    parts[k].write(t.numpy().astype("<f4", copy=False).tobytes())
+            for f in parts.values(): f.flush(); os.fsync(f.fileno())
+        if bad: return shapes, bad
+        if npz:   # stored, not compressed, as `np.savez` writes; zipfile copies each file in chunks
+            with zipfile.ZipFile(_new_file(tmp), "w", zipfile.ZIP_STORED, allowZip64=True) as z:
+                for k in parts: z.write(part(k), f"{k}.npy")
+            with open(tmp, "rb+") as f: os.fsync(f.fileno())
+        os.replace(tmp, out)
+    finally:
+        for p in [tmp, *map(part, parts)]: p.unlink(missing_ok=True)
+    return shapes, bad
 
 def encode_command(a:argparse.Namespace) -> Path:
     "`vae_nb encode`: the posterior mu (and logvar) of every example, in input order, to `--out`; return its path."
@@ -693,25 +700,13 @@ def encode_command(a:argparse.Namespace) -> Path:
         raise CLIError(f"{path} has {depth} latent levels: pass --level, or give an --out ending in .npz for all")
     cond, progress = y if MODELS[spec.model].conditional else None, sys.stdout.isatty() or IN_NOTEBOOK
     out.parent.mkdir(parents=True, exist_ok=True)
-    if not npz:   # one array: streamed to the file batch by batch
-        shape, bad = _stream_npy(encode_batches(model, x, cond, a.batch_size, progress), out, len(x), a.level or 0)
-        if bad: raise _overflow(path, bad)
-        print(f"wrote mu {shape} of {len(x)} examples ({path}) to {out}")
-        return out
-    levels = encode_data(model, x, cond, a.batch_size, progress=progress)
-    if a.logvar and levels[0][1] is None: raise CLIError(f"--logvar: a {spec.model} model has no posterior variance")
-    bad = sum(int((~torch.isfinite(t)).sum()) for level in levels for t in level if t is not None)
-    if bad: raise _overflow(path, bad)
-    chosen = [levels[a.level]] if a.level is not None else levels
+    chosen = range(depth) if a.level is None else [a.level]
     names = lambda l: ("mu", "logvar") if len(chosen) == 1 else (f"mu_{l}", f"logvar_{l}")
-    arrays = {
-        k: t
-        for l, (mu, logvar) in enumerate(chosen)
-        for k, t in zip(names(l), (mu, logvar if a.logvar else None))
-        if t is not None
-    }
-    save_array(arrays, out)
-    print(
-        f"wrote {', '.join(f'{k} {tuple(t.shape)}' for k, t in arrays.items())} of {len(x)} examples ({path}) to {out}"
-    )
+    def pick(levels):   # the arrays of one batch, by name
+        if a.logvar and levels[0][1] is None: raise CLIError(f"--logvar: a {spec.model} model has no posterior variance")
+        return {k: t for l in chosen for k, t in zip(names(l), (levels[l][0], levels[l][1] if a.logvar else None))
+                if t is not None}
+    shapes, bad = _stream_arrays(encode_batches(model, x, cond, a.batch_size, progress), out, len(x), pick)
+    if bad: raise _overflow(path, bad)
+    print(f"wrote {', '.join(f'{k} {s}' for k, s in shapes.items())} of {len(x)} examples ({path}) to {out}")
     return out
