@@ -259,12 +259,23 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--kl-warmup",
         type=_int(0),
-        help="vae, hvae: training steps over which the KL weight rises from 0 to --beta (default: 0; hvae: 500)",
+        help=(
+            "vae, hvae: training steps over which the KL weight rises from 0 to --beta (default: 0; hvae: 5000, at most"
+            " half the run)"
+        ),
     )
     t.add_argument(
         "--free-bits",
         type=_number(0, False),
         help="vae, hvae: free-bits floor in nats per latent dimension of every level (default: 0, off)",
+    )
+    t.add_argument(
+        "--kl-balance",
+        action=argparse.BooleanOptionalAction,
+        help=(
+            "hvae: during the KL warm-up, weight each level's KL by its KL per unit (NVAE's KL balancing), so that no"
+            " level is switched off early (default: on)"
+        ),
     )
     t.add_argument(
         "--grad-skip",

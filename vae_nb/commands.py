@@ -58,6 +58,7 @@ _HIERARCHY_FLAGS = (
     ("--inference", "inference"),
     ("--kl-warmup", "kl_warmup"),
     ("--free-bits", "free_bits"),
+    ("--kl-balance", "kl_balance"),
 )
 
 def _hierarchy_spec(a:argparse.Namespace, spec:RunSpec) -> None:
@@ -75,8 +76,8 @@ def _hierarchy_spec(a:argparse.Namespace, spec:RunSpec) -> None:
             )
         spec.latent_dim = a.latent_dims[0]
     elif a.latent_dim is not None: spec.latent_dims = None   # halving upwards from --latent-dim, not the kind's sizes
-    if a.inference == "top-down" and levels[1] == 1:
-        raise CLIError("--inference top-down needs more than one level; use --model hvae")
+    for flag, wrong in (("--inference top-down", a.inference == "top-down"), ("--kl-balance", a.kl_balance)):
+        if wrong and levels[1] == 1: raise CLIError(f"{flag} needs more than one level; use --model hvae")
     for _, name in _HIERARCHY_FLAGS:
         if getattr(a, name) is not None: setattr(spec, name, getattr(a, name))
 
@@ -460,14 +461,16 @@ def _train(a:argparse.Namespace) -> Path:
     _cpu_threads(device)
     train, valid = (_load(info, "train", a.root, not a.no_download),
                     _load(info, info.eval_split, a.root, not a.no_download))
+    loader = make_loader(train.tensors, a.batch_size, seed=a.seed, device=device, rank=rank, world_size=world_size,
+                         transform=DynamicBinarize() if spec.binarize else None)
+    epochs = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10)
+    if not a.resume and a.kl_warmup is None and spec.kl_warmup:   # a model's default warm-up: at most half the run
+        spec.kl_warmup = min(spec.kl_warmup, epochs * len(loader) // 2)
     torch.manual_seed(a.seed)
     model = _layers(MODELS[spec.model].build(spec), a)
     # data-dependent initialisation (a VAE starts at the data's marginal)
     if not a.resume: model.prepare(x.mean()[None] if isinstance(x := train.tensors[0], ByteImages) else x)
-    loader = make_loader(train.tensors, a.batch_size, seed=a.seed, device=device, rank=rank, world_size=world_size,
-                         transform=DynamicBinarize() if spec.binarize else None)
-    valid_data = _heldout(valid, spec)
-    epochs, start = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10), time.perf_counter()
+    valid_data, start = _heldout(valid, spec), time.perf_counter()
     # the held-out part of a folder's cache is read by the batch too
     batches = make_loader(valid_data, a.batch_size, False, seed=0) if isinstance(valid_data[0], ByteImages) else None
     trainer = Trainer(model, loader, valid_data=batches or valid_data, batch_size=a.batch_size,

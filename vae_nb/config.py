@@ -104,6 +104,7 @@ class VAEConfig:
     depth:int|None=None # number of latent levels; defaults to len(encoders)
     input_shape:tuple[int, ...]|None=None # per-example data shape; reconstructions are reshaped to (N, *input_shape)
     free_bits:float=0.0 # free-bits floor in nats per latent dimension (0: off)
+    kl_balance:bool=False # depth > 1: weight each level's KL by its KL per unit while β < 1 (NVAE's KL balancing)
 
     def __setattr__(self, name, value):
         "Set a field and check the whole config again, so a change after construction obeys the same rules."
@@ -175,6 +176,8 @@ class VAEConfig:
             raise TypeError(f"`hierarchical_kl` must be a bool (True or False), got {describe(self.hierarchical_kl)}")
         if self.input_shape is not None: self.input_shape = self._check_shape(self.input_shape)
         self.free_bits = check_number(self.free_bits, "free_bits")
+        if not isinstance(self.kl_balance, bool):
+            raise TypeError(f"`kl_balance` must be a bool (True or False), got {describe(self.kl_balance)}")
 
     @staticmethod
     def _check_shape(shape) -> tuple[int, ...]:

@@ -14,8 +14,8 @@ from .config import VAEConfig, check_first_batch
 from .core import check_int, check_number, check_tensor, describe
 
 # %% auto #0
-__all__ = ['LOGVAR_RANGE', 'ACTIVATIONS', 'VAE', 'free_bits_kl', 'init_for_activation', 'init_output_bias', 'mlp',
-           'mlp_hierarchy']
+__all__ = ['LOGVAR_RANGE', 'ACTIVATIONS', 'VAE', 'free_bits_kl', 'kl_balance_weights', 'init_for_activation', 'init_output_bias',
+           'mlp', 'mlp_hierarchy']
 
 # %% ../nbs/02_vae.ipynb #9e1658af
 def _last_module(m:nn.Module) -> nn.Module:
@@ -183,8 +183,11 @@ class VAE(VAEBase):
         elementwise = self.kl_terms(mus, logvars, zs)
         kls = [reduce(t, "mean") for t in elementwise]
         weight, free_bits = beta / self.depth if self.config.hierarchical_kl else beta, self.config.free_bits
-        kl_loss = sum(kl if free_bits == 0 else free_bits_kl(t, free_bits) for kl, t in zip(kls, elementwise))
-        terms = {"loss": recon_loss + weight * kl_loss, "recon": recon_loss, "kl": sum(kls), "beta": torch.tensor(beta)}
+        kl_levels = [kl if free_bits == 0 else free_bits_kl(t, free_bits) for kl, t in zip(kls, elementwise)]
+        if self.config.kl_balance and beta < 1 and self.depth > 1:   # NVAE's KL balancing, during a warm-up
+            balance = kl_balance_weights(kls, [t[0].numel() for t in elementwise])
+            kl_levels = [w * kl for w, kl in zip(balance, kl_levels)]
+        terms = {"loss": recon_loss + weight * sum(kl_levels), "recon": recon_loss, "kl": sum(kls), "beta": torch.tensor(beta)}
         if self.depth > 1: terms.update({f"kl_{l}": v.detach() for l, v in enumerate(kls)})
         return terms
 
@@ -297,6 +300,14 @@ def free_bits_kl(kl:Tensor, # elementwise KL values of one level, batch first
     "Sum over latent dimensions of the batch-mean KL, each dimension floored at `free_bits` nats."
     if free_bits == 0: return reduce(kl, "mean")
     return kl.mean(0).clamp(min=free_bits).sum()
+
+# %% ../nbs/02_vae.ipynb #0baefacf
+def kl_balance_weights(kls:list[Tensor], # each level's batch-mean KL, lowest first
+                       units:list[int], # each level's latent units per example
+                      ) -> Tensor:
+    "NVAE's KL balancing: each level's KL per unit (+0.01) over the levels' mean, as constants (no gradient)."
+    per_unit = torch.stack([kl.detach() / n for kl, n in zip(kls, units)]) + 0.01
+    return per_unit / per_unit.mean()
 
 # %% ../nbs/02_vae.ipynb #6519345b
 # the activations `mlp`, `mlp_hierarchy` and the command line accept
