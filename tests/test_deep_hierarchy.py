@@ -14,9 +14,10 @@ def test_deep_hierarchy_trains_3000_steps(dims):
     x = load_digits_data("train").tensors[0]
     torch.manual_seed(0)
     spec = RunSpec(**{**MODELS["hvae"].defaults, "model": "hvae", "shape": (1, 8, 8), "latent_dims": dims,
-                      "latent_dim": dims[0]})
+                      "latent_dim": dims[0], "kl_warmup": 1500})   # the command line keeps a default warm-up to half the run
     trainer = Trainer(MODELS["hvae"].build(spec), x, batch_size=64, seed=0, progress=False, device="cpu")
     history = trainer.fit(10**6, max_steps=3000)
     assert trainer.step == 3000 and all(math.isfinite(r["loss"]) for r in history)
     assert history[-1]["loss"] < history[0]["loss"] - 5
     assert trainer.skippers[0] is not None   # a hierarchy skips outlier updates by default
+    assert trainer.model.config.kl_balance   # and balances its levels' KL during the warm-up
