@@ -661,7 +661,8 @@ def _overflow(path:Path, bad:int) -> CLIError:
 
 def _stream_arrays(batches, out:Path, n:int, pick:Callable) -> tuple[dict, int]:
     "Stream the arrays `pick(levels)` names, batch by batch, to `.npy` `out` (one) or `.npz` `out`; refuse NaN or inf."
-    tmp, npz, parts, shapes, bad = out.with_name(f".{out.name}.{os.getpid()}.tmp"), out.suffix.lower() == ".npz", {}, {}, 0
+    tmp, npz = out.with_name(f".{out.name}.{os.getpid()}.tmp"), out.suffix.lower() == ".npz"
+    parts, shapes, bad = {}, {}, 0
     part = lambda k: tmp.with_name(f"{tmp.name}.{k}.npy") if npz else tmp   # an .npz's arrays go to files first
     try:
         with closing(batches), ExitStack() as files:
@@ -670,7 +671,8 @@ def _stream_arrays(batches, out:Path, n:int, pick:Callable) -> tuple[dict, int]:
                 for k, t in pick(levels).items():
                     if k not in parts:
                         parts[k], shapes[k] = files.enter_context(_new_file(part(k))), (n, *t.shape[1:])
-                        np.lib.format.write_array_header_1_0(parts[k], dict(descr="<f4", fortran_order=False, shape=shapes[k]))
+                        header = dict(descr="<f4", fortran_order=False, shape=shapes[k])
+                        np.lib.format.write_array_header_1_0(parts[k], header)
                     parts[k].write(t.numpy().astype("<f4", copy=False).tobytes())
             for f in parts.values(): f.flush(); os.fsync(f.fileno())
         if bad: return shapes, bad
@@ -706,7 +708,8 @@ def encode_command(a:argparse.Namespace) -> Path:
     chosen = range(depth) if a.level is None else [a.level]
     names = lambda l: ("mu", "logvar") if len(chosen) == 1 else (f"mu_{l}", f"logvar_{l}")
     def pick(levels):   # the arrays of one batch, by name
-        if a.logvar and levels[0][1] is None: raise CLIError(f"--logvar: a {spec.model} model has no posterior variance")
+        if a.logvar and levels[0][1] is None:
+            raise CLIError(f"--logvar: a {spec.model} model has no posterior variance")
         return {k: t for l in chosen for k, t in zip(names(l), (levels[l][0], levels[l][1] if a.logvar else None))
                 if t is not None}
     shapes, bad = _stream_arrays(encode_batches(model, x, cond, a.batch_size, progress), out, len(x), pick)

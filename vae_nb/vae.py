@@ -187,7 +187,8 @@ class VAE(VAEBase):
         if self.config.kl_balance and beta < 1 and self.depth > 1:   # NVAE's KL balancing, during a warm-up
             balance = kl_balance_weights(kls, [t[0].numel() for t in elementwise])
             kl_levels = [w * kl for w, kl in zip(balance, kl_levels)]
-        terms = {"loss": recon_loss + weight * sum(kl_levels), "recon": recon_loss, "kl": sum(kls), "beta": torch.tensor(beta)}
+        terms = {"loss": recon_loss + weight * sum(kl_levels), "recon": recon_loss, "kl": sum(kls),
+                 "beta": torch.tensor(beta)}
         if self.depth > 1: terms.update({f"kl_{l}": v.detach() for l, v in enumerate(kls)})
         return terms
 
