@@ -67,14 +67,15 @@ def _fraction(s:str) -> float:
     if not 0 < v < 1: raise argparse.ArgumentTypeError(f"must be a number between 0 and 1, got {s!r}")
     return v
 
-def _number(minimum:float, strict:bool) -> Callable[[str], float]:
-    "An argparse type: a finite float above `minimum` (or equal to it unless `strict`)."
+def _number(minimum:float, strict:bool, below:float=math.inf) -> Callable[[str], float]:
+    "An argparse type: a finite float above `minimum` (or equal to it unless `strict`), and under `below`."
     def parse(s:str) -> float:
         try:v = float(s)
         except ValueError: v = math.nan
-        if not math.isfinite(v) or v < minimum or (strict and v == minimum):
+        if not math.isfinite(v) or v < minimum or (strict and v == minimum) or v >= below:
             raise argparse.ArgumentTypeError(
-                f"must be a finite number {'>' if strict else '>='} {minimum:g}, got {s!r}"
+                f"must be a finite number {'>' if strict else '>='} {minimum:g}"
+                + (f" and < {below:g}" if below < math.inf else "") + f", got {s!r}"
             )
         return v
     return parse
@@ -276,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
             "hvae: during the KL warm-up, weight each level's KL by its KL per unit (NVAE's KL balancing), so that no"
             " level is switched off early (default: on)"
         ),
+    )
+    t.add_argument(
+        "--logvar-min",
+        type=_number(-30, False, 20),
+        help="vae, hvae: floor of every level's posterior and prior log-variance, -30 to 20 (default: -30; hvae: -10)",
     )
     t.add_argument(
         "--grad-skip",

@@ -59,6 +59,7 @@ _HIERARCHY_FLAGS = (
     ("--kl-warmup", "kl_warmup"),
     ("--free-bits", "free_bits"),
     ("--kl-balance", "kl_balance"),
+    ("--logvar-min", "logvar_min"),
 )
 
 def _hierarchy_spec(a:argparse.Namespace, spec:RunSpec) -> None:

@@ -105,6 +105,7 @@ class VAEConfig:
     input_shape:tuple[int, ...]|None=None # per-example data shape; reconstructions are reshaped to (N, *input_shape)
     free_bits:float=0.0 # free-bits floor in nats per latent dimension (0: off)
     kl_balance:bool=False # depth > 1: weight each level's KL by its KL per unit while β < 1 (NVAE's KL balancing)
+    logvar_min:float=-30.0 # floor of every level's posterior and prior log-variance, from -30 (`vae.LOGVAR_RANGE`) up
 
     def __setattr__(self, name, value):
         "Set a field and check the whole config again, so a change after construction obeys the same rules."
@@ -178,6 +179,13 @@ class VAEConfig:
         self.free_bits = check_number(self.free_bits, "free_bits")
         if not isinstance(self.kl_balance, bool):
             raise TypeError(f"`kl_balance` must be a bool (True or False), got {describe(self.kl_balance)}")
+        if isinstance(self.logvar_min, bool) or not isinstance(self.logvar_min, numbers.Real):
+            raise TypeError(f"`logvar_min` must be a real number, got {describe(self.logvar_min)}")
+        if not -30 <= self.logvar_min < 20:
+            raise ValueError(
+                f"`logvar_min` must be from -30 to below 20 (`vae_nb.vae.LOGVAR_RANGE`), got {self.logvar_min!r}"
+            )
+        self.logvar_min = float(self.logvar_min)
 
     @staticmethod
     def _check_shape(shape) -> tuple[int, ...]:

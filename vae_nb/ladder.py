@@ -79,7 +79,7 @@ class LadderVAE(VAE):
         q_hat = _BottomUp([q0])
         for l in range(1, self.depth):
             h = torch.cat([q_hat[-1].mean, q_hat[-1].logvar], dim=1)
-            q_hat.append(DiagonalGaussian(*_split(self.encoders[l](h), f"encoders[{l}]", h)))
+            q_hat.append(DiagonalGaussian(*_split(self.encoders[l](h), f"encoders[{l}]", h, self.config.logvar_min)))
         return q_hat
 
     def log_importance_weights(self, x:Tensor, # a batch of N examples

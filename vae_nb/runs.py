@@ -65,6 +65,7 @@ class RunSpec:
     kl_warmup:int=0 # MLP hierarchies: training steps over which the KL weight rises linearly from 0 to `beta` (0: none)
     free_bits:float=0.0 # MLP hierarchies: free-bits floor in nats per latent dimension of every level (0: off)
     kl_balance:bool=False # MLP hierarchies: NVAE's KL balancing of the levels during the KL warm-up
+    logvar_min:float=-30.0 # MLP hierarchies: the floor of every level's log-variance (`VAEConfig.logvar_min`)
     # "auto": skip outlier updates of hierarchies (`vae_nb.step.GradSkip`), "off", or a fixed gradient-norm threshold
     grad_skip:str|float="auto"
 
@@ -127,6 +128,7 @@ def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
             hierarchical_kl=False,
             free_bits=s.free_bits,
             kl_balance=s.kl_balance,
+            logvar_min=s.logvar_min,
             input_shape=s.shape,
             beta_schedule=LinearWarmup(s.kl_warmup, s.beta) if s.kl_warmup else None
         )
@@ -162,11 +164,12 @@ MODELS = {
     "hvae": ModelKind(
         "hierarchical VAE with learned priors: latents 100,50, tanh MLPs of two 200-unit layers (chosen on binarized"
         " MNIST, see bench/README); top-down (vae_nb.ladder.LadderVAE) or --inference bottom-up (vae_nb.vae.VAE);"
-        " a KL warm-up over 5,000 steps (at most half the run on the command line) with the levels' KL balanced",
+        " a KL warm-up over 5,000 steps (at most half the run on the command line) with the levels' KL balanced; every"
+        " log-variance at least -10",
         _mlp_vae(2),
         VAE,
-        {"inference": "top-down", "kl_warmup": 5000, "kl_balance": True, "latent_dims": (100, 50), "latent_dim": 100,
-         "hidden": 200, "layers": 2, "activation": "tanh"},
+        {"inference": "top-down", "kl_warmup": 5000, "kl_balance": True, "logvar_min": -10.0, "latent_dims": (100, 50),
+         "latent_dim": 100, "hidden": 200, "layers": 2, "activation": "tanh"},
         levels=(2, 16),
     ),
     "beta": ModelKind(
@@ -293,6 +296,10 @@ def _kl_balance(v, spec:RunSpec, n_weights:int) -> str|None:
     if not isinstance(v, bool): return "must be true or false"
     if v and (MODELS[spec.model].levels or (1, 1))[1] == 1: return f"must be false: a {spec.model} model has one level"
 
+def _logvar_min(v, spec:RunSpec, n_weights:int) -> str|None:
+    if not (_is_number(v) and -30 <= v < 20): return "must be a number from -30 to below 20"
+    if v != -30 and MODELS[spec.model].levels is None: return f"must be -30: a {spec.model} model has no such floor"
+
 def _grad_skip(v, spec:RunSpec, n_weights:int) -> str|None:
     if v in ("auto", "off") or (_is_number(v) and v > 0): return None
     return "must be 'auto', 'off' or a finite number > 0"
@@ -335,6 +342,7 @@ RUN_CHECKS = (
         "kl_warmup": _kl_warmup,
         "free_bits": _free_bits,
         "kl_balance": _kl_balance,
+        "logvar_min": _logvar_min,
         "grad_skip": _grad_skip,
     }
 )

@@ -25,13 +25,13 @@ def _last_module(m:nn.Module) -> nn.Module:
 
 LOGVAR_RANGE = (-30.0, 20.0)   # a level's log-variance is kept here: beyond it exp(±logvar) overflows float32 densities
 
-def _split(h:Tensor, name:str, source:Tensor) -> tuple[Tensor, Tensor]:
-    "Split a `(N, 2*D, ...)` output of module `name` into its mean and its log-variance, clamped to `LOGVAR_RANGE`."
+def _split(h:Tensor, name:str, source:Tensor, low:float=LOGVAR_RANGE[0]) -> tuple[Tensor, Tensor]:
+    "Split a `(N, 2*D, ...)` output of module `name` into its mean and its log-variance, clamped to [low, 20]."
     if h.dim() < 2 or h.shape[1] % 2:
         raise ValueError(f"`{name}` must output (N, 2*D, ...), mean and log-variance halves along dim 1, "
                          f"got shape {tuple(h.shape)} from an input of shape {tuple(source.shape)}")
     mu, logvar = h.chunk(2, dim=1)
-    return mu, logvar.clamp(*LOGVAR_RANGE)
+    return mu, logvar.clamp(low, LOGVAR_RANGE[1])
 
 class VAE(VAEBase):
     "A VAE of any depth of Gaussian latents: standard (depth 1), β (`kl_weight`) and hierarchical with learned priors."
@@ -81,7 +81,7 @@ class VAE(VAEBase):
         "q(z_0 | x), the lowest level's posterior: `encoders[0](x)` split into mean and log-variance."
         check_tensor(x, "x")
         self.check_condition(condition, x)
-        return DiagonalGaussian(*_split(self.encoders[0](x), "encoders[0]", x))
+        return DiagonalGaussian(*_split(self.encoders[0](x), "encoders[0]", x, self.config.logvar_min))
 
     def encode(self, x:Tensor, # the input batch
                condition:Tensor|None=None, # must be None: `VAE` is unconditional
@@ -92,7 +92,9 @@ class VAE(VAEBase):
         q = self.posterior(x, condition) if posterior is None else posterior
         qs, zs = [], []
         for l in range(self.depth):
-            if l > 0: q = DiagonalGaussian(*_split(self.encoders[l](zs[-1]), f"encoders[{l}]", zs[-1]))
+            if l > 0:
+                h = self.encoders[l](zs[-1])
+                q = DiagonalGaussian(*_split(h, f"encoders[{l}]", zs[-1], self.config.logvar_min))
             qs.append(q); zs.append(q.mean if mean else self.reparameterize(q.mean, q.logvar))
         return HierarchicalPosterior(qs, zs)
 
@@ -159,7 +161,7 @@ class VAE(VAEBase):
                 f"got {tuple(out.shape)}"
             )
         mu, logvar = out.chunk(2, dim=1)
-        return mu, logvar.clamp(*LOGVAR_RANGE)
+        return mu, logvar.clamp(self.config.logvar_min, LOGVAR_RANGE[1])
 
     def kl_terms(self, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> list[Tensor]:
         "Elementwise KL estimates per level, lowest first; their per-example sum estimates KL(q(z | x) || p(z))."
