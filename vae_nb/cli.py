@@ -21,7 +21,7 @@ from .train import Trainer, evaluate
 from .step import NonFiniteLossError
 from .checkpoint import atomic_write, read_checkpoint
 from .distributed import get_device, init_distributed, seed_everything
-from .vae import ACTIVATIONS
+from .vae import ACTIVATIONS, LOGVAR_RANGE
 from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_data, load_run, read_run
 from .viz import plot_history, to_images, save_grid, save_pictures, sample_images, class_rows
 from fastprogress.fastprogress import IN_NOTEBOOK
@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     t.add_argument(
         "--logvar-min",
-        type=_number(-30, False, 20),
+        type=_number(LOGVAR_RANGE[0], False, LOGVAR_RANGE[1]),
         help="vae, hvae: floor of every level's posterior and prior log-variance, -30 to 20 (default: -30; hvae: -10)",
     )
     t.add_argument(

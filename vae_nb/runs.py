@@ -14,7 +14,7 @@ from torch import Tensor
 from fastprogress.fastprogress import progress_bar
 from .data import DATASETS, DEFAULT_DATA
 from .user_data import DataSource
-from .vae import VAE, mlp, mlp_hierarchy, ACTIVATIONS
+from .vae import VAE, mlp, mlp_hierarchy, ACTIVATIONS, LOGVAR_RANGE
 from .ladder import LadderVAE
 from .config import LinearWarmup
 from .algorithm import MLPBetaVAE
@@ -65,7 +65,7 @@ class RunSpec:
     kl_warmup:int=0 # MLP hierarchies: training steps over which the KL weight rises linearly from 0 to `beta` (0: none)
     free_bits:float=0.0 # MLP hierarchies: free-bits floor in nats per latent dimension of every level (0: off)
     kl_balance:bool=False # MLP hierarchies: NVAE's KL balancing of the levels during the KL warm-up
-    logvar_min:float=-30.0 # MLP hierarchies: the floor of every level's log-variance (`VAEConfig.logvar_min`)
+    logvar_min:float=LOGVAR_RANGE[0] # MLP hierarchies: the floor of every level's log-variance (`VAEConfig.logvar_min`)
     # "auto": skip outlier updates of hierarchies (`vae_nb.step.GradSkip`), "off", or a fixed gradient-norm threshold
     grad_skip:str|float="auto"
 
@@ -297,8 +297,9 @@ def _kl_balance(v, spec:RunSpec, n_weights:int) -> str|None:
     if v and (MODELS[spec.model].levels or (1, 1))[1] == 1: return f"must be false: a {spec.model} model has one level"
 
 def _logvar_min(v, spec:RunSpec, n_weights:int) -> str|None:
-    if not (_is_number(v) and -30 <= v < 20): return "must be a number from -30 to below 20"
-    if v != -30 and MODELS[spec.model].levels is None: return f"must be -30: a {spec.model} model has no such floor"
+    low, high = LOGVAR_RANGE
+    if not (_is_number(v) and low <= v < high): return f"must be a number from {low:g} to below {high:g}"
+    if v != low and MODELS[spec.model].levels is None: return f"must be {low:g}: a {spec.model} model has no such floor"
 
 def _grad_skip(v, spec:RunSpec, n_weights:int) -> str|None:
     if v in ("auto", "off") or (_is_number(v) and v > 0): return None
