@@ -18,7 +18,7 @@ from .user_data import ByteImages, DataSource, _new_file, read_data
 from .loaders import make_loader
 from .interface import evaluating
 from .metrics import evaluate_likelihood, bits_per_dim
-from .train import Trainer, evaluate
+from .train import Trainer, _kept, evaluate
 from .step import NonFiniteLossError
 from .checkpoint import CheckpointError, atomic_write, read_checkpoint, remove_stale_tmp
 from .distributed import get_device, init_distributed, seed_everything
@@ -401,14 +401,9 @@ def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
     "The one-line report of training that met a NaN or infinite value."
     # vae_nb.core refused a non-finite tensor inside `loss_terms`, before the engine's own check
     if not isinstance(e, NonFiniteLossError):
-        kept = (
-            f"the last good checkpoint is {trainer.last_checkpoint[0]} (step {trainer.last_checkpoint[1]})"
-            if trainer.last_checkpoint
-            else "no checkpoint was written"
-        )
         e = NonFiniteLossError(
             f"training stopped: a loss term is not finite at step {trainer.step + 1} ({str(e).splitlines()[0]}); "
-            f"parameters were not updated; {kept}",
+            f"parameters were not updated; {_kept(trainer, 'the last good checkpoint')}",
             trainer.step + 1,
         )
     return NonFiniteLossError(f"{e.args[0]}; the run diverged: try a smaller --lr than {spec.lr:g}", e.step, e.term)

@@ -541,9 +541,12 @@ def _stop_on_interrupt(trainer:Trainer):
 
 # %% ../nbs/05_train.ipynb #3a3c7024
 def _kept(self:Trainer, last:str="the last checkpoint") -> str:
-    "Where the last checkpoint is, for messages: 'the last checkpoint is PATH (step N)' or 'no checkpoint was written'."
+    "Where the last checkpoint is, for messages, with the outlier updates its epoch skipped (no longer called good)."
     if self.last_checkpoint is None: return "no checkpoint was written"
-    return f"{last} is {self.last_checkpoint[0]} (step {self.last_checkpoint[1]})"
+    path, step = self.last_checkpoint
+    skipped = sum(r.get("skipped", 0) for r in self.history if r["split"] == "train" and r["step"] == step)
+    if not skipped: return f"{last} is {path} (step {step})"
+    return f"the last checkpoint is {path} (step {step}; the epoch it ends skipped {skipped:g} outlier updates)"
 
 # %% ../nbs/05_train.ipynb #2d48f57c
 @delegates(Trainer.__init__)
