@@ -541,7 +541,7 @@ def _stop_on_interrupt(trainer:Trainer):
 
 # %% ../nbs/05_train.ipynb #3a3c7024
 def _kept(self:Trainer, last:str="the last checkpoint") -> str:
-    "Where the last checkpoint is, for messages; named `last` ('the last good checkpoint') unless its epoch skipped updates."
+    "Where the last checkpoint is, for messages; called `last` unless the epoch it ends skipped updates."
     if self.last_checkpoint is None: return "no checkpoint was written"
     path, step = self.last_checkpoint
     skipped = sum(r.get("skipped", 0) for r in self.history if r["split"] == "train" and r["step"] == step)
