@@ -287,8 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--grad-skip",
         type=_grad_skip,
         help=(
-            "skip outlier updates: auto (a threshold of 10x the recent median gradient norm, for hierarchies), off,"
-            " or a fixed gradient-norm threshold for any model (default: auto; with --resume, the run's)"
+            "skip outlier updates: auto (for hierarchies: above 10x the recent median gradient norm; a run of"
+            " outliers is clipped to that), off, or a fixed gradient-norm threshold for any model (default: auto;"
+            " with --resume, the run's)"
         ),
     )
     t.add_argument(

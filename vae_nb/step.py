@@ -95,6 +95,9 @@ def optimizer_step(
     out = _host_floats(terms, step)
     if grad_skip is not None:
         out["skipped"] = float(grad_skip(out["grad_norm"]) if callable(grad_skip) else out["grad_norm"] > grad_skip)
+        if hasattr(grad_skip, "clip_to"):   # a `GradSkip` clips a run of outliers to its threshold
+            out["clipped"] = float(grad_skip.clip_to is not None)
+            if grad_skip.clip_to is not None: torch.nn.utils.clip_grad_norm_(params, grad_skip.clip_to, foreach=True)
     if not out.get("skipped"): optimizer.step()
     return out
 
@@ -103,47 +106,56 @@ class DivergedError(NonFiniteLossError):
     "Too many updates in a row were gradient outliers: the training has diverged."
 
 class GradSkip:
-    "Skip an update whose gradient norm exceeds `factor` times the median of the recent kept ones (VDVAE, adaptive)."
+    "Skip an update whose gradient norm exceeds `factor` times the recent kept ones' median; clip a run of them."
     def __init__(self, factor:float=10., # skip above this multiple of the recent median gradient norm
                  window:int=250, # the median is over the last `window` kept norms
                  warmup:int=50, # kept steps observed before any update is skipped
+                 clip_after:int=1, # outliers in a row skipped before the next ones are clipped to the threshold
                  patience:int=250, # this many outliers in a row raise `DivergedError`
                 ):
         if not (isinstance(factor, (int, float)) and not isinstance(factor, bool) and 1 < factor < math.inf):
             raise ValueError(f"`factor` must be a number > 1, got {factor!r}")
         for name, v in (("window", window), ("warmup", warmup), ("patience", patience)):
             if type(v) is not int or v < 1: raise ValueError(f"`{name}` must be a positive int, got {v!r}")
+        if type(clip_after) is not int or clip_after < 0:
+            raise ValueError(f"`clip_after` must be an int >= 0, got {clip_after!r}")
         self.factor, self.window, self.warmup, self.patience = float(factor), window, warmup, patience
-        self.norms, self.skipped, self.in_a_row = deque(maxlen=window), 0, 0
+        self.clip_after, self.clip_to = clip_after, None
+        self.norms, self.skipped, self.clipped, self.in_a_row = deque(maxlen=window), 0, 0, 0
     def __repr__(self):
-        return f"GradSkip(factor={self.factor:g}, window={self.window}, warmup={self.warmup}, patience={self.patience})"
+        return (f"GradSkip(factor={self.factor:g}, window={self.window}, warmup={self.warmup}, "
+                f"clip_after={self.clip_after}, patience={self.patience})")
     @property
     def threshold(self) -> float:
         "The gradient norm above which the next update is skipped."
         return math.inf if len(self.norms) < self.warmup else self.factor * statistics.median(self.norms)
     def __call__(self, grad_norm:float) -> bool:
-        "Whether to skip an update of gradient norm `grad_norm`; a kept one joins the history."
-        if grad_norm <= self.threshold:
+        "Whether to skip an update of norm `grad_norm`; sets `clip_to`, the norm to clip a kept one to (or None)."
+        threshold, self.clip_to = self.threshold, None
+        if grad_norm <= threshold:
             self.norms.append(float(grad_norm)); self.in_a_row = 0
             return False
-        self.skipped, self.in_a_row = self.skipped + 1, self.in_a_row + 1
+        self.in_a_row += 1
         if self.in_a_row >= self.patience:
             raise DivergedError(
-                f"the gradient norm was above {self.threshold:.4g} ({self.factor:g} x the recent median) for"
+                f"the gradient norm was above {threshold:.4g} ({self.factor:g} x the recent median) for"
                 f" {self.in_a_row} steps in a row: training has diverged (lower the learning rate?)")
-        return True
+        if self.in_a_row > self.clip_after: self.clipped, self.clip_to = self.clipped + 1, threshold
+        else: self.skipped += 1
+        return self.clip_to is None
     def state_dict(self) -> dict:
         "The kept norms and the counters, as JSON-able values."
-        return {"norms": list(self.norms), "skipped": self.skipped, "in_a_row": self.in_a_row}
+        return {"norms": list(self.norms), "skipped": self.skipped, "clipped": self.clipped, "in_a_row": self.in_a_row}
     def load_state_dict(self, state:dict) -> None:
-        "Continue from `state` (from `state_dict`); a `ValueError` for anything else."
-        ok = isinstance(state, dict) and set(state) == {"norms", "skipped", "in_a_row"}
+        "Continue from `state` (from `state_dict`; `clipped` may be missing, as before it existed); else `ValueError`."
+        counters = ("skipped", "clipped", "in_a_row")
+        ok = isinstance(state, dict) and set(state) in ({"norms", *counters}, {"norms", "skipped", "in_a_row"})
         ok = ok and isinstance(state["norms"], list) and len(state["norms"]) <= self.window and all(
             type(v) in (int, float) and 0 <= v < math.inf for v in state["norms"])
-        ok = ok and all(type(state[k]) is int and 0 <= state[k] < 2**62 for k in ("skipped", "in_a_row"))
+        ok = ok and all(type(state.get(k, 0)) is int and 0 <= state.get(k, 0) < 2**62 for k in counters)
         if not ok: raise ValueError(f"not a GradSkip state: {str(state)[:60]}")
-        self.norms, self.skipped = deque(map(float, state["norms"]), maxlen=self.window), state["skipped"]
-        self.in_a_row = state["in_a_row"]
+        self.norms = deque(map(float, state["norms"]), maxlen=self.window)
+        self.skipped, self.clipped, self.in_a_row = (state.get(k, 0) for k in counters)
 
 # %% ../nbs/05_step.ipynb #1a5ecf95
 def build_optimizer(objective:Objective, # supplies the parameters, and maybe its own `lr` and `betas`

@@ -485,9 +485,11 @@ def _check_sharded(self:Trainer) -> None:
         )
 
 # %% ../nbs/05_train.ipynb #38237147
+_COUNTS = ("skipped", "clipped")   # terms that count steps; every other term is a mean over examples
+
 def _weight(k:str, x:Tensor) -> int:
-    "A step's weight in the epoch's sums: `skipped` counts steps, every other term is a mean over examples."
-    return 1 if k == "skipped" else len(x)
+    "A step's weight in the epoch's sums: 1 for the `_COUNTS`, the batch size for a mean."
+    return 1 if k in _COUNTS else len(x)
 
 def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
     "Average the epoch's terms over all processes, validate, record, checkpoint, then give callbacks each new record."
@@ -499,7 +501,7 @@ def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
         "epoch": epoch + 1,
         "step": self.step,
         "split": "train",
-        **{k: round(v / self.world_size) if k == "skipped" else v / totals[-1].item()
+        **{k: round(v / self.world_size) if k in _COUNTS else v / totals[-1].item()
            for k, v in zip(keys, totals.tolist())},
         "lr": self.optimizers[0].param_groups[0]["lr"],
         "time": round(elapsed, 3),
@@ -541,12 +543,12 @@ def _stop_on_interrupt(trainer:Trainer):
 
 # %% ../nbs/05_train.ipynb #3a3c7024
 def _kept(self:Trainer, last:str="the last checkpoint") -> str:
-    "Where the last checkpoint is, for messages; called `last` unless the epoch it ends skipped updates."
+    "Where the last checkpoint is, for messages; called `last` unless the epoch it ends met outlier updates."
     if self.last_checkpoint is None: return "no checkpoint was written"
     path, step = self.last_checkpoint
-    skipped = sum(r.get("skipped", 0) for r in self.history if r["split"] == "train" and r["step"] == step)
-    if not skipped: return f"{last} is {path} (step {step})"
-    return f"the last checkpoint is {path} (step {step}; the epoch it ends skipped {skipped:g} outlier updates)"
+    n = sum(r.get(k, 0) for r in self.history if r["split"] == "train" and r["step"] == step for k in _COUNTS)
+    if not n: return f"{last} is {path} (step {step})"
+    return f"the last checkpoint is {path} (step {step}; the epoch it ends skipped or clipped {n:g} outlier updates)"
 
 # %% ../nbs/05_train.ipynb #2d48f57c
 @delegates(Trainer.__init__)
