@@ -127,7 +127,7 @@ class GradSkip:
                 f"clip_after={self.clip_after}, patience={self.patience})")
     @property
     def threshold(self) -> float:
-        "The gradient norm above which the next update is skipped."
+        "The gradient norm above which the next update is an outlier (skipped, or clipped in a run of them)."
         return math.inf if len(self.norms) < self.warmup else self.factor * statistics.median(self.norms)
     def __call__(self, grad_norm:float) -> bool:
         "Whether to skip an update of norm `grad_norm`; sets `clip_to`, the norm to clip a kept one to (or None)."
