@@ -18,6 +18,8 @@ def run() -> int:
     if guard: previous = signal.signal(signal.SIGINT, _interrupted_while_loading)
     from vae_nb.cli import main
     if guard: signal.signal(signal.SIGINT, previous)
-    return main()
+    status = main()
+    if status == 130: exec("")   # clears CPython's mark of an interrupt that left code run by exec (see above)
+    return status
 
 if __name__ == "__main__" and __package__ == "vae_nb": sys.exit(run())

@@ -323,6 +323,18 @@ class _LossTerms(nn.Module):
         self.model, self.fn = model, fn
     def forward(self, x, condition=None): return self.fn(x) if condition is None else self.fn(x, condition)
 
+# %% ../nbs/05_train.ipynb #897f812c
+@contextmanager
+def _deferred_interrupt():
+    "Hold a SIGINT (main thread) until the block ends, then deliver it to the handler that was there before."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    held = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try: yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held: signal.raise_signal(signal.SIGINT)
+
 # %% ../nbs/05_train.ipynb #1d5f4442
 def _setup(self:Trainer) -> None:
     "Device, process group, seeds, one optimizer per objective, the first objective routed (once per trainer)."
@@ -334,13 +346,14 @@ def _setup(self:Trainer) -> None:
     names = [o.name for o in objectives]
     if not objectives or len(set(names)) < len(names):
         raise ValueError(f"`{type(self.model).__name__}` must have objectives with distinct names, got {names}")
-    self.optimizers = [
-        build_optimizer(o, self.optimizer_arg, self.lr, self.weight_decay, self.device) for o in objectives
-    ]
+    with _deferred_interrupt():   # the first optimizer (and torch.compile) import torch._dynamo
+        self.optimizers = [
+            build_optimizer(o, self.optimizer_arg, self.lr, self.weight_decay, self.device) for o in objectives
+        ]
+        fn = objectives[0].loss_terms
+        if self.compile: fn = torch.compile(fn)   # core's value checks skip themselves while compiling
     for opt in self.optimizers:
         for g in opt.param_groups: g.setdefault("initial_lr", g["lr"])
-    fn = objectives[0].loss_terms
-    if self.compile: fn = torch.compile(fn)   # core's value checks skip themselves while compiling
     if self.world_size > 1:
         fn = nn.parallel.DistributedDataParallel(
             _LossTerms(self.model, fn),
