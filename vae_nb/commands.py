@@ -406,7 +406,8 @@ def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
             f"parameters were not updated; {_kept(trainer, 'the last good checkpoint')}",
             trainer.step + 1,
         )
-    return NonFiniteLossError(f"{e.args[0]}; the run diverged: try a smaller --lr than {spec.lr:g}", e.step, e.term)
+    advice = f"the run diverged: train it again with a smaller --lr than {spec.lr:g}"
+    return NonFiniteLossError(f"{e.args[0]}; {advice}", e.step, e.term)
 
 # %% ../nbs/08c_commands.ipynb #955a071d
 def _layers(model:nn.Module, a:argparse.Namespace) -> nn.Module:
