@@ -4,7 +4,7 @@
 
 # %% ../nbs/05a_checkpoint.ipynb #e89ad840
 from __future__ import annotations
-import hashlib, json, math, os, random, re
+import hashlib, json, math, os, random, re, shutil
 from dataclasses import fields, is_dataclass
 from pathlib import Path
 from typing import Iterable
@@ -17,7 +17,7 @@ from safetensors.torch import save as st_save, load as st_load
 # %% auto #0
 __all__ = ['CHECKPOINT_FORMAT', 'CHECKPOINT_VERSION', 'CheckpointError', 'atomic_write', 'rng_state', 'set_rng_state',
            'model_spec', 'save_checkpoint', 'read_metadata', 'read_checkpoint', 'load_checkpoint', 'remove_stale_tmp',
-           'recover_checkpoint']
+           'recover_checkpoint', 'keep_checkpoint']
 
 # %% ../nbs/05a_checkpoint.ipynb #58914919
 CHECKPOINT_FORMAT = "vae_nb.checkpoint"
@@ -356,3 +356,17 @@ def recover_checkpoint(path:str|os.PathLike, # the `.safetensors` checkpoint (it
     if copy.is_file() and copy.read_bytes() == text.encode(): return False
     atomic_write(copy, text)
     return True
+
+# %% ../nbs/05a_checkpoint.ipynb #56a764e0
+def keep_checkpoint(path:str|os.PathLike, # a checkpoint written by `save_checkpoint`
+                    to:str|os.PathLike, # its second name, in the same folder
+                   ) -> Path:
+    "Atomically give the checkpoint `path` the name `to` too (a hard link, else a copy), with its `.json` copy."
+    path, to = Path(path), Path(to)
+    tmp = to.with_name(f".{to.name}.{os.getpid()}.tmp")
+    if os.path.lexists(tmp): os.unlink(tmp)
+    try: os.link(path, tmp)
+    except OSError: shutil.copyfile(path, tmp)
+    os.replace(tmp, to)
+    recover_checkpoint(to)   # writes the `.json` copy
+    return to

@@ -171,7 +171,7 @@ def _check_writable(path:Path, flag:str) -> None:
 
 # %% ../nbs/08c_commands.ipynb #c1a2b002
 _OUTPUT = (
-    r"checkpoint\.(?:safetensors|json)|(?:history|steps)\.(?:csv|json)|loss_curve\.png|reconstructions\.png"
+    r"checkpoint(?:\.clean)?\.(?:safetensors|json)|(?:history|steps)\.(?:csv|json)|loss_curve\.png|reconstructions\.png"
     r"|samples(?:-\d+(?:-label\d+)?-seed\d+)?\.png|samples-\d+(?:-label\d+)?-seed\d+\.csv"
 )
 # and the temporary files of atomic writes
@@ -210,8 +210,9 @@ def lock_run(folder:Path, # the run folder (created if missing)
                        "to end, or pick another folder") from None
     return fd
 
-_OUTPUT_NAMES = ("checkpoint.safetensors", "checkpoint.json", "history.csv", "history.json", "steps.csv", "steps.json",
-                 "loss_curve.png", "reconstructions.png", "samples.png")
+_OUTPUT_NAMES = ("checkpoint.safetensors", "checkpoint.json", "checkpoint.clean.safetensors", "checkpoint.clean.json",
+                 "history.csv", "history.json", "steps.csv", "steps.json", "loss_curve.png", "reconstructions.png",
+                 "samples.png")
 
 def _set_aside(out:Path) -> Path:
     "Move the run files of `out` into `out/.replaced.PID`, where they wait until the new run has a checkpoint."

@@ -21,7 +21,7 @@ from .step import NonFiniteLossError, GradSkip, build_optimizer, step_objectives
 from .loaders import make_loader, set_epoch, InMemoryLoader
 from .distributed import get_device, autocast_dtype, seed_everything, init_distributed
 from .checkpoint import (save_checkpoint, load_checkpoint, rng_state, set_rng_state, recover_checkpoint,
-                               atomic_write, read_metadata, CheckpointError, _jsonable)
+                               atomic_write, read_metadata, keep_checkpoint, CheckpointError, _jsonable)
 
 # %% auto #0
 __all__ = ['SCHEDULES', 'evaluate', 'save_history', 'lr_factor', 'Trainer', 'fit']
@@ -172,7 +172,9 @@ class Trainer:
         self.optimizer_arg, self.objectives, self.optimizers = optimizer, None, None
         self.step, self.epoch, self.batch = 0, 0, 0   # steps done, epochs done, batches done in the current epoch
         self.history, self.step_history, self.sums, self.seen, self.skippers = [], [], {}, 0, []
-        self.data_seed = self.loader = self.last_checkpoint = self.resume_rng = None
+        self.data_seed = self.loader = self.last_checkpoint = self.resume_rng = self.clean_checkpoint = None
+        # outlier updates (skipped or clipped) before the last checkpoint, and between it and the one before
+        self.saved_outliers = self.last_outliers = 0
         self.interrupted = False
 
     @property
@@ -185,8 +187,11 @@ class Trainer:
         "Checkpoint the training state (rank 0 only); return the path written."
         path = path or self.checkpoint_path
         if path is None or self.rank != 0: return None
+        since = _outliers(self) - self.saved_outliers
+        if Path(path) == self.checkpoint_path: _keep_clean(self, since)
         meta = {
             "step": self.step,
+            "outliers_since_previous": since,
             "epoch": self.epoch,
             "batch": self.batch,
             "data_seed": self.data_seed,
@@ -211,7 +216,7 @@ class Trainer:
         save_checkpoint(
             path, self.model, _named_optimizers(self), meta, {f"epoch_rng/{k}": v for k, v in self.epoch_rng.items()}
         )
-        self.last_checkpoint = (Path(path), self.step)
+        self.last_checkpoint, self.saved_outliers, self.last_outliers = (Path(path), self.step), _outliers(self), since
         return Path(path)
     def write_history(self) -> None:
         "Write `history.csv`/`.json` and `steps.csv`/`.json` to `out_dir` (rank 0)."
@@ -415,6 +420,7 @@ _RESUMED = {  # what a training state field must be, and the test
         type(u) in (int, float) and math.isfinite(u) for u in v.values())),
     "history": ("a list of records (JSON objects)", _records),
     "step_history": ("a list of records (JSON objects)", _records),
+    "outliers_since_previous": ("an int >= 0 (absent before it was recorded)", lambda v: v is None or _count(v)),
 }
 
 def _check_resume(meta:dict, path:Path, self:Trainer) -> None:
@@ -462,7 +468,10 @@ def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
     for k in ("step", "epoch", "batch", "data_seed", "seen", "sums", "history", "step_history"):
         setattr(self, k, meta[k])
     self.resume_rng = (epoch_rng, rng_state())
-    self.last_checkpoint = (path, self.step)
+    self.last_checkpoint, self.saved_outliers = (path, self.step), _outliers(self)
+    self.last_outliers = meta.get("outliers_since_previous") or 0
+    try: self.clean_checkpoint = f"{_clean_path(path)} (step {read_metadata(_clean_path(path))['step']})"
+    except (OSError, ValueError, KeyError): pass   # none kept (or unreadable: `--resume` from it would say so)
 
 def _resume_skippers(states, path:Path, self:Trainer) -> None:
     "Continue each `GradSkip` from the checkpoint's state; `CheckpointError` for a state `save` could not have written."
@@ -556,12 +565,33 @@ def _stop_on_interrupt(trainer:Trainer):
 
 # %% ../nbs/05_train.ipynb #3a3c7024
 def _kept(self:Trainer, last:str="the last checkpoint") -> str:
-    "Where the last checkpoint is, for messages; called `last` unless the epoch it ends met outlier updates."
+    "Where the last checkpoint is, for messages (called `last` if clean), and the last clean one if it is not."
     if self.last_checkpoint is None: return "no checkpoint was written"
-    path, step = self.last_checkpoint
-    n = sum(r.get(k, 0) for r in self.history if r["split"] == "train" and r["step"] == step for k in _COUNTS)
+    (path, step), n = self.last_checkpoint, self.last_outliers
     if not n: return f"{last} is {path} (step {step})"
-    return f"the last checkpoint is {path} (step {step}; the epoch it ends skipped or clipped {n:g} outlier updates)"
+    kept = (f"the last checkpoint is {path} (step {step}; {n} outlier updates were skipped or clipped since the one"
+            " before)")
+    return kept if self.clean_checkpoint is None else f"{kept}; the last clean one is {self.clean_checkpoint}"
+
+def _outliers(self:Trainer) -> int:
+    "Outlier updates (skipped or clipped) so far: the finished epochs' records, then the current epoch's sums."
+    done = sum(r.get(k, 0) for r in self.history if r["split"] == "train" for k in _COUNTS)
+    return round(done + sum(self.sums.get(k, 0) for k in _COUNTS))
+
+def _clean_path(path:Path) -> Path:
+    "Where the last clean checkpoint is kept beside `path`: `checkpoint.clean.safetensors`."
+    return path.with_name(f"{path.stem}.clean{path.suffix}")
+
+def _keep_clean(self:Trainer, since:int) -> None:
+    "Before `checkpoint_path` is overwritten: keep it as `checkpoint.clean` if it is clean and the new state is not."
+    path = self.checkpoint_path
+    copy = _clean_path(path)
+    if since == 0:   # the new checkpoint is clean: an older clean copy is stale
+        for p in (copy, copy.with_suffix(".json")): p.unlink(missing_ok=True)
+        self.clean_checkpoint = None
+    elif self.last_outliers == 0 and self.last_checkpoint is not None and self.last_checkpoint[0] == path:
+        keep_checkpoint(path, copy)
+        self.clean_checkpoint = f"{copy} (step {self.last_checkpoint[1]})"
 
 # %% ../nbs/05_train.ipynb #2d48f57c
 @delegates(Trainer.__init__)
