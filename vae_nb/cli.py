@@ -225,7 +225,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_positive_int,
         help="examples per step (per process under torchrun) (default: 128; with --resume, the run's)",
     )
-    t.add_argument("--lr", type=_number(0, True), help="Adam learning rate (default: 1e-3; with --resume, the run's)")
+    t.add_argument("--lr", type=_number(0, True),
+                   help="Adam learning rate (default: 1e-3; with --resume, the run's, or a new one for the rest of"
+                   " the run)")
     t.add_argument("--latent-dim", type=_positive_int, help=f"latent size (default: {RunSpec.latent_dim})")
     t.add_argument(
         "--hidden",

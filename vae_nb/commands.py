@@ -364,7 +364,6 @@ _RUN_FLAGS = (
     ("--latent-dim", "latent_dim"),
     ("--hidden", "hidden"),
     ("--beta", "beta"),
-    ("--lr", "lr"),
     ("--grad-skip", "grad_skip"),
     *_HIERARCHY_FLAGS,
 )
@@ -372,7 +371,7 @@ _RUN_FLAGS = (
 _TRAINER_FLAGS = (("--batch-size", "batch_size", 1), ("--seed", "seed", 0))
 
 def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
-    "The run stored in `out`; its batch size and seed go to `a`. Flags that differ from the run are refused."
+    "The run stored in `out`; its batch size and seed go to `a`. Flags that differ from it are refused, but `--lr`."
     spec, path = read_run(out)
     trainer = read_checkpoint(path)[0].get("trainer")
     trainer = trainer if isinstance(trainer, dict) else {}
@@ -395,6 +394,10 @@ def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
             f"--resume: {path} holds a run trained {'with' if spec.binarize else 'without'} --binarize; drop"
             f" {'--no-binarize' if spec.binarize else '--binarize'} to continue that run, or train a new one"
         )
+    if a.lr is not None and a.lr != spec.lr:   # the one setting a resumed run may change
+        if int(os.environ.get("RANK", 0)) == 0:
+            print(f"--resume: continuing with --lr {a.lr:g} (the run had {spec.lr:g})")
+        spec.lr = a.lr
     return spec
 
 # %% ../nbs/08c_commands.ipynb #c1a2b006
@@ -407,7 +410,7 @@ def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
             f"parameters were not updated; {_kept(trainer, 'the last good checkpoint')}",
             trainer.step + 1,
         )
-    advice = f"the run diverged: train it again with a smaller --lr than {spec.lr:g}"
+    advice = f"the run diverged: try a smaller --lr than {spec.lr:g}, in a new run or with --resume"
     return NonFiniteLossError(f"{e.args[0]}; {advice}", e.step, e.term)
 
 # %% ../nbs/08c_commands.ipynb #955a071d

@@ -112,7 +112,9 @@ class Trainer:
                  valid_data=None, # validation data, evaluated after every epoch
                  batch_size:int=128, # for tensor data: examples per step (per process under DDP)
                  optimizer:str|Callable="adam", # "adam", "adamw", or `params -> Optimizer` (called once per objective)
-                 lr:float=1e-3, # learning rate of the optimizers the trainer builds (an objective may have its own)
+                 # learning rate of the optimizers the trainer builds (an objective may have its own); resuming with
+                 # another scales every optimizer's rate by new/recorded for the rest of the run
+                 lr:float=1e-3,
                  weight_decay:float=0., # weight decay of those optimizers
                  schedule:str|Callable="constant", # learning-rate schedule, see `lr_factor`
                  warmup:int=0, # steps of learning-rate warm-up
@@ -469,9 +471,16 @@ def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
         setattr(self, k, meta[k])
     self.resume_rng = (epoch_rng, rng_state())
     self.last_checkpoint, self.saved_outliers = (path, self.step), _outliers(self)
+    _rescale_lr(self, (meta.get("trainer") or {}).get("lr"))
     self.last_outliers = meta.get("outliers_since_previous") or 0
     try: self.clean_checkpoint = f"{_clean_path(path)} (step {read_metadata(_clean_path(path))['step']})"
     except (OSError, ValueError, KeyError): pass   # none kept (or unreadable: `--resume` from it would say so)
+
+def _rescale_lr(self:Trainer, recorded) -> None:
+    "A trainer resumed with another `lr` than the checkpoint's: every optimizer's rate scaled by `lr / recorded`."
+    if type(recorded) not in (int, float) or not recorded > 0 or recorded == self.lr: return
+    for opt in self.optimizers:
+        for g in opt.param_groups: g["initial_lr"] *= self.lr / recorded
 
 def _resume_skippers(states, path:Path, self:Trainer) -> None:
     "Continue each `GradSkip` from the checkpoint's state; `CheckpointError` for a state `save` could not have written."
