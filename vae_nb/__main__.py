@@ -19,7 +19,7 @@ def run() -> int:
     from vae_nb.cli import main
     if guard: signal.signal(signal.SIGINT, previous)
     status = main()
-    if status == 130: exec("")   # clears CPython's mark of an interrupt that left code run by exec (see above)
+    exec("")   # clears CPython's mark of an interrupt that left code run by exec and was caught (see above)
     return status
 
 if __name__ == "__main__" and __package__ == "vae_nb": sys.exit(run())

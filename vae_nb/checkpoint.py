@@ -365,8 +365,11 @@ def keep_checkpoint(path:str|os.PathLike, # a checkpoint written by `save_checkp
     path, to = Path(path), Path(to)
     tmp = to.with_name(f".{to.name}.{os.getpid()}.tmp")
     if os.path.lexists(tmp): os.unlink(tmp)
-    try: os.link(path, tmp)
-    except OSError: shutil.copyfile(path, tmp)
-    os.replace(tmp, to)
+    try:
+        try: os.link(path, tmp)
+        except OSError: shutil.copyfile(path, tmp)
+        os.replace(tmp, to)
+    finally:
+        if os.path.lexists(tmp): os.unlink(tmp)
     recover_checkpoint(to)   # writes the `.json` copy
     return to

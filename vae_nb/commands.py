@@ -394,10 +394,6 @@ def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
             f"--resume: {path} holds a run trained {'with' if spec.binarize else 'without'} --binarize; drop"
             f" {'--no-binarize' if spec.binarize else '--binarize'} to continue that run, or train a new one"
         )
-    if a.lr is not None and a.lr != spec.lr:   # the one setting a resumed run may change
-        if int(os.environ.get("RANK", 0)) == 0:
-            print(f"--resume: continuing with --lr {a.lr:g} (the run had {spec.lr:g})")
-        spec.lr = a.lr
     return spec
 
 # %% ../nbs/08c_commands.ipynb #c1a2b006
@@ -411,6 +407,9 @@ def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
             trainer.step + 1,
         )
     advice = f"the run diverged: try a smaller --lr than {spec.lr:g}, in a new run or with --resume"
+    if trainer.clean_checkpoint is not None:
+        advice = (f"the run diverged: move {trainer.clean_checkpoint[0]} onto {trainer.checkpoint_path} and continue"
+                  f" with --resume and a smaller --lr than {spec.lr:g}, or train it again")
     return NonFiniteLossError(f"{e.args[0]}; {advice}", e.step, e.term)
 
 # %% ../nbs/08c_commands.ipynb #955a071d
@@ -445,6 +444,10 @@ def _train(a:argparse.Namespace) -> Path:
                                 ("--label-column", a.label_column), ("--valid-fraction", a.valid_fraction))
                  if v is not None]
         if given: raise CLIError(f"--resume: the run's data options are recorded in it; drop {given[0]}")
+        if a.lr is not None and a.lr != spec.lr:   # the one setting a resumed run may change
+            if int(os.environ.get("RANK", 0)) == 0:
+                print(f"--resume: continuing with --lr {a.lr:g} (the run had {spec.lr:g})")
+            spec.lr = a.lr
         info = _info(spec, a)
     else:
         a.model, a.data = a.model or "vae", a.data or DEFAULT_DATA

@@ -112,9 +112,10 @@ class Trainer:
                  valid_data=None, # validation data, evaluated after every epoch
                  batch_size:int=128, # for tensor data: examples per step (per process under DDP)
                  optimizer:str|Callable="adam", # "adam", "adamw", or `params -> Optimizer` (called once per objective)
-                 # learning rate of the optimizers the trainer builds (an objective may have its own); resuming with
-                 # another scales every optimizer's rate by new/recorded for the rest of the run
-                 lr:float=1e-3,
+                 # learning rate of the optimizers the trainer builds (an objective may have its own); None: 1e-3, or
+                 # on `resume` the checkpoint's; another than the checkpoint's scales every optimizer's rate by
+                 # new/recorded for the rest of the run
+                 lr:float|None=None,
                  weight_decay:float=0., # weight decay of those optimizers
                  schedule:str|Callable="constant", # learning-rate schedule, see `lr_factor`
                  warmup:int=0, # steps of learning-rate warm-up
@@ -174,9 +175,12 @@ class Trainer:
         self.optimizer_arg, self.objectives, self.optimizers = optimizer, None, None
         self.step, self.epoch, self.batch = 0, 0, 0   # steps done, epochs done, batches done in the current epoch
         self.history, self.step_history, self.sums, self.seen, self.skippers = [], [], {}, 0, []
-        self.data_seed = self.loader = self.last_checkpoint = self.resume_rng = self.clean_checkpoint = None
-        # outlier updates (skipped or clipped) before the last checkpoint, and between it and the one before
+        self.data_seed = self.loader = self.last_checkpoint = self.resume_rng = None
+        # outlier updates (skipped or clipped): before the last save to `checkpoint_path`, and between the last
+        # checkpoint and that save; the file at `checkpoint_path`: (step, clean) when known; the clean copy:
+        # (path, step)
         self.saved_outliers = self.last_outliers = 0
+        self.default_checkpoint = self.clean_checkpoint = None
         self.interrupted = False
 
     @property
@@ -189,8 +193,8 @@ class Trainer:
         "Checkpoint the training state (rank 0 only); return the path written."
         path = path or self.checkpoint_path
         if path is None or self.rank != 0: return None
-        since = _outliers(self) - self.saved_outliers
-        if Path(path) == self.checkpoint_path: _keep_clean(self, since)
+        since, default = _outliers(self) - self.saved_outliers, _is_default(self, path)
+        if default and since and self.default_checkpoint and self.default_checkpoint[1]: _keep_clean(self)
         meta = {
             "step": self.step,
             "outliers_since_previous": since,
@@ -218,7 +222,10 @@ class Trainer:
         save_checkpoint(
             path, self.model, _named_optimizers(self), meta, {f"epoch_rng/{k}": v for k, v in self.epoch_rng.items()}
         )
-        self.last_checkpoint, self.saved_outliers, self.last_outliers = (Path(path), self.step), _outliers(self), since
+        self.last_checkpoint, self.last_outliers = (Path(path), self.step), since
+        if default:
+            self.saved_outliers, self.default_checkpoint = _outliers(self), (self.step, since == 0)
+            if since == 0: _drop_clean(self)   # now that a clean state is safely written
         return Path(path)
     def write_history(self) -> None:
         "Write `history.csv`/`.json` and `steps.csv`/`.json` to `out_dir` (rank 0)."
@@ -239,6 +246,7 @@ class Trainer:
         if resume:
             if self.loader is not None: raise ValueError("`resume` must be given to the first `fit` of a Trainer")
             _resume(self, resume)
+        if self.lr is None: self.lr = _DEFAULT_LR   # a new run (a resumed one took the checkpoint's)
         if self.loader is None:
             if self.data_seed is None:
                 self.data_seed = self.seed if self.seed is not None else int(torch.randint(0, 2**62, ()))
@@ -331,10 +339,14 @@ class _LossTerms(nn.Module):
     def forward(self, x, condition=None): return self.fn(x) if condition is None else self.fn(x, condition)
 
 # %% ../nbs/05_train.ipynb #897f812c
+def _can_handle_sigint() -> bool:
+    "Whether this thread may install a SIGINT handler and put back the one there now (the main thread, a Python one)."
+    return threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) is not None
+
 @contextmanager
 def _deferred_interrupt():
     "Hold a SIGINT (main thread) until the block ends, then deliver it to the handler that was there before."
-    if threading.current_thread() is not threading.main_thread(): yield; return
+    if not _can_handle_sigint(): yield; return
     held = []
     previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
     try: yield
@@ -355,7 +367,9 @@ def _setup(self:Trainer) -> None:
         raise ValueError(f"`{type(self.model).__name__}` must have objectives with distinct names, got {names}")
     with _deferred_interrupt():   # the first optimizer (and torch.compile) import torch._dynamo
         self.optimizers = [
-            build_optimizer(o, self.optimizer_arg, self.lr, self.weight_decay, self.device) for o in objectives
+            build_optimizer(o, self.optimizer_arg, _DEFAULT_LR if self.lr is None else self.lr, self.weight_decay,
+                            self.device)
+            for o in objectives
         ]
         fn = objectives[0].loss_terms
         if self.compile: fn = torch.compile(fn)   # core's value checks skip themselves while compiling
@@ -470,17 +484,31 @@ def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
     for k in ("step", "epoch", "batch", "data_seed", "seen", "sums", "history", "step_history"):
         setattr(self, k, meta[k])
     self.resume_rng = (epoch_rng, rng_state())
-    self.last_checkpoint, self.saved_outliers = (path, self.step), _outliers(self)
     _rescale_lr(self, (meta.get("trainer") or {}).get("lr"))
-    self.last_outliers = meta.get("outliers_since_previous") or 0
-    try: self.clean_checkpoint = f"{_clean_path(path)} (step {read_metadata(_clean_path(path))['step']})"
-    except (OSError, ValueError, KeyError): pass   # none kept (or unreadable: `--resume` from it would say so)
+    _resume_clean(self, path, meta.get("outliers_since_previous"))
+
+_DEFAULT_LR = 1e-3
 
 def _rescale_lr(self:Trainer, recorded) -> None:
-    "A trainer resumed with another `lr` than the checkpoint's: every optimizer's rate scaled by `lr / recorded`."
-    if type(recorded) not in (int, float) or not recorded > 0 or recorded == self.lr: return
-    for opt in self.optimizers:
-        for g in opt.param_groups: g["initial_lr"] *= self.lr / recorded
+    "On resume: `lr=None` takes the checkpoint's rate; another rate scales every optimizer's by `lr / recorded`."
+    valid = type(recorded) in (int, float) and recorded > 0
+    if self.lr is None: self.lr = recorded if valid else _DEFAULT_LR
+    elif valid and recorded != self.lr:
+        for opt in self.optimizers:
+            for g in opt.param_groups: g["initial_lr"] *= self.lr / recorded
+
+def _resume_clean(self:Trainer, path:Path, since:int|None) -> None:
+    "What the resumed checkpoint says about outliers, and the clean copy beside it (or it, if it is that copy)."
+    if since is None:   # written before the count was recorded: the outliers of the epoch it ends
+        since = round(sum(r.get(k, 0) for r in self.history if r["split"] == "train" and r["step"] == self.step
+                          for k in _COUNTS))
+    self.last_checkpoint, self.last_outliers, self.saved_outliers = (path, self.step), since, _outliers(self)
+    if _is_default(self, path): self.default_checkpoint = (self.step, since == 0)
+    copy = None if self.checkpoint_path is None else _clean_path(self.checkpoint_path)
+    if copy is not None and path.resolve() == copy.resolve(): self.clean_checkpoint = (copy, self.step)
+    elif copy is not None and copy.is_file():
+        try: self.clean_checkpoint = (copy, read_metadata(copy)["step"])
+        except (OSError, ValueError, KeyError): pass   # unreadable: `--resume` from it would say so
 
 def _resume_skippers(states, path:Path, self:Trainer) -> None:
     "Continue each `GradSkip` from the checkpoint's state; `CheckpointError` for a state `save` could not have written."
@@ -563,7 +591,7 @@ def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
 @contextmanager
 def _stop_on_interrupt(trainer:Trainer):
     "In one process (main thread), a first Ctrl-C in training sets `trainer.interrupted`; a second interrupts at once."
-    if trainer.world_size > 1 or threading.current_thread() is not threading.main_thread(): yield; return
+    if trainer.world_size > 1 or not _can_handle_sigint(): yield; return
     def handler(signum, frame):
         if trainer.interrupted:
             raise KeyboardInterrupt(f"training stopped at once during step {trainer.step}; {_kept(trainer)}")
@@ -580,7 +608,8 @@ def _kept(self:Trainer, last:str="the last checkpoint") -> str:
     if not n: return f"{last} is {path} (step {step})"
     kept = (f"the last checkpoint is {path} (step {step}; {n} outlier updates were skipped or clipped since the one"
             " before)")
-    return kept if self.clean_checkpoint is None else f"{kept}; the last clean one is {self.clean_checkpoint}"
+    if self.clean_checkpoint is None: return kept
+    return f"{kept}; the last clean one is {self.clean_checkpoint[0]} (step {self.clean_checkpoint[1]})"
 
 def _outliers(self:Trainer) -> int:
     "Outlier updates (skipped or clipped) so far: the finished epochs' records, then the current epoch's sums."
@@ -591,16 +620,20 @@ def _clean_path(path:Path) -> Path:
     "Where the last clean checkpoint is kept beside `path`: `checkpoint.clean.safetensors`."
     return path.with_name(f"{path.stem}.clean{path.suffix}")
 
-def _keep_clean(self:Trainer, since:int) -> None:
-    "Before `checkpoint_path` is overwritten: keep it as `checkpoint.clean` if it is clean and the new state is not."
-    path = self.checkpoint_path
-    copy = _clean_path(path)
-    if since == 0:   # the new checkpoint is clean: an older clean copy is stale
-        for p in (copy, copy.with_suffix(".json")): p.unlink(missing_ok=True)
-        self.clean_checkpoint = None
-    elif self.last_outliers == 0 and self.last_checkpoint is not None and self.last_checkpoint[0] == path:
-        keep_checkpoint(path, copy)
-        self.clean_checkpoint = f"{copy} (step {self.last_checkpoint[1]})"
+def _is_default(self:Trainer, path) -> bool:
+    "Whether `path` is `checkpoint_path` (the file the trainer keeps writing)."
+    return self.checkpoint_path is not None and Path(path).resolve() == self.checkpoint_path.resolve()
+
+def _keep_clean(self:Trainer) -> None:
+    "Before the clean checkpoint at `checkpoint_path` is replaced by one that is not: keep it as `checkpoint.clean`."
+    copy = keep_checkpoint(self.checkpoint_path, _clean_path(self.checkpoint_path))
+    self.clean_checkpoint = (copy, self.default_checkpoint[0])
+
+def _drop_clean(self:Trainer) -> None:
+    "Remove the clean copy once `checkpoint_path` is clean again: it is older than that checkpoint."
+    copy = _clean_path(self.checkpoint_path)
+    for p in (copy, copy.with_suffix(".json")): p.unlink(missing_ok=True)
+    self.clean_checkpoint = None
 
 # %% ../nbs/05_train.ipynb #2d48f57c
 @delegates(Trainer.__init__)
