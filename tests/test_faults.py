@@ -118,7 +118,7 @@ def test_numbers_past_their_limits(tiny_run, tmp_path, args, message):
     args = [tiny_run if a == "RUN" else a for a in args] + (["--out", tmp_path / "o"] if args[0] == "train" else [])
     assert message in one_line_error(*run_main(*args)[::2])
 
-@pytest.mark.parametrize("flag,value", [("--batch-size", 7), ("--lr", 0.5), ("--seed", 3), ("--hidden", 32), ("--no-binarize", None)])   # the tiny run binarizes (the default on digits)
+@pytest.mark.parametrize("flag,value", [("--batch-size", 7), ("--seed", 3), ("--hidden", 32), ("--no-binarize", None)])   # the tiny run binarizes (the default on digits)
 def test_resume_refuses_differing_settings(tiny_run, tmp_path, flag, value):
     run = shutil.copytree(tiny_run, tmp_path / "run")
     before = snapshot(run)
@@ -133,6 +133,16 @@ def test_resume_takes_the_runs_settings(tiny_run, tmp_path):
     assert code == 0, err
     meta = json.loads((run / "checkpoint.json").read_text())
     assert meta["step"] == 6 and meta["trainer"]["batch_size"] == 512
+
+def test_resume_takes_a_new_lr(tiny_run, tmp_path):
+    "--lr is the one setting --resume may change: applied for the rest of the run, announced, recorded."
+    run = shutil.copytree(tiny_run, tmp_path / "run")
+    code, out, err = run_main("train", "--resume", "--out", run, "--epochs", 2, "--lr", 5e-4, "--device", "cpu")
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("--resume: continuing with --lr 0.0005 (the run had "), out
+    meta = json.loads((run / "checkpoint.json").read_text())
+    assert (meta["trainer"]["lr"], meta["config"]["run"]["lr"], meta["trainer"]["batch_size"]) == (5e-4, 5e-4, 512)
+    assert [r["lr"] for r in meta["history"] if r["split"] == "train"][-1] == 5e-4
 
 # Property: random corruptions of a real run folder never give a traceback, and nothing outside the folder is written.
 JSON = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8),
