@@ -500,8 +500,8 @@ def _rescale_lr(self:Trainer, recorded) -> None:
 def _resume_clean(self:Trainer, path:Path, since:int|None) -> None:
     "What the resumed checkpoint says about outliers, and the clean copy beside it (or it, if it is that copy)."
     if since is None:   # written before the count was recorded: the outliers of the epoch it ends
-        since = round(sum(r.get(k, 0) for r in self.history if r["split"] == "train" and r["step"] == self.step
-                          for k in _COUNTS))
+        since = round(sum(v for r in self.history if r["split"] == "train" and r["step"] == self.step
+                          for k, v in r.items() if _is_count(k)))
     self.last_checkpoint, self.last_outliers, self.saved_outliers = (path, self.step), since, _outliers(self)
     if _is_default(self, path): self.default_checkpoint = (self.step, since == 0)
     copy = None if self.checkpoint_path is None else _clean_path(self.checkpoint_path)
@@ -546,9 +546,13 @@ def _check_sharded(self:Trainer) -> None:
 # %% ../nbs/05_train.ipynb #38237147
 _COUNTS = ("skipped", "clipped")   # terms that count steps; every other term is a mean over examples
 
+def _is_count(k:str) -> bool:
+    "Whether term `k` counts steps: `skipped`, `clipped`, or a later objective's (`shift_skipped`, ...)."
+    return k in _COUNTS or k.endswith(tuple(f"_{c}" for c in _COUNTS))
+
 def _weight(k:str, x:Tensor) -> int:
-    "A step's weight in the epoch's sums: 1 for the `_COUNTS`, the batch size for a mean."
-    return 1 if k in _COUNTS else len(x)
+    "A step's weight in the epoch's sums: 1 for a count, the batch size for a mean."
+    return 1 if _is_count(k) else len(x)
 
 def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
     "Average the epoch's terms over all processes, validate, record, checkpoint, then give callbacks each new record."
@@ -560,7 +564,7 @@ def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
         "epoch": epoch + 1,
         "step": self.step,
         "split": "train",
-        **{k: round(v / self.world_size) if k in _COUNTS else v / totals[-1].item()
+        **{k: round(v / self.world_size) if _is_count(k) else v / totals[-1].item()
            for k, v in zip(keys, totals.tolist())},
         "lr": self.optimizers[0].param_groups[0]["lr"],
         "time": round(elapsed, 3),
@@ -612,9 +616,9 @@ def _kept(self:Trainer, last:str="the last checkpoint") -> str:
     return f"{kept}; the last clean one is {self.clean_checkpoint[0]} (step {self.clean_checkpoint[1]})"
 
 def _outliers(self:Trainer) -> int:
-    "Outlier updates (skipped or clipped) so far: the finished epochs' records, then the current epoch's sums."
-    done = sum(r.get(k, 0) for r in self.history if r["split"] == "train" for k in _COUNTS)
-    return round(done + sum(self.sums.get(k, 0) for k in _COUNTS))
+    "Outlier updates (skipped or clipped, every objective's) so far: the finished epochs', then this epoch's."
+    done = sum(v for r in self.history if r["split"] == "train" for k, v in r.items() if _is_count(k))
+    return round(done + sum(v for k, v in self.sums.items() if _is_count(k)))
 
 def _clean_path(path:Path) -> Path:
     "Where the last clean checkpoint is kept beside `path`: `checkpoint.clean.safetensors`."
