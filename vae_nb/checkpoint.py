@@ -28,14 +28,19 @@ class CheckpointError(ValueError):
 
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
+def _fresh_tmp(path:Path) -> Path:
+    "The temporary name `.NAME.PID.tmp` beside `path` (what `remove_stale_tmp` cleans up), with no file there."
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    # a leftover of this PID, or a planted link: removed, never followed (O_EXCL|O_NOFOLLOW creates a new file)
+    if os.path.lexists(tmp): os.unlink(tmp)
+    return tmp
+
 def atomic_write(path:str|os.PathLike, # destination file
                  data:bytes|str, # content
                 ) -> Path:
     "Write `data` to `path` via a new temporary file and `os.replace`: `path` is always the old or the new file."
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    # a leftover of this PID, or a planted link: removed, never followed (O_EXCL|O_NOFOLLOW creates a new file)
-    if os.path.lexists(tmp): os.unlink(tmp)
+    tmp = _fresh_tmp(path)
     try:
         with open(os.open(tmp, _NEW_FILE, 0o644), "wb") as f:
             f.write(data.encode() if isinstance(data, str) else data)
@@ -363,8 +368,7 @@ def keep_checkpoint(path:str|os.PathLike, # a checkpoint written by `save_checkp
                    ) -> Path:
     "Atomically give the checkpoint `path` the name `to` too (a hard link, else a copy), with its `.json` copy."
     path, to = Path(path), Path(to)
-    tmp = to.with_name(f".{to.name}.{os.getpid()}.tmp")
-    if os.path.lexists(tmp): os.unlink(tmp)
+    tmp = _fresh_tmp(to)
     try:
         try: os.link(path, tmp)
         except OSError: shutil.copyfile(path, tmp)

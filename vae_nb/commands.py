@@ -371,7 +371,7 @@ _RUN_FLAGS = (
 _TRAINER_FLAGS = (("--batch-size", "batch_size", 1), ("--seed", "seed", 0))
 
 def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
-    "The run stored in `out`; its batch size and seed go to `a`. Flags that differ from it are refused, but `--lr`."
+    "The run stored in `out`; its batch size and seed go to `a`. Flags that differ from it are refused (not `--lr`)."
     spec, path = read_run(out)
     trainer = read_checkpoint(path)[0].get("trainer")
     trainer = trainer if isinstance(trainer, dict) else {}

@@ -224,7 +224,7 @@ class Trainer:
         )
         self.last_checkpoint, self.last_outliers = (Path(path), self.step), since
         if default:
-            self.saved_outliers, self.default_checkpoint = _outliers(self), (self.step, since == 0)
+            self.saved_outliers, self.default_checkpoint = self.saved_outliers + since, (self.step, since == 0)
             if since == 0: _drop_clean(self)   # now that a clean state is safely written
         return Path(path)
     def write_history(self) -> None:
@@ -487,6 +487,20 @@ def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
     _rescale_lr(self, (meta.get("trainer") or {}).get("lr"))
     _resume_clean(self, path, meta.get("outliers_since_previous"))
 
+def _resume_skippers(states, path:Path, self:Trainer) -> None:
+    "Continue each `GradSkip` from the checkpoint's state; `CheckpointError` for a state `save` could not have written."
+    if states is None and not any(isinstance(s, GradSkip) for s in self.skippers): return   # none kept
+    bad = not isinstance(states, list) or len(states) != len(self.skippers)
+    for s, state in ([] if bad else zip(self.skippers, states)):
+        try:
+            if isinstance(s, GradSkip): s.load_state_dict(state)
+            elif state is not None: bad = True
+        except ValueError: bad = True
+    if bad:
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: `grad_skip_state` must hold the state of "
+                              f"each optimizer's gradient skipping, got {json.dumps(states, default=str)[:40]}")
+
+# %% ../nbs/05_train.ipynb #c997ee77
 _DEFAULT_LR = 1e-3
 
 def _rescale_lr(self:Trainer, recorded) -> None:
@@ -510,18 +524,6 @@ def _resume_clean(self:Trainer, path:Path, since:int|None) -> None:
         try: self.clean_checkpoint = (copy, read_metadata(copy)["step"])
         except (OSError, ValueError, KeyError): pass   # unreadable: `--resume` from it would say so
 
-def _resume_skippers(states, path:Path, self:Trainer) -> None:
-    "Continue each `GradSkip` from the checkpoint's state; `CheckpointError` for a state `save` could not have written."
-    if states is None and not any(isinstance(s, GradSkip) for s in self.skippers): return   # none kept
-    bad = not isinstance(states, list) or len(states) != len(self.skippers)
-    for s, state in ([] if bad else zip(self.skippers, states)):
-        try:
-            if isinstance(s, GradSkip): s.load_state_dict(state)
-            elif state is not None: bad = True
-        except ValueError: bad = True
-    if bad:
-        raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: `grad_skip_state` must hold the state of "
-                              f"each optimizer's gradient skipping, got {json.dumps(states, default=str)[:40]}")
 
 # %% ../nbs/05_train.ipynb #458dc0d8
 _SHOWN = ("loss", "recon", "kl", "reg")
@@ -548,7 +550,7 @@ _COUNTS = ("skipped", "clipped")   # terms that count steps; every other term is
 
 def _is_count(k:str) -> bool:
     "Whether term `k` counts steps: `skipped`, `clipped`, or a later objective's (`shift_skipped`, ...)."
-    return k in _COUNTS or k.endswith(tuple(f"_{c}" for c in _COUNTS))
+    return k.rpartition("_")[2] in _COUNTS
 
 def _weight(k:str, x:Tensor) -> int:
     "A step's weight in the epoch's sums: 1 for a count, the batch size for a mean."
@@ -620,6 +622,8 @@ def _outliers(self:Trainer) -> int:
     done = sum(v for r in self.history if r["split"] == "train" for k, v in r.items() if _is_count(k))
     return round(done + sum(v for k, v in self.sums.items() if _is_count(k)))
 
+
+# %% ../nbs/05_train.ipynb #5dad5813
 def _clean_path(path:Path) -> Path:
     "Where the last clean checkpoint is kept beside `path`: `checkpoint.clean.safetensors`."
     return path.with_name(f"{path.stem}.clean{path.suffix}")
@@ -638,6 +642,7 @@ def _drop_clean(self:Trainer) -> None:
     copy = _clean_path(self.checkpoint_path)
     for p in (copy, copy.with_suffix(".json")): p.unlink(missing_ok=True)
     self.clean_checkpoint = None
+
 
 # %% ../nbs/05_train.ipynb #2d48f57c
 @delegates(Trainer.__init__)
