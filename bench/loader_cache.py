@@ -7,7 +7,7 @@ printed with every figure (2 cores shared with other jobs here).
     python bench/loader_cache.py --n 1000 10000            # temporary folders under /tmp, deleted afterwards
     python bench/loader_cache.py --n 100000 --root /tmp/x  # keeps the PNGs in /tmp/x/png100000 for a rerun
 """
-import argparse, json, math, os, resource, shutil, subprocess, sys, tempfile, time
+import argparse, json, math, os, resource, shutil, statistics, subprocess, sys, tempfile, time
 from pathlib import Path
 
 BATCH = 128
@@ -78,7 +78,9 @@ def loader(kind:str, folder:Path, cache:Path):
         return Images(torch.utils.data.DataLoader(ds, BATCH, shuffle=True, num_workers=2,
                                                   generator=torch.Generator().manual_seed(0)))
     x = open_image_folder(folder, cache_dir=cache).x
-    return make_loader(x if kind == "cache" else x[:], BATCH, seed=0)
+    dl = make_loader(x if kind.startswith("cache") else x[:], BATCH, seed=0)
+    dl.prefetch = kind != "cache-serial"   # "cache": the next batch gathered in a background thread (the default)
+    return dl
 
 def epoch(kind:str, folder:Path, cache:Path) -> dict:
     "One full pass of a loader alone (its peak RSS is this process's)."
@@ -86,25 +88,19 @@ def epoch(kind:str, folder:Path, cache:Path) -> dict:
     t = time.perf_counter(); n = sum(len(b) for b in dl)
     return {"setup_s": setup, "loader_epoch_s": time.perf_counter() - t, "images": n}
 
-def train(folder:Path, cache:Path, batches:int, rounds:int) -> dict:
-    "Seconds per batch of a small conv VAE (vae_nb's Trainer, 1 thread) fed by each loader, interleaved A B C, A B C."
-    import statistics, torch
+def train(kind:str, folder:Path, cache:Path, batches:int, seed:int, arch:str, hidden:int) -> dict:
+    "Seconds per batch of a small VAE (vae_nb's Trainer, 1 thread) fed by one loader, after 3 warm-up steps."
+    import torch
     from vae_nb.runs import MODELS, RunSpec
     from vae_nb.train import Trainer
-    kinds, times = ("cache", "memory", "imagefolder"), {}
-    loaders = {k: loader(k, folder, cache) for k in kinds}
-    for r in range(rounds):
-        for k in kinds:
-            torch.manual_seed(0)
-            model = MODELS["conv"].build(RunSpec("conv", "bench", (3, 64, 64), "bce", hidden=8, latent_dim=16))
-            steps = min(batches, len(loaders[k]))
-            t = time.perf_counter()
-            Trainer(model, loaders[k], batch_size=BATCH, lr=1e-3, device="cpu", seed=r, progress=False).fit(
-                1, max_steps=steps)
-            times.setdefault(k, []).append((time.perf_counter() - t) / steps)
-    n_batches = len(loaders["cache"])
-    return {k: {"s_per_batch": statistics.median(v), "epoch_s": statistics.median(v) * n_batches, "rounds": v}
-            for k, v in times.items()} | {"batches_timed": min(batches, n_batches), "batches_per_epoch": n_batches}
+    dl = loader(kind, folder, cache)
+    torch.manual_seed(0)
+    model = MODELS[arch].build(RunSpec(arch, "bench", (3, 64, 64), "bce", hidden=hidden, latent_dim=16))
+    trainer = Trainer(model, dl, batch_size=BATCH, lr=1e-3, device="cpu", seed=seed, progress=False)
+    trainer.fit(1, max_steps=3)   # the first steps import and allocate
+    steps = min(batches, len(dl) - 4)   # within the epoch: no end-of-epoch work is timed
+    t = time.perf_counter(); trainer.fit(1, max_steps=3 + steps); s = (time.perf_counter() - t) / steps
+    return {"kind": kind, "s_per_batch": s, "batches_timed": steps, "batches_per_epoch": len(dl), "epoch_s": s * len(dl)}
 
 def phase(a) -> None:
     "One measurement in this process: print its figures, peak RSS and load average as one JSON line."
@@ -113,7 +109,7 @@ def phase(a) -> None:
     t0 = time.perf_counter()
     res = (today(a.folder, a.limit) if a.phase == "today" else first(a.folder, a.cache) if a.phase == "first"
            else cached(a.folder, a.cache) if a.phase == "cached"
-           else train(a.folder, a.cache, a.train_batches, a.rounds) if a.phase == "train"
+           else train(a.phase[6:], a.folder, a.cache, a.train_batches, a.seed, a.model, a.hidden) if a.phase.startswith("train-")
            else epoch(a.phase[6:], a.folder, a.cache))
     print(json.dumps({"phase": a.phase, **res, "process_s": time.perf_counter() - t0, "rss_mb": rss_mb(), "load": load()}))
 
@@ -125,18 +121,27 @@ def run(args:list, **kw) -> dict:
     print(f"    {json.dumps(t)}", flush=True)
     return t
 
-def bench(n:int, root:Path, train_batches:int, rounds:int) -> dict:
+def bench(n:int, root:Path, train_batches:int, rounds:int, model:str, hidden:int, train_only:bool) -> dict:
     folder, cache = root / f"png{n}", root / f"cache{n}"
     t = time.perf_counter(); make_pngs(folder, n)
     print(f"N = {n:,}: {n:,} PNGs ready in {time.perf_counter() - t:.0f} s (load {load():.2f})", flush=True)
     shutil.rmtree(cache, ignore_errors=True)
-    common = ["--folder", folder, "--cache", cache, "--train-batches", train_batches, "--rounds", rounds]
+    common = ["--folder", folder, "--cache", cache, "--train-batches", train_batches, "--rounds", rounds,
+              "--model", model, "--hidden", hidden]
     r = {"n": n, "uint8_mb": n * 3 * 64 * 64 / 2**20}
-    r["today"] = run(["--phase", "today", "--limit", min(n, 10000), *common])
-    r["first"] = run(["--phase", "first", *common])
-    r["cached"] = run(["--phase", "cached", *common])
-    for kind in ("cache", "memory", "imagefolder"): r[kind] = run(["--phase", f"epoch-{kind}", *common])
-    r["train"] = run(["--phase", "train", *common])
+    if not train_only:
+        r["today"] = run(["--phase", "today", "--limit", min(n, 10000), *common])
+        r["first"] = run(["--phase", "first", *common])
+        r["cached"] = run(["--phase", "cached", *common])
+        for kind in ("cache", "memory", "imagefolder"): r[kind] = run(["--phase", f"epoch-{kind}", *common])
+    else: run(["--phase", "cached", *common])   # builds the cache (not timed here)
+    kinds, r["train"] = ("cache", "cache-serial", "memory", "imagefolder"), {}
+    for i in range(rounds):   # one process per loader and round, the order rotated every round
+        for kind in kinds[i % 4:] + kinds[:i % 4]:
+            r["train"].setdefault(kind, []).append(run(["--phase", f"train-{kind}", "--seed", i, *common])["s_per_batch"])
+    for kind, v in r["train"].items():
+        print(f"  {kind}: s per batch min / median / max {min(v):.4f} / {statistics.median(v):.4f} / {max(v):.4f}, "
+              f"epoch est. {statistics.median(v) * math.ceil(n / BATCH):.0f} s", flush=True)
     shutil.rmtree(cache, ignore_errors=True)
     return r
 
@@ -144,15 +149,18 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--n", type=int, nargs="+", default=[1000, 10000])
     p.add_argument("--root", type=Path, help="keep the PNGs here (default: a temporary folder, deleted)")
-    p.add_argument("--train-batches", type=int, default=20, help="training steps timed per loader and round")
-    p.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the training timing")
+    p.add_argument("--train-batches", type=int, default=50, help="training steps timed per loader and round")
+    p.add_argument("--rounds", type=int, default=5, help="rounds of the training timing, one process per loader each")
     p.add_argument("--phase"); p.add_argument("--folder", type=Path); p.add_argument("--cache", type=Path)
-    p.add_argument("--limit", type=int)
+    p.add_argument("--model", default="conv", help="the model trained: conv (the default) or vae (an MLP)")
+    p.add_argument("--hidden", type=int, default=8, help="its channels (conv) or hidden units (vae)")
+    p.add_argument("--train-only", action="store_true", help="time the training alone (no reads, no loader passes)")
+    p.add_argument("--limit", type=int); p.add_argument("--seed", type=int, default=0)
     a = p.parse_args()
     if a.phase: phase(a); sys.exit()
     root = a.root or Path(tempfile.mkdtemp(prefix="vae_nb_bench_"))
     try:
-        results = [bench(n, root, a.train_batches, a.rounds) for n in a.n]
+        results = [bench(n, root, a.train_batches, a.rounds, a.model, a.hidden, a.train_only) for n in a.n]
     finally:
         if a.root is None: shutil.rmtree(root)
     print(json.dumps(results))

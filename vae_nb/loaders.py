@@ -7,7 +7,8 @@ from __future__ import annotations
 import csv, math, os, re
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Iterable, Sequence
 import numpy as np
 import torch
 from fastcore.basics import store_attr
@@ -42,6 +43,16 @@ def _check_shard(rank, world_size) -> None:
     if not isinstance(rank, int) or not 0 <= rank < world_size:
         raise ValueError(f"`rank` must be an int in [0, {world_size}), got {rank!r}")
 
+def _ahead(fn:Callable, items:Iterable):
+    "`fn(item)` for each of `items`, the next one computed in a background thread while the caller uses the current."
+    with ThreadPoolExecutor(1, thread_name_prefix="vae_nb-gather") as pool:
+        pending = None
+        for item in items:
+            upcoming = pool.submit(fn, item)
+            if pending is not None: yield pending.result()
+            pending = upcoming
+        if pending is not None: yield pending.result()
+
 def _batch(tensors:Sequence[Tensor], transform:Callable|None):
     "A batch as the library passes it around: `x`, or `(x, y, ...)`; `transform` applied to `x`."
     x = tensors[0] if transform is None else transform(tensors[0])
@@ -58,6 +69,7 @@ class InMemoryLoader:
                  rank:int=0, # this process's index in data-parallel training
                  world_size:int=1, # number of processes sharing the data
                  transform:Callable|None=None, # applied to each batch of `x` (e.g. `DynamicBinarize()`)
+                 prefetch:bool=True, # gather the next batch of uint8 `ByteImages` in a background thread
                 ):
         tensors = _as_tensors(data)
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -68,7 +80,7 @@ class InMemoryLoader:
         if isinstance(tensors[0], ByteImages): device = tensors[0].device
         self.tensors = tuple(t if isinstance(t, ByteImages) else t.to(device, memory_format=torch.contiguous_format)
                              .contiguous() for t in tensors)
-        store_attr("batch_size,shuffle,drop_last,seed,rank,world_size,transform")
+        store_attr("batch_size,shuffle,drop_last,seed,rank,world_size,transform,prefetch")
         self.epoch = 0
 
     @property
@@ -95,10 +107,11 @@ class InMemoryLoader:
 
     def __iter__(self):
         idx, self.epoch = self.indices(self.epoch).to(self.tensors[0].device), self.epoch + 1
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            b = idx[start:start + self.batch_size]
-            yield _batch([t[b] if isinstance(t, ByteImages) else t.index_select(0, b) for t in self.tensors],
-                         self.transform)
+        cuts = (idx[s:s + self.batch_size] for s in range(0, len(self) * self.batch_size, self.batch_size))
+        gather = lambda b: [t[b] if isinstance(t, ByteImages) else t.index_select(0, b) for t in self.tensors]
+        ahead = self.prefetch and isinstance(self.tensors[0], ByteImages)
+        # the transform runs here, in the caller's thread: a random one draws in the same order with or without
+        for tensors in (_ahead if ahead else map)(gather, cuts): yield _batch(tensors, self.transform)
 
     def __repr__(self):
         return (
