@@ -1,7 +1,7 @@
 """Reading a folder of N random 64x64 RGB PNGs (issue 28): today's one-process decode into float32 (main's
 `read_image_folder` loop), the first read into vae_nb's uint8 cache (all cores), a cached start, and an epoch from the
 cache against the same images in memory and torchvision's `ImageFolder` + `DataLoader(num_workers=2)`.
-Each measurement runs in its own process (one thread) and reports its own peak RSS; the 1-minute load average is
+Each measurement runs in its own process (one torch thread; the cache loader adds a thread that gathers the next batch) and reports its own peak RSS; the 1-minute load average is
 printed with every figure (2 cores shared with other jobs here).
 
     python bench/loader_cache.py --n 1000 10000            # temporary folders under /tmp, deleted afterwards

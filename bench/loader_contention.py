@@ -3,7 +3,8 @@
 An MLP VAE (`--model vae --hidden 32`, 64x64 RGB, batch 128, one thread) trains 40 steps from 20,000 images held as
 float32 in memory, alone or while a second thread gathers random batches of 128 from the cache without pause (the
 work `InMemoryLoader(prefetch=True)` does once a step), 6 rounds alternating; ms per step, min / median / max.
-Needs a folder cached by `bench/loader_cache.py --n 200000 --root /tmp/DIR --train-only` (or any 64x64 RGB folder):
+A folder of 64x64 RGB images (e.g. the PNGs `bench/loader_cache.py --n 200000 --root /tmp/DIR` keeps) and a cache
+folder (built on the first run, about 20 s for 200,000 images):
 
     python bench/loader_contention.py /tmp/DIR/png200000 /tmp/DIR/cache200000
 """
@@ -31,7 +32,8 @@ for r in range(6):
         th = None
         if kind != "alone":
             stop.clear(); th = threading.Thread(target=gather); th.start()
-        n = tr.step; t = time.perf_counter(); tr.fit(1, max_steps=n + 40); res[kind].append((time.perf_counter() - t) / 40 * 1e3)
+        n, t = tr.step, time.perf_counter()
+        tr.fit(10**6, max_steps=n + 40); res[kind].append((time.perf_counter() - t) / (tr.step - n) * 1e3)
         if th: stop.set(); th.join()
 print(f"batches gathered per training step beside it: {gathered[0] / (40 * 6):.1f}")
 for k, v in res.items(): print(f"{k}: ms per step min/median/max {min(v):.1f} / {statistics.median(v):.1f} / {max(v):.1f}")

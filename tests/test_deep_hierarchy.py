@@ -5,6 +5,7 @@ import torch
 from vae_nb.data import load_digits_data
 from vae_nb.runs import MODELS, RunSpec
 from vae_nb.train import Trainer
+from vae_nb.step import NonFiniteLossError
 
 
 @pytest.mark.parametrize("dims", [(16, 8, 4, 2), (16, 16, 8, 8, 4, 4, 2, 2)])
@@ -34,18 +35,21 @@ def _digits_hierarchy(seed:int, steps:int, **spec) -> list[dict]:
     return trainer.fit(10**6, max_steps=steps)
 
 # the hierarchy of the issue's main: top-down, SiLU MLPs of 256, a KL warm-up of 500 steps, log-variances down to -30,
-# no KL balancing, no gradient skipping
+# no KL balancing, no free bits, no gradient skipping
 BEFORE = {"inference": "top-down", "kl_warmup": 500, "hidden": 256, "activation": "silu", "logvar_min": -30.0,
-          "grad_skip": "off"}
+          "kl_balance": False, "free_bits": 0.0, "grad_skip": "off"}
 
+# One chaotic trajectory, measured with torch's AVX-512 kernels: other kernels round differently and take another path.
+@pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() != "AVX512", reason="measured with AVX-512 kernels")
 def test_before_the_stabilisers_this_run_diverged():
     "Seed 3 of the reduced model under the old settings: its KL reaches about 5e16 nats in epoch 174 (step 4,176)."
-    history = _digits_hierarchy(3, 4200, **BEFORE)
+    try: history = _digits_hierarchy(3, 4200, **BEFORE)
+    except NonFiniteLossError: return   # diverged all the way
     assert max(r["loss"] for r in history) > 1e6
     assert min(r["loss"] for r in history) < 40   # it had trained, then blew up
 
 def test_the_defaults_train_through_it():
-    "The same seed, model size and steps with `--model hvae`'s defaults (warm-up capped at half the run): finite, sane."
+    "The same seed, latent sizes and steps with `--model hvae`'s defaults (warm-up capped at half the run): finite."
     history = _digits_hierarchy(3, 4200, **{**MODELS["hvae"].defaults, "latent_dims": (64, 32, 16, 8),
                                             "latent_dim": 64, "kl_warmup": 2100})
     assert len(history) == 175 and all(math.isfinite(r["loss"]) and r["loss"] < 40 for r in history)

@@ -45,13 +45,14 @@ def _check_shard(rank, world_size) -> None:
 
 def _ahead(fn:Callable, items:Iterable):
     "`fn(item)` for each of `items`, the next one computed in a background thread while the caller uses the current."
-    with ThreadPoolExecutor(1, thread_name_prefix="vae_nb-gather") as pool:
-        pending = None
+    pool, pending = ThreadPoolExecutor(1, thread_name_prefix="vae_nb-gather"), None
+    try:
         for item in items:
             upcoming = pool.submit(fn, item)
             if pending is not None: yield pending.result()
             pending = upcoming
         if pending is not None: yield pending.result()
+    finally: pool.shutdown(wait=True, cancel_futures=True)   # on a break or an error: at most the one in flight
 
 def _batch(tensors:Sequence[Tensor], transform:Callable|None):
     "A batch as the library passes it around: `x`, or `(x, y, ...)`; `transform` applied to `x`."
