@@ -314,6 +314,8 @@ class Trainer:
                                 stopped = True
                                 break
                     if not stopped or self.batch == n_batches: _end_epoch(self, epoch, time.perf_counter() - t0, mb)
+                    # stopped within the epoch: a later `fit` of this trainer continues it as a resume would
+                    elif self.batch: self.resume_rng = (self.epoch_rng, rng_state())
                     if stopped: break
                 if self.last_checkpoint is None or self.last_checkpoint[1] != self.step: self.save()
                 if self.interrupted:
