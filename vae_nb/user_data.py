@@ -77,11 +77,13 @@ class Scaling:
 def _drop_pages(pixels:Tensor, mapped:mmap.mmap) -> None:
     "Drop the pages of the map under `pixels` from this process (nothing writes to it), without Python's lock."
     # `mmap.madvise` holds the lock for the whole call (0.4 ms on a 2.4 GB map), stalling a training thread beside
-    # it; libc's, through ctypes, releases it. The map starts at or below the page holding the first pixel.
-    start = pixels.data_ptr() // mmap.PAGESIZE * mmap.PAGESIZE
-    size = pixels.data_ptr() + pixels.numel() - start
-    if _libc.madvise(ctypes.c_void_p(start), ctypes.c_size_t(size), mmap.MADV_DONTNEED) != 0:
-        mapped.madvise(mmap.MADV_DONTNEED)   # raises with the reason
+    # it; libc's, through ctypes, releases it: on the pages of the pixels, once they are known to lie in the map
+    start, end = pixels.data_ptr() // mmap.PAGESIZE * mmap.PAGESIZE, pixels.data_ptr() + pixels.numel()
+    try: base = ctypes.addressof(ctypes.c_char.from_buffer(mapped))   # a copy-on-write map, as the library's
+    except TypeError: base = -1   # a read-only one: its address is not exposed
+    if not (0 <= base <= start < end <= base + len(mapped)) or _libc.madvise(
+            ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED) != 0:
+        mapped.madvise(mmap.MADV_DONTNEED)   # Python's (raises with the reason if it fails too)
 
 _libc = ctypes.CDLL(None, use_errno=True) if hasattr(mmap, "MADV_DONTNEED") else None   # the C library (POSIX)
 
