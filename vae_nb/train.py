@@ -267,7 +267,7 @@ class Trainer:
             self.out_dir.mkdir(parents=True, exist_ok=True)
             recover_checkpoint(self.checkpoint_path)   # after a crash: stale temporary files, a JSON copy that lags
         mb = master_bar(range(self.epoch, epochs)) if self.progress and self.rank == 0 else None
-        self.interrupted = False
+        self.interrupted, it = False, None
         try:
             with _stop_on_interrupt(self):
                 for epoch in (mb if mb is not None else range(self.epoch, epochs)):
@@ -326,6 +326,7 @@ class Trainer:
                 f"training stopped: {e.args[0]}; {_kept(self, 'the last good checkpoint')}", e.step, e.term
             ) from None
         finally:
+            if hasattr(it, "close"): it.close()   # a generator loader's work in flight ends now, not when it is freed
             self.write_history()
             # a run that wrote nothing leaves no folder
             if created and not any(self.out_dir.iterdir()): self.out_dir.rmdir()
