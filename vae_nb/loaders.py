@@ -43,17 +43,6 @@ def _check_shard(rank, world_size) -> None:
     if not isinstance(rank, int) or not 0 <= rank < world_size:
         raise ValueError(f"`rank` must be an int in [0, {world_size}), got {rank!r}")
 
-def _ahead(fn:Callable, items:Iterable):
-    "`fn(item)` for each of `items`, the next one computed in a background thread while the caller uses the current."
-    pool, pending = ThreadPoolExecutor(1, thread_name_prefix="vae_nb-gather"), None
-    try:
-        for item in items:
-            upcoming = pool.submit(fn, item)
-            if pending is not None: yield pending.result()
-            pending = upcoming
-        if pending is not None: yield pending.result()
-    finally: pool.shutdown(wait=True, cancel_futures=True)   # on a break or an error: at most the one in flight
-
 def _batch(tensors:Sequence[Tensor], transform:Callable|None):
     "A batch as the library passes it around: `x`, or `(x, y, ...)`; `transform` applied to `x`."
     x = tensors[0] if transform is None else transform(tensors[0])
@@ -119,6 +108,18 @@ class InMemoryLoader:
             f"InMemoryLoader({len(self.tensors[0])} examples, batch_size={self.batch_size}, shuffle={self.shuffle}, "
             f"device={self.tensors[0].device}, rank={self.rank}/{self.world_size})"
         )
+
+# %% ../nbs/03b_loaders.ipynb #a73a43bc
+def _ahead(fn:Callable, items:Iterable):
+    "`fn(item)` for each of `items`, the next one computed in a background thread while the caller uses the current."
+    pool, pending = ThreadPoolExecutor(1, thread_name_prefix="vae_nb-gather"), None
+    try:
+        for item in items:
+            upcoming = pool.submit(fn, item)
+            if pending is not None: yield pending.result()
+            pending = upcoming
+        if pending is not None: yield pending.result()
+    finally: pool.shutdown(wait=True, cancel_futures=True)   # on a break or an error: at most the one in flight
 
 # %% ../nbs/03b_loaders.ipynb #b173b376
 class _Collate:

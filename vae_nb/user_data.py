@@ -74,19 +74,6 @@ class Scaling:
         return cls(tuple(map(float, d["mean"])), tuple(map(float, d["std"])))
 
 # %% ../nbs/03a_user_data.ipynb #b5b0b078
-def _drop_pages(pixels:Tensor, mapped:mmap.mmap) -> None:
-    "Drop the pages of the map under `pixels` from this process (nothing writes to it), without Python's lock."
-    # `mmap.madvise` holds the lock for the whole call (0.4 ms on a 2.4 GB map), stalling a training thread beside
-    # it; libc's, through ctypes, releases it: on the pages of the pixels, once they are known to lie in the map
-    start, end = pixels.data_ptr() // mmap.PAGESIZE * mmap.PAGESIZE, pixels.data_ptr() + pixels.numel()
-    try: base = ctypes.addressof(ctypes.c_char.from_buffer(mapped))   # a copy-on-write map, as the library's
-    except TypeError: base = -1   # a read-only one: its address is not exposed
-    if not (0 <= base <= start < end <= base + len(mapped)) or _libc.madvise(
-            ctypes.c_void_p(start), ctypes.c_size_t(end - start), mmap.MADV_DONTNEED) != 0:
-        mapped.madvise(mmap.MADV_DONTNEED)   # Python's (raises with the reason if it fails too)
-
-_libc = ctypes.CDLL(None, use_errno=True) if hasattr(mmap, "MADV_DONTNEED") else None   # the C library (POSIX)
-
 class ByteImages:
     "Images kept as uint8 `(N, C, H, W)` (e.g. a memory-mapped cache), read as float32 in [0, 1] a batch at a time."
     release_bytes = 2**23 # a map's pages are dropped from this process after about this many bytes are mapped
@@ -97,13 +84,14 @@ class ByteImages:
         if not isinstance(pixels, Tensor) or pixels.dtype != torch.uint8 or pixels.dim() != 4:
             raise TypeError(f"`pixels` must be a uint8 Tensor (N, C, H, W), got {getattr(pixels, 'dtype', pixels)!r}")
         self.pixels, self.index, self.mapped, self.read = pixels, index, mapped, 0
+        self.pages = None if mapped is None else _page_range(pixels, mapped)   # where libc may drop pages
 
     def _copied(self, rows:int) -> None:
         "Count `rows` read; every 8 MB mapped, the map's pages leave this process (they stay in the page cache)."
         # a page fault maps up to 64 kB around it (Linux's fault-around): count at least that per row read
         self.read += rows * max(self.pixels[0].numel(), 2**16)
         if self.read > self.release_bytes and self.mapped is not None and hasattr(mmap, "MADV_DONTNEED"):
-            _drop_pages(self.pixels, self.mapped); self.read = 0
+            _drop_pages(self.pages, self.mapped); self.read = 0
 
     def __len__(self) -> int: return len(self.pixels) if self.index is None else len(self.index)
     @property
@@ -140,6 +128,24 @@ class ByteImages:
         return (total.double() / (255 * len(self))).float()
 
     def __repr__(self): return f"ByteImages({len(self)} images of {tuple(self.shape[1:])}, uint8)"
+
+# %% ../nbs/03a_user_data.ipynb #bbf1fb35
+_libc = ctypes.CDLL(None, use_errno=True) if hasattr(mmap, "MADV_DONTNEED") else None   # the C library (POSIX)
+
+def _page_range(pixels:Tensor, mapped:mmap.mmap) -> tuple[int, int]|None:
+    "Page-aligned `(start, size)` of `pixels` when they lie inside the copy-on-write map `mapped`; else None."
+    if _libc is None: return None
+    try: base = ctypes.addressof(ctypes.c_char.from_buffer(mapped))   # a copy-on-write map, as the library's
+    except TypeError: return None   # a read-only one: its address is not exposed
+    start, end = pixels.data_ptr() // mmap.PAGESIZE * mmap.PAGESIZE, pixels.data_ptr() + pixels.numel()
+    return (start, end - start) if base <= start < end <= base + len(mapped) else None
+
+def _drop_pages(pages:tuple[int, int]|None, mapped:mmap.mmap) -> None:
+    "Drop the map's read pages from this process (nothing writes to it): libc's `madvise` on `pages`, else Python's."
+    # `mmap.madvise` holds Python's lock for the whole call (0.4-0.7 ms on a 2.3 GB map), stalling a training thread
+    # beside it; ctypes releases the lock while libc's runs
+    if pages is None or _libc.madvise(ctypes.c_void_p(pages[0]), ctypes.c_size_t(pages[1]), mmap.MADV_DONTNEED):
+        mapped.madvise(mmap.MADV_DONTNEED)   # Python's (raises with the reason if it fails too)
 
 # %% ../nbs/03a_user_data.ipynb #29e906ae
 @dataclass
