@@ -10,7 +10,7 @@ means of a collapsed unit can show far more). One row per (model, seed), then th
 model, and whether every seed ranks both beta models above the VAE.
 
 usage: python bench/mig_tcvae.py [--steps 3000] [--batch-size 64] [--lr 1e-3] [--seeds 0 1 2] [--beta 4] [--tc-beta 6]
-                                 [--tc-warmup 0] [--models VAE beta-VAE beta-TCVAE] [--units] [--positions 32]
+                                 [--alpha 1] [--gamma 1] [--tc-warmup 0] [--models VAE beta-VAE beta-TCVAE] [--units] [--scales 6] [--positions 32]
                                  [--position-range 0.35 0.65]
 """
 import argparse, statistics, time
@@ -38,6 +38,8 @@ def main():
     p.add_argument("--models", nargs="+", default=["VAE", "beta-VAE", "beta-TCVAE"], help="which models to train")
     p.add_argument("--beta", type=float, default=4., help="beta of the beta-VAE")
     p.add_argument("--tc-beta", type=float, default=6., help="weight of the total correlation in beta-TCVAE")
+    p.add_argument("--alpha", type=float, default=1., help="beta-TCVAE's weight of the index-code mutual information")
+    p.add_argument("--gamma", type=float, default=1., help="beta-TCVAE's weight of the dimension-wise KL")
     p.add_argument("--tc-warmup", type=int, default=0,
                    help="steps over which beta-TCVAE's TC weight rises linearly from 0 (the reference's --beta-anneal)")
     p.add_argument("--units", action="store_true",
@@ -47,12 +49,13 @@ def main():
     p.add_argument("--size", type=int, default=32)
     p.add_argument("--n", type=int, default=20000)
     p.add_argument("--shapes", type=int, default=1)
+    p.add_argument("--scales", type=int, default=6)
     p.add_argument("--orientations", type=int, default=1)
     p.add_argument("--positions", type=int, default=32, help="levels of x and of y")
     p.add_argument("--position-range", type=float, nargs=2, default=[0.35, 0.65])
     a = p.parse_args()
     torch.set_num_threads(1)
-    kw = dict(n_shapes=a.shapes, n_orientations=a.orientations, n_x=a.positions, n_y=a.positions, size=a.size,
+    kw = dict(n_shapes=a.shapes, n_scales=a.scales, n_orientations=a.orientations, n_x=a.positions, n_y=a.positions, size=a.size,
               position_range=tuple(a.position_range))
     x, _ = dsprites_like(n=a.n, seed=0, **kw)
     x_eval, f_eval = dsprites_like(n=5000, seed=1, **kw)
@@ -60,7 +63,7 @@ def main():
     make = {"VAE": lambda: BetaVAE(*coders(a.size, a.latent, a.hidden), d_latent=a.latent, beta=1., lr=a.lr),
             "beta-VAE": lambda: BetaVAE(*coders(a.size, a.latent, a.hidden), d_latent=a.latent, beta=a.beta, lr=a.lr),
             "beta-TCVAE": lambda: BetaTCVAE(*coders(a.size, a.latent, a.hidden), d_latent=a.latent, dataset_size=a.n,
-                                            beta=tc_beta, lr=a.lr)}
+                                            beta=tc_beta, alpha=a.alpha, gamma=a.gamma, lr=a.lr)}
     make = {name: make[name] for name in a.models}
     print(vars(a), flush=True)
     print("| model | seed | MIG (means) | gaps | MIG (samples) | gaps | active units | KL (nats) | time (s) |\n"

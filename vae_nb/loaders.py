@@ -137,13 +137,14 @@ def make_loader(data:Tensor|Dataset|Sequence[Tensor], # tensors, a TensorDataset
                 rank:int=0, # this process's index in data-parallel training
                 world_size:int=1, # number of processes sharing the data
                 transform:Callable|None=None, # applied to each batch of `x`
+                prefetch:bool=True, # for `InMemoryLoader` of `ByteImages`: gather the next batch in a background thread
                 **kwargs, # passed to `DataLoader` (num_workers, pin_memory, ...)
                ) -> InMemoryLoader|DataLoader:
     "A loader yielding `x` or `(x, y)` batches: `InMemoryLoader` for in-memory tensors, else a `DataLoader`."
     if in_memory and not (isinstance(data, Dataset) and not isinstance(data, TensorDataset)):
         if kwargs:
             raise TypeError(f"`make_loader` with in_memory=True takes no DataLoader arguments, got {sorted(kwargs)}")
-        return InMemoryLoader(data, batch_size, shuffle, drop_last, seed, device, rank, world_size, transform)
+        return InMemoryLoader(data, batch_size, shuffle, drop_last, seed, device, rank, world_size, transform, prefetch)
     if not isinstance(data, Dataset): data = TensorDataset(*_as_tensors(data))
     _check_shard(rank, world_size)
     if seed is None: seed = int(torch.randint(0, 2**62, ()))
