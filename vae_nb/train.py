@@ -19,6 +19,7 @@ from .core import validation
 from .interface import Objective, objectives_of, count_training_step, is_conditional
 from .step import NonFiniteLossError, GradSkip, build_optimizer, step_objectives, _as_terms, _host_floats
 from .loaders import make_loader, set_epoch, InMemoryLoader
+from .user_data import ByteImages
 from .distributed import get_device, autocast_dtype, seed_everything, init_distributed
 from .checkpoint import (save_checkpoint, load_checkpoint, rng_state, set_rng_state, recover_checkpoint,
                                atomic_write, read_metadata, keep_checkpoint, CheckpointError, _jsonable)
@@ -34,9 +35,10 @@ def _split_batch(batch) -> tuple[Tensor, Tensor|None]:
     raise TypeError(f"batches must be a Tensor `x` or a tuple `(x, y)`, got {type(batch).__name__}")
 
 def _loader(data, batch_size:int, shuffle:bool, device:torch.device, seed:int|None=None, rank:int=0, world_size:int=1):
-    "Tensors (or a tuple of them) become an `InMemoryLoader` on `device`; loaders and other iterables pass through."
-    if isinstance(data, (Tensor, TensorDataset)) or (
-        isinstance(data, (tuple, list)) and data and all(isinstance(t, Tensor) for t in data)
+    "Tensors or `ByteImages` (or a tuple of them) become an `InMemoryLoader`; loaders and other iterables pass through."
+    arrays = (Tensor, ByteImages)
+    if isinstance(data, (*arrays, TensorDataset)) or (
+        isinstance(data, (tuple, list)) and data and all(isinstance(t, arrays) for t in data)
     ):
         # the order is fixed anyway; a seed of None would draw one from the global RNG (and shift a resumed run)
         if not shuffle: seed = 0
@@ -45,7 +47,7 @@ def _loader(data, batch_size:int, shuffle:bool, device:torch.device, seed:int|No
         )
     if not isinstance(data, Iterable):
         raise TypeError(
-            f"`data` must be a Tensor, a tuple of Tensors or an iterable of batches, got {type(data).__name__}"
+            f"`data` must be a Tensor, `ByteImages`, a tuple of them or an iterable of batches, got {type(data).__name__}"
         )
     return data
 
@@ -314,8 +316,6 @@ class Trainer:
                                 stopped = True
                                 break
                     if not stopped or self.batch == n_batches: _end_epoch(self, epoch, time.perf_counter() - t0, mb)
-                    # stopped within the epoch: a later `fit` of this trainer continues it as a resume would
-                    elif self.batch: self.resume_rng = (self.epoch_rng, rng_state())
                     if stopped: break
                 if self.last_checkpoint is None or self.last_checkpoint[1] != self.step: self.save()
                 if self.interrupted:
@@ -327,6 +327,8 @@ class Trainer:
             ) from None
         finally:
             if hasattr(it, "close"): it.close()   # a generator loader's work in flight ends now, not when it is freed
+            # stopped within an epoch (max_steps, Ctrl-C, an error): a later `fit` of this trainer continues the epoch
+            if it is not None and self.batch and self.resume_rng is None: self.resume_rng = (self.epoch_rng, rng_state())
             self.write_history()
             # a run that wrote nothing leaves no folder
             if created and not any(self.out_dir.iterdir()): self.out_dir.rmdir()
