@@ -191,3 +191,9 @@ def test_corrupted_files_give_one_line_data_errors(tmp_path, kind, cut, junk, at
     try: read_data(target)
     except DataFileError as e:
         assert str(target) in str(e) and "\n" not in str(e) and "allow_pickle" not in str(e), str(e)
+
+def test_a_null_byte_in_an_npy_header_is_a_data_error(tmp_path):
+    "numpy's header parser raises SyntaxError on a null byte; the reader still names the file in a `DataFileError`."
+    blob = bytearray(_valid_files(tmp_path)[".npy"]); blob[blob.index(b"(6, 4)") + 5] = 0
+    (tmp_path / "data.npy").write_bytes(bytes(blob))
+    with pytest.raises(DataFileError, match="data.npy is damaged or truncated"): read_data(tmp_path / "data.npy")

@@ -31,8 +31,13 @@ def _as_tensors(data) -> tuple[Tensor|ByteImages, ...]:
             else tuple(data) if isinstance(data, (tuple, list)) else None
         )
     )
-    if not tensors or not all(isinstance(t, Tensor) for t in tensors[isinstance(tensors[0], ByteImages):]):
+    if not tensors:
         raise TypeError(f"`data` must be a Tensor, a TensorDataset or a sequence of Tensors, got {type(data).__name__}")
+    for i, t in enumerate(tensors):
+        if not (isinstance(t, Tensor) or (i == 0 and isinstance(t, ByteImages))):
+            first = " (`ByteImages` only as the first, `x`)" if isinstance(t, ByteImages) else ""
+            raise TypeError(f"`data` must be a Tensor, a TensorDataset or a sequence of Tensors{first}, got "
+                            f"{type(t).__name__} at position {i} of a {type(data).__name__}")
     if len({len(t) for t in tensors}) != 1:
         raise ValueError(f"`data` tensors must have the same length, got {[len(t) for t in tensors]}")
     return tensors
@@ -66,12 +71,17 @@ class InMemoryLoader:
             raise ValueError(f"`batch_size` must be a positive int, got {batch_size!r}")
         _check_shard(rank, world_size)
         if seed is None: seed = int(torch.randint(0, 2**62, ()))
-        # one copy at most: each example one contiguous row; uint8 images stay where they are (a memory map)
+        # one copy at most: each example one contiguous row; uint8 images (a memory map) and their labels stay, each
+        # batch moves to `device`
+        self.batch_device = None if device is None or not isinstance(tensors[0], ByteImages) else torch.device(device)
         if isinstance(tensors[0], ByteImages): device = tensors[0].device
         self.tensors = tuple(t if isinstance(t, ByteImages) else t.to(device, memory_format=torch.contiguous_format)
                              .contiguous() for t in tensors)
         store_attr("batch_size,shuffle,drop_last,seed,rank,world_size,transform,prefetch")
         self.epoch = 0
+        if len(self) == 0:
+            raise ValueError(f"`data` makes no batch: {len(tensors[0])} examples, {self.n_samples} for each of "
+                             f"world_size={world_size} processes, batch_size={batch_size}, drop_last={drop_last}")
 
     @property
     def n_samples(self) -> int:
@@ -99,6 +109,7 @@ class InMemoryLoader:
         idx, self.epoch = self.indices(self.epoch).to(self.tensors[0].device), self.epoch + 1
         cuts = (idx[s:s + self.batch_size] for s in range(0, len(self) * self.batch_size, self.batch_size))
         gather = lambda b: [t[b] if isinstance(t, ByteImages) else t.index_select(0, b) for t in self.tensors]
+        if self.batch_device is not None: gather = lambda b, g=gather: [t.to(self.batch_device) for t in g(b)]
         ahead = self.prefetch and isinstance(self.tensors[0], ByteImages)
         # the transform runs here, in the caller's thread: a random one draws in the same order with or without
         for tensors in (_ahead if ahead else map)(gather, cuts): yield _batch(tensors, self.transform)

@@ -47,7 +47,8 @@ def _loader(data, batch_size:int, shuffle:bool, device:torch.device, seed:int|No
         )
     if not isinstance(data, Iterable):
         raise TypeError(
-            f"`data` must be a Tensor, `ByteImages`, a tuple of them or an iterable of batches, got {type(data).__name__}"
+            "`data` must be a Tensor, `ByteImages`, a tuple of them or an iterable of batches, got "
+            f"{type(data).__name__}"
         )
     return data
 
@@ -260,6 +261,7 @@ class Trainer:
             )
             _check_sharded(self)
         n_batches = len(self.loader) if hasattr(self.loader, "__len__") else None
+        if n_batches == 0: raise ValueError(f"`data` makes no batch: its {type(self.loader).__name__} is empty")
         if resume: _check_position(self, n_batches)
         self.total_steps = epochs * n_batches if n_batches else max_steps
         if self.total_steps is None and self.schedule != "constant":
@@ -328,7 +330,8 @@ class Trainer:
         finally:
             if hasattr(it, "close"): it.close()   # a generator loader's work in flight ends now, not when it is freed
             # stopped within an epoch (max_steps, Ctrl-C, an error): a later `fit` of this trainer continues the epoch
-            if it is not None and self.batch and self.resume_rng is None: self.resume_rng = (self.epoch_rng, rng_state())
+            if it is not None and self.batch and self.resume_rng is None:
+                self.resume_rng = (self.epoch_rng, rng_state())
             self.write_history()
             # a run that wrote nothing leaves no folder
             if created and not any(self.out_dir.iterdir()): self.out_dir.rmdir()
@@ -541,13 +544,14 @@ def _describe(terms:dict[str, float]) -> str:
 def _check_sharded(self:Trainer) -> None:
     "Under DDP, refuse a loader that would give every process the same batches."
     if self.world_size == 1: return
-    ok = getattr(self.loader, "world_size", None) == self.world_size or isinstance(
-        getattr(self.loader, "sampler", None), torch.utils.data.DistributedSampler
-    )
-    if not ok:
+    sampler = getattr(self.loader, "sampler", None)
+    shard = ((sampler.rank, sampler.num_replicas) if isinstance(sampler, torch.utils.data.DistributedSampler)
+             else (getattr(self.loader, "rank", None), getattr(self.loader, "world_size", None)))
+    if shard != (self.rank, self.world_size):
         raise ValueError(
-            f"`data` must be sharded over the {self.world_size} processes: pass tensors (sharded automatically), "
-            "an `InMemoryLoader` with rank/world_size, or a DataLoader with a DistributedSampler"
+            f"`data` must be sharded over the {self.world_size} processes, this one's shard being rank {self.rank}: "
+            "pass tensors (sharded automatically), an `InMemoryLoader` with rank/world_size, or a DataLoader with a "
+            f"DistributedSampler; got a {type(self.loader).__name__} with rank, world_size = {shard}"
         )
 
 # %% ../nbs/05_train.ipynb #38237147

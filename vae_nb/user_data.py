@@ -79,10 +79,14 @@ class ByteImages:
     release_bytes = 2**23 # a map's pages are dropped from this process after about this many bytes are mapped
     def __init__(self, pixels:Tensor, # uint8 (N, C, H, W), all the images
                  index:Tensor|None=None, # the rows this view holds, in order (None: all of them)
-                 mapped:mmap.mmap|None=None, # the memory map under `pixels`, whose read pages are dropped now and then
+                 mapped:mmap.mmap|None=None, # the file's map under `pixels` (never written): its pages are dropped
                 ):
         if not isinstance(pixels, Tensor) or pixels.dtype != torch.uint8 or pixels.dim() != 4:
-            raise TypeError(f"`pixels` must be a uint8 Tensor (N, C, H, W), got {getattr(pixels, 'dtype', pixels)!r}")
+            got = (f"{pixels.dtype} of shape {tuple(pixels.shape)}" if isinstance(pixels, Tensor)
+                   else type(pixels).__name__)
+            raise TypeError(f"`pixels` must be a uint8 Tensor (N, C, H, W), got {got}")
+        try: mapped is None or mapped.size()
+        except OSError: raise ValueError("`mapped` must be the memory map of a file, got an anonymous map") from None
         self.pixels, self.index, self.mapped, self.read = pixels, index, mapped, 0
         self.pages = None if mapped is None else _page_range(pixels, mapped)   # where libc may drop pages
 
@@ -221,7 +225,7 @@ def _np_map(path:Path) -> dict[str, np.ndarray]:
     try:
         with open(path, "rb") as f: npy = f.read(6) == b"\x93NUMPY"
         if npy and path.suffix.lower() == ".npy": return {"x": np.load(path, mmap_mode="c", allow_pickle=False)}
-    except (OSError, ValueError): pass   # unreadable, damaged or truncated, pickled objects: `_np_load` names them
+    except Exception: pass   # unreadable, damaged (numpy fails in many ways), pickled: `_np_load` names them
     if path.suffix.lower() == ".npz":
         try: size = sum(i.file_size for i in zipfile.ZipFile(path).infolist())
         except (OSError, zipfile.BadZipFile, ValueError): size = 0

@@ -309,7 +309,8 @@ def kl_balance_weights(kls:list[Tensor], # each level's batch-mean KL, lowest fi
                        units:list[int], # each level's latent units per example
                       ) -> Tensor:
     "NVAE's KL balancing: each level's KL per unit (+0.01) over the levels' mean, as constants (no gradient)."
-    per_unit = torch.stack([kl.detach() / n for kl, n in zip(kls, units)]) + 0.01
+    # a level's term of a bottom-up hierarchy is a one-sample estimate that can be negative: it counts as 0
+    per_unit = torch.stack([kl.detach().clamp(min=0) / n for kl, n in zip(kls, units)]) + 0.01
     return per_unit / per_unit.mean()
 
 # %% ../nbs/02_vae.ipynb #6519345b
