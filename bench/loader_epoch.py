@@ -4,6 +4,7 @@ With --train each batch also takes a training step of a 784-200-200-50 tanh MLP 
 
     python bench/loader_epoch.py --reps 5 --n 50000 --batch-size 100
     python bench/loader_epoch.py --reps 5 --n 10000 --batch-size 100 --train
+    python bench/loader_epoch.py --reps 5 --threads 2 --indexing   # a batch's gather, both ways, on 2 threads
 """
 import argparse, statistics, time
 import torch
@@ -42,6 +43,8 @@ if __name__ == "__main__":
     p.add_argument("--reps", type=int, default=5); p.add_argument("--n", type=int, default=50000)
     p.add_argument("--batch-size", type=int, default=100); p.add_argument("--threads", type=int, default=1)
     p.add_argument("--train", action="store_true", help="take a training step on every batch")
+    p.add_argument("--indexing", action="store_true",
+                   help="also time one batch's gather, x.index_select(0, idx) against x[idx], interleaved")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     x, y = torch.rand(a.n, 1, 28, 28), torch.randint(0, 10, (a.n,))
@@ -52,4 +55,12 @@ if __name__ == "__main__":
         for k, dl in loaders.items(): times[k].append(epoch_seconds(dl, steps[k]))
     for k, ts in times.items():
         print(f"{k:>18}: ms/epoch min {min(ts) * 1e3:.1f}  median {statistics.median(ts) * 1e3:.1f}  max {max(ts) * 1e3:.1f}  ({a.n} x 784 floats, batch {a.batch_size}, {a.threads} thread{', training' if a.train else ''})")
+    if a.indexing:
+        idx, took = torch.randperm(a.n)[:a.batch_size], {"x.index_select(0, idx)": [], "x[idx]": []}
+        ops = {"x.index_select(0, idx)": lambda: x.index_select(0, idx), "x[idx]": lambda: x[idx]}
+        for _ in range(100 * a.reps):
+            for k, op in ops.items(): t = time.perf_counter(); op(); took[k].append(time.perf_counter() - t)
+        for k, ts in took.items():
+            print(f"{k:>22}: µs per batch min {min(ts) * 1e6:.1f}  median {statistics.median(ts) * 1e6:.1f}  "
+                  f"max {max(ts) * 1e6:.1f}  ({100 * a.reps} batches of {a.batch_size}, {a.threads} thread(s))")
     print(f"epoch gather+slice / gather per batch (median time): {statistics.median(times['epoch gather+slice']) / statistics.median(times['gather per batch']):.2f}x")
