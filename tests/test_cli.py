@@ -157,6 +157,41 @@ def test_ctrl_c_saves_and_exits_130(tmp_path):
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "checkpoint.json").read_text())["epoch"] == meta["epoch"] + 1
 
+def test_resume_trains_to_the_runs_own_epochs(tmp_path, capsys):
+    "A stopped run continues with plain --resume to the epochs it was started with, also beside a model `save`d into its"
+    " folder; a run that has its epochs is refused, naming them."
+    import signal
+    from vae_nb.runs import load_run, save
+    out = tmp_path / "run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1", "OMP_NUM_THREADS": "1"}
+    p = subprocess.Popen([sys.executable, "-m", "vae_nb", *map(str, ["train", "--epochs", 60, "--device", "cpu", "--out", out])],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        for line in p.stdout:
+            if "epoch 2 " in line: break
+        p.send_signal(signal.SIGINT)
+        _, err = p.communicate(timeout=120)
+    finally: p.kill()
+    assert p.returncode == 130, err
+    assert json.loads((out / "checkpoint.json").read_text())["epoch"] < 60
+    model, spec, _ = load_run(out); save(model, spec, out)     # model.safetensors, newer than the checkpoint
+    code, stdout, err = run_main(capsys, "train", "--out", out, "--resume", "--device", "cpu")
+    assert code == 0, err
+    assert json.loads((out / "checkpoint.json").read_text())["epoch"] == 60 and "for 60 epochs" in stdout
+    code, _, err = run_main(capsys, "train", "--out", out, "--resume", "--device", "cpu")
+    assert code == 2 and "has trained 60 epochs already; pass --epochs above 60" in err, err
+
+def test_resume_takes_the_data_path_it_was_trained_on(tmp_path, capsys):
+    "--data with the table's path, as at the start, is the run's own data, not a different one."
+    import numpy as np
+    table, out = tmp_path / "t.csv", tmp_path / "run"
+    np.savetxt(table, np.random.default_rng(0).normal(size=(60, 3)), delimiter=",")
+    assert run_main(capsys, "train", "--data", table, "--epochs", 1, "--device", "cpu", "--out", out)[0] == 0
+    code, _, err = run_main(capsys, "train", "--data", table, "--epochs", 2, "--device", "cpu", "--out", out, "--resume")
+    assert code == 0, err
+    code, _, err = run_main(capsys, "train", "--data", tmp_path / "other.csv", "--epochs", 3, "--device", "cpu", "--out", out, "--resume")
+    assert code == 2 and "holds a run with --data t, got --data" in err, err
+
 def _torch_is_loading(pid:int) -> bool:
     "Whether process `pid` has mapped PyTorch's library, i.e. is inside `import torch`."
     try: return "libtorch" in Path(f"/proc/{pid}/maps").read_text()

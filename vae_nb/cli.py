@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--epochs",
         type=_positive_int,
-        help=f"epochs to train (default: {DEFAULT_EPOCHS['digits']} on digits, 10 otherwise); with --resume, the total",
+        help=f"epochs to train (default: {DEFAULT_EPOCHS['digits']} on digits, 10 otherwise); with --resume, the total"
+        " (default: the run's own)",
     )
     t.add_argument(
         "--batch-size",
@@ -316,7 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="replace the run in --out (its files are removed), or write into a folder that holds other files",
     )
-    t.add_argument("--resume", action="store_true", help="continue the run in --out up to --epochs")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out up to --epochs (or its own epochs)")
     t.add_argument(
         "--save-every",
         type=_positive_int,

@@ -371,12 +371,15 @@ _RUN_FLAGS = (
 _TRAINER_FLAGS = (("--batch-size", "batch_size", 1), ("--seed", "seed", 0))
 
 def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
-    "The run stored in `out`; its batch size and seed go to `a`. Flags that differ from it are refused (not `--lr`)."
-    spec, path = read_run(out)
-    trainer = read_checkpoint(path)[0].get("trainer")
-    trainer = trainer if isinstance(trainer, dict) else {}
+    "The run stored in `out`; its batch size, seed and epochs go to `a`. Flags that differ are refused (not `--lr`)."
+    spec, path = read_run(out / CHECKPOINT)   # the checkpoint training continues from, not a model `save`d beside it
+    meta = read_checkpoint(path)[0]
+    trainer = meta.get("trainer") if isinstance(meta.get("trainer"), dict) else {}
     for flag, name, *least in _RUN_FLAGS + _TRAINER_FLAGS:
         recorded, given = trainer.get(name) if least else getattr(spec, name), getattr(a, name)
+        if name == "data" and given is not None and spec.source is not None and (
+            Path(given).expanduser().resolve() == Path(spec.source["path"])
+        ): given = recorded   # the user's data, named by the path it was read from
         if least and not (
             isinstance(recorded, int) and not isinstance(recorded, bool) and least[0] <= recorded <= MAX_SEED
         ):
@@ -394,6 +397,10 @@ def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
             f"--resume: {path} holds a run trained {'with' if spec.binarize else 'without'} --binarize; drop"
             f" {'--no-binarize' if spec.binarize else '--binarize'} to continue that run, or train a new one"
         )
+    done, target = meta.get("epoch"), (meta.get("config") or {}).get("epochs")   # older runs record no target
+    a.epochs = a.epochs or (target if isinstance(target, int) and not isinstance(target, bool) else None)
+    if isinstance(done, int) and a.epochs is not None and a.epochs <= done:
+        raise CLIError(f"--resume: {path} has trained {done} epochs already; pass --epochs above {done} to train more")
     return spec
 
 # %% ../nbs/08c_commands.ipynb #c1a2b006
@@ -480,7 +487,7 @@ def _train(a:argparse.Namespace) -> Path:
     trainer = Trainer(model, loader, valid_data=batches or valid_data, batch_size=a.batch_size,
                       lr=spec.lr, grad_skip=None if spec.grad_skip == "off" else spec.grad_skip, device=device,
                       seed=a.seed, out_dir=out, save_every=a.save_every or max(1, epochs // 30),   # ~30 checkpoints
-                      config={"run": asdict(spec)},
+                      config={"run": asdict(spec), "epochs": epochs},
                       callbacks=[loss_curve_callback(out / "loss_curve.png", epochs), *callbacks],
                       # a bar for people, one line per epoch for logs
                       progress=sys.stdout.isatty() or IN_NOTEBOOK, verbose=True)

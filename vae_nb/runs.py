@@ -23,7 +23,7 @@ from .cvae import MLPCVAE
 from .vq import VQVAE
 from .klae import AutoencoderKL
 from .interface import evaluating
-from .checkpoint import read_checkpoint, save_checkpoint
+from .checkpoint import _digest, read_checkpoint, save_checkpoint
 
 # %% auto #0
 __all__ = ['MODELS', 'RUN_CHECKS', 'CHECKPOINT', 'MODEL_FILE', 'RunError', 'RunSpec', 'ModelKind', 'check_run_meta', 'read_run',
@@ -376,6 +376,8 @@ def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict[str, Tensor]]:
     except OSError as e:raise RunError(f"cannot read {path}: {e.strerror}") from None
     except AttributeError:
         raise RunError(f"{path} is not a vae_nb checkpoint: its metadata is not a JSON object") from None
+    if "sha256" in meta and meta["sha256"] != _digest(meta, tensors):
+        raise RunError(f"{path} was changed after it was written: its contents do not match the SHA-256 it records")
     config = meta.get("config")
     if not isinstance(config, (dict, type(None))):
         raise RunError(f"{path}: the metadata's `config` must be a JSON object, got {_shown(config)}")
