@@ -76,6 +76,7 @@ class VAEAlgorithm(VAEBase):
         self._latent_shape, self.input_shape = d_latent, input_shape
         self._optimizer_arg, self._optimizer = optimizer, None
         self._first_batch_seen = False   # the first training batch checks the decoder's outputs against `output`
+        self._hint_probabilities = True   # ...and warns if a logits decoder's are all in [0, 1] (the user's decoder)
 
     def encode(self, x:Tensor, condition:Tensor|None=None):
         "The latent distribution's parameters for `x` (a conditional model is also given `condition`)."
@@ -127,7 +128,7 @@ class VAEAlgorithm(VAEBase):
         x_recon = self.conditioned(self.decode, z, condition)
         check_same_shape(x_recon, x, "decode(z)", "x")
         if self.training and not self._first_batch_seen:
-            check_first_batch(x_recon.detach(), x, self.recon, self.output == "logits",
+            check_first_batch(x_recon.detach(), x, self.recon, self.output == "logits" and self._hint_probabilities,
                               "pass output='sigmoid' if the decoder outputs probabilities, or return logits")
             self._first_batch_seen = True
         return params, z, x_recon

@@ -404,7 +404,9 @@ def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
     return spec
 
 # %% ../nbs/08c_commands.ipynb #c1a2b006
-def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
+def _diverged(e:Exception, trainer:Trainer, spec:RunSpec,
+              resumable:bool, # whether this run has a checkpoint `--resume` would continue
+             ) -> NonFiniteLossError:
     "The one-line report of training that met a NaN or infinite value."
     # vae_nb.core refused a non-finite tensor inside `loss_terms`, before the engine's own check
     if not isinstance(e, NonFiniteLossError):
@@ -413,7 +415,8 @@ def _diverged(e:Exception, trainer:Trainer, spec:RunSpec) -> NonFiniteLossError:
             f"parameters were not updated; {_kept(trainer, 'the last good checkpoint')}",
             trainer.step + 1,
         )
-    advice = f"the run diverged: try a smaller --lr than {spec.lr:g}, in a new run or with --resume"
+    advice = f"the run diverged: try a smaller --lr than {spec.lr:g}, in a new run"
+    if resumable: advice += " or with --resume"
     if trainer.clean_checkpoint is not None:
         advice = (f"the run diverged: move {trainer.clean_checkpoint[0]} onto {trainer.checkpoint_path} and continue"
                   f" with --resume and a smaller --lr than {spec.lr:g}, or train it again")
@@ -500,7 +503,7 @@ def _train(a:argparse.Namespace) -> Path:
         # not a divergence: a bug, with its traceback
         if not isinstance(e, NonFiniteLossError) and "must be finite" not in str(e): raise
         if rank == 0 and created and out.is_dir() and not any(out.iterdir()): out.rmdir()
-        raise _diverged(e, trainer, spec) from None
+        raise _diverged(e, trainer, spec, a.resume or trainer.last_checkpoint is not None) from None
     finally:
         if aside is not None: _settle(out, aside, (out / CHECKPOINT).is_file())
     if rank == 0:
@@ -557,7 +560,8 @@ def eval_command(a:argparse.Namespace) -> dict:
         )
     if a.json: print(json.dumps(res))
     else:
-        print(f"{spec.model} on {spec.data}, {split} split: {len(x)} images of {dims} values ({path})")
+        kind = "images" if len(spec.shape) == 3 else "rows"
+        print(f"{spec.model} on {spec.data}, {split} split: {len(x)} {kind} of {dims} values ({path})")
         print("loss terms  " + "  ".join(f"{k} {v:.4g}" for k, v in res["terms"].items()))
         if "levels" in res:
             print("per level   KL " + ", ".join(f"{v:.3g}" for v in res["levels"]["kl"]) + " nats; active units "

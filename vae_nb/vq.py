@@ -373,3 +373,5 @@ class VQVAE(VectorQuantizedVAE):
             quantizer,
             **kwargs
         )
+        # its own decoder returns logits; at initialisation they lie near its last bias, in [0, 1] for some seeds
+        self._hint_probabilities = False
