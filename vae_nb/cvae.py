@@ -105,6 +105,7 @@ class CVAE(VanillaVAE):
                 raise ValueError(
                     f"`condition` labels must be in [0, n_classes) = [0, {self.n_classes}), got {int(bad)}"
                 )
+            condition = condition.long()   # `nn.Embedding` takes int64 indices; uint8 labels are what files hold
         elif self.condition_encoder is None and not condition.is_floating_point():
             raise TypeError(
                 "`condition` must be float condition vectors (build the model with `n_classes` for integer labels),"

@@ -255,15 +255,17 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "Decode latent codes `Z` (n_samples, latent_dim) to the mean of p(x | z), (n_samples, n_features)."
         check_is_fitted(self)
         Z = check_array(Z.detach().cpu().numpy() if isinstance(Z, Tensor) else Z, dtype=np.float32)
-        if Z.shape[1] != self.latent_dim:
-            raise ValueError(f"Z has {Z.shape[1]} features, but {type(self).__name__} has latent_dim={self.latent_dim}")
-        return _decode_mean(self, torch.tensor(Z, device=self.device))
+        if Z.shape[1] != self._n_features_out:   # what `fit` used: parameters set since apply at the next `fit`
+            raise ValueError(f"Z has {Z.shape[1]} features, but {type(self).__name__} was fitted with "
+                             f"latent_dim={self._n_features_out}")
+        return _decode_mean(self, torch.tensor(Z, device=self.module_.device))
     def sample(self, n_samples:int=1) -> np.ndarray:
         "Generate `n_samples` examples: the mean of p(x | z) for z drawn from the prior N(0, I)."
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
+        if not isinstance(n_samples, Integral) or isinstance(n_samples, bool) or n_samples < 1:
             raise ValueError(f"`n_samples` must be a positive int, got {n_samples!r}")
-        with _seeded(self.random_state, self.device): z = torch.randn(n_samples, self.latent_dim, device=self.device)
+        device = self.module_.device
+        with _seeded(self.random_state, device): z = torch.randn(n_samples, self._n_features_out, device=device)
         return _decode_mean(self, z)
     def score(self, X, y=None) -> float:
         "Mean ELBO of the rows of `X` in nats per example (higher is better); `y` is ignored."
@@ -280,12 +282,17 @@ def _check_X(self:VAEEstimator, X, reset:bool) -> Tensor:
         X = torch.cat([_batch_x(b) for b in X]).flatten(1)
     if isinstance(X, Tensor): X = X.detach().cpu().numpy()
     X = validate_data(self, X, reset=reset, dtype=np.float32)
-    if self.default_dist == "bernoulli" and (X.min() < 0 or X.max() > 1):
+    if reset:
+        dist, device = self.default_dist, None
+    else:
+        dist, device = self.module_.default_dist, self.module_.device   # as fitted
+    if dist == "bernoulli" and (X.min() < 0 or X.max() > 1):
         raise ValueError(f"default_dist='bernoulli' needs X in [0, 1], got values in [{X.min():.4g}, {X.max():.4g}]")
-    from vae_nb.distributed import get_device
-    try: device = get_device(self.device)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"`device`: {e}".replace("`device`: `device` ", "`device` ")) from None
+    if device is None:
+        from vae_nb.distributed import get_device
+        try: device = get_device(self.device)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"`device`: {e}".replace("`device`: `device` ", "`device` ")) from None
     return torch.tensor(X, device=device)
 
 # %% ../nbs/07_estimator.ipynb #f429beda
@@ -339,4 +346,4 @@ def _batch_x(batch) -> Tensor: return batch[0] if isinstance(batch, (tuple, list
 def _decode_mean(self:VAEEstimator, z:Tensor) -> np.ndarray:
     "The mean of p(x | z) for a batch of latent codes, as a NumPy array."
     self.module_.eval()
-    with torch.no_grad(): return decoder_mean(self.module_.decoder(z), self.default_dist).cpu().numpy()
+    with torch.no_grad(): return decoder_mean(self.module_.decoder(z), self.module_.default_dist).cpu().numpy()

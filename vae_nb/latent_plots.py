@@ -89,7 +89,7 @@ def plot_traversals(model=None, # a `VAEBase`
     dims = list(range(min(10, flat.shape[1]))) if dims is None else list(dims)
     bad = [d for d in dims if not 0 <= d < flat.shape[1]]
     if bad: raise ValueError(f"`dims` must lie in [0, {flat.shape[1]}), got {bad}")
-    values = torch.as_tensor(values, dtype=flat.dtype, device=flat.device)
+    values = torch.as_tensor(values, dtype=flat.dtype, device=flat.device).flatten()   # one value: a column of one
     grid = flat.repeat(len(dims) * len(values), 1)                        # row-major: dim, then value
     rows = torch.arange(len(grid), device=flat.device)
     grid[rows, torch.tensor(dims, device=flat.device).repeat_interleave(len(values))] = values.repeat(len(dims))
@@ -109,6 +109,9 @@ def embed_2d(z:Tensor, # latents, (N, ...) (flattened per example)
     if method == "none":
         if z.shape[1] != 2: raise ValueError(f"`method='none'` needs a 2-D latent, got {z.shape[1]} dimensions")
         return z, ("$z_0$", "$z_1$")
+    if method in ("pca", "tsne") and min(z.shape) < 2:
+        raise ValueError(f"`z` must hold at least 2 examples of at least 2 dimensions to embed in 2-D with {method!r},"
+                         f" got shape {tuple(z.shape)}")
     if method == "pca":
         from sklearn.decomposition import PCA
         pca = PCA(2).fit(z)

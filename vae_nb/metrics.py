@@ -130,11 +130,13 @@ def encode_dataset(model=None, # a `VAEBase` (its `posterior`)
                    batch_size:int=500, # examples per call when `data` is a tensor
                   ) -> tuple[Tensor, Tensor]:
     "Posterior means and log-variances over a data set, each (N, D) on the CPU (latent units flattened)."
-    enc = encode or check_model(model).posterior
+    enc, conditional = encode or check_model(model).posterior, encode is None and is_conditional(model)
     mus, logvars = [], []
     with evaluating(model):
-        for x, _ in iterate_batches(data, batch_size, model_device(model)):
-            mu, logvar = enc(x)
+        for x, y in iterate_batches(data, batch_size, model_device(model)):
+            if conditional and y is None:
+                raise ValueError(f"{type(model).__name__} is conditional: pass `data` as batches `(x, y)`, with labels")
+            mu, logvar = enc(x, y) if conditional else enc(x)
             mus.append(mu.flatten(1).cpu()); logvars.append(logvar.flatten(1).cpu())
     return torch.cat(mus), torch.cat(logvars)
 

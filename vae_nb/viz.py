@@ -109,6 +109,9 @@ def _grid(images:Tensor, nrow:int, pad:int=1) -> np.ndarray:
     "Images (N, C, H, W) tiled `nrow` per row with a white border of `pad` pixels, as an (H', W', 3) array."
     n, c, h, w = images.shape
     if c not in (1, 3): raise ValueError(f"images must have 1 or 3 channels, got {c} (shape {tuple(images.shape)})")
+    if n < 1: raise ValueError(f"`images` must hold at least one image, got shape {tuple(images.shape)}")
+    if not isinstance(nrow, int) or isinstance(nrow, bool) or nrow < 1:
+        raise ValueError(f"`nrow` must be a positive int, got {nrow!r}")
     cols = min(nrow, n); rows = math.ceil(n / cols)
     x = torch.cat([images.expand(-1, 3, -1, -1), torch.ones(rows * cols - n, 3, h, w)])
     x = F.pad(x, (pad, 0, pad, 0), value=1.).view(rows, cols, 3, h + pad, w + pad)
@@ -149,6 +152,11 @@ def show_image_grid(images:Tensor, # a batch of images (see `to_images`)
     "A grid of images, `nrow` per row, optionally with row and column labels."
     images = to_images(images, image_shape, transform)
     grid = _grid(images, nrow)
+    cols = min(nrow, len(images))
+    for name, labels, n in (("row_labels", row_labels, math.ceil(len(images) / cols)),
+                            ("col_labels", col_labels, cols)):
+        if labels and len(labels) != n:
+            raise ValueError(f"`{name}` must hold one label per {name[:3]} ({n}), got {len(labels)}")
     fig, ax = plt.subplots(figsize=_figsize(grid, scale or 0.6 / (images.shape[-1] + 1), 0.5 + 0.3 * bool(col_labels)))
     _show(ax, grid, title, images.shape[-2:], row_labels, col_labels)
     return fig
