@@ -42,9 +42,16 @@ from vae_nb.data import load_binarized_mnist
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_STAGES = 8  # IWAE paper: stage i lasts 3^i epochs at lr 1e-3 * 10^(-i/7)
 
+ABLATION = {"skip": False, "default_init": False}   # set by --skip and --default-init (ablations of 02_vae's choices)
+
 def build(dims, top_down=False):
     "A hierarchy of `dims` latent units (lowest first) of tanh MLPs with two hidden layers of 200, initialised for tanh (`mlp_hierarchy`)."
-    return (LadderVAE if top_down else VAE)(**mlp_hierarchy(784, dims, 200, layers=2, activation="tanh", top_down=top_down), reconstruction_loss="bce")
+    model = (LadderVAE if top_down else VAE)(**mlp_hierarchy(784, dims, 200, layers=2, activation="tanh", top_down=top_down,
+                                                              skip=ABLATION["skip"]), reconstruction_loss="bce")
+    if ABLATION["default_init"]:   # PyTorch's own initialisation instead of `init_for_activation`
+        for m in model.modules():
+            if isinstance(m, torch.nn.Linear): m.reset_parameters()
+    return model
 
 def one_level(): return build([50])
 def two_level(): return build([100, 50])
@@ -72,7 +79,7 @@ def run_recipe(key, train, valid, args, device):
     r = RECIPES[key]
     seed_everything(args.seed)
     model = r["build"]()
-    init_output_bias(model.decoders[0], train)   # the decoder's output bias at the training data's marginal logits
+    if not ABLATION["default_init"]: init_output_bias(model.decoders[0], train)   # the output bias at the data's marginal logits
     steps_per_epoch = math.ceil(len(train) / 100)
     if args.warmup: model.beta = LinearWarmup(args.warmup * steps_per_epoch)   # the ELBO's KL weight 0 -> 1 (IWAE objectives do not use it)
     trainee = model if r["k"] is None else IWAEObjective(model, r["k"])
@@ -130,10 +137,13 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=2, help="CPU threads for the k=5000 evaluation (large batches)")
     p.add_argument("--train-threads", type=int, default=1, help="CPU threads for training (small batches: 1 is fastest on a shared machine)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--skip", action="store_true", help="ablation: one decoder per level, each sample added into the decoding path")
+    p.add_argument("--default-init", action="store_true", help="ablation: PyTorch's default initialisation, no output bias at the marginal")
     p.add_argument("--out", default=str(ROOT / "bench" / "results"), help="folder for <name>.json/.md")
     p.add_argument("--name", default=None, help="file stem of the results (default reproduce_nll_<device>)")
     p.add_argument("--merge", nargs="+", default=None, metavar="JSON", help="only merge the results of earlier runs (e.g. run in parallel) into <name>.json/.md")
     args = p.parse_args(argv)
+    ABLATION.update(skip=args.skip, default_init=args.default_init)
     if args.epochs is not None:
         try: args.epochs = int(args.epochs) if "=" not in args.epochs else {k: int(v) for k, v in (kv.split("=") for kv in args.epochs.split(","))}
         except ValueError: p.error(f"--epochs must be N or recipe=N,...; got {args.epochs!r}")

@@ -376,8 +376,6 @@ def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict[str, Tensor]]:
     except OSError as e:raise RunError(f"cannot read {path}: {e.strerror}") from None
     except AttributeError:
         raise RunError(f"{path} is not a vae_nb checkpoint: its metadata is not a JSON object") from None
-    if "sha256" in meta and meta["sha256"] != _digest(meta, tensors):
-        raise RunError(f"{path} was changed after it was written: its contents do not match the SHA-256 it records")
     config = meta.get("config")
     if not isinstance(config, (dict, type(None))):
         raise RunError(f"{path}: the metadata's `config` must be a JSON object, got {_shown(config)}")
@@ -427,6 +425,9 @@ def load_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or 
         raise ValueError(f"`device` must be a torch device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}") from None
     spec, path, weights = _read_run(path)
     _check_weights(spec, weights, path)
+    meta, tensors = read_checkpoint(path)   # checked last, as a resume checks it: the errors above say more
+    if "sha256" in meta and meta["sha256"] != _digest(meta, tensors):
+        raise RunError(f"{path} was changed after it was written: its contents do not match the SHA-256 it records")
     model = MODELS[spec.model].build(spec)
     model.load_state_dict(weights)
     return model.to(device).eval(), spec, path
