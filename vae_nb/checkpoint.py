@@ -84,12 +84,16 @@ def _check_rng(tensors:dict[str, Tensor], meta, where:str="the checkpoint") -> N
     except (ValueError, TypeError, KeyError, OverflowError, RuntimeError) as e:
         raise CheckpointError(f"{where} holds damaged random number generator states: {str(e)[:100]}") from None
 
+def _by_device(tensors:dict[str, Tensor]) -> list[Tensor]:
+    "The CUDA generators' states `cuda0`, `cuda1`, ... in device order (`cuda2` before `cuda10`)."
+    return [tensors[k] for k in sorted((k for k in tensors if k.startswith("cuda")), key=lambda k: int(k[4:]))]
+
 def set_rng_state(tensors:dict[str, Tensor], # as returned by `rng_state`
                   meta:dict, # as returned by `rng_state`
                  ) -> None:
     "Restore the global RNG states saved by `rng_state`."
     torch.set_rng_state(tensors["torch"])
-    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("cuda"))]
+    cuda = _by_device(tensors)
     if cuda and torch.cuda.is_available(): torch.cuda.set_rng_state_all(cuda[:torch.cuda.device_count()])
     kind, pos, has_gauss, cached = meta["numpy"]
     np.random.set_state((kind, tensors["numpy"].numpy().view("<u4").astype(np.uint32), pos, has_gauss, cached))

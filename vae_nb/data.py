@@ -194,11 +194,21 @@ BINARIZED_MNIST_SPLITS = ("train", "valid", "test")
 BINARIZED_MNIST_URL = "http://www.cs.toronto.edu/~larocheh/public/datasets/binarized_mnist/"
 
 def _read_amat(path:Path) -> np.ndarray:
-    "The 0/1 digits of a Larochelle `.amat` text file as uint8 rows of 784."
+    "The 0/1 digits of a Larochelle `.amat` text file (a line of 784 spaced 0s and 1s per image) as uint8 rows."
     chars = np.frombuffer(path.read_bytes(), np.uint8)
-    bits = chars[(chars == ord("0")) | (chars == ord("1"))] - ord("0")
-    if bits.size % 784: raise DataFileError(f"{path} must hold rows of 784 0/1 values, got {bits.size} values")
-    return bits.reshape(-1, 784)
+    digit = (chars == ord("0")) | (chars == ord("1"))
+    bad = np.flatnonzero(~digit & ~np.isin(chars, np.frombuffer(b" \t\r\n", np.uint8)))   # not 0, 1 or a space
+    bad = bad if len(bad) else np.flatnonzero(digit[1:] & digit[:-1]) + 1                # or "10": one value, not two
+    line = lambda i: int((chars[:i] == ord("\n")).sum()) + 1
+    if len(bad):
+        raise DataFileError(f"{path}, line {line(bad[0])}: an .amat file holds 0/1 values apart, got "
+                            f"{chars[max(0, bad[0] - 1):bad[0] + 8].tobytes().decode(errors='replace')!r}")
+    ends = np.flatnonzero(chars == ord("\n"))
+    per_line = np.diff(np.concatenate([[0], np.cumsum(digit)[ends], [digit.sum()]]))   # the last line may lack "\n"
+    wrong = np.flatnonzero((per_line != 0) & (per_line != 784))
+    if len(wrong):
+        raise DataFileError(f"{path}, line {wrong[0] + 1}: an image is a line of 784 values, got {per_line[wrong[0]]}")
+    return (chars[digit] - ord("0")).reshape(-1, 784)
 
 def _npz_bits(npz:Path, split:str) -> np.ndarray:
     "The 0/1 rows of split `split` of a binarized-MNIST `.npz`, unpacked; a `DataFileError` for anything else."

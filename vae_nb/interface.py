@@ -277,8 +277,8 @@ class VAEBase(nn.Module):
 # %% ../nbs/01a_interface.ipynb #0b06e4aa
 def count_training_step(model:nn.Module, # the model a training step just updated
                        ) -> None:
-    "Advance a `VAEBase`'s step counter after one training step; a plain module with `loss_terms` keeps none."
-    if isinstance(model, VAEBase): model.count_step()
+    "Advance the model's step counter after one training step (a `VAEBase`, or a wrapper such as `IWAEObjective`)."
+    if callable(getattr(model, "count_step", None)): model.count_step()   # a plain module with `loss_terms` keeps none
 
 def _input_shape(encoder:nn.Module) -> tuple[int, ...]|None:
     "The shape of one example an MLP encoder reads: `(in_features,)` of its first layer if that is an `nn.Linear`."

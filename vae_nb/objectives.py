@@ -44,4 +44,8 @@ class IWAEObjective(nn.Module):
         "Same as `loss_terms`."
         return self.loss_terms(x, condition)
 
+    def count_step(self) -> None:
+        "Advance the model's step counter (its β schedule's clock), as training the model itself would."
+        self.model.count_step()
+
     def extra_repr(self) -> str: return f"k={self.k}"

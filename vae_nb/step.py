@@ -87,12 +87,12 @@ def optimizer_step(
     terms = _as_terms(terms)
     terms["loss"].backward()
     if sync_grads: average_gradients([p for g in optimizer.param_groups for p in g["params"]])
-    if grad_clip is not None or grad_skip is not None:
-        params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-        terms["grad_norm"] = torch.nn.utils.clip_grad_norm_(
-            params, math.inf if grad_clip is None else grad_clip, foreach=True
-        )
+    params = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+    # the gradient's norm is checked even when nothing uses it: a finite loss can have an infinite gradient
+    terms["grad_norm"] = (torch.nn.utils.get_total_norm([p.grad for p in params], foreach=True) if grad_clip is None
+                          else torch.nn.utils.clip_grad_norm_(params, grad_clip, foreach=True))
     out = _host_floats(terms, step)
+    if grad_clip is None and grad_skip is None: del out["grad_norm"]   # reported when clipping or skipping reads it
     if grad_skip is not None:
         out["skipped"] = float(grad_skip(out["grad_norm"]) if callable(grad_skip) else out["grad_norm"] > grad_skip)
         if hasattr(grad_skip, "clip_to"):   # a `GradSkip` clips a run of outliers to its threshold
@@ -119,6 +119,8 @@ class GradSkip:
             if type(v) is not int or v < 1: raise ValueError(f"`{name}` must be a positive int, got {v!r}")
         if type(clip_after) is not int or clip_after < 0:
             raise ValueError(f"`clip_after` must be an int >= 0, got {clip_after!r}")
+        if warmup > window:   # the median's window holds at most `window` norms: it would never skip
+            raise ValueError(f"`warmup` must be at most `window` ({window}), got {warmup}")
         self.factor, self.window, self.warmup, self.patience = float(factor), window, warmup, patience
         self.clip_after, self.clip_to = clip_after, None
         self.norms, self.skipped, self.clipped, self.in_a_row = deque(maxlen=window), 0, 0, 0
@@ -128,7 +130,8 @@ class GradSkip:
     @property
     def threshold(self) -> float:
         "The gradient norm above which the next update is an outlier (skipped, or clipped in a run of them)."
-        return math.inf if len(self.norms) < self.warmup else self.factor * statistics.median(self.norms)
+        median = statistics.median(self.norms) if len(self.norms) >= self.warmup else 0.
+        return self.factor * median if median > 0 else math.inf   # all-zero norms (a frozen model) judge nothing
     def __call__(self, grad_norm:float) -> bool:
         "Whether to skip an update of norm `grad_norm`; sets `clip_to`, the norm to clip a kept one to (or None)."
         threshold, self.clip_to = self.threshold, None
