@@ -16,8 +16,11 @@ __all__ = ['conv_coders', 'ConvVAE', 'ConvVAE28']
 
 # %% ../nbs/06a_conv.ipynb #5101c5de
 def _pair(size) -> tuple[int, int]:
-    "(H, W) from an int or a pair."
-    return (size, size) if isinstance(size, int) else tuple(size)
+    "(H, W) from an int or a pair of ints; a `ValueError` naming `image_size` for anything else."
+    pair = (size, size) if isinstance(size, int) else tuple(size) if isinstance(size, (tuple, list)) else ()
+    if len(pair) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in pair):
+        raise ValueError(f"`image_size` must be a positive int or a pair (H, W) of them, got {size!r}")
+    return pair
 
 def conv_coders(in_channels:int=3, # channels of the images
                 latent_dim:int=256, # size of z

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from fastcore.basics import store_attr
 from torch import Tensor
+from .core import checks_enabled
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset, default_collate
 
 # %% auto #0
@@ -278,7 +279,11 @@ class DynamicBinarize:
     "Transform: sample every pixel as Bernoulli(its intensity in [0, 1]); a fresh draw on every call."
     def __call__(self, x:Tensor) -> Tensor:
         if not isinstance(x, Tensor): raise TypeError(f"`x` must be a Tensor, got {type(x).__name__}")
-        return torch.bernoulli(x.clamp(0, 1))
+        if not x.is_floating_point(): raise TypeError(f"`x` must hold float intensities in [0, 1], got {x.dtype}")
+        if checks_enabled() and x.numel() and not (-1e-6 <= float(x.min()) and float(x.max()) <= 1 + 1e-6):
+            raise ValueError(f"`x` must hold intensities in [0, 1], got values in [{float(x.min()):.4g}, "
+                             f"{float(x.max()):.4g}] (images of 0-255 are scaled by 1/255)")
+        return torch.bernoulli(x.clamp(0, 1))   # the clamp: float rounding just outside [0, 1]
     def __repr__(self): return "DynamicBinarize()"
 
 # %% ../nbs/03_data.ipynb #811528c5

@@ -30,11 +30,15 @@ def get_device(device:str|torch.device="auto", # "auto", "cpu", "cuda", "cuda:1"
         return torch.device("cpu")
     if device.split(":")[0] not in DEVICES:
         raise ValueError(f"`device` must be one of {DEVICES} (or 'cuda:N'), got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    try: parsed = torch.device(device)
+    except RuntimeError: raise ValueError(f"`device` must be one of {DEVICES} (or 'cuda:N'), got {device!r}") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"`device` is {device!r} but CUDA is not available here")
-    if device == "mps" and not torch.backends.mps.is_available():
-        raise ValueError("`device` is 'mps' but MPS is not available here")
-    return torch.device(device)
+    if parsed.type == "cuda" and (parsed.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"`device` is {device!r} but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"`device` is {device!r} but MPS is not available here")
+    return parsed
 
 # %% ../nbs/05b_distributed.ipynb #c22d0813
 def autocast_dtype(device:torch.device, # the training device
@@ -51,6 +55,7 @@ def seed_everything(seed:int # seeds Python's, NumPy's and torch's (all devices)
     "Seed every global random number generator."
     if not isinstance(seed, int) or isinstance(seed, bool):
         raise TypeError(f"`seed` must be an int, got {type(seed).__name__}")
+    if not 0 <= seed < 2**63: raise ValueError(f"`seed` must be an int in [0, 2**63), got {seed}")   # torch's range
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
 # %% ../nbs/05b_distributed.ipynb #1f253921
