@@ -247,6 +247,7 @@ def load_binarized_mnist(
     amat = root / f"binarized_mnist_{split}.amat"
     if npz.is_file():bits = _check_bits(_npz_bits(npz, split), npz, split)
     elif amat.is_file():bits = _check_bits(_read_amat(amat), amat, split)
+    elif root.suffix == ".npz": raise DataNotFoundError(f"binarized MNIST: there is no file {root}")
     else:
         raise DataNotFoundError(f"binarized MNIST is not in {root}: download binarized_mnist_{split}.amat from "
                                 f"{BINARIZED_MNIST_URL} and put it in {root} (or give the .npz file)")

@@ -153,11 +153,11 @@ class GradSkip:
         "Continue from `state` (from `state_dict`; `clipped` may be missing, as before it existed); else `ValueError`."
         counters = ("skipped", "clipped", "in_a_row")
         ok = isinstance(state, dict) and set(state) in ({"norms", *counters}, {"norms", "skipped", "in_a_row"})
-        ok = ok and isinstance(state["norms"], list) and len(state["norms"]) <= self.window and all(
+        ok = ok and isinstance(state["norms"], list) and all(
             type(v) in (int, float) and 0 <= v < math.inf for v in state["norms"])
         ok = ok and all(type(state.get(k, 0)) is int and 0 <= state.get(k, 0) < 2**62 for k in counters)
         if not ok: raise ValueError(f"not a GradSkip state: {str(state)[:60]}")
-        self.norms = deque(map(float, state["norms"]), maxlen=self.window)
+        self.norms = deque(map(float, state["norms"]), maxlen=self.window)   # a smaller window keeps the latest
         self.skipped, self.clipped, self.in_a_row = (state.get(k, 0) for k in counters)
 
 # %% ../nbs/05_step.ipynb #1a5ecf95
