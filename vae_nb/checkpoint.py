@@ -35,19 +35,28 @@ def _fresh_tmp(path:Path) -> Path:
     if os.path.lexists(tmp): os.unlink(tmp)
     return tmp
 
+def _fsync_dir(folder:Path) -> None:
+    "Flush a folder's entries to disk where the system allows it (POSIX; Windows cannot open a folder)."
+    try: fd = os.open(folder, os.O_RDONLY)
+    except OSError: return
+    try: os.fsync(fd)
+    except OSError: pass   # some file systems refuse to sync a folder: the write itself is already durable
+    finally: os.close(fd)
+
 def atomic_write(path:str|os.PathLike, # destination file
                  data:bytes|str, # content
                 ) -> Path:
     "Write `data` to `path` via a new temporary file and `os.replace`: `path` is always the old or the new file."
-    path = Path(path)
+    path, payload = Path(path), data.encode() if isinstance(data, str) else data
     tmp = _fresh_tmp(path)
     try:
         with open(os.open(tmp, _NEW_FILE, 0o644), "wb") as f:
-            f.write(data.encode() if isinstance(data, str) else data)
+            f.write(payload)
             f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_dir(path.parent)   # the rename itself survives a power cut
     except OSError as e:   # name the file, not the temporary one, and what it needed
-        raise type(e)(e.errno, f"{e.strerror}, writing {len(data):,} bytes", str(path)) from None
+        raise type(e)(e.errno, f"{e.strerror}, writing {len(payload):,} bytes", str(path)) from None
     finally:
         if os.path.lexists(tmp): os.unlink(tmp)
     return path
