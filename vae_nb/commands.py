@@ -23,7 +23,7 @@ from .step import NonFiniteLossError
 from .checkpoint import CheckpointError, atomic_write, read_checkpoint, remove_stale_tmp
 from .distributed import get_device, init_distributed, seed_everything
 from .ladder import level_statistics
-from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_batches, load_run, read_run
+from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_batches, load_run, read_run, _read_run
 from vae_nb.viz import (
     plot_history,
     to_images,
@@ -372,8 +372,8 @@ _TRAINER_FLAGS = (("--batch-size", "batch_size", 1), ("--seed", "seed", 0))
 
 def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
     "The run stored in `out`; its batch size, seed and epochs go to `a`. Flags that differ are refused (not `--lr`)."
-    spec, path = read_run(out / CHECKPOINT)   # the checkpoint training continues from, not a model `save`d beside it
-    meta = read_checkpoint(path)[0]
+    # the checkpoint training continues from, not a model `save`d beside it
+    spec, path, meta, _ = _read_run(out / CHECKPOINT)
     trainer = meta.get("trainer") if isinstance(meta.get("trainer"), dict) else {}
     for flag, name, *least in _RUN_FLAGS + _TRAINER_FLAGS:
         recorded, given = trainer.get(name) if least else getattr(spec, name), getattr(a, name)

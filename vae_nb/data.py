@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from fastcore.basics import store_attr
 from torch import Tensor
-from .core import checks_enabled
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset, default_collate
+from .core import checks_enabled
 
 # %% auto #0
 __all__ = ['DIGITS_SPLITS', 'MNIST_SPLITS', 'BINARIZED_MNIST_SPLITS', 'BINARIZED_MNIST_URL', 'CIFAR10_SPLITS', 'DATASETS',
@@ -281,9 +281,11 @@ class DynamicBinarize:
     def __call__(self, x:Tensor) -> Tensor:
         if not isinstance(x, Tensor): raise TypeError(f"`x` must be a Tensor, got {type(x).__name__}")
         if not x.is_floating_point(): raise TypeError(f"`x` must hold float intensities in [0, 1], got {x.dtype}")
-        if checks_enabled() and x.numel() and not (-1e-6 <= float(x.min()) and float(x.max()) <= 1 + 1e-6):
-            raise ValueError(f"`x` must hold intensities in [0, 1], got values in [{float(x.min()):.4g}, "
-                             f"{float(x.max()):.4g}] (images of 0-255 are scaled by 1/255)")
+        if checks_enabled() and x.numel():   # one pass, one transfer
+            lo, hi = torch.stack(torch.aminmax(x)).tolist()
+            if not -1e-6 <= lo <= hi <= 1 + 1e-6:
+                raise ValueError(f"`x` must hold intensities in [0, 1], got values in [{lo:.4g}, {hi:.4g}] "
+                                 "(images of 0-255 are scaled by 1/255)")
         return torch.bernoulli(x.clamp(0, 1))   # the clamp: float rounding just outside [0, 1]
     def __repr__(self): return "DynamicBinarize()"
 

@@ -282,17 +282,14 @@ def _check_X(self:VAEEstimator, X, reset:bool) -> Tensor:
         X = torch.cat([_batch_x(b) for b in X]).flatten(1)
     if isinstance(X, Tensor): X = X.detach().cpu().numpy()
     X = validate_data(self, X, reset=reset, dtype=np.float32)
-    if reset:
-        dist, device = self.default_dist, None
-    else:
-        dist, device = self.module_.default_dist, self.module_.device   # as fitted
+    dist = self.default_dist if reset else self.module_.default_dist   # after `fit`: as fitted
     if dist == "bernoulli" and (X.min() < 0 or X.max() > 1):
         raise ValueError(f"default_dist='bernoulli' needs X in [0, 1], got values in [{X.min():.4g}, {X.max():.4g}]")
-    if device is None:
-        from vae_nb.distributed import get_device
-        try: device = get_device(self.device)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"`device`: {e}".replace("`device`: `device` ", "`device` ")) from None
+    if not reset: return torch.tensor(X, device=self.module_.device)
+    from vae_nb.distributed import get_device
+    try: device = get_device(self.device)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"`device`: {e}".replace("`device`: `device` ", "`device` ")) from None
     return torch.tensor(X, device=device)
 
 # %% ../nbs/07_estimator.ipynb #f429beda

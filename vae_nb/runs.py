@@ -364,8 +364,12 @@ def check_run_meta(run:dict, # the run description of a checkpoint's metadata (`
 CHECKPOINT = "checkpoint.safetensors" # the file name of a run's checkpoint in its folder
 MODEL_FILE = "model.safetensors" # the weights file `save` writes (with `model.json` beside it)
 
-def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict[str, Tensor]]:
-    "The checked `RunSpec` of a checkpoint, its path and the model's weights; `RunError` for anything else."
+def _weights(tensors:dict[str, Tensor]) -> dict[str, Tensor]:
+    "The model's weights among a checkpoint's tensors (`model/...`), by their names in the model."
+    return {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
+
+def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict, dict[str, Tensor]]:
+    "The checked `RunSpec` of a checkpoint, its path, metadata and tensors (read once); `RunError` for anything else."
     path = Path(path)
     if path.is_dir():   # the newer of a run's checkpoint and a model `save`d into its folder
         found = [path / n for n in (CHECKPOINT, MODEL_FILE) if (path / n).is_file()]
@@ -384,10 +388,9 @@ def _read_run(path:str|os.PathLike) -> tuple[RunSpec, Path, dict[str, Tensor]]:
             f"{path} is a vae_nb checkpoint but was not written by `vae_nb train` (it describes no run); load it with"
             " vae_nb.checkpoint.load_checkpoint"
         )
-    weights = {k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")}
-    try:spec = check_run_meta(config["run"], sum(v.numel() for v in weights.values()))
+    try:spec = check_run_meta(config["run"], sum(v.numel() for v in _weights(tensors).values()))
     except RunError as e: raise RunError(f"{path}: {e}") from None
-    return spec, path, weights
+    return spec, path, meta, tensors
 
 def read_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train` or `save`, or its folder
             ) -> tuple[RunSpec, Path]:
@@ -423,9 +426,10 @@ def load_run(path:str|os.PathLike, # a checkpoint written by `vae_nb train`, or 
     try: device = torch.device(device)
     except (RuntimeError, TypeError):
         raise ValueError(f"`device` must be a torch device such as 'cpu', 'cuda' or 'cuda:1', got {device!r}") from None
-    spec, path, weights = _read_run(path)
+    spec, path, meta, tensors = _read_run(path)
+    weights = _weights(tensors)
     _check_weights(spec, weights, path)
-    meta, tensors = read_checkpoint(path)   # checked last, as a resume checks it: the errors above say more
+    # checked last, as a resume checks it: the errors above say more
     if "sha256" in meta and meta["sha256"] != _digest(meta, tensors):
         raise RunError(f"{path} was changed after it was written: its contents do not match the SHA-256 it records")
     model = MODELS[spec.model].build(spec)
