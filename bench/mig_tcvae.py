@@ -10,7 +10,7 @@ means of a collapsed unit can show far more). One row per (model, seed), then th
 model, and whether every seed ranks both beta models above the VAE.
 
 usage: python bench/mig_tcvae.py [--steps 3000] [--batch-size 64] [--lr 1e-3] [--seeds 0 1 2] [--beta 4] [--tc-beta 6]
-                                 [--alpha 1] [--gamma 1] [--tc-warmup 0] [--models VAE beta-VAE beta-TCVAE] [--units] [--scales 6] [--positions 32]
+                                 [--alpha 1] [--gamma 1] [--estimator stratified] [--tc-warmup 0] [--models VAE beta-VAE beta-TCVAE] [--units] [--scales 6] [--positions 32]
                                  [--position-range 0.35 0.65]
 """
 import argparse, statistics, time
@@ -40,6 +40,8 @@ def main():
     p.add_argument("--tc-beta", type=float, default=6., help="weight of the total correlation in beta-TCVAE")
     p.add_argument("--alpha", type=float, default=1., help="beta-TCVAE's weight of the index-code mutual information")
     p.add_argument("--gamma", type=float, default=1., help="beta-TCVAE's weight of the dimension-wise KL")
+    p.add_argument("--estimator", default="stratified", choices=["stratified", "weighted"],
+                   help="beta-TCVAE's minibatch estimator of q(z): stratified (MSS) or minibatch-weighted (MWS)")
     p.add_argument("--tc-warmup", type=int, default=0,
                    help="steps over which beta-TCVAE's TC weight rises linearly from 0 (the reference's --beta-anneal)")
     p.add_argument("--units", action="store_true",
@@ -63,7 +65,8 @@ def main():
     make = {"VAE": lambda: BetaVAE(*coders(a.size, a.latent, a.hidden), d_latent=a.latent, beta=1., lr=a.lr),
             "beta-VAE": lambda: BetaVAE(*coders(a.size, a.latent, a.hidden), d_latent=a.latent, beta=a.beta, lr=a.lr),
             "beta-TCVAE": lambda: BetaTCVAE(*coders(a.size, a.latent, a.hidden), d_latent=a.latent, dataset_size=a.n,
-                                            beta=tc_beta, alpha=a.alpha, gamma=a.gamma, lr=a.lr)}
+                                            beta=tc_beta, alpha=a.alpha, gamma=a.gamma, lr=a.lr,
+                                            estimator=a.estimator)}
     make = {name: make[name] for name in a.models}
     print(vars(a), flush=True)
     print("| model | seed | MIG (means) | gaps | MIG (samples) | gaps | active units | KL (nats) | time (s) |\n"

@@ -62,6 +62,11 @@ class _PerLevel:
     logvars = property(lambda self: [q.logvar for q in self.posteriors], doc="Every level's log-variance.")
 
 # %% ../nbs/01a_interface.ipynb #73fee8dd
+def _first(levels:list):
+    "The first level's entry; an AttributeError (so `getattr(out, 'mu', None)` works) where there is none."
+    if not levels: raise AttributeError("no latent level")
+    return levels[0]
+
 class VAEOutput(_PerLevel):
     "What every model's `forward` returns: fields common to all models; unpacks in the model's own order (`unpack`)."
     def __init__(self, recon:Tensor, # the mean of p(x | z) for a sample z ~ q(z | x), in data space, shaped like x
@@ -73,12 +78,15 @@ class VAEOutput(_PerLevel):
                 ):
         self.recon, self.posteriors = recon, list(posteriors)
         self.zs, self.extras, self.unpack = list(zs), dict(extras or {}), tuple(unpack)
-    mu = property(lambda self: self.posteriors[0].mean, doc="The first level's posterior mean.")
-    logvar = property(lambda self: self.posteriors[0].logvar, doc="The first level's posterior log-variance.")
-    z = property(lambda self: self.zs[0], doc="The first level's latent sample.")
-    def __getattr__(self, name:str):
+    mu = property(lambda self: _first(self.posteriors).mean, doc="The first level's posterior mean.")
+    logvar = property(lambda self: _first(self.posteriors).logvar, doc="The first level's posterior log-variance.")
+    z = property(lambda self: _first(self.zs), doc="The first level's latent sample.")
+    def __getattr__(self, name:str):   # reached for a name that is no attribute, or `mu`, `logvar`, `z` without one
         extras = self.__dict__.get("extras", {})
         if name in extras: return extras[name]
+        if name in ("mu", "logvar", "z"):
+            raise AttributeError(f"this VAEOutput has no `{name}`: its model's latent is not a Gaussian sample "
+                                 f"({len(self.posteriors)} posteriors, {len(self.zs)} samples)")
         raise AttributeError(
             f"VAEOutput has no field {name!r}; it has recon, posteriors, zs, mu, logvar, mus, logvars, z"
             + (f" and extras {', '.join(extras)}" if extras else "")
@@ -132,12 +140,12 @@ def objectives_of(model:nn.Module, # a `VAEBase`, or any module with `loss_terms
 @contextmanager
 def evaluating(model:nn.Module|None):
     "Run a block with `model` in eval mode and without gradients, then restore its mode (None: just without gradients)."
-    was_training = model is not None and model.training
+    modes = [(m, m.training) for m in model.modules()] if model is not None else []   # every submodule's own mode
     if model is not None: model.eval()
     try:
         with torch.no_grad(): yield model
     finally:
-        if model is not None: model.train(was_training)
+        for m, training in modes: m.training = training
 
 # %% ../nbs/01a_interface.ipynb #2892e3e2
 class VAEBase(nn.Module):
@@ -182,7 +190,9 @@ class VAEBase(nn.Module):
     def log_importance_weights(self, x:Tensor, k:int, condition:Tensor|None=None,
                                posterior:DiagonalGaussian|None=None) -> Tensor:
         "log p(x, z_i) - log q(z_i | x) for `k` samples per example, shape (N, k); `posterior` skips the first encoder."
-        raise NotImplementedError(f"{type(self).__name__} defines no likelihood (its loss bounds none)")
+        raise self._no_likelihood()
+    def _no_likelihood(self) -> NotImplementedError:
+        return NotImplementedError(f"{type(self).__name__} defines no likelihood (its loss bounds none)")
 
     def objectives(self) -> list[Objective]:
         "The losses the engine steps: by default one, `loss_terms` over every parameter."
@@ -251,6 +261,7 @@ class VAEBase(nn.Module):
                   chunk_size:int|None=None,
                  ) -> tuple[Tensor, Tensor]:
         "Per-example IW estimate of log p(x) and the ELBO from the same `k` samples: encode once, decode in chunks."
+        if not self.has_likelihood: raise self._no_likelihood()   # even where a parent class computes the weights
         self.check_condition(condition, x)
         check_finite(x, "x")                  # once: the per-sample value checks are off below
         with evaluating(self), validation(False):
@@ -265,6 +276,8 @@ class VAEBase(nn.Module):
               ) -> Tensor:
         "Importance-weighted negative log-likelihood -log p(x) per example, in nats."
         if batch_size is None: return -self.iw_bounds(x, k, condition, chunk_size)[0]
+        self.check_condition(condition, x)                  # once, on the whole batch: the splits must pair up
+        batch_size = check_int(batch_size, "batch_size", 1)
         conds = condition.split(batch_size) if condition is not None else [None] * math.ceil(len(x) / batch_size)
         return torch.cat([-self.iw_bounds(xb, k, cb, chunk_size)[0] for xb, cb in zip(x.split(batch_size), conds)])
     def elbo(self, x:Tensor, # a batch of examples

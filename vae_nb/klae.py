@@ -98,7 +98,7 @@ class FeatureDistance(nn.Module):
         "The distance between each reconstruction and its image: shape (N,)."
         check_same_shape(x_recon, x, "x_recon", "x")
         return sum(
-            ((_unit(a) - _unit(b)) ** 2).sum(1).flatten(1).mean(1)
+            ((_unit(a) - _unit(b)) ** 2).sum(1).reshape(len(a), -1).mean(1)   # (N, C) features: one position
             for a, b in zip(self._layers(x_recon), self._layers(x))
         )
 

@@ -56,6 +56,12 @@ class LadderVAE(VAE):
             zs[l] = qs[l].mean if mean else qs[l].sample()
         return HierarchicalPosterior(qs, zs)
 
+    def latent(self, x:Tensor, # the input batch
+               condition:Tensor|None=None, # must be None: `LadderVAE` is unconditional
+              ) -> Tensor:
+        "The point estimate of `x`'s lowest level: the mean of q(z_0 | z_1, x) along the means, not q̂_0."
+        return self.encode(x, condition, mean=True).mus[0]
+
     def kl_terms(self, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> list[Tensor]:
         "Elementwise closed-form KL(q(z_l | z_{l+1}, x) || p(z_l | z_{l+1})) per level, lowest first."
         return [

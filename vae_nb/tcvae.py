@@ -14,7 +14,8 @@ from .interface import DiagonalGaussian
 from .algorithm import VanillaVAE, BetaVAE
 
 # %% auto #0
-__all__ = ['pairwise_log_density', 'stratified_log_weights', 'kl_decomposition', 'BetaTCVAE']
+__all__ = ['LOG_WEIGHTS', 'pairwise_log_density', 'stratified_log_weights', 'weighted_log_weights', 'kl_decomposition',
+           'BetaTCVAE']
 
 # %% ../nbs/06e_tcvae.ipynb #dff050e3
 def pairwise_log_density(z:Tensor, # samples (M, D), z_i ~ q(z | x_i)
@@ -30,26 +31,48 @@ def pairwise_log_density(z:Tensor, # samples (M, D), z_i ~ q(z | x_i)
                                    logvar[None].expand(M, M, D), "none")
 
 # %% ../nbs/06e_tcvae.ipynb #201d6822
+def _batch_and_data(batch_size:int, dataset_size:int) -> tuple[int, int]:
+    "M and N, checked: a batch of at least 2 examples, from a data set at least as large."
+    M, N = check_int(batch_size, "batch_size", 2), check_int(dataset_size, "dataset_size", 2)
+    if M > N:
+        raise ValueError(f"a batch of `batch_size` = {M} examples cannot come from a data set of `dataset_size` = {N}")
+    return M, N
+
 def stratified_log_weights(batch_size:int, # M, examples in the minibatch
                            dataset_size:int, # N, examples in the data set it was drawn from
                           ) -> Tensor:
     "log of the weight of q(z_i | x_j) in the estimate of q(z_i): 1/N for j = i, (N - 1) / (N (M - 1)) otherwise."
-    M, N = check_int(batch_size, "batch_size", 2), check_int(dataset_size, "dataset_size", 2)
-    if M > N:
-        raise ValueError(f"a batch of `batch_size` = {M} examples cannot come from a data set of `dataset_size` = {N}")
+    M, N = _batch_and_data(batch_size, dataset_size)
     w = torch.full((M, M), math.log((N - 1) / (N * (M - 1))))
     return w.fill_diagonal_(-math.log(N))
+
+# %% ../nbs/06e_tcvae.ipynb #abca561f
+def weighted_log_weights(batch_size:int, # M, examples in the minibatch
+                         dataset_size:int, # N, examples in the data set it was drawn from
+                        ) -> Tensor:
+    "log of the weight of q(z_i | x_j) in the minibatch-weighted estimate of q(z_i): 1/(NM) for every pair."
+    M, N = _batch_and_data(batch_size, dataset_size)
+    return torch.full((M, M), -math.log(N * M))
+
+LOG_WEIGHTS = {"stratified": stratified_log_weights, "weighted": weighted_log_weights}   # estimator -> its weights
+
+def _check_estimator(estimator:str) -> str:
+    "`estimator`, if it names one of `LOG_WEIGHTS`."
+    if estimator not in LOG_WEIGHTS:
+        raise ValueError(f"`estimator` must be one of {list(LOG_WEIGHTS)}, got {estimator!r}")
+    return estimator
 
 # %% ../nbs/06e_tcvae.ipynb #afd85d27
 def kl_decomposition(z:Tensor, # samples (M, ...), z_i ~ q(z | x_i), one per example of a minibatch
                      mu:Tensor, # the posteriors' means, shaped like `z`
                      logvar:Tensor, # their log-variances, shaped like `z`
                      dataset_size:int, # N, examples in the data set the minibatch was drawn from
+                     estimator:str="stratified", # the weights of `LOG_WEIGHTS`: "stratified" (MSS) or "weighted" (MWS)
                     ) -> dict[str, Tensor]:
     "Minibatch estimates of the index-code MI `mi`, total correlation `tc` and dimension-wise KL `dim_kl` (nats)."
     z, mu, logvar = z.flatten(1), mu.flatten(1), logvar.flatten(1)
     log_q = pairwise_log_density(z, mu, logvar)                        # (M, M, D): log q(z_id | x_j)
-    w = stratified_log_weights(len(z), dataset_size).to(log_q)
+    w = LOG_WEIGHTS[_check_estimator(estimator)](len(z), dataset_size).to(log_q)
     log_qz_x = log_q.diagonal(dim1=0, dim2=1).sum(0)                  # log q(z_i | x_i)
     log_qz = torch.logsumexp(log_q.sum(2) + w, 1)                     # log q(z_i)
     log_prod_qzj = torch.logsumexp(log_q + w[..., None], 1).sum(1)    # sum_j log q(z_ij)
@@ -66,15 +89,17 @@ class BetaTCVAE(VanillaVAE):
                  beta:float|Callable[[int], float]=6.0, # weight of the total correlation, or a schedule `step -> beta`
                  alpha:float=1.0, # weight of the index-code mutual information
                  gamma:float=1.0, # weight of the dimension-wise KL
+                 estimator:str="stratified", # how a batch estimates q(z): "stratified" or "weighted" (`LOG_WEIGHTS`)
                  **kwargs):
         super().__init__(encoder, decoder, optimizer, d_latent, **kwargs)
         self.dataset_size = check_int(dataset_size, "dataset_size", 2)
         self.beta = beta if callable(beta) else check_number(beta, "beta")   # read through `current_beta` (`VAEBase`)
         self.alpha, self.gamma = check_number(alpha, "alpha"), check_number(gamma, "gamma")
+        self.estimator = _check_estimator(estimator)
     def kl_terms(self, params:tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         "`mi`, `tc`, `dim_kl` of a batch's posteriors `(mu, logvar)`, from one sample z ~ q(z | x) each."
         mu, logvar = params
-        return kl_decomposition(DiagonalGaussian(mu, logvar).sample(), mu, logvar, self.dataset_size)
+        return kl_decomposition(DiagonalGaussian(mu, logvar).sample(), mu, logvar, self.dataset_size, self.estimator)
     def regularisation_loss(self, params:tuple[Tensor, Tensor]) -> Tensor:
         t = self.kl_terms(params)
         return self.alpha * t["mi"] + self.current_beta() * t["tc"] + self.gamma * t["dim_kl"]

@@ -16,7 +16,7 @@ from torch.utils.data import TensorDataset
 from fastcore.meta import delegates
 from fastprogress.fastprogress import master_bar, progress_bar
 from .core import validation
-from .interface import Objective, objectives_of, count_training_step, is_conditional
+from .interface import Objective, objectives_of, count_training_step, is_conditional, evaluating
 from .step import NonFiniteLossError, GradSkip, build_optimizer, step_objectives, _as_terms, _host_floats
 from .loaders import make_loader, set_epoch, InMemoryLoader
 from .user_data import ByteImages
@@ -53,7 +53,6 @@ def _loader(data, batch_size:int, shuffle:bool, device:torch.device, seed:int|No
     return data
 
 # %% ../nbs/05_train.ipynb #c498cc24
-@torch.no_grad()
 def evaluate(model:nn.Module, # follows the `loss_terms` protocol
              data, # a Tensor, `(x, y)` tensors, or an iterable of batches
              batch_size:int=512, # for tensor data
@@ -62,10 +61,8 @@ def evaluate(model:nn.Module, # follows the `loss_terms` protocol
             ) -> dict[str, float]:
     "Every loss term averaged over `data` (weighted by batch size), in eval mode without gradients."
     device = get_device(device) if device is not None else next(model.parameters()).device
-    was_training = model.training
-    model.eval()
     sums, n = {}, 0
-    try:
+    with evaluating(model):   # every submodule's mode restored after
         for batch in _loader(data, batch_size, False, device):
             x, y = _split_batch(batch)
             x, y = x.to(device), None if y is None or not is_conditional(model) else y.to(device)
@@ -73,7 +70,6 @@ def evaluate(model:nn.Module, # follows the `loss_terms` protocol
                 terms = _as_terms(model.loss_terms(x) if y is None else model.loss_terms(x, y))
             for k, v in _host_floats(terms).items(): sums[k] = sums.get(k, 0.) + v * len(x)
             n += len(x)
-    finally: model.train(was_training)
     if n == 0: raise ValueError("`data` yielded no batches to evaluate")
     return {k: v / n for k, v in sums.items()}
 

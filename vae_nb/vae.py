@@ -9,7 +9,8 @@ import torch
 from torch import nn, Tensor
 from .core import (reparameterize, gaussian_kl, reduce, reconstruction_loss, gaussian_log_likelihood,
                          recon_log_likelihood, MSE_LOGVAR)
-from .interface import VAEBase, DiagonalGaussian, HierarchicalPosterior, Objective, VAEOutput, _input_shape
+from .interface import (VAEBase, DiagonalGaussian, HierarchicalPosterior, Objective, VAEOutput, _input_shape,
+                              evaluating)
 from .config import VAEConfig, check_first_batch
 from .core import check_int, check_number, check_tensor, describe
 
@@ -255,12 +256,7 @@ class VAE(VAEBase):
                     "e.g. VAE(..., input_shape=(1, 28, 28))"
                 )
             ref = next(iter(self.parameters()), self.step.new_zeros((), dtype=torch.get_default_dtype()))
-            was_training = self.training
-            try:
-                self.eval()
-                with torch.no_grad(): zs = self.encode(ref.new_zeros((1, *shape)), mean=True).zs
-            finally:
-                self.train(was_training)
+            with evaluating(self): zs = self.encode(ref.new_zeros((1, *shape)), mean=True).zs
             self._latent_shapes = [tuple(z.shape[1:]) for z in zs]
         return self._latent_shapes
 

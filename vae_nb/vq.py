@@ -4,7 +4,7 @@
 
 # %% ../nbs/06c_vq.ipynb #28655553
 from __future__ import annotations
-import warnings
+import contextlib, warnings
 from dataclasses import dataclass, replace
 from typing import Callable, Literal
 import torch
@@ -36,6 +36,11 @@ def _unrows(rows:Tensor, like_shape) -> Tensor:
     "Inverse of `_rows`: `(M, D)` rows back to channels-first `like_shape`."
     n, d, *spatial = like_shape
     return rows.reshape(n, *spatial, d).movedim(-1, 1)
+
+def _full_precision(t:Tensor):
+    "A context that turns autocast off on `t`'s device: nearest codes are searched for in the codebook's precision."
+    kind = t.device.type
+    return torch.autocast(kind, enabled=False) if torch.amp.is_autocast_available(kind) else contextlib.nullcontext()
 
 # %% ../nbs/06c_vq.ipynb #e4d0566f
 def kmeans(x:Tensor, # rows to cluster, shape (M, D)
@@ -164,10 +169,11 @@ class VectorQuantizer(nn.Module):
         out = self._quantise(z_e.movedim(-1, 1))
         return replace(out, z_e=out.z_e.movedim(1, -1), z_q=out.z_q.movedim(1, -1))
     def _quantise(self, z_e:Tensor) -> VQOutput:
-        "`forward` on a channels-first `z_e`."
-        rows = _rows(z_e.detach())
-        if self.training and not self.initialised: self.init_codebook(rows)
-        indices = squared_distances(rows, self.codebook.detach()).argmin(1)
+        "`forward` on a channels-first `z_e`; the search and the codebook's updates in the codebook's precision."
+        with _full_precision(z_e):
+            rows = _rows(z_e.detach()).to(self.codebook.dtype)
+            if self.training and not self.initialised: self.init_codebook(rows)
+            indices = squared_distances(rows, self.codebook.detach()).argmin(1)
         e = _unrows(self.codebook[indices], z_e.shape)
         codebook_loss = z_e.new_zeros(()) if self.ema else reduce((z_e.detach() - e) ** 2, "mean")
         commitment_loss = self.commitment_cost * reduce((z_e - e.detach()) ** 2, "mean")
