@@ -160,10 +160,10 @@ class VAEAlgorithm(VAEBase):
         "`[d_latent]`, or the shape of the latent of one blank example of `input_shape` (or of an MLP encoder's input)."
         if self._latent_shape is None:
             shape = self.input_shape or _input_shape(self.encoder)
-            if shape is None or self.conditional:
-                raise RuntimeError(
-                    f"{type(self).__name__} does not know its latent shape: pass `d_latent` or `input_shape`"
-                )
+            if shape is None or self.conditional:   # a conditional encoder cannot encode a blank example alone
+                need = "`d_latent` (a conditional model's encoder needs a condition)" if self.conditional else \
+                       "`d_latent` or `input_shape`"
+                raise RuntimeError(f"{type(self).__name__} does not know its latent shape: pass {need}")
             with evaluating(self):
                 ref = next(iter(self.parameters()))
                 self._latent_shape = tuple(self.posterior_mean(self.encode(ref.new_zeros((1, *shape)))).shape[1:])

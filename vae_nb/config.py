@@ -62,8 +62,8 @@ class CyclicalAnnealing:
     def __call__(self, step:int) -> float:
         "β at training step `step`."
         if _check_step(step) >= self.total_steps: return self.beta_max
-        period = self.total_steps / self.n_cycles
-        tau = (step % math.ceil(period)) / period
+        position = step * self.n_cycles / self.total_steps     # cycles done, with the fraction of this one
+        tau = position - math.floor(position)
         return self.beta_min + (self.beta_max - self.beta_min) * min(tau / self.ratio, 1.0)
 
 # %% ../nbs/01_config.ipynb #86a6a148
@@ -137,7 +137,9 @@ class VAEConfig:
         if self.depth is None: self.depth = len(self.encoders)
         check_int(self.depth, "depth")
         if self.depth != len(self.encoders):
-            raise ValueError(f"`depth` must equal the number of encoders ({len(self.encoders)}), got {self.depth}")
+            raise ValueError(f"`depth` must equal the number of encoders ({len(self.encoders)}), got {self.depth}: "
+                             "to change the levels, make a new config (`dataclasses.replace` with encoders, "
+                             "decoders, priors, depth)")
         if len(self.decoders) not in (1, self.depth):
             raise ValueError(
                 f"`decoders` must have one module per level (depth={self.depth}) or one data decoder, got"

@@ -5,6 +5,7 @@
 # %% ../nbs/02_vae.ipynb #772aae84
 from __future__ import annotations
 import math
+from typing import Callable
 import torch
 from torch import nn, Tensor
 from .core import (reparameterize, gaussian_kl, reduce, reconstruction_loss, gaussian_log_likelihood,
@@ -62,13 +63,22 @@ class VAE(VAEBase):
                 "`decoders[0]` ends in nn.Sigmoid, but reconstruction_loss='bce' takes logits: remove the final Sigmoid"
                 " (the loss applies it stably; `sample` and `reconstruct` return probabilities)"
             )
-        self.config, self.depth, self.input_shape = config, config.depth, config.input_shape
+        self.config, self.depth = config, config.depth   # the modules and the number of levels are fixed here
         self.encoders, self.decoders = nn.ModuleList(config.encoders), nn.ModuleList(config.decoders)
         self.priors = nn.ModuleList(config.priors) if config.priors else None
-        # the one KL-weight mechanism of `VAEBase`
-        self.beta = config.kl_weight if config.beta_schedule is None else config.beta_schedule
         self._latent_shapes = None   # found on first use by `latent_shapes`
         self._first_batch_seen = False   # the decoder's outputs are checked on the first training batch
+
+    # `VAEBase`'s one KL-weight mechanism and the example shape, read from the config: a change to it takes effect
+    input_shape = property(lambda self: self.config.input_shape, doc="The shape of one example (`config.input_shape`).")
+    @property
+    def beta(self) -> float|Callable[[int], float]:
+        "The KL weight β: `config.beta_schedule` if set, else `config.kl_weight`."
+        return self.config.kl_weight if self.config.beta_schedule is None else self.config.beta_schedule
+    @beta.setter
+    def beta(self, value:float|Callable[[int], float]):
+        if callable(value): self.config.beta_schedule = value
+        else: self.config.kl_weight, self.config.beta_schedule = value, None   # a refused weight changes nothing
 
     def reparameterize(self, mu:Tensor, # mean
                        logvar:Tensor, # log-variance, same shape as `mu`
@@ -218,7 +228,7 @@ class VAE(VAEBase):
         terms = self._terms(x, self.from_data(recon), mus, logvars, zs)
         return terms["loss"], terms["recon"], terms["kl"]
     def loss(self, recon:Tensor, x:Tensor, mus:list[Tensor], logvars:list[Tensor], zs:list[Tensor]) -> Tensor:
-        "The training loss from `forward`'s output: `loss_terms(x)['loss']` for the same samples."
+        "The training loss from `forward`'s output: `loss_terms(x)['loss']` for the same samples, logits within ±13.8."
         return self.get_loss(x, recon, mus, logvars, zs)[0]
 
     def log_likelihood(self, out:Tensor, # decoder output (logits for "bce", the mean for "mse")
