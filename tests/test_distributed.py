@@ -174,3 +174,45 @@ def test_torchrun_vae_nb_train_end_to_end(tmp_path):
                         "--hidden", "8", "--device", "cpu", "--out", str(tmp_path / "klae")], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
     assert r.returncode == 0 and r.stdout.count("trained klae on digits") == 1, r.stdout[-3000:] + r.stderr[-3000:]
     assert json.loads((tmp_path / "klae" / "checkpoint.json").read_text())["trainer"]["world_size"] == 2
+
+VQ_SCRIPT = textwrap.dedent('''
+    import sys
+    from pathlib import Path
+    import torch
+    from safetensors.torch import save_file
+    from vae_nb.data import load_digits_data
+    from vae_nb.vq import VQVAE
+    from vae_nb.train import Trainer
+
+    out, synced = Path(sys.argv[1]), sys.argv[2] == "synced"
+    if not synced:   # negative control: each process updates its codebook from its own batch, as before the fix
+        import vae_nb.vq
+        vae_nb.vq.sum_over_processes = vae_nb.vq.from_first_process = lambda t: t
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    models = {kw: VQVAE(1, hidden_dim=8, num_embeddings=16, embedding_dim=4, n_downsample=1, n_res_blocks=1, **dict([kw]))
+              for kw in (("ema", True), ("init", "data"), ("restart_after", 1))}
+    rank = __import__("os").environ["RANK"]
+    for (name, _), model in models.items():
+        Trainer(model, load_digits_data("train"), batch_size=32, device="cpu", seed=0, progress=False).fit(1, max_steps=6)
+        state = {k: v.contiguous() for k, v in model.quantizer.state_dict().items()}
+        save_file(state, out / f"{name}_{'synced' if synced else 'local'}_rank{rank}.safetensors")
+''')
+
+@pytest.fixture(scope="module")
+def vq_run(tmp_path_factory):
+    "Train tiny VQ-VAEs for 6 steps on 2 processes: EMA codebook, codebook from data, dead-code restarts; then without syncing."
+    tmp = tmp_path_factory.mktemp("vq")
+    (tmp / "train.py").write_text(VQ_SCRIPT)
+    for mode in ("synced", "local"):
+        _run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(tmp / "train.py"), str(tmp), mode], tmp)
+    return tmp
+
+@pytest.mark.parametrize("name", ["ema", "init", "restart_after"])
+def test_vq_codebooks_identical_across_ranks(vq_run, name):
+    "A VQ-VAE's codebook and its EMA state agree on both ranks; without summing the batch statistics and sharing the chosen rows they drift apart."
+    for mode, agree in (("synced", True), ("local", False)):
+        q0, q1 = (load_file(vq_run / f"{name}_{mode}_rank{r}.safetensors") for r in (0, 1))
+        same = all(torch.equal(q0[k], q1[k]) for k in q0)
+        assert same == agree, f"{name}, {mode}: ranks {'disagree' if agree else 'agree (the test could not fail)'}: " + \
+            str({k: float((q0[k].float() - q1[k].float()).abs().max()) for k in q0})

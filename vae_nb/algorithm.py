@@ -13,7 +13,7 @@ from fastcore.basics import store_attr
 from fastcore.meta import delegates
 from .core import (reparameterize, kl_divergence_gaussian, reconstruction_loss, RECONSTRUCTION_LOSSES,
                          recon_log_likelihood, gaussian_log_likelihood, check_same_shape)
-from .interface import VAEBase, DiagonalGaussian, VAEOutput, evaluating, _input_shape
+from .interface import VAEBase, DiagonalGaussian, VAEOutput, Objective, evaluating, _input_shape
 from .config import ConstantBeta, check_first_batch
 from .core import check_int, check_number, check_tensor
 
@@ -191,22 +191,29 @@ class VAEAlgorithm(VAEBase):
         # the optimizer-holding adapter uses the engine; the model module imports none
         from vae_nb.step import build_optimizer
         first, *rest = self.objectives()
-        opt = self._optimizer_arg
+        return [self.objective_optimizer(first, self._optimizer_arg), *(build_optimizer(o, "adam", self.lr)
+                                                                         for o in rest)]
+    def objective_optimizer(self, objective:Objective, # one of `objectives()`
+                            opt:torch.optim.Optimizer|Callable|None, # as `optimizer`: None for Adam(lr)
+                            name:str="optimizer", # the argument's name, for the messages
+                           ) -> torch.optim.Optimizer:
+        "`opt` for `objective`, built if a callable or None, checked to update exactly the objective's parameters."
+        from vae_nb.step import build_optimizer
         if not isinstance(opt, torch.optim.Optimizer):
-            opt = build_optimizer(first, "adam" if opt is None else opt, self.lr)
+            opt = build_optimizer(objective, "adam" if opt is None else opt, self.lr)
             if not isinstance(opt, torch.optim.Optimizer):
-                raise TypeError(f"`optimizer` callable must return an Optimizer, got {type(opt).__name__}")
+                raise TypeError(f"`{name}` callable must return an Optimizer, got {type(opt).__name__}")
         held, wanted = {id(p) for g in opt.param_groups for p in g["params"]}, {
-            id(p) for p in first.parameters() if p.requires_grad
+            id(p) for p in objective.parameters() if p.requires_grad
         }
         missing = [n for n, p in self.named_parameters() if id(p) in wanted - held]
         if missing:
-            raise ValueError(f"`optimizer` does not update {len(missing)} parameter(s) of the model: {missing}; "
-                             "pass a callable `params -> Optimizer` instead")
+            raise ValueError(f"`{name}` does not update {len(missing)} parameter(s) of the objective "
+                             f"{objective.name!r}: {missing}; pass a callable `params -> Optimizer` instead")
         if held - wanted:
-            raise ValueError(f"`optimizer` must hold only the parameters of the objective {first.name!r}: "
+            raise ValueError(f"`{name}` must hold only the parameters of the objective {objective.name!r}: "
                              f"{len(held - wanted)} other(s) have an optimizer of their own")
-        return [opt, *(build_optimizer(o, "adam", self.lr) for o in rest)]
+        return opt
     @property
     def optimizers(self) -> list[torch.optim.Optimizer]:
         "The optimizers `train_step` uses, created by `configure_optimizers` on first use."

@@ -8,6 +8,7 @@ import math, numbers
 from contextlib import contextmanager
 from typing import Callable, Literal
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import Tensor
 
@@ -17,7 +18,7 @@ __all__ = ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MSE_LOGVAR',
            'check_tensor', 'reduce', 'reparameterize', 'gaussian_kl', 'kl_divergence_gaussian',
            'bernoulli_log_likelihood', 'gaussian_log_likelihood', 'laplace_log_likelihood', 'mse_loss', 'bce_loss',
            'reconstruction_loss', 'recon_log_likelihood', 'log_mean_exp', 'iw_log_likelihood', 'iw_estimates',
-           'estimate_log_likelihood', 'code_usage']
+           'estimate_log_likelihood', 'code_usage', 'sum_over_processes', 'from_first_process']
 
 # %% ../nbs/00_core.ipynb #a88022e0
 _validate = True
@@ -383,3 +384,20 @@ def code_usage(indices:Tensor, # code indices, any shape
     "Perplexity and fraction of codes used, from the chosen code indices."
     p = torch.bincount(indices.flatten(), minlength=num_embeddings).float() / indices.numel()
     return torch.exp(-torch.special.xlogy(p, p).sum()), (p > 0).float().mean()
+
+# %% ../nbs/00_core.ipynb #c60dfd62
+def _process_group() -> bool:
+    "Whether this process belongs to a process group of more than one process."
+    return dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1
+
+def sum_over_processes(t:Tensor, # the same shape in every process
+                      ) -> Tensor:
+    "`t` summed over the processes of a multi-process run, in place (`t` itself in one process)."
+    if _process_group(): dist.all_reduce(t)
+    return t
+
+def from_first_process(t:Tensor, # the same shape in every process
+                      ) -> Tensor:
+    "`t` replaced in place by the first process's `t` in a multi-process run (`t` itself in one process)."
+    if _process_group(): dist.broadcast(t, src=0)
+    return t

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn, Tensor
+from .core import _process_group
 
 # %% auto #0
 __all__ = ['DEVICES', 'PRECISIONS', 'get_device', 'autocast_dtype', 'seed_everything', 'init_distributed', 'average_gradients']
@@ -75,7 +76,7 @@ def init_distributed(device:torch.device, # the device from `get_device`; CUDA s
 def average_gradients(params:Iterable[Tensor], # the parameters whose `.grad` to average
                      ) -> None:
     "Average `params`' grads over the process group in place, like `DistributedDataParallel`; a no-op in one process."
-    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1: return
+    if not _process_group(): return
     params = [p for p in params if p.requires_grad]
     if not params: return
     has_grad = torch.tensor([p.grad is not None for p in params], dtype=torch.float32, device=params[0].device)

@@ -126,7 +126,8 @@ class KLAE(VanillaVAE):
                  disc_weight:float=0.5, # w_d, multiplies the adaptive weight
                  max_gan_weight:float=1e4, # clamp of the adaptive weight
                  disc_lr:float|None=None, # discriminator learning rate (default: `lr`)
-                 disc_optimizer:torch.optim.Optimizer|None=None, # the discriminator's optimizer (default: Adam)
+                 # the discriminator's optimizer, or a callable `params -> Optimizer` (default: Adam)
+                 disc_optimizer:torch.optim.Optimizer|Callable|None=None,
                  perceptual_loss_fn:Callable|None=None, # the pluggable design's name for `perceptual`
                  disc:nn.Module|None=None, # the pluggable design's name for `discriminator`
                  **kwargs):
@@ -160,6 +161,8 @@ class KLAE(VanillaVAE):
             warnings.warn("KLAE differs from the pluggable design: its pixel loss is L1 summed over pixels (the "
                           "design: MSE, a mean) and the adversarial term starts at step 50001 (the design: step 0); "
                           "pass pixel_loss='mse', disc_start=0 for the design's choices", stacklevel=2)
+        if disc_optimizer is not None and discriminator is None:
+            raise ValueError("`disc_optimizer` was given, but this KLAE has no discriminator to optimise")
         super().__init__(encoder, decoder, optimizer, d_latent, recon="mse", **kwargs)
         self._disc_optimizer = disc_optimizer
         if pixel_loss not in ("l1", "mse"): raise ValueError(f"`pixel_loss` must be 'l1' or 'mse', got {pixel_loss!r}")
@@ -224,7 +227,8 @@ class KLAE(VanillaVAE):
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         "The autoencoder's optimizer and the discriminator's: `disc_optimizer` when given, else Adam."
         opts = super().configure_optimizers()
-        if self._disc_optimizer is not None and len(opts) > 1: opts[1] = self._disc_optimizer
+        if self._disc_optimizer is not None:
+            opts[1] = self.objective_optimizer(self.objectives()[1], self._disc_optimizer, "disc_optimizer")
         return opts
 
     def adversarial_active(self) -> bool:

@@ -4,7 +4,7 @@
 
 # %% ../nbs/06c_vq.ipynb #28655553
 from __future__ import annotations
-import contextlib, warnings
+import contextlib, inspect, warnings
 from dataclasses import dataclass, replace
 from typing import Callable, Literal
 import torch
@@ -15,7 +15,7 @@ from fastcore.meta import delegates
 from .core import reduce, reconstruction_loss
 from .algorithm import VAEAlgorithm
 from .interface import VAEOutput
-from .core import code_usage
+from .core import code_usage, sum_over_processes, from_first_process
 
 # %% auto #0
 __all__ = ['squared_distances', 'kmeans', 'VQOutput', 'VectorQuantizer', 'VectorQuantiser', 'VectorQuantizedVAE', 'ResidualBlock',
@@ -150,7 +150,7 @@ class VectorQuantizer(nn.Module):
         if method == "kmeans":values = kmeans(rows, self.num_embeddings)
         elif method == "data":values = rows[torch.randint(len(rows), (self.num_embeddings,), device=rows.device)]
         else: raise ValueError(f"`method` must be 'data' or 'kmeans', got {method!r}")
-        self.set_codes(slice(None), values)
+        self.set_codes(slice(None), from_first_process(values))   # one codebook for every process
         self.initialised.fill_(True)
     @torch.no_grad()
     def restart_dead_codes(self, rows:Tensor, counts:Tensor) -> Tensor:
@@ -158,7 +158,8 @@ class VectorQuantizer(nn.Module):
         self.unused_batches.add_(1).masked_fill_(counts > 0, 0)
         dead = self.unused_batches >= self.restart_after
         n_dead = int(dead.sum())
-        if n_dead: self.set_codes(dead, rows[torch.randint(len(rows), (n_dead,), device=rows.device)])
+        if n_dead:   # random rows of the batch (of the first process's, in a multi-process run)
+            self.set_codes(dead, from_first_process(rows[torch.randint(len(rows), (n_dead,), device=rows.device)]))
         return dead
     output_order = ("z_q", "loss", "indices")   # how its `VQOutput` unpacks
     def forward(self, z_e:Tensor, # encoder output: (N, embedding_dim, *spatial), or channels last
@@ -178,8 +179,8 @@ class VectorQuantizer(nn.Module):
         codebook_loss = z_e.new_zeros(()) if self.ema else reduce((z_e.detach() - e) ** 2, "mean")
         commitment_loss = self.commitment_cost * reduce((z_e - e.detach()) ** 2, "mean")
         perplexity, usage = code_usage(indices, self.num_embeddings)
-        if self.training:
-            counts = torch.bincount(indices, minlength=self.num_embeddings)
+        if self.training:   # in a multi-process run: every process's batch counts, so their codebooks agree
+            counts = sum_over_processes(torch.bincount(indices, minlength=self.num_embeddings))
             if self.ema: _ema_update(self, rows, indices, counts.to(rows.dtype))
             if self.restart_after is not None: self.restart_dead_codes(rows, counts)
         z_q = z_e + (e - z_e).detach()
@@ -200,9 +201,8 @@ class VectorQuantizer(nn.Module):
 def _ema_update(self:VectorQuantizer, rows:Tensor, indices:Tensor, counts:Tensor) -> None:
     "Move the EMA counts and sums towards this batch's assignments and set the codes to their ratio."
     self.ema_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
-    self.ema_sum.mul_(self.decay).add_(
-        torch.zeros_like(self.ema_sum).index_add_(0, indices, rows), alpha=1 - self.decay
-    )
+    batch_sums = sum_over_processes(torch.zeros_like(self.ema_sum).index_add_(0, indices, rows))
+    self.ema_sum.mul_(self.decay).add_(batch_sums, alpha=1 - self.decay)
     n = self.ema_count.sum()
     smoothed = (self.ema_count + self.eps) / (n + self.num_embeddings * self.eps) * n
     self.codebook.data.copy_(self.ema_sum / smoothed.unsqueeze(1))
@@ -367,8 +367,17 @@ class VQVAE(VectorQuantizedVAE):
                  init:Literal["uniform", "data", "kmeans"]="uniform", # codebook initialisation
                  restart_after:int|None=None, # dead-code restart after this many idle batches
                  **kwargs):
-        if isinstance(in_channels, nn.Module):   # the pluggable design's VQVAE(encoder, decoder, optimizer, quantiser)
-            VectorQuantizedVAE.__init__(self, in_channels, hidden_dim, num_embeddings, embedding_dim, **kwargs)
+        if isinstance(in_channels, nn.Module):   # the design's VQVAE(encoder, decoder, [optimizer,] quantiser)
+            own = dict(commitment_cost=commitment_cost, n_downsample=n_downsample, n_res_blocks=n_res_blocks, ema=ema,
+                       init=init, restart_after=restart_after)
+            defaults = inspect.signature(VQVAE.__init__).parameters
+            if changed := [k for k, v in own.items() if v != defaults[k].default]:
+                raise TypeError(f"VQVAE(encoder, decoder, ...) uses the quantiser you pass: set {changed} on it")
+            # the third and fourth positions, by type: [optimizer,] quantiser (the sizes' defaults: not given)
+            rest = [v for k, v in (("num_embeddings", num_embeddings), ("embedding_dim", embedding_dim))
+                    if not (type(v) is int and v == defaults[k].default)]
+            if "quantizer" in kwargs: rest.append(kwargs.pop("quantizer"))
+            VectorQuantizedVAE.__init__(self, in_channels, hidden_dim, *rest[::-1], **kwargs)
             return
         quantizer = VectorQuantizer(
             num_embeddings, embedding_dim, commitment_cost, ema=ema, init=init, restart_after=restart_after
