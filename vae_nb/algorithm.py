@@ -72,6 +72,7 @@ class VAEAlgorithm(VAEBase):
                 "`optimizer` must be an Optimizer, a callable `params -> Optimizer` or None, got"
                 f" {type(optimizer).__name__}"
             )
+        if grad_clip is not None: check_number(grad_clip, "grad_clip", positive=True)   # 0, < 0, NaN: no descent
         store_attr("encoder,decoder,recon,lr,grad_clip,output")
         self._latent_shape, self.input_shape = d_latent, input_shape
         self._optimizer_arg, self._optimizer = optimizer, None
@@ -258,7 +259,9 @@ class VanillaVAE(VAEAlgorithm):
         return reparameterize(mu, logvar)
     def sample_latent(self, params:tuple[Tensor, Tensor]) -> Tensor: return reparameterize(*params)
     def regularisation_loss(self, params:tuple[Tensor, Tensor]) -> Tensor: return kl_divergence_gaussian(*params)
-    def sample_prior(self, n:int, device=None) -> Tensor: return torch.randn(n, *self.latent_shapes[0], device=device)
+    def sample_prior(self, n:int, device=None) -> Tensor:   # in the parameters' precision: a float64 model samples
+        dtype = next(self.parameters(), torch.empty(0)).dtype
+        return torch.randn(n, *self.latent_shapes[0], device=device, dtype=dtype)
     def extra_terms(self, params:tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         return {"kl": kl_divergence_gaussian(*params)}
     def posterior_mean(self, params:DiagonalGaussian) -> Tensor: return params[0]
@@ -367,8 +370,12 @@ def train(algo:nn.Module, # a `VAEAlgorithm`, or any model with `loss_terms`
     from vae_nb.train import fit
     # the engine takes the model's optimizers, matched by parameters
     if isinstance(algo, VAEAlgorithm) and "optimizer" not in kwargs:
+        if given := [k for k in ("lr", "weight_decay") if k in kwargs]:   # they configure optimizers `fit` would build
+            raise TypeError(f"`{'`, `'.join(given)}`: this model holds its optimizers; give them to the model, or pass "
+                            "`optimizer`")
         held = {frozenset(id(p) for g in o.param_groups for p in g["params"]): o for o in algo.optimizers}
         kwargs["optimizer"] = lambda params: held[frozenset(map(id, params))]
+        kwargs.setdefault("grad_clip", algo.grad_clip)   # `train_step`'s clipping, the same in the loop
     return fit(algo, dataloader, n_epochs, progress=False, verbose=True, **kwargs)
 
 # %% ../nbs/06_algorithm.ipynb #651b9fe6

@@ -163,19 +163,24 @@ def plot_kl_per_dim(kl:Tensor|Sequence[float], # KL per latent dimension (D,), o
                     threshold:float=0.01, # dimensions below this KL (nats) are drawn as collapsed
                     title:str="KL per latent dimension",
                     figsize:tuple|None=None,
+                    # the units to draw as active, e.g. a `CollapseReport`'s (None: KL >= `threshold`)
+                    active:Tensor|Sequence[bool]|None=None,
                    ) -> Figure:
-    "Bar chart of the KL of each latent dimension, collapsed ones (KL < `threshold`) in grey."
+    "Bar chart of the KL of each latent dimension, collapsed ones (KL < `threshold`, or not `active`) in grey."
     kl = torch.as_tensor(kl, dtype=torch.float32).detach().cpu()
     if kl.dim() == 2: kl = kl.mean(0)
     if kl.dim() != 1: raise ValueError(f"`kl` must have shape (D,) or (N, D), got {tuple(kl.shape)}")
-    active = kl >= threshold
+    by_kl = active is None
+    active = kl >= threshold if by_kl else torch.as_tensor(active, dtype=torch.bool).cpu().flatten()
+    if len(active) != len(kl):
+        raise ValueError(f"`active` must have one entry per dimension ({len(kl)}), got {len(active)}")
     fig, ax = plt.subplots(figsize=figsize or (max(4., 0.25 * len(kl) + 1.5), 3))
     ax.bar(np.arange(len(kl)), kl.numpy(), color=np.where(active.numpy(), "C0", "0.6"))
-    ax.axhline(threshold, color="k", ls="--", lw=0.8, label=f"threshold {threshold:g} nats")
+    if by_kl: ax.axhline(threshold, color="k", ls="--", lw=0.8, label=f"threshold {threshold:g} nats")
     ax.set_xlabel("latent dimension"); ax.set_ylabel("KL (nats)")
     ax.set_title(f"{title}: {int(active.sum())} of {len(kl)} active, total {kl.sum():.3g} nats")
     if len(kl) <= 32: ax.set_xticks(np.arange(len(kl)))
-    ax.legend(fontsize="small")
+    if by_kl: ax.legend(fontsize="small")
     fig.tight_layout()
     return fig
 

@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from .core import iw_estimates, gaussian_kl, check_finite, validation, code_usage
+from .core import iw_estimates, gaussian_kl, check_finite, check_int, validation, code_usage
 from .interface import evaluating, default_rows, check_model, is_conditional
 from .step import optimizer_step
 
@@ -36,7 +36,8 @@ def iterate_batches(data:Tensor|Iterable, # a tensor (N, ...), or an iterable of
     if not isinstance(data, Iterable):
         raise TypeError(f"`data` must be a Tensor or an iterable of batches, got {type(data).__name__}")
     for batch in data:
-        x, y = (batch[0], batch[1]) if isinstance(batch, (tuple, list)) else (batch, None)
+        x, y = ((batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (tuple, list)) and batch
+                else (batch, None))   # `[x]`: what a DataLoader of a one-tensor TensorDataset yields
         if not isinstance(x, Tensor):
             raise TypeError(f"batches must be a Tensor or a tuple (x, y), got {type(x).__name__}")
         yield x.to(device), (y.to(device) if isinstance(y, Tensor) else y)
@@ -130,7 +131,8 @@ def encode_dataset(model=None, # a `VAEBase` (its `posterior`)
                    batch_size:int=500, # examples per call when `data` is a tensor
                   ) -> tuple[Tensor, Tensor]:
     "Posterior means and log-variances over a data set, each (N, D) on the CPU (latent units flattened)."
-    enc, conditional = encode or check_model(model).posterior, encode is None and is_conditional(model)
+    enc = encode or (lambda *xy: check_model(model).level_posteriors(*xy)[0])   # the lowest level's (mu, logvar)
+    conditional = encode is None and is_conditional(model)
     mus, logvars = [], []
     with evaluating(model):
         for x, y in iterate_batches(data, batch_size, model_device(model)):
@@ -292,7 +294,8 @@ def discretize(z:Tensor, # codes (N, D)
                n_bins:int=20, # equal-width bins per unit, between its min and max
               ) -> Tensor:
     "Bin index (N, D) of each code unit."
-    z = z.flatten(1).double()
+    check_int(n_bins, "n_bins", 2)
+    z = check_finite(z, "z").flatten(1).double()
     lo, hi = z.min(0).values, z.max(0).values
     width = torch.where(hi > lo, (hi - lo) / n_bins, torch.ones_like(hi))
     return ((z - lo) / width).floor().clamp(0, n_bins - 1).long()

@@ -33,6 +33,9 @@ def pairwise_log_density(z:Tensor, # samples (M, D), z_i ~ q(z | x_i)
 # %% ../nbs/06e_tcvae.ipynb #201d6822
 def _batch_and_data(batch_size:int, dataset_size:int) -> tuple[int, int]:
     "M and N, checked: a batch of at least 2 examples, from a data set at least as large."
+    if batch_size == 1:   # most often the last, short batch of an epoch
+        raise ValueError("`batch_size` must be an int >= 2, got 1: the minibatch estimate of q(z) needs two examples "
+                         "or more (a last batch of one example? choose another batch size, or drop the last batch)")
     M, N = check_int(batch_size, "batch_size", 2), check_int(dataset_size, "dataset_size", 2)
     if M > N:
         raise ValueError(f"a batch of `batch_size` = {M} examples cannot come from a data set of `dataset_size` = {N}")

@@ -15,7 +15,7 @@ from torch import nn, Tensor
 from torch.utils.data import TensorDataset
 from fastcore.meta import delegates
 from fastprogress.fastprogress import master_bar, progress_bar
-from .core import validation
+from .core import validation, check_number
 from .interface import Objective, objectives_of, count_training_step, is_conditional, evaluating
 from .step import NonFiniteLossError, GradSkip, build_optimizer, step_objectives, _as_terms, _host_floats
 from .loaders import make_loader, set_epoch, InMemoryLoader
@@ -162,6 +162,7 @@ class Trainer:
         self.model, self.data, self.valid_data = model, data, valid_data
         self.batch_size, self.lr = batch_size, lr
         self.weight_decay, self.schedule, self.warmup = weight_decay, schedule, warmup
+        if grad_clip is not None: check_number(grad_clip, "grad_clip", positive=True)   # 0, < 0, NaN: no descent
         self.grad_clip, self.grad_skip, self.compile = grad_clip, grad_skip, compile
         self.seed, self.progress, self.verbose = seed, progress, verbose
         self.log_every, self.checkpoint_every = log_every, checkpoint_every
