@@ -21,6 +21,14 @@ from .core import check_int, check_number, check_tensor
 __all__ = ['VAEAlgorithm', 'VanillaVAE', 'vae_loss', 'side_by_side', 'mlp_coders', 'MLPVAE', 'BetaVAE', 'MLPBetaVAE']
 
 # %% ../nbs/06_algorithm.ipynb #2cb42f5f
+def _shape_arg(shape:int|tuple|None, name:str) -> tuple|None:
+    "`shape` as a tuple of positive ints (an int `d` is `(d,)`), or None; else a ValueError naming `name`."
+    if isinstance(shape, int) and not isinstance(shape, bool): shape = (shape,)
+    if shape is not None and not (isinstance(shape, tuple) and shape
+                                  and all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in shape)):
+        raise ValueError(f"`{name}` must be a positive int or a tuple of them, got {shape!r}")
+    return shape
+
 def _sigmoid_output(decoder:nn.Module) -> bool:
     "Whether the last submodule of `decoder` is an `nn.Sigmoid`."
     *_, last = decoder.modules()
@@ -47,7 +55,7 @@ class VAEAlgorithm(VAEBase):
                  d_latent:int|tuple|None=None, # latent size (or shape); checked against the encoder's output when given
                  # reconstruction loss: "bce" (decoder outputs logits or sigmoid probabilities) or "mse"
                  recon:Literal["bce", "mse"]="bce",
-                 lr:float=1e-3, # learning rate of the default Adam
+                 lr:float=1e-3, # learning rate of the default Adam of `train_step` (`fit` takes its own `lr`)
                  grad_clip:float|None=None, # clip the global gradient norm in `train_step`
                  # what the decoder outputs for "bce"; `None` detects a final nn.Sigmoid
                  output:Literal["logits", "sigmoid"]|None=None,
@@ -59,11 +67,7 @@ class VAEAlgorithm(VAEBase):
             if not isinstance(m, nn.Module): raise TypeError(f"`{name}` must be an nn.Module, got {type(m).__name__}")
         if recon not in RECONSTRUCTION_LOSSES:
             raise ValueError(f"`recon` must be one of {sorted(RECONSTRUCTION_LOSSES)}, got {recon!r}")
-        if isinstance(d_latent, int): d_latent = (d_latent,)
-        if d_latent is not None and not (
-            isinstance(d_latent, tuple) and all(isinstance(d, int) and d > 0 for d in d_latent)
-        ):
-            raise ValueError(f"`d_latent` must be a positive int or a tuple of them, got {d_latent!r}")
+        d_latent, input_shape = _shape_arg(d_latent, "d_latent"), _shape_arg(input_shape, "input_shape")
         output = output or ("sigmoid" if _sigmoid_output(decoder) else "logits")
         if output not in ("logits", "sigmoid"):
             raise ValueError(f"`output` must be 'logits' or 'sigmoid', got {output!r}")
@@ -132,6 +136,8 @@ class VAEAlgorithm(VAEBase):
             check_first_batch(x_recon.detach(), x, self.recon, self.output == "logits" and self._hint_probabilities,
                               "pass output='sigmoid' if the decoder outputs probabilities, or return logits")
             self._first_batch_seen = True
+        if self.training and self._latent_shape is None:   # neither `d_latent` nor `input_shape`: the first batch's
+            self._latent_shape = tuple(z.shape[1:])
         return params, z, x_recon
     def _terms(self, x:Tensor, x_recon:Tensor, params) -> dict[str, Tensor]:
         "`loss = recon + reg (+ output loss)` and the variant's extra terms, from `x_recon` and the latent parameters."
@@ -158,7 +164,7 @@ class VAEAlgorithm(VAEBase):
         return shape[0] if len(shape) == 1 else shape
     @property
     def latent_shapes(self) -> list[tuple[int, ...]]:
-        "`[d_latent]`, or the shape of the latent of one blank example of `input_shape` (or of an MLP encoder's input)."
+        "`[d_latent]`, or the latent shape of a blank `input_shape` example (or MLP input), or else the first batch's."
         if self._latent_shape is None:
             shape = self.input_shape or _input_shape(self.encoder)
             if shape is None or self.conditional:   # a conditional encoder cannot encode a blank example alone
@@ -211,9 +217,11 @@ class VAEAlgorithm(VAEBase):
         if missing:
             raise ValueError(f"`{name}` does not update {len(missing)} parameter(s) of the objective "
                              f"{objective.name!r}: {missing}; pass a callable `params -> Optimizer` instead")
-        if held - wanted:
+        if extra := held - wanted:
+            n_frozen = len(extra & {id(p) for p in objective.parameters() if not p.requires_grad})
             raise ValueError(f"`{name}` must hold only the parameters of the objective {objective.name!r}: "
-                             f"{len(held - wanted)} other(s) have an optimizer of their own")
+                             f"{len(extra)} other(s), {n_frozen} frozen (requires_grad=False) and "
+                             f"{len(extra) - n_frozen} of another objective")
         return opt
     @property
     def optimizers(self) -> list[torch.optim.Optimizer]:

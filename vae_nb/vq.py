@@ -246,7 +246,7 @@ class VectorQuantizedVAE(VAEAlgorithm):
                  quantizer:VectorQuantizer, # the codebook
                  # an optimizer, a callable `params -> Optimizer`, or `None` for Adam(lr)
                  optimizer:torch.optim.Optimizer|Callable|None=None,
-                 # latent shape (embedding_dim, *spatial); by default found from `input_shape`
+                 # latent shape (embedding_dim, *spatial); by default from `input_shape`, or the first batch
                  d_latent:tuple|None=None,
                  recon:Literal["mse", "bce"]="mse", # reconstruction loss
                  **kwargs):
