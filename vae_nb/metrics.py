@@ -235,7 +235,8 @@ def render_sprites(shape:Tensor, # shape index per image (0 square, 1 ellipse, 2
     if not 0 <= lo < hi <= 1:
         raise ValueError(f"`position_range` must be (lo, hi) with 0 <= lo < hi <= 1, got {position_range!r}")
     if shape.is_floating_point() or len(shape) and not 0 <= int(shape.min()) <= int(shape.max()) <= 2:
-        raise ValueError(f"`shape` must hold integer indices 0 (square), 1 (ellipse) or 2 (heart), got {shape.tolist()[:8]}")
+        raise ValueError("`shape` must hold integer indices 0 (square), 1 (ellipse) or 2 (heart), got "
+                         f"{shape.tolist()[:8]}")
     c = (torch.arange(size, dtype=torch.float32) + 0.5) / size                  # pixel centres in [0, 1]
     px, py = c.view(1, 1, size), c.view(1, size, 1)
     cx, cy = (lo + (hi - lo) * t.float().view(-1, 1, 1) for t in (x, y))      # (0.2, 0.8): inside the frame
