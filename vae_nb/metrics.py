@@ -36,8 +36,8 @@ def iterate_batches(data:Tensor|Iterable, # a tensor (N, ...), or an iterable of
     if not isinstance(data, Iterable):
         raise TypeError(f"`data` must be a Tensor or an iterable of batches, got {type(data).__name__}")
     for batch in data:
-        x, y = ((batch[0], batch[1] if len(batch) > 1 else None) if isinstance(batch, (tuple, list)) and batch
-                else (batch, None))   # `[x]`: what a DataLoader of a one-tensor TensorDataset yields
+        x, *rest = batch if isinstance(batch, (tuple, list)) and batch else (batch,)   # also `[x]`, without labels
+        y = rest[0] if rest else None
         if not isinstance(x, Tensor):
             raise TypeError(f"batches must be a Tensor or a tuple (x, y), got {type(x).__name__}")
         yield x.to(device), (y.to(device) if isinstance(y, Tensor) else y)
