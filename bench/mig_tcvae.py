@@ -7,18 +7,28 @@ seeded per run; MIG (`vae_nb.metrics.mutual_info_gap`) of 5,000 held-out images 
 of the posterior means (as disentanglement_lib), and of one sample z ~ q(z | x) per image (the stochastic code, whose
 information Chen et al. define the MIG with: a unit carries at most its KL in nats about any factor, while the binned
 means of a collapsed unit can show far more). One row per (model, seed), then the mean and standard deviation per
-model, and whether every seed ranks both beta models above the VAE.
+model, and whether every seed ranks both beta models above the VAE. `--chen-mig` adds a third: Chen et al.'s own
+estimator, I(z_j; v_k) = H(z_j) - H(z_j | v_k) from the entropies of the posteriors' mixtures (no binning).
 
 usage: python bench/mig_tcvae.py [--steps 3000] [--batch-size 64] [--lr 1e-3] [--seeds 0 1 2] [--beta 4] [--tc-beta 6]
-                                 [--alpha 1] [--gamma 1] [--estimator stratified] [--tc-warmup 0] [--models VAE beta-VAE beta-TCVAE] [--units] [--scales 6] [--positions 32]
+                                 [--alpha 1] [--gamma 1] [--estimator stratified] [--kl sampled] [--chen-mig] [--tc-warmup 0] [--models VAE beta-VAE beta-TCVAE] [--units] [--scales 6] [--positions 32]
                                  [--position-range 0.35 0.65]
 """
 import argparse, statistics, time
 import torch
 from torch import nn
 from vae_nb.algorithm import BetaVAE
+from vae_nb.core import kl_divergence_gaussian
 from vae_nb.tcvae import BetaTCVAE
-from vae_nb.metrics import dsprites_like, encode_dataset, mutual_info_gap, posterior_collapse
+from vae_nb.metrics import (dsprites_like, encode_dataset, mutual_info_gap, posterior_collapse,
+                            posterior_mutual_info_gap)
+
+class AnalyticKLTCVAE(BetaTCVAE):
+    "The analytic KL plus the excess weights on the estimated terms (as disentanglement_lib): same expectation."
+    def regularisation_loss(self, params):
+        t = self.kl_terms(params)
+        return (kl_divergence_gaussian(*params) + (self.alpha - 1) * t["mi"] + (self.current_beta() - 1) * t["tc"]
+                + (self.gamma - 1) * t["dim_kl"])
 
 def coders(size:int, latent:int, hidden:int):
     "MLP encoder (two hidden ReLU layers) to (mu, logvar) and its mirror decoder to logits."
@@ -42,6 +52,10 @@ def main():
     p.add_argument("--gamma", type=float, default=1., help="beta-TCVAE's weight of the dimension-wise KL")
     p.add_argument("--estimator", default="stratified", choices=["stratified", "weighted"],
                    help="beta-TCVAE's minibatch estimator of q(z): stratified (MSS) or minibatch-weighted (MWS)")
+    p.add_argument("--kl", default="sampled", choices=["sampled", "analytic"],
+                   help="beta-TCVAE's KL: the three estimated terms (sampled), or the analytic KL plus the excess "
+                        "weights on them (analytic, disentanglement_lib's form)")
+    p.add_argument("--chen-mig", action="store_true", help="also Chen et al.'s MIG estimator, from the posteriors")
     p.add_argument("--tc-warmup", type=int, default=0,
                    help="steps over which beta-TCVAE's TC weight rises linearly from 0 (the reference's --beta-anneal)")
     p.add_argument("--units", action="store_true",
@@ -64,14 +78,14 @@ def main():
     tc_beta = (lambda step: a.tc_beta * min(1., step / a.tc_warmup)) if a.tc_warmup else a.tc_beta
     make = {"VAE": lambda: BetaVAE(*coders(a.size, a.latent, a.hidden), d_latent=a.latent, beta=1., lr=a.lr),
             "beta-VAE": lambda: BetaVAE(*coders(a.size, a.latent, a.hidden), d_latent=a.latent, beta=a.beta, lr=a.lr),
-            "beta-TCVAE": lambda: BetaTCVAE(*coders(a.size, a.latent, a.hidden), d_latent=a.latent, dataset_size=a.n,
+            "beta-TCVAE": lambda: (AnalyticKLTCVAE if a.kl == "analytic" else BetaTCVAE)(*coders(a.size, a.latent, a.hidden), d_latent=a.latent, dataset_size=a.n,
                                             beta=tc_beta, alpha=a.alpha, gamma=a.gamma, lr=a.lr,
                                             estimator=a.estimator)}
     make = {name: make[name] for name in a.models}
     print(vars(a), flush=True)
     print("| model | seed | MIG (means) | gaps | MIG (samples) | gaps | active units | KL (nats) | time (s) |\n"
           "|---|---|---|---|---|---|---|---|---|")
-    migs, sampled = {}, {}
+    migs, sampled, chen = {}, {}, {}
     for seed in a.seeds:
         for name, build in make.items():
             torch.manual_seed(seed)
@@ -82,14 +96,16 @@ def main():
             r, s, c = mutual_info_gap(mu, f_eval), mutual_info_gap(z, f_eval), posterior_collapse(mu, logvar)
             migs.setdefault(name, []).append(r["mig"])
             sampled.setdefault(name, []).append(s["mig"])
+            if a.chen_mig: chen.setdefault(name, []).append(posterior_mutual_info_gap(mu, logvar, f_eval)["mig"])
             gaps = lambda r: ", ".join(f"{v:.3f}" for v in r["gaps"].tolist())
             print(f"| {name} | {seed} | {r['mig']:.3f} | {gaps(r)} | {s['mig']:.3f} | {gaps(s)} | "
-                  f"{c.n_active} | {c.kl.sum():.1f} | {time.perf_counter() - t:.0f} |", flush=True)
+                  f"{c.n_active} | {c.kl.sum():.1f} | {time.perf_counter() - t:.0f} |"
+                  + (f" Chen et al.'s MIG {chen[name][-1]:.3f} |" if a.chen_mig else ""), flush=True)
             if a.units:
                 for j in range(a.latent):
                     print(f"|   unit {j}: KL {c.kl[j]:.3f}, sd of means {mu[:, j].std():.3f}, MI "
                           f"{', '.join(f'{v:.3f}' for v in r['mi'][j].tolist())} |", flush=True)
-    for code, table in (("means", migs), ("samples", sampled)):
+    for code, table in (("means", migs), ("samples", sampled), ("posteriors (Chen et al.)", chen)):
         for name, v in table.items():
             spread = statistics.stdev(v) if len(v) > 1 else 0.
             print(f"{name}: MIG of the {code} {statistics.mean(v):.3f} ± {spread:.3f} over {len(v)} seed(s)")

@@ -10,7 +10,8 @@ from typing import Callable, Iterable, Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn, Tensor
-from .core import iw_estimates, gaussian_kl, check_finite, check_int, validation, code_usage
+from .core import (iw_estimates, gaussian_kl, gaussian_log_likelihood, check_finite, check_int, check_same_shape,
+                         validation, code_usage)
 from .interface import evaluating, default_rows, check_model, is_conditional
 from .step import optimizer_step
 
@@ -19,8 +20,9 @@ from .step import optimizer_step
 __all__ = ['DSPRITES_FACTORS', 'DSPRITES_SHAPES', 'iterate_batches', 'model_device', 'likelihood_bounds', 'default_batch_size',
            'bits_per_dim', 'evaluate_likelihood', 'encode_dataset', 'kl_per_dimension', 'active_units',
            'CollapseReport', 'posterior_collapse', 'codebook_metrics', 'render_sprites', 'dsprites_like', 'discretize',
-           'discrete_entropy', 'mutual_information', 'mutual_info_gap', 'gaussian_statistics', 'frechet_distance',
-           'FeatureClassifier', 'train_feature_classifier', 'frechet_classifier_distance']
+           'discrete_entropy', 'mutual_information', 'mutual_info_gap', 'mixture_entropy', 'posterior_mutual_info_gap',
+           'gaussian_statistics', 'frechet_distance', 'FeatureClassifier', 'train_feature_classifier',
+           'frechet_classifier_distance']
 
 # %% ../nbs/08_metrics.ipynb #fa456b6f
 def iterate_batches(data:Tensor|Iterable, # a tensor (N, ...), or an iterable of batches `x` or `(x, y)`
@@ -333,21 +335,59 @@ def mutual_information(a:Tensor, # discrete values (N, Da)
     return out
 
 # %% ../nbs/08_metrics.ipynb #0b465018
-def mutual_info_gap(z:Tensor, # codes, e.g. posterior means (N, D), D >= 2
-                    factors:Tensor, # generative factors (N, K), discrete
-                    n_bins:int=20, # bins per code unit
-                   ) -> dict:
-    "MIG (Chen et al. 2018): mean over factors of the normalised gap between the two most informative units."
-    if z.dim() != 2 or z.shape[1] < 2: raise ValueError(f"`z` must have shape (N, D) with D >= 2, got {tuple(z.shape)}")
-    if factors.dim() != 2 or len(factors) != len(z):
-        raise ValueError(f"`factors` must have shape (N, K) with N = {len(z)}, got {tuple(factors.shape)}")
-    mi = mutual_information(discretize(z, n_bins), factors)                   # (D, K)
+def _gap(mi:Tensor, # mutual information (D, K) of each unit with each factor, nats
+         factors:Tensor, # the factors (N, K)
+        ) -> dict:
+    "The MIG from a unit-factor information matrix: the normalised gaps of the varying factors, and their mean."
     h = discrete_entropy(factors)
     varying = h > 0
     if not varying.any(): raise ValueError("`factors` must have at least one varying column")
     top2 = mi[:, varying].topk(2, dim=0).values
     gaps = (top2[0] - top2[1]) / h[varying]
     return {"mig": gaps.mean().item(), "gaps": gaps, "mi": mi, "entropy": h}
+
+def _check_codes(z:Tensor, factors:Tensor, name:str="z") -> None:
+    "`z` (N, D) with D >= 2 and `factors` (N, K), or an error naming the argument."
+    if z.dim() != 2 or z.shape[1] < 2:
+        raise ValueError(f"`{name}` must have shape (N, D) with D >= 2, got {tuple(z.shape)}")
+    if factors.dim() != 2 or len(factors) != len(z):
+        raise ValueError(f"`factors` must have shape (N, K) with N = {len(z)}, got {tuple(factors.shape)}")
+
+def mutual_info_gap(z:Tensor, # codes, e.g. posterior means (N, D), D >= 2
+                    factors:Tensor, # generative factors (N, K), discrete
+                    n_bins:int=20, # bins per code unit
+                   ) -> dict:
+    "MIG (Chen et al. 2018): mean over factors of the normalised gap between the two most informative units."
+    _check_codes(z, factors)
+    return _gap(mutual_information(discretize(z, n_bins), factors), factors)
+
+# %% ../nbs/08_metrics.ipynb #dd5f9189
+def mixture_entropy(z:Tensor, # one sample per image (N, D), z_n ~ q(z | x_n)
+                    mu:Tensor, # the posteriors' means (N, D)
+                    logvar:Tensor, # their log-variances (N, D)
+                   ) -> Tensor:
+    "Entropy in nats of each unit of the mixture (1/N) Σ_n q(z | x_n), estimated at the samples: (D,)."
+    N, D = z.shape
+    chunk, h = max(1, 2**22 // (N * D)), torch.zeros(D, dtype=torch.float64)
+    for s in range(0, N, chunk):
+        zi = z[s:s + chunk, None].expand(-1, N, D)                          # a chunk of samples, against every x_n
+        log_q = gaussian_log_likelihood(mu.expand_as(zi), zi, logvar.expand_as(zi), "none")   # log q(z_id | x_n)
+        h -= (torch.logsumexp(log_q, 1) - math.log(N)).sum(0)
+    return h / N
+
+def posterior_mutual_info_gap(mu:Tensor, # posterior means (N, D), D >= 2
+                              logvar:Tensor, # posterior log-variances (N, D)
+                              factors:Tensor, # generative factors (N, K), discrete
+                              seed:int=0, # for the one sample z ~ q(z | x) per image
+                             ) -> dict:
+    "MIG with I(z_j; v_k) = H(z_j) - H(z_j | v_k) estimated from the posteriors (Chen et al. 2018), not binned means."
+    _check_codes(mu, factors, "mu"); check_same_shape(mu, logvar, "mu", "logvar")
+    mu, logvar = check_finite(mu, "mu").double(), check_finite(logvar, "logvar").double()
+    z = mu + torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed), dtype=mu.dtype) * (0.5 * logvar).exp()
+    h = mixture_entropy(z, mu, logvar)
+    conditional = lambda c: sum((c == v).double().mean() * mixture_entropy(z[c == v], mu[c == v], logvar[c == v])
+                                for v in c.unique())
+    return _gap(torch.stack([h - conditional(c) for c in _levels(factors).T], 1), factors)
 
 # %% ../nbs/08_metrics.ipynb #14812613
 def _sqrtm_psd(a:Tensor) -> Tensor:
