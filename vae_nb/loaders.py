@@ -14,7 +14,7 @@ import torch
 from fastcore.basics import store_attr
 from torch import Tensor
 from .user_data import ByteImages
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset, default_collate
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler, TensorDataset, default_collate
 
 # %% auto #0
 __all__ = ['InMemoryLoader', 'make_loader', 'set_epoch']
@@ -138,6 +138,16 @@ class _Collate:
     def __init__(self, transform=None): self.transform = transform
     def __call__(self, examples): return _batch(default_collate(examples), self.transform)
 
+class _EpochSampler(Sampler):
+    "Indices of epoch e: the permutation seeded with `seed + e` (or the stored order); each pass moves on one epoch."
+    def __init__(self, n:int, shuffle:bool, seed:int): self.n, self.shuffle, self.seed, self.epoch = n, shuffle, seed, 0
+    def __len__(self): return self.n
+    def set_epoch(self, epoch:int): self.epoch = epoch
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed + self.epoch)
+        order, self.epoch = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n), self.epoch + 1
+        return iter(order.tolist())
+
 def make_loader(data:Tensor|Dataset|Sequence[Tensor], # tensors, a TensorDataset, or any map-style Dataset
                 batch_size:int=128, # examples per batch (per process when sharded)
                 shuffle:bool=True, # reshuffle every epoch
@@ -162,16 +172,14 @@ def make_loader(data:Tensor|Dataset|Sequence[Tensor], # tensors, a TensorDataset
     sampler = (
         DistributedSampler(data, world_size, rank, shuffle=shuffle, seed=seed, drop_last=True)
         if world_size > 1
-        else None
+        else _EpochSampler(len(data), shuffle, seed)
     )
-    generator = torch.Generator().manual_seed(seed) if shuffle and sampler is None else None
-    return DataLoader(data, batch_size, shuffle=shuffle and sampler is None, sampler=sampler, drop_last=drop_last,
-                      generator=generator, collate_fn=_Collate(transform), **kwargs)
+    return DataLoader(data, batch_size, sampler=sampler, drop_last=drop_last, collate_fn=_Collate(transform), **kwargs)
 
 # %% ../nbs/03b_loaders.ipynb #ffbfaf23
 def set_epoch(loader, # an `InMemoryLoader` or a `DataLoader`
               epoch:int, # the epoch about to start
              ) -> None:
-    "Tell `loader` which epoch starts next (drives the per-epoch shuffle of sharded loaders)."
+    "Tell `loader` which epoch starts next: its next pass gives that epoch's batches."
     if hasattr(loader, "set_epoch"): loader.set_epoch(epoch)
-    elif isinstance(getattr(loader, "sampler", None), DistributedSampler): loader.sampler.set_epoch(epoch)
+    elif hasattr(getattr(loader, "sampler", None), "set_epoch"): loader.sampler.set_epoch(epoch)
