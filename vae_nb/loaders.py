@@ -145,7 +145,8 @@ class _EpochSampler(Sampler):
     def set_epoch(self, epoch:int): self.epoch = epoch
     def __iter__(self):
         g = torch.Generator().manual_seed(self.seed + self.epoch)
-        order, self.epoch = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n), self.epoch + 1
+        order = torch.randperm(self.n, generator=g) if self.shuffle else torch.arange(self.n)
+        self.epoch += 1
         return iter(order.tolist())
 
 def make_loader(data:Tensor|Dataset|Sequence[Tensor], # tensors, a TensorDataset, or any map-style Dataset
