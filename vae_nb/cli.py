@@ -218,7 +218,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--epochs",
         type=_positive_int,
-        help=f"epochs to train (default: {DEFAULT_EPOCHS['digits']} on digits, 10 otherwise); with --resume, the total"
+        help=f"epochs to train (default: {DEFAULT_EPOCHS['digits']} on the digits data set, 10 otherwise, your own data"
+        " included); with --resume, the total"
         " (default: the run's own)",
     )
     t.add_argument(

@@ -48,7 +48,7 @@ class CLIError(Exception):
 MAX_SEED = 2**63 - 1 # seeds are offset by the epoch and the process rank, and torch takes 64 bits
 MAX_SAMPLES = 10_000 # `sample -n`: one PNG grid of at most 100 x 100 images
 MAX_K = 100_000 # `eval --k`: importance samples per example (published tables use 5000)
-DEFAULT_EPOCHS = {"digits": 300} # epochs per data set when --epochs is not given (else 10)
+DEFAULT_EPOCHS = {"digits": 300} # epochs per named data set without --epochs (else 10, and 10 on your own data)
 
 # %% ../nbs/08c_commands.ipynb #d199518d
 _HIERARCHY_FLAGS = (
@@ -100,6 +100,11 @@ def _run_spec(a:argparse.Namespace, info:DataInfo) -> RunSpec:
         raise CLIError(
             f"--model {a.model} needs image sides that are multiples of {kind.multiple}, but --data {a.data} has"
             f" {info.shape[1]}x{info.shape[2]} images"
+        )
+    if kind.images and min(info.shape[1:]) < kind.min_side:
+        raise CLIError(
+            f"--model {a.model} needs images of at least {kind.min_side}x{kind.min_side} pixels, but --data {a.data}"
+            f" has {info.shape[1]}x{info.shape[2]} images"
         )
     if a.binarize and info.recon != "bce":
         raise CLIError(
@@ -477,7 +482,7 @@ def _train(a:argparse.Namespace) -> Path:
                     _load(info, info.eval_split, a.root, not a.no_download))
     loader = make_loader(train.tensors, a.batch_size, seed=a.seed, device=device, rank=rank, world_size=world_size,
                          transform=DynamicBinarize() if spec.binarize else None)
-    epochs = a.epochs or DEFAULT_EPOCHS.get(spec.data, 10)
+    epochs = a.epochs or (DEFAULT_EPOCHS.get(spec.data, 10) if spec.source is None else 10)   # a file digits.npy: 10
     if not a.resume and a.kl_warmup is None and spec.kl_warmup:   # a model's default warm-up: at most half the run
         spec.kl_warmup = min(spec.kl_warmup, epochs * len(loader) // 2)
     torch.manual_seed(a.seed)
@@ -652,17 +657,24 @@ def _encode_input(a:argparse.Namespace, spec:RunSpec, path:Path) -> tuple[Tensor
             data = source.read(a.data, **_cache(a)) if source else read_data(a.data, standardize=False, **_cache(a))
         elif source is not None: data = source.read(None, **_cache(a))
         else: data = None
-    except (DataNotFoundError, ValueError) as e: raise CLIError(str(e)) from None
+    except (DataNotFoundError, ValueError) as e: raise CLIError(f"--data {e}" if a.data else str(e)) from None
     if data is None:
         info = _info(spec, a); ds = _load(info, info.eval_split, a.root)
         x, y = ds.tensors[0], ds.tensors[1] if len(ds.tensors) > 1 else None
     else: x, y = data.x, data.y
+    if source is None and data is not None and data.classes and MODELS[spec.model].conditional:
+        # a named data set's label k is class k: the file's labels keep their numbers (not renumbered 0..K-1)
+        bad = [c for c in data.classes if not re.fullmatch(r"-?\d+", c)]
+        if bad:
+            raise CLIError(f"--data {a.data}: a run on {spec.data} takes class numbers 0..{spec.n_classes - 1} as "
+                           f"labels, got class {bad[0]!r}")
+        y = torch.tensor([int(c) for c in data.classes])[y]
     if tuple(x.shape[1:]) != tuple(spec.shape):
         raise CLIError(
             f"--data {a.data or spec.data}: examples of shape {tuple(x.shape[1:])},"
             f" but the model of {path} takes {tuple(spec.shape)}"
         )
-    if MODELS[spec.model].conditional and (y is None or int(y.max()) >= spec.n_classes):
+    if MODELS[spec.model].conditional and (y is None or int(y.min()) < 0 or int(y.max()) >= spec.n_classes):
         raise CLIError(
             f"--data {a.data or spec.data}: a conditional model needs a label in 0..{spec.n_classes - 1}"
             " for every example"

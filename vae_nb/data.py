@@ -257,6 +257,20 @@ def load_binarized_mnist(
 # %% ../nbs/03_data.ipynb #4585d7a8
 CIFAR10_SPLITS = ("train", "test")
 
+def _unpack_cifar10(archive:Path, # a `cifar-10-python.tar.gz`
+                    folder:Path, # where its `cifar-10-batches-py` goes
+                   ) -> None:
+    "Unpack `archive` into `folder` by way of a temporary folder; a damaged archive is a `DataFileError` naming it."
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    try:
+        with tarfile.open(archive) as tar: tar.extractall(tmp, filter="data")
+        os.replace(tmp / folder.name, folder)   # all or nothing: an interrupted unpack leaves no half folder
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as e:
+        reason = "not a readable .tar.gz archive" if isinstance(e, tarfile.ReadError) else _first_line(e)
+        raise DataFileError(f"{archive} is damaged or incomplete ({reason}); delete it and run again to download "
+                            "CIFAR-10 (or put a complete copy there)") from None
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+
 def load_cifar10(root:str|os.PathLike|None=None, # folder holding `cifar-10-batches-py` (or `cifar-10-python.tar.gz`)
                  split:str="train", # "train" (50,000 images) or "test" (10,000)
                  download:bool=True, # fetch the archive when missing and the network allows
@@ -266,13 +280,17 @@ def load_cifar10(root:str|os.PathLike|None=None, # folder holding `cifar-10-batc
     root = _root(root)
     _split(split, CIFAR10_SPLITS, "CIFAR-10")
     folder, archive = root / CIFAR10.base_folder, root / CIFAR10.filename
-    if not folder.is_dir() and archive.is_file():
-        with tarfile.open(archive) as tar: tar.extractall(root, filter="data")
+    if not folder.is_dir() and archive.is_file(): _unpack_cifar10(archive, folder)
     if not folder.is_dir():
         args = ("CIFAR-10", root, CIFAR10.filename, CIFAR10.url.rsplit("/", 1)[0] + "/")
         if not download: raise _missing(*args)
         _download(lambda: CIFAR10(root, download=True), *args)
-    ds = CIFAR10(root, train=split == "train", download=False)
+    try: ds = CIFAR10(root, train=split == "train", download=False)
+    # torchvision: "Dataset not found or corrupted" (a file missing or failing its MD5); a damaged pickle, ...
+    except Exception as e:
+        reason = "a batch file is missing or fails its MD5 check" if isinstance(e, RuntimeError) else _first_line(e)
+        raise DataFileError(f"{folder} is incomplete or damaged ({reason}); delete it and run again to download "
+                            f"CIFAR-10 (or unpack a complete {CIFAR10.filename} in {root})") from None
     return TensorDataset(torch.from_numpy(ds.data).permute(0, 3, 1, 2).float() / 255, torch.tensor(ds.targets))
 
 # %% ../nbs/03_data.ipynb #ca1f1e02

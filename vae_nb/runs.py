@@ -94,6 +94,7 @@ class ModelKind:
     has_beta:bool=True # has a KL weight that `--beta` sets
     multiple:int=1 # image height and width must be multiples of this (convolutional models)
     images:bool=False # needs images (C, H, W), not feature vectors (convolutional models)
+    min_side:int=1 # image height and width must be at least this (a stride-2 layer needs 2 pixels)
     # (least, most) latent levels of an MLP hierarchy, which takes `latent_dims`, `layers`, `activation`
     levels:tuple[int, int]|None=None
     @property
@@ -136,6 +137,7 @@ def _mlp_vae(depth:int) -> Callable[[RunSpec], VAE]:
 
 def _conv_vae(s:RunSpec) -> ConvVAE:
     "`ConvVAE` with 4 stride-2 layers of hidden, 2x, 4x, 8x channels (3 layers on images under 16 pixels a side)."
+    if min(s.shape[1:]) < 2: raise ValueError(f"`shape` must have sides of at least 2 pixels, got {s.shape}")
     n_layers = min(4, int(math.log2(min(s.shape[1:]))))
     return ConvVAE(s.shape[0], s.latent_dim, s.shape[1:], [s.hidden << i for i in range(n_layers)], s.recon, lr=s.lr)
 
@@ -185,6 +187,7 @@ MODELS = {
         {"hidden": 32},
         has_beta=False,
         images=True,
+        min_side=2,
     ),
     "vq": ModelKind(
         "VQ-VAE: convolutional, 128 codes of size --latent-dim on a 4x smaller grid (vae_nb.vq.VQVAE)",
@@ -235,6 +238,8 @@ def _shape(v, spec:RunSpec, n_weights:int) -> str|None:
                 f"must be [D] or [C, H, W] of positive ints, at most {n_weights} values in all (the number of weights"
                 " in the file)"
             )
+        if len(v) == 3 and min(v[1:]) < MODELS[spec.model].min_side:
+            return f"must have sides of at least {MODELS[spec.model].min_side} pixels for a {spec.model} model"
         return None
     want = tuple(DATASETS[spec.data].shape)
     if not (isinstance(v, tuple) and all(map(_is_int, v)) and v == want):

@@ -255,8 +255,10 @@ def _is_number(s:str) -> bool:
     try: float(s); return True
     except ValueError: return False
 
-def _csv_rows(path:Path) -> tuple[list[str]|None, list[tuple[int, list[str]]]]:
-    "The header (None if the first row is all numbers) and (line number, cells) of each non-blank row of a CSV file."
+def _csv_rows(path:Path, # the CSV file
+              label_column:str|int|None=None, # the label column, whose cells may be words in a row of data
+             ) -> tuple[list[str]|None, list[tuple[int, list[str]]]]:
+    "The header (None if the first row's feature cells are all numbers) and (line number, cells) of each non-blank row."
     # each cell becomes a Python string: about 12 times the text
     if path.is_file(): _check_memory(path, 12 * path.stat().st_size, f"a table of {path.stat().st_size / 2**30:.1f} GB")
     try:
@@ -266,7 +268,10 @@ def _csv_rows(path:Path) -> tuple[list[str]|None, list[tuple[int, list[str]]]]:
     except (OSError, UnicodeDecodeError, csv.Error) as e:
         raise DataFileError(f"{path} cannot be read as CSV text ({_first_line(e)})") from None
     if not rows: raise DataFileError(f"{path} holds no rows")
-    if all(_is_number(c) for c in rows[0][1]): return None, rows
+    first = rows[0][1]
+    # a label named by position may hold words: only the feature cells tell a header from a row of data
+    skip = int(label_column) if str(label_column).isdigit() else None
+    if all(_is_number(c) for j, c in enumerate(first) if j != skip): return None, rows
     if len(rows) == 1: raise DataFileError(f"{path} holds a header row but no data")
     return [c.strip() for c in rows[0][1]], rows[1:]
 
@@ -300,7 +305,7 @@ def read_csv(path:str|os.PathLike, # a comma-separated table, one example per ro
             ) -> UserData:
     "Feature vectors `(N, D)` from a CSV file of numbers, standardised by default; labels from `label_column`."
     path = Path(path)
-    header, rows = _csv_rows(path)
+    header, rows = _csv_rows(path, label_column)
     names = header or [str(j) for j in range(len(rows[0][1]))]
     for line, r in rows:
         if len(r) != len(names): raise DataFileError(f"{path}, line {line} has {len(r)} cells, expected {len(names)}")
@@ -624,6 +629,25 @@ def read_data(path:str|os.PathLike, # a folder of images, a `.npy`/`.npz` array 
     raise DataFileError(f"{path} is not a folder of images or a {DATA_FILE_KINDS} file")
 
 # %% ../nbs/03a_user_data.ipynb #c5193320
+def _content_digest(path:Path, # the folder or file `data` was read from
+                    data:UserData, # what was read from it
+                   ) -> str:
+    "SHA-256 of what the split depends on: a file's bytes, or a folder's class names, labels and decoded pixels."
+    h = hashlib.sha256()
+    if not path.is_dir():
+        with open(path, "rb") as f:
+            while b := f.read(1 << 24): h.update(b)
+        return h.hexdigest()
+    # a folder: its images in order, as decoded (file times, which a copy changes, do not count)
+    h.update(json.dumps([list(data.classes or ()), list(data.shape)]).encode())
+    if data.y is not None: h.update(data.y.numpy().astype("<i8").tobytes())
+    x = data.x
+    pixels = x.pixels if isinstance(x, ByteImages) else x   # a folder's are all of them, in order
+    for i in range(0, len(pixels), 1024):
+        h.update(pixels[i:i + 1024].contiguous().numpy().tobytes())
+        if isinstance(x, ByteImages): x._copied(len(pixels[i:i + 1024]))
+    return h.hexdigest()
+
 @dataclass
 class DataSource:
     "How a user's data was read: path, reader options, held-out split and standardisation fitted on the training part."
@@ -637,15 +661,24 @@ class DataSource:
     scaling:Scaling|None=None # the standardisation, once fitted
     n:int|None=None # number of examples, once read
     classes:tuple|None=None # class names of the labelled data, once read: label i is classes[i]
+    digest:str|None=None # SHA-256 of the data's content, once read (None: not recorded, e.g. by an older version)
 
     def read(self, path:str|os.PathLike|None=None, # another folder or file to read the same way (default: `self.path`)
              cache:bool=True, # folders: decode once into a cache file (False: into memory)
              cache_dir:str|os.PathLike|None=None, # folders: the cache's folder (None: `default_cache_dir()`)
              progress:bool=False, # show a progress bar while a folder is decoded
             ) -> UserData:
-        "Every example of `path`, read with this source's options, recorded scaling and recorded classes."
-        data = read_data(path or self.path, self.image_size, self.channels, self.label_column, self.scaling or False,
-                         cache, cache_dir, progress)
+        "Every example of `path`, read with the options of this source that apply to it, recorded scaling and classes."
+        where = Path(path or self.path).expanduser()
+        folder, table = where.is_dir(), where.suffix.lower() == ".csv"   # another path may be of another kind
+        data = read_data(where, *((self.image_size, self.channels) if folder else (None, None)),
+                         self.label_column if table else None, False, cache, cache_dir, progress)
+        if self.scaling is not None and data.kind == "features":
+            if data.shape != (len(self.scaling.mean),):
+                raise DataFileError(f"{where} holds examples of {data.shape[0]} features, but the run's data "
+                                    f"{self.path} has {len(self.scaling.mean)}")
+            data.x, data.scaling = self.scaling.apply(data.x), self.scaling
+        if path is None: self._check_unchanged(data)
         if self.classes is None or data.classes is None or tuple(data.classes) == tuple(self.classes): return data
         unknown = sorted(set(data.classes) - set(self.classes))
         if unknown:
@@ -662,11 +695,7 @@ class DataSource:
              ) -> tuple[UserData, UserData]:
         "The training and held-out parts (views of a folder's cache); fits and records scaling and size on first use."
         data = self.read(None, cache, cache_dir, progress)
-        if self.n is not None and len(data) != self.n:
-            raise DataFileError(
-                f"{self.path} now holds {len(data)} examples, but {self.n} were recorded; the held-out split cannot be"
-                " rebuilt"
-            )
+        if self.n is None: self.digest = _content_digest(Path(self.path), data)
         train, valid = split_holdout(len(data), self.valid_fraction, self.seed)
         if self.scaling is None and self.standardize and data.kind == "features":
             self.scaling = Scaling.fit(data.x[train]); data.x = self.scaling.apply(data.x)
@@ -674,6 +703,20 @@ class DataSource:
         rows = lambda i: data.x.subset(i) if isinstance(data.x, ByteImages) else data.x[i]
         part = lambda i: UserData(rows(i), None if data.y is None else data.y[i], data.classes, self.scaling)
         return part(train), part(valid)
+
+    def _check_unchanged(self, data:UserData) -> None:
+        "A `DataFileError` naming the path if the source's data, as read, differs from what was recorded."
+        if self.n is not None and len(data) != self.n:
+            raise DataFileError(
+                f"{self.path} now holds {len(data)} examples, but {self.n} were recorded; the held-out split cannot be"
+                " rebuilt"
+            )
+        if self.digest is not None and _content_digest(Path(self.path), data) != self.digest:
+            raise DataFileError(
+                f"{self.path} changed since the run was trained (its content digest differs from the recorded one);"
+                " its held-out split cannot be rebuilt without mixing in training examples: restore the data, or"
+                " train a new run"
+            )
 
     @classmethod
     def from_dict(cls, d:dict # as `dataclasses.asdict` writes it
@@ -691,6 +734,7 @@ class DataSource:
             "scaling": dict,
             "n": int,
             "classes": list,
+            "digest": str,
         }
         for k, t in kinds.items():
             v = d.get(k)
