@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_estimator.ipynb #812e4683
 from __future__ import annotations
-import copy, warnings
+import copy, difflib, warnings
 from contextlib import contextmanager
 from numbers import Integral, Real
 import numpy as np
@@ -128,9 +128,21 @@ _TRAINER_SPELLING = {"accelerator": "device='cuda' (or 'cpu')", "devices": "devi
                      "max_steps": "max_epochs"}
 
 def _trainer_keyword(name:str) -> str:
-    "The one-line error for a trainer keyword `name` that `VAEEstimator` does not take."
+    "The one-line error for a trainer keyword `name` (a key of `_TRAINER_SPELLING`) that `VAEEstimator` does not take."
     return (f"VAEEstimator got the trainer keyword `{name}`; it trains with vae_nb's engine: pass "
-            f"{_TRAINER_SPELLING.get(name, 'one of max_epochs, batch_size, lr, device, verbose')}")
+            f"{_TRAINER_SPELLING[name]}")
+
+def _unknown_keyword(name:str, # the keyword received
+                     known:list[str], # the keywords `VAEEstimator` takes
+                    ) -> str:
+    "The one-line error for any other unknown keyword `name`, with the closest known keyword if one is close."
+    close = difflib.get_close_matches(name, known, n=1)
+    suggestion = f"; did you mean `{close[0]}`?" if close else ""
+    return f"VAEEstimator got an unexpected keyword argument `{name}`{suggestion}"
+
+# what `fit` sets: a fit that fails puts them back as they were
+_FITTED = ("module_", "optimizer_", "history_", "encoder_", "fc_mu_", "fc_logvar_", "decoder_", "_n_features_out",
+           "n_features_in_", "feature_names_in_")
 
 class _TrainerKeywords(type):
     "Refuse an unknown keyword with vae_nb's spelling, before `__init__` (whose signature scikit-learn reads) binds."
@@ -138,7 +150,9 @@ class _TrainerKeywords(type):
         import inspect
         known = inspect.signature(cls.__init__).parameters
         for name in kwargs:
-            if name not in known: raise TypeError(_trainer_keyword(name))
+            if name in known: continue
+            if name in _TRAINER_SPELLING: raise TypeError(_trainer_keyword(name))
+            raise TypeError(_unknown_keyword(name, [k for k in known if k != "self"]))
         return super().__call__(*args, **kwargs)
     @property
     def __signature__(cls):
@@ -195,7 +209,7 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         "Latent codes of `X`, (n_samples, latent_dim): q(z | x) samples, or means with `stochastic_transform=False`."
         check_is_fitted(self)
         X = _check_X(self, X, reset=False)
-        with _seeded(self.random_state, self.device):
+        with _seeded(self.random_state, self.module_.device):
             return (
                 torch.cat([self.transform_step(b, i) for i, b in enumerate(X.split(int(self.batch_size)))])
                 .cpu()
@@ -233,19 +247,25 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
     def fit(self, X, y=None):
         "Train the VAE on `X` (array, data frame or tensor, (n_samples, n_features)), ignoring `y`; returns self."
         from vae_nb.train import Trainer   # the module (and its model, `VAEEstimatorModule`) imports no engine
-        X = _check_X(self, X, reset=True)
-        if self.encoder is not None:
-            warnings.warn("fit trains copies of `encoder` and `decoder` (scikit-learn leaves parameters untouched): "
-                          "the trained networks are `encoder_`, `decoder_`, `fc_mu_`, `fc_logvar_`", stacklevel=3)
-        with _seeded(self.random_state, self.device):
-            self.module_ = _build_module(self, X)
-            order = torch.randperm(len(X), device=X.device)
-            n_val = int(self.validation_split * len(X))
-            trainer = Trainer(self.module_, X[order[n_val:]], valid_data=X[order[:n_val]] if n_val else None,
-                              batch_size=int(self.batch_size), optimizer=lambda params: self.configure_optimizers(),
-                              device=self.device, precision="fp32", progress=bool(self.verbose))
-            self.history_ = [_hook_names(r) for r in trainer.fit(int(self.max_epochs))]
-        self.optimizer_ = trainer.optimizers[0]
+        fitted = {k: self.__dict__[k] for k in _FITTED if k in self.__dict__}   # what a failed fit must leave as is
+        try:
+            X = _check_X(self, X, reset=True)   # on `device` resolved once ("auto": CUDA, MPS or CPU); used throughout
+            if self.encoder is not None:
+                warnings.warn("fit trains copies of `encoder` and `decoder` (scikit-learn leaves parameters untouched)"
+                              ": the trained networks are `encoder_`, `decoder_`, `fc_mu_`, `fc_logvar_`", stacklevel=3)
+            with _seeded(self.random_state, X.device):
+                self.module_ = _build_module(self, X)
+                order = torch.randperm(len(X), device=X.device)
+                n_val = int(self.validation_split * len(X))
+                trainer = Trainer(self.module_, X[order[n_val:]], valid_data=X[order[:n_val]] if n_val else None,
+                                  batch_size=int(self.batch_size), optimizer=lambda params: self.configure_optimizers(),
+                                  device=X.device, precision="fp32", progress=bool(self.verbose))
+                history = [_hook_names(r) for r in trainer.fit(int(self.max_epochs))]
+        except BaseException:   # fitted attributes change only when a fit succeeds
+            for k in _FITTED: self.__dict__.pop(k, None)
+            self.__dict__.update(fitted)
+            raise
+        self.history_, self.optimizer_ = history, trainer.optimizers[0]
         self.module_.eval()
         self.encoder_, self.fc_mu_, self.fc_logvar_, self.decoder_ = (self.module_.encoder, self.module_.fc_mu,
                                                                       self.module_.fc_logvar, self.module_.decoder)
@@ -272,7 +292,8 @@ class VAEEstimator(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstima
         from vae_nb.train import evaluate
         check_is_fitted(self)
         X = _check_X(self, X, reset=False)
-        with _seeded(self.random_state, self.device): terms = evaluate(self.module_, X, batch_size=int(self.batch_size))
+        with _seeded(self.random_state, self.module_.device):
+            terms = evaluate(self.module_, X, batch_size=int(self.batch_size))
         return -(terms["recon"] + terms["kl"])
 
 # %% ../nbs/07_estimator.ipynb #b016f95a
@@ -306,7 +327,7 @@ def _seeded(random_state, device):
 
 # %% ../nbs/07_estimator.ipynb #d1a12734
 def _build_module(self:VAEEstimator, X:Tensor) -> VAEEstimatorModule:
-    "Copy (or build) encoder and decoder, measure the encoder output size on `X[:1]`, add `fc_mu`/`fc_logvar` heads."
+    "Copy (or build) encoder and decoder, probe both on one row in eval mode, add `fc_mu`/`fc_logvar` heads."
     n_features = X.shape[1]
     if self.encoder is None or self.decoder is None:
         hidden = list(self.hidden_dims)
@@ -318,8 +339,8 @@ def _build_module(self:VAEEstimator, X:Tensor) -> VAEEstimatorModule:
     decoder = (
         _mlp([self.latent_dim, *hidden[::-1], n_features]) if self.decoder is None else copy.deepcopy(self.decoder)
     )
-    encoder, decoder = encoder.to(self.device), decoder.to(self.device)
-    with torch.no_grad(): h = encoder(X[:1])
+    encoder, decoder = encoder.to(X.device), decoder.to(X.device)   # X is on the resolved `device`
+    with evaluating(encoder): h = encoder(X[:1])   # eval mode: BatchNorm's statistics untouched, one row allowed
     if not isinstance(h, Tensor) or h.dim() != 2:
         raise ValueError(
             f"`encoder` must map (N, n_features) to a tensor (N, encoder_out_dim), got {type(h).__name__} of shape"
@@ -327,8 +348,25 @@ def _build_module(self:VAEEstimator, X:Tensor) -> VAEEstimatorModule:
         )
     if self.encoder_out_dim is not None and self.encoder_out_dim != h.shape[1]:
         raise ValueError(f"`encoder_out_dim` is {self.encoder_out_dim} but the encoder outputs {h.shape[1]} features")
+    _probe_decoder(decoder, self.latent_dim, n_features, X.device)
     module = VAEEstimatorModule(encoder, decoder, h.shape[1], self.latent_dim, self.beta, self.default_dist)
-    return module.to(self.device)
+    return module.to(X.device)
+
+def _probe_decoder(decoder:nn.Module, # the decoder to check, left in its mode
+                   latent_dim:int, # size of z
+                   n_features:int, # number of features of X
+                   device:torch.device, # where `decoder` is
+                  ):
+    "Check that `decoder` maps z (1, latent_dim) to (1, n_features) values or a Distribution over them."
+    expected = (f"`decoder` must map z (N, latent_dim={latent_dim}) to (N, n_features={n_features}) values or a "
+                "Distribution")
+    try:
+        with evaluating(decoder): out = decoder(torch.zeros(1, latent_dim, device=device))
+    except Exception as e: raise ValueError(f"{expected}; on z of shape (1, {latent_dim}) it raised {e!r}") from e
+    shape = out.batch_shape + out.event_shape if isinstance(out, Distribution) else getattr(out, "shape", ())
+    shape = tuple(shape)
+    if not isinstance(out, (Tensor, Distribution)) or shape != (1, n_features):
+        raise ValueError(f"{expected}, got {type(out).__name__} of shape {shape} for z of shape (1, {latent_dim})")
 
 # %% ../nbs/07_estimator.ipynb #265da72b
 _HOOK_NAMES = {"recon": "rec_loss", "kl": "kl_loss"}

@@ -38,21 +38,32 @@ def _cpu_vendor() -> str:
         return ""
 
 # %% ../nbs/00a_layers.ipynb #6f1b1f3f
-def _resolve(backend:str) -> str:
-    "The backend `backend` stands for here: 'onednn' or 'torch'."
+def _resolve(backend:str, # "auto", "onednn" or "torch"
+            ) -> str:
+    "The backend `backend` stands for here: 'onednn' or 'torch'; an explicit 'onednn' raises where torch lacks it."
     if backend not in LINEAR_BACKENDS:
         raise ValueError(f"`backend` must be one of {', '.join(map(repr, LINEAR_BACKENDS))}, got {backend!r}")
-    if backend == "torch" or not onednn_available(): return "torch"
-    if backend == "onednn": return "onednn"
-    return "onednn" if _prefers_onednn() else "torch"
+    if backend == "torch": return "torch"
+    if backend == "onednn":
+        if not onednn_available():
+            raise RuntimeError(
+                f"`backend` is 'onednn', but torch {torch.__version__} lacks torch.ops.mkldnn._linear_pointwise "
+                "(oneDNN): use 'torch' (or 'auto', which picks what this torch has)"
+            )
+        return "onednn"
+    return "onednn" if onednn_available() and _prefers_onednn() else "torch"
 
 # %% ../nbs/00a_layers.ipynb #27c38443
 def _from_env(value:str|None) -> str:
-    "The backend the environment's `VAE_NB_LINEAR` asks for ('auto' when unset; a warning and 'auto' if not a backend)."
+    "The backend `VAE_NB_LINEAR` asks for ('auto' if unset); a warning, not an error at import, for one it can't have."
     choice = (value or "auto").strip().lower()
     if choice not in LINEAR_BACKENDS:
         warnings.warn(f"VAE_NB_LINEAR must be one of {', '.join(LINEAR_BACKENDS)}, got {value!r}; using 'auto'")
         choice = "auto"
+    if choice == "onednn" and not onednn_available():
+        warnings.warn(f"VAE_NB_LINEAR is 'onednn', but torch {torch.__version__} lacks "
+                      "torch.ops.mkldnn._linear_pointwise (oneDNN); using 'torch'")
+        return "torch"
     return _resolve(choice)
 
 _BACKEND = _from_env(os.environ.get("VAE_NB_LINEAR"))

@@ -66,7 +66,7 @@ class VAE(VAEBase):
         self.config, self.depth = config, config.depth   # the modules and the number of levels are fixed here
         self.encoders, self.decoders = nn.ModuleList(config.encoders), nn.ModuleList(config.decoders)
         self.priors = nn.ModuleList(config.priors) if config.priors else None
-        self._latent_shapes = None   # found on first use by `latent_shapes`
+        self._latent_shapes = None   # (input_shape, shapes), found on first use by `latent_shapes`
         self._first_batch_seen = False   # the decoder's outputs are checked on the first training batch
 
     # `VAEBase`'s one KL-weight mechanism and the example shape, read from the config: a change to it takes effect
@@ -257,8 +257,9 @@ class VAE(VAEBase):
 
     @property
     def latent_shapes(self) -> list[tuple[int, ...]]:
-        "Per-example shape of each level, lowest first: found once by encoding one blank example of `input_shape`."
-        if self._latent_shapes is None:
+        "Per-example shape of each level, lowest first: from one blank example of the current `input_shape`."
+        key = None if self.input_shape is None else tuple(self.input_shape)
+        if self._latent_shapes is None or self._latent_shapes[0] != key:   # cached for the `input_shape` in force
             shape = self.input_shape or _input_shape(self.encoders[0])
             if shape is None:
                 raise RuntimeError(
@@ -267,8 +268,8 @@ class VAE(VAEBase):
                 )
             ref = next(iter(self.parameters()), self.step.new_zeros((), dtype=torch.get_default_dtype()))
             with evaluating(self): zs = self.encode(ref.new_zeros((1, *shape)), mean=True).zs
-            self._latent_shapes = [tuple(z.shape[1:]) for z in zs]
-        return self._latent_shapes
+            self._latent_shapes = (key, [tuple(z.shape[1:]) for z in zs])
+        return self._latent_shapes[1]
 
     def sample(self, n:int, # number of samples
                device:torch.device|str|None=None, # defaults to the model's device

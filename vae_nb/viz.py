@@ -220,7 +220,7 @@ def plot_reconstructions(x:Tensor, # inputs
     x = x[:n]
     if x_recon is None: x_recon = reconstruct(x, model, encode, decode)
     if len(x_recon) < len(x): raise ValueError(f"`x_recon` must hold at least {len(x)} images, got {len(x_recon)}")
-    inputs, outputs = to_images(x, image_shape), to_images(x_recon[:n], image_shape, transform)
+    inputs, outputs = to_images(x, image_shape), to_images(x_recon[:len(x)], image_shape, transform)
     if inputs.shape != outputs.shape:
         raise ValueError(
             f"`x` and `x_recon` must give images of one shape, got {tuple(inputs.shape)} and {tuple(outputs.shape)}"
@@ -418,11 +418,14 @@ def tensorboard_callback(log_dir:str|os.PathLike, # where the event files go
             if k not in ("epoch", "step", "split", "time") and isinstance(v, (int, float)):
                 writer.add_scalar(f"{k}/{record['split']}", v, record["step"])
         if record["split"] == "train" and shape is not None and trainer.valid_data is not None:
-            x, *rest = trainer.valid_data if isinstance(trainer.valid_data, (tuple, list)) else (trainer.valid_data,)
-            model = trainer.model; y = rest[0][:8] if model.conditional else None
+            model = trainer.model
             with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []), evaluating(
                 model
             ):
+                data = trainer.valid_data   # tensors `x` or `(x, y)`, or a loader: then its first batch
+                if not isinstance(data, (Tensor, tuple, list)): data = next(iter(data))
+                x, *rest = data if isinstance(data, (tuple, list)) else (data,)
+                y = rest[0][:8] if model.conditional else None
                 torch.manual_seed(0)
                 recon = model.reconstruct(x[:8].to(model.device), **_given(y, model.device))
                 samples = sample_images(model, 16 if y is None else len(y), shape, y)
