@@ -216,3 +216,37 @@ def test_vq_codebooks_identical_across_ranks(vq_run, name):
         same = all(torch.equal(q0[k], q1[k]) for k in q0)
         assert same == agree, f"{name}, {mode}: ranks {'disagree' if agree else 'agree (the test could not fail)'}: " + \
             str({k: float((q0[k].float() - q1[k].float()).abs().max()) for k in q0})
+
+FAILING_RANK_SCRIPT = textwrap.dedent('''
+    import torch
+    from torch import nn
+    from vae_nb.core import check_finite, reparameterize, kl_divergence_gaussian, bce_loss
+    from vae_nb.train import Trainer
+
+    class Checked(nn.Module):
+        "A linear VAE that checks its input: the batch holding the NaN example raises on its rank alone."
+        def __init__(self):
+            super().__init__()
+            self.enc, self.dec = nn.Linear(16, 4), nn.Linear(2, 16)
+        def loss_terms(self, x, condition=None):
+            mu, logvar = self.enc(check_finite(x, "x")).chunk(2, dim=-1)
+            recon, kl = bce_loss(self.dec(reparameterize(mu, logvar)), x), kl_divergence_gaussian(mu, logvar)
+            return {"loss": recon + kl, "recon": recon, "kl": kl}
+
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    x = (torch.rand(64, 16) < 0.5).float()
+    x[37, 0] = float("nan")   # one bad example, in one process's shard
+    Trainer(Checked(), x, batch_size=8, device="cpu", progress=False, seed=0, grad_skip=None).fit(1)
+''')
+
+def test_one_failing_rank_stops_the_run(tmp_path):
+    "An error on one rank (a NaN in its shard) makes the whole run exit non-zero, instead of every rank hanging at a barrier."
+    (tmp_path / "train.py").write_text(FAILING_RANK_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    try:
+        r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(tmp_path / "train.py")],
+                           capture_output=True, text=True, env=env, timeout=120)
+    except subprocess.TimeoutExpired:
+        pytest.fail("one rank's error left the run hanging for 120 s")
+    assert r.returncode != 0 and "`x` must be finite" in r.stdout + r.stderr, r.stdout[-3000:] + r.stderr[-3000:]

@@ -117,7 +117,19 @@ def _optimizer_state(opt:torch.optim.Optimizer) -> tuple[dict[str, Tensor], dict
         for k, v in s.items():
             if isinstance(v, Tensor): tensors[f"{pid}/{k}"] = v
             else: plain.setdefault(str(pid), {})[k] = v
-    return tensors, {"class": type(opt).__name__, "param_groups": sd["param_groups"], "state": plain}
+    # the tensors' names too: a loader can then tell a stateless optimizer (SGD) from a state whose tensors are gone
+    return tensors, {"class": type(opt).__name__, "param_groups": sd["param_groups"], "state": plain,
+                     "tensors": sorted(tensors)}
+
+# states that have their parameter's shape and dtype, in torch's optimizers; any other is a scalar or factored
+_PARAM_SHAPED = {"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "exp_inf", "momentum_buffer", "square_avg", "acc_delta",
+                 "grad_avg", "sum", "ax", "prev", "step_size"}
+
+def _state_fits(name:str, v:Tensor, p:Tensor) -> bool:
+    "Whether state `name` fits parameter `p`: its shape and dtype if `_PARAM_SHAPED`, else a scalar or no more values."
+    if name in _PARAM_SHAPED or name == "step": return (v.shape, v.dtype) == (p.shape, p.dtype)
+    # Adafactor's row_var [m, 1], NAdam's mu_product []: scalars, or never more values than the parameter
+    return v.dim() == 0 or (v.numel() <= p.numel() and (v.dtype == p.dtype or not v.is_floating_point()))
 
 def _same_kind(v, t) -> bool:
     "Whether saved optimizer setting `v` is of the kind of the optimizer's own `t` (finite number, tuple as long, ...)."
@@ -144,6 +156,12 @@ def _optimizer_dict(opt:torch.optim.Optimizer, tensors:dict[str, Tensor], meta) 
     groups = [{k: tuple(v) if isinstance(t.get(k), tuple) else v for k, v in g.items()}
               for g, t in zip(groups, template)]
     params = [p for g in opt.param_groups for p in g["params"]]
+    listed = meta.get("tensors")   # absent from checkpoints written before it was recorded
+    if listed is not None:
+        if not (isinstance(listed, list) and all(isinstance(k, str) for k in listed)):
+            raise ValueError(f"its optimizer state's `tensors` must be a list of names, got {repr(listed)[:60]}")
+        gone = sorted(set(listed) - set(tensors)) or sorted(set(tensors) - set(listed))
+        if gone: raise ValueError(f"its optimizer state {gone[0]} is {'missing' if gone[0] in listed else 'unlisted'}")
     state, keys = {}, None
     for key, v in tensors.items():
         pid, _, name = key.partition("/")
@@ -152,7 +170,7 @@ def _optimizer_dict(opt:torch.optim.Optimizer, tensors:dict[str, Tensor], meta) 
         p = params[int(pid)]
         # a moment estimate matches its parameter exactly; a step count (torch's optimizers call it `step`) is a scalar
         count = name == "step" and v.dim() == 0 and v.is_floating_point()
-        if (v.shape, v.dtype) != (p.shape, p.dtype) and not count:
+        if not (count or _state_fits(name, v, p)):
             raise ValueError(f"its optimizer state {key} is {list(v.shape)} {str(v.dtype).removeprefix('torch.')}, "
                              f"its parameter {list(p.shape)} {str(p.dtype).removeprefix('torch.')}")
         if v.is_floating_point() and not (torch.isfinite(v).all() and (not name.endswith("_sq") or (v >= 0).all())):
@@ -164,7 +182,8 @@ def _optimizer_dict(opt:torch.optim.Optimizer, tensors:dict[str, Tensor], meta) 
         if not (pid.isdigit() and int(pid) < len(params) and isinstance(d, dict)):
             raise ValueError(f"its optimizer state {pid!r} names no parameter (there are {len(params)})")
         state.setdefault(int(pid), {}).update(d)
-    for pid, s in sorted(state.items()):   # every parameter with a state has the same entries
+    for pid, s in sorted(state.items()):   # unlisted (older files): every parameter with a state has the same entries
+        if listed is not None: break
         keys = keys or sorted(s)
         if sorted(s) != keys: raise ValueError(f"its optimizer state of parameter {pid} has {sorted(s)}, not {keys}")
     return {"state": state, "param_groups": groups}
@@ -197,6 +216,12 @@ def _jsonable(o):
 
 def _json_copy(meta:dict) -> str: return json.dumps(meta, indent=1)
 
+def _copy_path(path:Path, arg:str="path") -> Path:
+    "Where the JSON copy of checkpoint `path` goes (`.json` beside it); `ValueError` if that is `path` itself."
+    if path.suffix.lower() == ".json":
+        raise ValueError(f"`{arg}` must not end in .json (the checkpoint's JSON copy goes there), got {str(path)!r}")
+    return path.with_suffix(".json")
+
 def _digest(meta:dict, tensors:dict[str, Tensor]) -> str:
     "SHA-256 of the metadata (but its own `sha256`) and every tensor: a resumed run continues exactly or is refused."
     h = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "sha256"}, sort_keys=True).encode())
@@ -216,6 +241,7 @@ def save_checkpoint(
 ) -> Path:
     "Atomically write weights, optimizer states, RNG states and JSON metadata to one safetensors file; never pickles."
     path = Path(path)
+    copy = _copy_path(path)   # refused before anything is written
     out, opt_meta, seen = {}, [], set()
     def put(key, t):
         t = t.detach().cpu().contiguous()
@@ -236,7 +262,7 @@ def save_checkpoint(
     text = json.dumps({**doc, "sha256": _digest(doc, out)})
     atomic_write(path, st_save(out, metadata={"vae_nb": text}))   # the checkpoint: the one source of truth
     # a copy for people and tools, derived from it
-    atomic_write(path.with_suffix(".json"), _json_copy(json.loads(text)))
+    atomic_write(copy, _json_copy(json.loads(text)))
     return path
 
 # %% ../nbs/05a_checkpoint.ipynb #45954c33
@@ -367,10 +393,11 @@ def recover_checkpoint(path:str|os.PathLike, # the `.safetensors` checkpoint (it
                       ) -> bool:
     "Clean up a `save_checkpoint` crash: remove dead writers' temp files, re-derive the `.json`; whether it changed."
     path = Path(path)
+    _copy_path(path)   # a checkpoint named *.json would be overwritten by its copy
     if path.parent.is_dir(): remove_stale_tmp(path.parent)
     try:text = _json_copy(read_metadata(path))
     except (OSError, ValueError): return False   # no checkpoint, or a broken one: loading it says so
-    copy = path.with_suffix(".json")
+    copy = _copy_path(path)
     if copy.is_file() and copy.read_bytes() == text.encode(): return False
     atomic_write(copy, text)
     return True
@@ -381,6 +408,7 @@ def keep_checkpoint(path:str|os.PathLike, # a checkpoint written by `save_checkp
                    ) -> Path:
     "Atomically give the checkpoint `path` the name `to` too (a hard link, else a copy), with its `.json` copy."
     path, to = Path(path), Path(to)
+    _copy_path(to, "to")   # before the link: its JSON copy would overwrite it
     tmp = _fresh_tmp(to)
     try:
         try: os.link(path, tmp)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_train.ipynb #8d03acf4
 from __future__ import annotations
-import csv, io, json, math, os, signal, sys, threading, time, types
+import copy, csv, io, json, math, os, signal, sys, threading, time, types
 from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from pathlib import Path
@@ -52,6 +52,11 @@ def _loader(data, batch_size:int, shuffle:bool, device:torch.device, seed:int|No
         )
     return data
 
+def _length(loader) -> int|None:
+    "The batches per epoch of `loader`; None without a length (a generator, a `DataLoader` over an `IterableDataset`)."
+    try: return len(loader)
+    except TypeError: return None   # no `__len__`, or one that raises (a `DataLoader` asks its `IterableDataset`)
+
 # %% ../nbs/05_train.ipynb #c498cc24
 def evaluate(model:nn.Module, # follows the `loss_terms` protocol
              data, # a Tensor, `(x, y)` tensors, or an iterable of batches
@@ -91,17 +96,21 @@ SCHEDULES = ("constant", "linear", "cosine")
 
 def lr_factor(schedule:str|Callable, # "constant", "linear", "cosine" or `(step, total) -> factor`
               step:int, # steps done so far
-              total:int, # total steps of the run
-              warmup:int=0, # steps of linear warm-up from 0
+              total:int|None, # total steps of the run (None: unknown, enough for "constant")
+              warmup:int=0, # steps of linear warm-up from 0 (a named schedule's only)
              ) -> float:
     "The learning-rate multiplier at `step` of `total`."
-    if callable(schedule): return float(schedule(step, total))
+    if callable(schedule):
+        if warmup: raise ValueError(f"`warmup` must be 0 with a callable `schedule` (warm up in it), got {warmup!r}")
+        return float(schedule(step, total))
+    if schedule not in SCHEDULES:
+        raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
     if step < warmup: return (step + 1) / warmup
-    t = min(1., (step - warmup) / max(1, total - warmup))
     if schedule == "constant": return 1.
+    if total is None: raise ValueError(f"`total` must be the run's total steps for schedule {schedule!r}, got None")
+    t = min(1., (step - warmup) / max(1, total - warmup))
     if schedule == "linear": return 1. - t
-    if schedule == "cosine": return 0.5 * (1 + math.cos(math.pi * t))
-    raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
+    return 0.5 * (1 + math.cos(math.pi * t))   # cosine
 
 # %% ../nbs/05_train.ipynb #c1b842a4
 class Trainer:
@@ -148,6 +157,8 @@ class Trainer:
             )
         if not callable(schedule) and schedule not in SCHEDULES:
             raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
+        if callable(schedule) and warmup:
+            raise ValueError(f"`warmup` must be 0 with a callable `schedule` (warm up in it), got {warmup!r}")
         for name, v in (
             ("batch_size", batch_size),
             ("log_every", log_every),
@@ -182,6 +193,7 @@ class Trainer:
         self.saved_outliers = self.last_outliers = 0
         self.default_checkpoint = self.clean_checkpoint = None
         self.interrupted = False
+        self.rank, self.world_size, self.epoch_rng = 0, 1, None   # until `fit` sets up (and joins a process group)
 
     @property
     def checkpoint_path(self) -> Path|None:
@@ -191,6 +203,8 @@ class Trainer:
     def save(self, path:str|os.PathLike|None=None, # default `checkpoint_path`
             ) -> Path|None:
         "Checkpoint the training state (rank 0 only); return the path written."
+        if self.epoch_rng is None:
+            raise RuntimeError("`Trainer.save` needs a run to save: call `fit` first (it saves as it trains)")
         path = path or self.checkpoint_path
         if path is None or self.rank != 0: return None
         since, default = _outliers(self) - self.saved_outliers, _is_default(self, path)
@@ -257,12 +271,13 @@ class Trainer:
                 None if self.valid_data is None else _loader(self.valid_data, self.batch_size, False, self.device)
             )
             _check_sharded(self)
-        n_batches = len(self.loader) if hasattr(self.loader, "__len__") else None
+        n_batches = _length(self.loader)
         if n_batches == 0: raise ValueError(f"`data` makes no batch: its {type(self.loader).__name__} is empty")
         if resume: _check_position(self, n_batches)
         self.total_steps = epochs * n_batches if n_batches else max_steps
         if self.total_steps is None and self.schedule != "constant":
-            raise ValueError("a learning-rate `schedule` needs data with a length or `max_steps`")
+            raise ValueError(f"`schedule` {self.schedule!r} needs `max_steps` for data without a length "
+                             f"(a {type(self.loader).__name__})")
         created = self.out_dir is not None and self.rank == 0 and not self.out_dir.exists()
         if self.out_dir is not None and self.rank == 0:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -320,10 +335,9 @@ class Trainer:
                 if self.interrupted:
                     saved = f"; checkpoint {self.last_checkpoint[0]} (step {self.step})" if self.last_checkpoint else ""
                     raise KeyboardInterrupt(f"training interrupted after step {self.step}{saved}")
-        except NonFiniteLossError as e:
-            raise NonFiniteLossError(
-                f"training stopped: {e.args[0]}; {_kept(self, 'the last good checkpoint')}", e.step, e.term
-            ) from None
+        except NonFiniteLossError as e:   # re-raised as its own class (`DivergedError`, ...), saying what was kept
+            raise type(e)(f"training stopped: {e.args[0]}; {_kept(self, 'the last good checkpoint')}", e.step,
+                          e.term) from None
         finally:
             if hasattr(it, "close"): it.close()   # a generator loader's work in flight ends now, not when it is freed
             # stopped within an epoch (max_steps, Ctrl-C, an error): a later `fit` of this trainer continues the epoch
@@ -332,7 +346,9 @@ class Trainer:
             self.write_history()
             # a run that wrote nothing leaves no folder
             if created and not any(self.out_dir.iterdir()): self.out_dir.rmdir()
-            if self.world_size > 1: dist.barrier()
+        # on normal completion only: a process that failed leaves at once (its launcher then stops the others), rather
+        # than wait at a barrier the others, still inside a step's collectives, never reach
+        if self.world_size > 1: dist.barrier()
         return self.history
 
 # %% ../nbs/05_train.ipynb #01eb2efe
@@ -453,8 +469,9 @@ def _check_resume(meta:dict, path:Path, self:Trainer) -> None:
     opts = meta.get("optimizers")
     if not (isinstance(opts, list) and len(opts) == len(self.optimizers) and all(isinstance(o, dict) for o in opts)):
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: it holds no state for each optimizer")
-    _resume_skippers(meta.get("grad_skip_state"), path, self)
-    if meta["step"] and not opts[0].get("state") and not _has_moments(path):
+    _resume_skippers(meta.get("grad_skip_state"), path, self, load=False)   # checked now, loaded once all pass
+    # written before the state tensors were listed: the first optimizer must have some (`_optimizer_dict` checks a list)
+    if meta["step"] and "tensors" not in opts[0] and not opts[0].get("state") and not _has_moments(path):
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its optimizer state is missing, "
                               f"after {meta['step']} steps")
 
@@ -466,7 +483,8 @@ def _has_moments(path:Path) -> bool:
 def _check_position(self:Trainer, n_batches:int|None) -> None:
     "`CheckpointError` unless a resumed run's step, epoch and batch agree with the data's batches per epoch."
     if n_batches is None or self.last_checkpoint is None: return
-    if self.batch >= n_batches or self.step != self.epoch * n_batches + self.batch:
+    # batch == n_batches: written after the epoch's last step, before its record (`checkpoint_every`); the epoch closes
+    if self.batch > n_batches or self.step != self.epoch * n_batches + self.batch:
         raise CheckpointError(
             f"checkpoint {str(self.last_checkpoint[0])!r} cannot be resumed: step {self.step}, epoch {self.epoch} and "
             f"batch {self.batch} do not agree with {n_batches} batches per epoch (other data or batch size?)"
@@ -489,16 +507,19 @@ def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
     for k in ("step", "epoch", "batch", "data_seed", "seen", "sums", "history", "step_history"):
         setattr(self, k, meta[k])
     self.resume_rng = (epoch_rng, rng_state())
+    _resume_skippers(meta.get("grad_skip_state"), path, self)
     _rescale_lr(self, (meta.get("trainer") or {}).get("lr"))
     _resume_clean(self, path, meta.get("outliers_since_previous"))
 
-def _resume_skippers(states, path:Path, self:Trainer) -> None:
+def _resume_skippers(states, path:Path, self:Trainer,
+                     load:bool=True, # False: only check (each state is tried on a copy of its `GradSkip`)
+                    ) -> None:
     "Continue each `GradSkip` from the checkpoint's state; `CheckpointError` for a state `save` could not have written."
     if states is None and not any(isinstance(s, GradSkip) for s in self.skippers): return   # none kept
     bad = not isinstance(states, list) or len(states) != len(self.skippers)
     for s, state in ([] if bad else zip(self.skippers, states)):
         try:
-            if isinstance(s, GradSkip): s.load_state_dict(state)
+            if isinstance(s, GradSkip): (s if load else copy.deepcopy(s)).load_state_dict(state)
             elif state is not None: bad = True
         except ValueError: bad = True
     if bad:
