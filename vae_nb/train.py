@@ -37,8 +37,9 @@ def _split_batch(batch) -> tuple[Tensor, Tensor|None]:
 def _loader(data, batch_size:int, shuffle:bool, device:torch.device, seed:int|None=None, rank:int=0, world_size:int=1):
     "Tensors or `ByteImages` (or a tuple of them) become an `InMemoryLoader`; loaders and other iterables pass through."
     arrays = (Tensor, ByteImages)
+    # a tuple is columns `(x, y, ...)`; a list (of batches, say `list(x.split(16))`) is an iterable like any other
     if isinstance(data, (*arrays, TensorDataset)) or (
-        isinstance(data, (tuple, list)) and data and all(isinstance(t, arrays) for t in data)
+        isinstance(data, tuple) and data and all(isinstance(t, arrays) for t in data)
     ):
         # the order is fixed anyway; a seed of None would draw one from the global RNG (and shift a resumed run)
         if not shuffle: seed = 0
@@ -185,7 +186,8 @@ class Trainer:
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.optimizer_arg, self.objectives, self.optimizers = optimizer, None, None
         self.step, self.epoch, self.batch = 0, 0, 0   # steps done, epochs done, batches done in the current epoch
-        self.history, self.step_history, self.sums, self.seen, self.skippers = [], [], {}, 0, []
+        # the epoch's running sums of each term, the examples of the steps that had it, the examples of all steps
+        self.history, self.step_history, self.sums, self.counts, self.seen, self.skippers = [], [], {}, {}, 0, []
         self.data_seed = self.loader = self.last_checkpoint = self.resume_rng = None
         # outlier updates (skipped or clipped): before the last save to `checkpoint_path`, and between the last
         # checkpoint and that save; the file at `checkpoint_path`: (step, clean) when known; the clean copy:
@@ -217,6 +219,7 @@ class Trainer:
             "data_seed": self.data_seed,
             "seen": self.seen,
             "sums": self.sums,
+            "counts": self.counts,
             "history": self.history,
             "step_history": self.step_history,
             "grad_skip_state": [None if s is None else s.state_dict() for s in self.skippers],
@@ -313,7 +316,9 @@ class Trainer:
                             )
                             terms = _train_step(self, x, y)
                             self.step, self.batch, self.seen = self.step + 1, self.batch + 1, self.seen + len(x)
-                            for k, v in terms.items(): self.sums[k] = self.sums.get(k, 0.) + v * _weight(k, x)
+                            for k, v in terms.items():   # each term's sum, and the examples of the steps with it
+                                self.sums[k] = self.sums.get(k, 0.) + v * _weight(k, x)
+                                self.counts[k] = self.counts.get(k, 0) + len(x)
                             if mb is not None: mb.child.comment = _describe(terms)
                             if self.log_every and self.step % self.log_every == 0:
                                 self.step_history.append(
@@ -466,6 +471,11 @@ def _check_resume(meta:dict, path:Path, self:Trainer) -> None:
         if not ok(meta.get(k)):
             got = "missing" if k not in meta else f"got {json.dumps(meta[k], default=str)[:40]}"
             raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: `{k}` must be {what}, {got}")
+    counts = meta.get("counts")   # absent before it was recorded (each term then counted every example)
+    if counts is not None and not (isinstance(counts, dict) and counts.keys() == meta["sums"].keys()
+                                   and all(_count(n) and n > 0 for n in counts.values())):
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: `counts` must be an object of ints >= 1 "
+                              f"with the keys of `sums`, got {json.dumps(counts, default=str)[:40]}")
     opts = meta.get("optimizers")
     if not (isinstance(opts, list) and len(opts) == len(self.optimizers) and all(isinstance(o, dict) for o in opts)):
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: it holds no state for each optimizer")
@@ -474,6 +484,19 @@ def _check_resume(meta:dict, path:Path, self:Trainer) -> None:
     if meta["step"] and "tensors" not in opts[0] and not opts[0].get("state") and not _has_moments(path):
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its optimizer state is missing, "
                               f"after {meta['step']} steps")
+    _check_epoch_rng(path)
+
+def _check_epoch_rng(path:Path) -> None:
+    "`CheckpointError` unless the checkpoint's RNG states of the epoch's start fit (read from the file, not loaded)."
+    from safetensors import safe_open
+    with safe_open(path, "pt") as f:
+        epoch_rng = {k[len("extra/epoch_rng/"):]: f.get_tensor(k) for k in f.keys() if k.startswith("extra/epoch_rng/")}
+    for k, want in (("torch", torch.get_rng_state()), ("loader", torch.Generator().get_state())):
+        t = epoch_rng.get(k)
+        if (t is None and k == "torch") or (t is not None and (t.dtype, t.shape) != (want.dtype, want.shape)):
+            got = "missing" if t is None else f"{list(t.shape)} {t.dtype}"
+            raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its epoch_rng/{k} is {got}, "
+                                  f"not {list(want.shape)} uint8")
 
 def _has_moments(path:Path) -> bool:
     "Whether the checkpoint holds the first optimizer's state tensors (read from its header)."
@@ -490,6 +513,14 @@ def _check_position(self:Trainer, n_batches:int|None) -> None:
             f"batch {self.batch} do not agree with {n_batches} batches per epoch (other data or batch size?)"
         )
 
+def _rank_seed(seed:int|None, # the trainer's `seed`
+               rank:int, # the process's rank (> 0)
+               step:int, # the resumed checkpoint's step
+              ) -> int:
+    "A resumed process's noise seed: a digest of `(seed, rank, step)`, the same in every interpreter (`hash` is not)."
+    import hashlib
+    return int.from_bytes(hashlib.blake2b(repr((seed, rank, step)).encode(), digest_size=8).digest(), "little") % 2**62
+
 def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
     "Restore the training state from a checkpoint (`True`: the one in `out_dir`)."
     path = self.checkpoint_path if resume is True else Path(resume)
@@ -497,15 +528,10 @@ def _resume(self:Trainer, resume:bool|str|os.PathLike) -> None:
     _check_resume(read_metadata(path), path, self)   # the training state first, then every tensor, then loaded
     meta = load_checkpoint(path, self.model, _named_optimizers(self), restore_rng=self.rank == 0)
     epoch_rng = {k[len("epoch_rng/") :]: v for k, v in meta["tensors"].items() if k.startswith("epoch_rng/")}
-    for k, want in (("torch", torch.get_rng_state()), ("loader", torch.Generator().get_state())):
-        t = epoch_rng.get(k)
-        if (t is None and k == "torch") or (t is not None and (t.dtype, t.shape) != (want.dtype, want.shape)):
-            got = "missing" if t is None else f"{list(t.shape)} {t.dtype}"
-            raise CheckpointError(f"checkpoint {str(path)!r} cannot be resumed: its epoch_rng/{k} is {got}, "
-                                  f"not {list(want.shape)} uint8")
-    if self.rank != 0: seed_everything(hash((self.seed, self.rank, meta["step"])) % 2**62)
+    if self.rank != 0: seed_everything(_rank_seed(self.seed, self.rank, meta["step"]))
     for k in ("step", "epoch", "batch", "data_seed", "seen", "sums", "history", "step_history"):
         setattr(self, k, meta[k])
+    self.counts = meta.get("counts") or {k: self.seen for k in self.sums}
     self.resume_rng = (epoch_rng, rng_state())
     _resume_skippers(meta.get("grad_skip_state"), path, self)
     _rescale_lr(self, (meta.get("trainer") or {}).get("lr"))
@@ -586,20 +612,24 @@ def _weight(k:str, x:Tensor) -> int:
 def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
     "Average the epoch's terms over all processes, validate, record, checkpoint, then give callbacks each new record."
     keys = sorted(self.sums)
-    totals = torch.tensor([self.sums[k] for k in keys] + [self.seen], dtype=torch.float64)
+    # each term's sum, then its examples: those of the steps that had it (a later objective's, once it is active)
+    totals = torch.tensor([self.sums[k] for k in keys] + [self.counts[k] for k in keys], dtype=torch.float64)
     if self.world_size > 1:
         totals = totals.to(self.device); dist.all_reduce(totals); totals = totals.cpu()
+    sums, counts = totals.tolist()[:len(keys)], totals.tolist()[len(keys):]
     rec = {
         "epoch": epoch + 1,
         "step": self.step,
         "split": "train",
-        **{k: round(v / self.world_size) if _is_count(k) else v / totals[-1].item()
-           for k, v in zip(keys, totals.tolist())},
+        **{k: round(v / self.world_size) if _is_count(k) else v / n for k, v, n in zip(keys, sums, counts)},
         "lr": self.optimizers[0].param_groups[0]["lr"],
         "time": round(elapsed, 3),
     }
-    start = len(self.history)
-    self.history.append(rec)
+    last = self.history[-1] if self.history else {}
+    if (last.get("epoch"), last.get("step"), last.get("split")) == (epoch + 1, self.step, "train"):
+        rec = last   # recorded before a held-out error stopped the first try to end this epoch: kept, not repeated
+    else: self.history.append(rec)
+    start = len(self.history) - 1
     line = f"epoch {epoch + 1}  step {self.step}  train {_describe(rec)}"
     if self.valid_loader is not None and self.rank == 0:
         try: v = evaluate(self.model, self.valid_loader, device=self.device, autocast=self.autocast)
@@ -610,15 +640,18 @@ def _end_epoch(self:Trainer, epoch:int, elapsed:float, mb) -> None:
                                      getattr(e, "term", None)) from None
         self.history.append({"epoch": epoch + 1, "step": self.step, "split": "valid", **v})
         line += f"  |  valid {_describe(v)}"
-    self.epoch, self.batch, self.sums, self.seen = epoch + 1, 0, {}, 0
+    self.epoch, self.batch, self.sums, self.counts, self.seen = epoch + 1, 0, {}, {}, 0
     if mb is not None:mb.write(line)
     elif self.verbose and self.rank == 0: print(line, flush=True)
     if self.epoch % self.save_every == 0:
         self.save()
         self.write_history()
-    if self.rank == 0:
-        for r in self.history[start:]:
-            for fn in self.callbacks: fn(self, r)
+    if self.rank == 0 and self.callbacks:
+        state = rng_state()   # put back after: random numbers a callback draws are not the next step's
+        try:
+            for r in self.history[start:]:
+                for fn in self.callbacks: fn(self, r)
+        finally: set_rng_state(*state)
 
 # %% ../nbs/05_train.ipynb #1e5a002a
 @contextmanager
