@@ -227,3 +227,30 @@ def test_fast_layers_opt_in(run, tmp_path):
         assert json.loads(r.stdout)["n"] == 300
     else:
         assert r.returncode == 2 and "--fast-layers" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+def _help(flag:str) -> str:
+    "The help text of `vae_nb train`'s `flag`, as written (argparse's wrapping aside)."
+    from vae_nb.cli import build_parser
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    return next(a.help for a in train._actions if flag in a.option_strings)
+
+@pytest.mark.parametrize("flag, name", [("--latent-dim", "latent_dim"), ("--hidden", "hidden")])
+def test_help_states_each_models_default_as_the_code_has_it(flag, name):
+    "The per-model defaults in --help are the `RunSpec` each model is built from, not a copied number."
+    from vae_nb.runs import RunSpec
+    stated = _help(flag).rsplit("(default: ", 1)[1].rstrip(")").split("; ")
+    said = {m: stated[0] for m in MODELS}
+    for part in stated[1:]:
+        models, value = part.split(": ")
+        said.update({m: value for m in models.split(", ")})
+    assert said == {m: str(getattr(RunSpec(**(k.defaults or {})), name)) for m, k in MODELS.items()}, stated
+
+def test_save_every_help_says_what_the_code_does():
+    "Every epoch up to the epochs the help names, then as many checkpoints a run as it says (the last epoch included)."
+    import re
+    from vae_nb.commands import _save_every
+    text = " ".join(_help("--save-every").split())
+    every, least, most = map(int, re.search(r"up to (\d+) epochs.*: (\d+) to (\d+) checkpoints a run", text).groups())
+    assert all(_save_every(e) == 1 for e in range(1, every + 1)) and _save_every(every + 1) > 1, text
+    counts = [math.ceil(e / _save_every(e)) for e in range(every + 1, 20_000)]
+    assert (min(counts), max(counts)) == (least, most), text

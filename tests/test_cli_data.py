@@ -99,3 +99,56 @@ def test_encode_data_of_another_kind_gets_the_options_that_apply(tmp_path):
     np.save(tmp_path / "narrow.npy", np.zeros((4, 2), np.float32))
     line = refused("encode", tmp_path / "trun", "--data", tmp_path / "narrow.npy", "--out", tmp_path / "y.npy")
     assert f"--data {tmp_path / 'narrow.npy'} holds examples of 2 features, but the run's data" in line
+
+def test_eval_and_encode_refuse_location_flags_their_data_does_not_take(tmp_path):
+    "As train refuses them: --root for your own data, --cache-dir and --no-cache for anything but a folder of images."
+    named, table = tmp_path / "named", tmp_path / "t.csv"
+    table.write_text("".join(f"{i * 0.37 % 1:.3f},{i * 0.91 % 1:.3f}\n" for i in range(30)))
+    trained("--out", named); trained("--data", table, "--out", tmp_path / "own")
+    z = tmp_path / "z.npy"
+    cases = {("eval", named, "--k", 2, "--no-cache"): "--no-cache applies to your own --data (a folder or file), not to"
+             " the data set 'digits'",
+             ("eval", named, "--k", 2, "--cache-dir", tmp_path / "c"): "--cache-dir applies to your own --data",
+             ("encode", named, "--out", z, "--no-cache"): "--no-cache applies to your own --data",
+             ("eval", tmp_path / "own", "--k", 2, "--root", tmp_path): f"--root applies to named data sets, not to the"
+             f" run's data {table}",
+             ("eval", tmp_path / "own", "--k", 2, "--no-cache"): f"--cache-dir and --no-cache apply to a folder of images,"
+             f" not to the run's data {table}",
+             ("encode", tmp_path / "own", "--out", z, "--root", tmp_path): "--root applies to named data sets",
+             ("encode", named, "--data", table, "--out", z, "--root", tmp_path): f"--root applies to named data sets,"
+             f" not to --data {table}",
+             ("encode", named, "--data", table, "--out", z, "--cache-dir", tmp_path / "c"): "apply to a folder of images"}
+    for args, message in cases.items(): assert message in refused(*args), args
+    assert not z.exists() and not (tmp_path / "c").exists()
+    code, _, err = run_main("encode", named, "--out", z, "--root", tmp_path)   # a named data set takes --root
+    assert code == 0 and z.exists(), err
+
+def test_resume_accepts_restated_data_options_and_refuses_different_ones(tmp_path):
+    table, run = tmp_path / "t.csv", tmp_path / "run"
+    table.write_text("a,b,kind\n" + "".join(f"{i * 0.37 % 1:.3f},{i * 0.91 % 1:.3f},{i % 2}\n" for i in range(40)))
+    trained("--data", table, "--label-column", "kind", "--out", run)
+    resume = ("train", "--resume", "--out", run, "--device", "cpu")
+    code, _, err = run_main(*resume, "--epochs", 2, "--label-column", "kind", "--valid-fraction", 0.1)   # as recorded
+    assert code == 0, err
+    assert (f"holds a run with --label-column kind, got --label-column a; drop the flag"
+            in refused(*resume, "--epochs", 3, "--label-column", "a"))
+    assert "with --valid-fraction 0.1, got --valid-fraction 0.2" in refused(*resume, "--epochs", 3, "--valid-fraction", 0.2)
+    assert "holds a run without --image-size, got --image-size 8" in refused(*resume, "--epochs", 3, "--image-size", 8)
+    trained("--out", tmp_path / "named")
+    line = refused("train", "--resume", "--out", tmp_path / "named", "--epochs", 2, "--label-column", "kind")
+    assert "--label-column applies to your own --data (a folder or file), not to the data set 'digits'" in line
+
+def test_an_unreadable_folder_is_one_line(tmp_path, monkeypatch):
+    "A folder that cannot be listed (as a user without permission, which root cannot show) is named in one line."
+    import os
+    folder, scandir = tmp_path / "imgs", os.scandir
+    (folder / "a").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(folder / "a" / "0.png")
+    for denied in (folder, folder / "a"):
+        def refuse(p=".", denied=denied):
+            if Path(p) == denied: raise PermissionError(13, "Permission denied", str(p))
+            return scandir(p)
+        monkeypatch.setattr(os, "scandir", refuse)
+        line = refused("train", "--data", folder, "--no-cache", "--epochs", 1, "--out", tmp_path / "run")
+        assert f"{denied} cannot be read (Permission denied)" in line, line
+    assert not (tmp_path / "run").exists()

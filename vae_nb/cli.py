@@ -104,6 +104,13 @@ def _cache_flags(p:argparse.ArgumentParser) -> None:
 def _listing(items:dict, describe:Callable) -> str:
     return "\n".join(f"  {name:<16} {describe(v)}" for name, v in items.items())
 
+def _per_model(name:str) -> str:
+    "A `RunSpec` field's default, then the models whose own default differs, for `--help` (e.g. `16; hvae: 100`)."
+    base, own = getattr(RunSpec, name), {}
+    for k, m in MODELS.items():
+        if (v := (m.defaults or {}).get(name, base)) != base: own.setdefault(v, []).append(k)
+    return "; ".join([str(base), *(f"{', '.join(ks)}: {v}" for v, ks in own.items())])
+
 _TRAIN_EXAMPLES = (
     "examples:\n"
     "  vae_nb train                                               VAE on the embedded 8x8 digits, no download: outputs"
@@ -145,6 +152,7 @@ _SAMPLE_EXAMPLES = """examples:
   vae_nb sample runs/vae-digits -n 64            writes runs/vae-digits/samples-64-seed0.png
   vae_nb sample runs/vae-digits -n 16 --seed 3 --out sixteen.png
   vae_nb sample runs/cvae-digits -n 40           a conditional model: one row per class (10 rows of 4)
+  vae_nb sample runs/cvae-digits -n 5            rounded up to one per class: writes samples-10-seed0.png
   vae_nb sample runs/cvae-digits --label 7 -n 16  sixteen samples of class 7
   vae_nb sample runs/vae-table -n 100            a run on a table: samples-100-seed0.csv, in the table's units"""
 _ENCODE_EXAMPLES = """examples:
@@ -230,11 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--lr", type=_number(0, True),
                    help="Adam learning rate (default: 1e-3; with --resume, the run's, or a new one for the rest of"
                    " the run)")
-    t.add_argument("--latent-dim", type=_positive_int, help=f"latent size (default: {RunSpec.latent_dim})")
+    t.add_argument("--latent-dim", type=_positive_int,
+                   help=f"latent size, of the lowest level for hvae (default: {_per_model('latent_dim')})")
     t.add_argument(
         "--hidden",
         type=_positive_int,
-        help=f"hidden width, or channels of conv models (default: {RunSpec.hidden}; hvae: 200; conv, klae: 32; vq: 64)",
+        help=f"hidden width, or channels of conv models (default: {_per_model('hidden')})",
     )
     t.add_argument(
         "--latent-dims",
@@ -322,8 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument(
         "--save-every",
         type=_positive_int,
-        help=("write the checkpoint and history every N epochs; always at the end and on Ctrl-C "
-              "(default: every epoch up to 30 epochs, then about 30 checkpoints a run)"),
+        help=("write the checkpoint and history every N epochs; always at the end and on Ctrl-C (default: every"
+              " epoch in runs of up to 59 epochs, then every epochs // 30 epochs: 30 to 45 checkpoints a run)"),
     )
     t.add_argument(
         "--fast-layers",
@@ -375,7 +384,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Draw samples from a trained model's prior and save them as one PNG grid.",
     )
     s.add_argument("ckpt", type=Path, help="a checkpoint written by `vae_nb train`, or its run folder")
-    s.add_argument("-n", type=_int(1, MAX_SAMPLES), default=64, help="number of samples (default: 64)")
+    s.add_argument(
+        "-n",
+        type=_int(1, MAX_SAMPLES),
+        default=64,
+        help="number of samples (default: 64); a conditional model without --label draws whole rows, one per class:"
+        " -n rounded up to a multiple of the classes, the count written naming the default --out",
+    )
     s.add_argument(
         "--nrow",
         type=_positive_int,

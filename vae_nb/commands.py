@@ -20,7 +20,7 @@ from .interface import evaluating
 from .metrics import evaluate_likelihood, bits_per_dim
 from .train import Trainer, _kept, evaluate
 from .step import NonFiniteLossError
-from .checkpoint import CheckpointError, atomic_write, read_checkpoint, remove_stale_tmp
+from .checkpoint import CheckpointError, _fsync_dir, atomic_write, read_checkpoint, remove_stale_tmp
 from .distributed import get_device, init_distributed, seed_everything
 from .ladder import level_statistics
 from .runs import CHECKPOINT, MODELS, RunError, RunSpec, encode_batches, load_run, read_run, _read_run
@@ -49,6 +49,10 @@ MAX_SEED = 2**63 - 1 # seeds are offset by the epoch and the process rank, and t
 MAX_SAMPLES = 10_000 # `sample -n`: one PNG grid of at most 100 x 100 images
 MAX_K = 100_000 # `eval --k`: importance samples per example (published tables use 5000)
 DEFAULT_EPOCHS = {"digits": 300} # epochs per named data set without --epochs (else 10, and 10 on your own data)
+
+def _save_every(epochs:int) -> int:
+    "`train`'s checkpoint interval without --save-every: every epoch up to 59 epochs, then 30 to 45 checkpoints a run."
+    return max(1, epochs // 30)
 
 # %% ../nbs/08c_commands.ipynb #d199518d
 _HIERARCHY_FLAGS = (
@@ -307,6 +311,21 @@ def _source(a:argparse.Namespace) -> DataSource|None:
         raise CLIError(f"--cache-dir and --no-cache apply to a folder of images, not to --data {a.data}")
     return DataSource(str(path.resolve()), a.image_size, a.channels, a.label_column, a.valid_fraction or 0.1, a.seed)
 
+def _location_flags(a:argparse.Namespace, spec:RunSpec) -> None:
+    "Refuse `--root`, `--cache-dir`, `--no-cache` where the data `eval` or `encode` reads takes none, as `train` does."
+    data = getattr(a, "data", None)   # encode's --data, else the run's own data
+    if data is None and spec.source is None:   # a named data set
+        given = [f for f, v in (("--cache-dir", a.cache_dir), ("--no-cache", a.no_cache or None)) if v is not None]
+        if given:
+            raise CLIError(f"{given[0]} applies to your own --data (a folder or file), not to the data set "
+                           f"{spec.data!r}")
+        return
+    what = f"--data {data}" if data is not None else f"the run's data {spec.source.get('path')}"
+    where = Path(data if data is not None else str(spec.source.get("path"))).expanduser()
+    if a.root is not None: raise CLIError(f"--root applies to named data sets, not to {what}")
+    if (a.cache_dir is not None or a.no_cache) and where.exists() and not where.is_dir():
+        raise CLIError(f"--cache-dir and --no-cache apply to a folder of images, not to {what}")
+
 def _cache(a:argparse.Namespace) -> dict:
     "The image cache `--cache-dir` and `--no-cache` ask for (where this machine keeps pixels: not part of a run)."
     if a.cache_dir is not None: _check_writable(a.cache_dir.expanduser(), "--cache-dir")
@@ -374,6 +393,24 @@ _RUN_FLAGS = (
 )
 # recorded by the engine, with their least valid value
 _TRAINER_FLAGS = (("--batch-size", "batch_size", 1), ("--seed", "seed", 0))
+# recorded in the run's `DataSource` (your own data only)
+_DATA_FLAGS = (("--image-size", "image_size"), ("--channels", "channels"), ("--label-column", "label_column"),
+               ("--valid-fraction", "valid_fraction"))
+
+def _resumed_source(a:argparse.Namespace, spec:RunSpec, path:Path) -> None:
+    "Refuse a data option that differs from the run's record (or that its data does not take); accept a restated one."
+    for flag, name in _DATA_FLAGS:
+        given = getattr(a, name)
+        if given is None: continue
+        if spec.source is None:
+            raise CLIError(f"--resume: {flag} applies to your own --data (a folder or file), not to the data set "
+                           f"{spec.data!r} of {path}")
+        recorded = spec.source.get(name)
+        if given != recorded:
+            raise CLIError(
+                f"--resume: {path} holds a run {'without ' + flag if recorded is None else f'with {flag} {recorded}'},"
+                f" got {flag} {given}; drop the flag to continue that run, or train a new one"
+            )
 
 def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
     "The run stored in `out`; its batch size, seed and epochs go to `a`. Flags that differ are refused (not `--lr`)."
@@ -397,6 +434,7 @@ def _resumed_spec(a:argparse.Namespace, out:Path) -> RunSpec:
                 " that run, or train a new one"
             )
         if least: setattr(a, name, recorded)
+    _resumed_source(a, spec, path)
     if a.binarize is not None and a.binarize != spec.binarize:
         raise CLIError(
             f"--resume: {path} holds a run trained {'with' if spec.binarize else 'without'} --binarize; drop"
@@ -455,10 +493,6 @@ def _train(a:argparse.Namespace) -> Path:
     "What `train_command` does while it holds the run folder's lock."
     if a.resume:
         out = _out_dir(a); spec = _resumed_spec(a, out)
-        given = [f for f, v in (("--image-size", a.image_size), ("--channels", a.channels),
-                                ("--label-column", a.label_column), ("--valid-fraction", a.valid_fraction))
-                 if v is not None]
-        if given: raise CLIError(f"--resume: the run's data options are recorded in it; drop {given[0]}")
         if a.lr is not None and a.lr != spec.lr:   # the one setting a resumed run may change
             if int(os.environ.get("RANK", 0)) == 0:
                 print(f"--resume: continuing with --lr {a.lr:g} (the run had {spec.lr:g})")
@@ -494,7 +528,7 @@ def _train(a:argparse.Namespace) -> Path:
     batches = make_loader(valid_data, a.batch_size, False, seed=0) if isinstance(valid_data[0], ByteImages) else None
     trainer = Trainer(model, loader, valid_data=batches or valid_data, batch_size=a.batch_size,
                       lr=spec.lr, grad_skip=None if spec.grad_skip == "off" else spec.grad_skip, device=device,
-                      seed=a.seed, out_dir=out, save_every=a.save_every or max(1, epochs // 30),   # ~30 checkpoints
+                      seed=a.seed, out_dir=out, save_every=a.save_every or _save_every(epochs),
                       config={"run": asdict(spec), "epochs": epochs},
                       callbacks=[loss_curve_callback(out / "loss_curve.png", epochs), *callbacks],
                       # a bar for people, one line per epoch for logs
@@ -529,6 +563,7 @@ def _train(a:argparse.Namespace) -> Path:
 def eval_command(a:argparse.Namespace) -> dict:
     "`vae_nb eval`: loss terms, ELBO and IW-NLL of a checkpoint on a split; print them and return them."
     spec, _ = read_run(a.ckpt)
+    _location_flags(a, spec)
     info = _info(spec, a)
     split = a.split or info.eval_split
     if split not in info.splits:
@@ -600,11 +635,11 @@ def sample_command(a:argparse.Namespace) -> Path:
     "`vae_nb sample`: `-n` samples as a PNG grid (a row per class, or `--label`) or a feature table; return its path."
     spec, path = read_run(a.ckpt)
     labels, nrow = _sample_labels(a, spec, path)
-    pictures = len(spec.shape) == 3
+    pictures, n = len(spec.shape) == 3, a.n if labels is None else len(labels)   # n: the count written
     out = (
         a.out
         or path.parent
-        / f"samples-{a.n}{'' if a.label is None else f'-label{a.label}'}-seed{a.seed}.{'png' if pictures else 'csv'}"
+        / f"samples-{n}{'' if a.label is None else f'-label{a.label}'}-seed{a.seed}.{'png' if pictures else 'csv'}"
     )
     if out.is_dir():
         raise CLIError(f"--out {out} is a folder; give a {'.png' if pictures else '.csv or .npy'} file name")
@@ -616,7 +651,6 @@ def sample_command(a:argparse.Namespace) -> Path:
     _check_writable(out.parent, "--out folder")
     model, spec, path = load_run(path, _device(a.device))
     seed_everything(a.seed)
-    n = a.n if labels is None else len(labels)
     images = sample_images(model, n, spec.shape, labels)
     if not torch.isfinite(images).all():
         raise CLIError(f"{path}: the model's samples hold NaN or infinite values; nothing was written")
@@ -708,6 +742,7 @@ def _stream_arrays(batches, out:Path, n:int, pick:Callable) -> tuple[dict, int]:
                 for k in parts: z.write(part(k), f"{k}.npy")
             with open(tmp, "rb+") as f: os.fsync(f.fileno())
         os.replace(tmp, out)
+        _fsync_dir(out.parent)   # the rename itself survives a power cut, as in `atomic_write`
     finally:
         for p in [tmp, *map(part, parts)]: p.unlink(missing_ok=True)
     return shapes, bad
@@ -715,6 +750,7 @@ def _stream_arrays(batches, out:Path, n:int, pick:Callable) -> tuple[dict, int]:
 def encode_command(a:argparse.Namespace) -> Path:
     "`vae_nb encode`: the posterior mu (and logvar) of every example, in input order, to `--out`; return its path."
     spec, path = read_run(a.ckpt)
+    _location_flags(a, spec)
     out, npz = a.out, a.out.suffix.lower() == ".npz"
     if out.suffix.lower() not in (".npy", ".npz"):
         raise CLIError(f"--out {out} must end in .npy (one array) or .npz (several)")

@@ -322,9 +322,19 @@ def read_csv(path:str|os.PathLike, # a comma-separated table, one example per ro
 # %% ../nbs/03a_user_data.ipynb #438f8dcc
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 
+def _unreadable(e:OSError) -> None:
+    "Raise the `DataFileError` of a folder that cannot be listed (no permission, ...), naming it."
+    raise DataFileError(f"{e.filename} cannot be read ({e.strerror or e})") from None
+
+def _listed(folder:Path) -> list[os.DirEntry]:
+    "The entries of `folder`, sorted by name; a `DataFileError` naming it if it cannot be listed."
+    try:
+        with os.scandir(folder) as it: return sorted(it, key=lambda e: e.name)
+    except OSError as e: _unreadable(e)
+
 def _image_files(folder:Path) -> tuple[list[Path], list[int]|None, tuple|None]:
     "`folder`'s image files in order, labels and class names: flat, or one sub-folder per class as in `ImageFolder`."
-    with os.scandir(folder) as it: entries = [e for e in sorted(it, key=lambda e: e.name) if _entry_inside(e, folder)]
+    entries = [e for e in _listed(folder) if _entry_inside(e, folder)]
     classes = [e.name for e in entries if e.is_dir() and not e.name.startswith(".")]
     loose = [Path(e.path) for e in entries if e.is_file() and Path(e.name).suffix.lower() in IMAGE_EXTENSIONS]
     if not classes:
@@ -356,10 +366,9 @@ def _walk_images(top:Path, root:Path) -> list[Path]:
     "The image files under `top`, in `ImageFolder`'s order; linked folders are not entered (no loops, nothing outside)."
     if not _inside(top, root): return []
     files = []
-    for d, _, _ in sorted(os.walk(top, followlinks=False)):
-        with os.scandir(d) as it: entries = sorted(it, key=lambda e: e.name)
-        files += [Path(e.path) for e in entries if e.name.lower().endswith(IMAGE_EXTENSIONS) and _entry_inside(e, root)
-                  and e.is_file()]
+    for d, _, _ in sorted(os.walk(top, onerror=_unreadable, followlinks=False)):
+        files += [Path(e.path) for e in _listed(Path(d))
+                  if e.name.lower().endswith(IMAGE_EXTENSIONS) and _entry_inside(e, root) and e.is_file()]
     return files
 
 def _decode(path:Path, channels:int|None) -> Tensor:
