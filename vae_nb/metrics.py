@@ -368,7 +368,7 @@ def mixture_entropy(z:Tensor, # one sample per image (N, D), z_n ~ q(z | x_n)
                    ) -> Tensor:
     "Entropy in nats of each unit of the mixture (1/N) Σ_n q(z | x_n), estimated at the samples: (D,)."
     N, D = z.shape
-    chunk, h = max(1, 2**22 // (N * D)), torch.zeros(D, dtype=torch.float64)
+    chunk, h = max(1, 2**19 // (N * D)), torch.zeros(D, dtype=torch.float64, device=z.device)   # 4 MB a tensor
     for s in range(0, N, chunk):
         zi = z[s:s + chunk, None].expand(-1, N, D)                          # a chunk of samples, against every x_n
         log_q = gaussian_log_likelihood(mu.expand_as(zi), zi, logvar.expand_as(zi), "none")   # log q(z_id | x_n)
@@ -383,7 +383,8 @@ def posterior_mutual_info_gap(mu:Tensor, # posterior means (N, D), D >= 2
     "MIG with I(z_j; v_k) = H(z_j) - H(z_j | v_k) estimated from the posteriors (Chen et al. 2018), not binned means."
     _check_codes(mu, factors, "mu"); check_same_shape(mu, logvar, "mu", "logvar")
     mu, logvar = check_finite(mu, "mu").double(), check_finite(logvar, "logvar").double()
-    z = mu + torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed), dtype=mu.dtype) * (0.5 * logvar).exp()
+    noise = torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed), dtype=mu.dtype)   # same on any device
+    z = mu + noise.to(mu.device) * (0.5 * logvar).exp()
     h = mixture_entropy(z, mu, logvar)
     conditional = lambda c: sum((c == v).double().mean() * mixture_entropy(z[c == v], mu[c == v], logvar[c == v])
                                 for v in c.unique())

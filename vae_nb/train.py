@@ -95,17 +95,21 @@ def save_history(history:list[dict], # flat records
 # %% ../nbs/05_train.ipynb #4dff885c
 SCHEDULES = ("constant", "linear", "cosine")
 
+def _check_schedule(schedule, warmup) -> None:
+    "`ValueError` naming the argument unless `schedule` is a known name, or a callable with `warmup` 0."
+    if callable(schedule):
+        if warmup: raise ValueError(f"`warmup` must be 0 with a callable `schedule` (warm up in it), got {warmup!r}")
+    elif schedule not in SCHEDULES:
+        raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
+
 def lr_factor(schedule:str|Callable, # "constant", "linear", "cosine" or `(step, total) -> factor`
               step:int, # steps done so far
               total:int|None, # total steps of the run (None: unknown, enough for "constant")
               warmup:int=0, # steps of linear warm-up from 0 (a named schedule's only)
              ) -> float:
     "The learning-rate multiplier at `step` of `total`."
-    if callable(schedule):
-        if warmup: raise ValueError(f"`warmup` must be 0 with a callable `schedule` (warm up in it), got {warmup!r}")
-        return float(schedule(step, total))
-    if schedule not in SCHEDULES:
-        raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
+    _check_schedule(schedule, warmup)
+    if callable(schedule): return float(schedule(step, total))
     if step < warmup: return (step + 1) / warmup
     if schedule == "constant": return 1.
     if total is None: raise ValueError(f"`total` must be the run's total steps for schedule {schedule!r}, got None")
@@ -156,10 +160,7 @@ class Trainer:
             raise ValueError(
                 f"`optimizer` must be 'adam', 'adamw' or a callable `params -> Optimizer`, got {optimizer!r}"
             )
-        if not callable(schedule) and schedule not in SCHEDULES:
-            raise ValueError(f"`schedule` must be one of {SCHEDULES} or a callable, got {schedule!r}")
-        if callable(schedule) and warmup:
-            raise ValueError(f"`warmup` must be 0 with a callable `schedule` (warm up in it), got {warmup!r}")
+        _check_schedule(schedule, warmup)
         for name, v in (
             ("batch_size", batch_size),
             ("log_every", log_every),
@@ -504,8 +505,17 @@ def _has_moments(path:Path) -> bool:
     with safe_open(path, "pt") as f: return any(k.startswith("optim/0/") for k in f.keys())
 
 def _check_position(self:Trainer, n_batches:int|None) -> None:
-    "`CheckpointError` unless a resumed run's step, epoch and batch agree with the data's batches per epoch."
-    if n_batches is None or self.last_checkpoint is None: return
+    "`CheckpointError` unless a resumed run's step, epoch and batch agree with the data's batches and its loader."
+    if self.last_checkpoint is None: return
+    # within an epoch, a checkpoint that kept its loader's generator needs a loader that has one to replay the order
+    if self.batch > 0 and "loader" in self.resume_rng[0] and not isinstance(getattr(self.loader, "generator", None),
+                                                                          torch.Generator):
+        raise CheckpointError(
+            f"checkpoint {str(self.last_checkpoint[0])!r} cannot be resumed within its epoch (batch {self.batch}): it "
+            f"holds the state of its loader's own generator, which this {type(self.loader).__name__} has not (a "
+            "DataLoader of vae_nb before 2026-12-07 had one), so the epoch's order would differ"
+        )
+    if n_batches is None: return
     # batch == n_batches: written after the epoch's last step, before its record (`checkpoint_every`); the epoch closes
     if self.batch > n_batches or self.step != self.epoch * n_batches + self.batch:
         raise CheckpointError(

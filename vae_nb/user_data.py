@@ -258,7 +258,7 @@ def _is_number(s:str) -> bool:
 def _csv_rows(path:Path, # the CSV file
               label_column:str|int|None=None, # the label column, whose cells may be words in a row of data
              ) -> tuple[list[str]|None, list[tuple[int, list[str]]]]:
-    "The header (None if the first row's feature cells are all numbers) and (line number, cells) of each non-blank row."
+    "The header (None if the first row reads as data) and (line number, cells) of each non-blank row."
     # each cell becomes a Python string: about 12 times the text
     if path.is_file(): _check_memory(path, 12 * path.stat().st_size, f"a table of {path.stat().st_size / 2**30:.1f} GB")
     try:
@@ -269,9 +269,13 @@ def _csv_rows(path:Path, # the CSV file
         raise DataFileError(f"{path} cannot be read as CSV text ({_first_line(e)})") from None
     if not rows: raise DataFileError(f"{path} holds no rows")
     first = rows[0][1]
-    # a label named by position may hold words: only the feature cells tell a header from a row of data
+    # a label named by position may hold words: the feature cells tell a header from a row of data, and a word in the
+    # label column is a class name only if another row has it too (`class,400,410` is a header of numeric names)
     skip = int(label_column) if str(label_column).isdigit() else None
-    if all(_is_number(c) for j, c in enumerate(first) if j != skip): return None, rows
+    label = first[skip].strip() if skip is not None and skip < len(first) else None
+    repeated = label is None or _is_number(label) or any(
+        len(r) > skip and r[skip].strip() == label for _, r in rows[1:])
+    if all(_is_number(c) for j, c in enumerate(first) if j != skip) and repeated: return None, rows
     if len(rows) == 1: raise DataFileError(f"{path} holds a header row but no data")
     return [c.strip() for c in rows[0][1]], rows[1:]
 

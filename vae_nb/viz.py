@@ -422,8 +422,8 @@ def tensorboard_callback(log_dir:str|os.PathLike, # where the event files go
             with torch.random.fork_rng(devices=[model.device] if model.device.type == "cuda" else []), evaluating(
                 model
             ):
-                data = trainer.valid_data   # tensors `x` or `(x, y)`, or a loader: then its first batch
-                if not isinstance(data, (Tensor, tuple, list)): data = next(iter(data))
+                data = trainer.valid_data   # tensors `x` or columns `(x, y)`, or batches (a loader, a list): the first
+                if not isinstance(data, (Tensor, tuple)): data = next(iter(data))
                 x, *rest = data if isinstance(data, (tuple, list)) else (data,)
                 y = rest[0][:8] if model.conditional else None
                 torch.manual_seed(0)
