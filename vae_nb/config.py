@@ -8,7 +8,7 @@ import math, numbers, warnings
 from dataclasses import dataclass, field
 from typing import Callable, Literal
 from torch import nn
-from .core import RECONSTRUCTION_LOSSES, check_int, check_number, describe
+from .core import RECONSTRUCTION_LOSSES, check_int, check_number, describe, user_stacklevel
 
 # %% auto #0
 __all__ = ['HIERARCHICAL_KL_DEFAULT', 'ConstantBeta', 'LinearWarmup', 'CyclicalAnnealing', 'VAEConfig', 'check_first_batch']
@@ -173,7 +173,8 @@ class VAEConfig:
                 f" {describe(self.beta_schedule)}"
             )
         if self.hierarchical_kl is None:
-            if self.depth > 1 and len(self.decoders) > 1: warnings.warn(HIERARCHICAL_KL_DEFAULT, stacklevel=5)
+            if self.depth > 1 and len(self.decoders) > 1:   # named at the user's line, however it got here
+                warnings.warn(HIERARCHICAL_KL_DEFAULT, stacklevel=user_stacklevel())
             self.hierarchical_kl = False
         if not isinstance(self.hierarchical_kl, bool):
             raise TypeError(f"`hierarchical_kl` must be a bool (True or False), got {describe(self.hierarchical_kl)}")

@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #af32ac1b
 from __future__ import annotations
-import math, numbers
+import math, numbers, sys
 from contextlib import contextmanager
 from typing import Callable, Literal
 import torch
@@ -14,8 +14,8 @@ from torch import Tensor
 
 # %% auto #0
 __all__ = ['Reduction', 'reparameterise', 'RECONSTRUCTION_LOSSES', 'MSE_LOGVAR', 'set_validation', 'validation', 'checks_enabled',
-           'check_same_shape', 'NonFiniteError', 'check_finite', 'describe', 'check_number', 'check_int',
-           'check_tensor', 'reduce', 'reparameterize', 'gaussian_kl', 'kl_divergence_gaussian',
+           'check_same_shape', 'NonFiniteError', 'check_finite', 'describe', 'user_stacklevel', 'check_number',
+           'check_int', 'check_tensor', 'reduce', 'reparameterize', 'gaussian_kl', 'kl_divergence_gaussian',
            'bernoulli_log_likelihood', 'gaussian_log_likelihood', 'laplace_log_likelihood', 'mse_loss', 'bce_loss',
            'reconstruction_loss', 'recon_log_likelihood', 'log_mean_exp', 'iw_log_likelihood', 'iw_estimates',
            'estimate_log_likelihood', 'code_usage', 'sum_over_processes', 'from_first_process']
@@ -78,6 +78,14 @@ def describe(value) -> str:
     "`value` as it appears in an error message: its type, and its repr when short."
     r = repr(value)
     return f"{type(value).__name__} {r}" if len(r) <= 60 else type(value).__name__
+
+# %% ../nbs/00_core.ipynb #7c9cb060
+def user_stacklevel() -> int:
+    "The `stacklevel` at which `warnings.warn`, called by the caller of this, names the first frame outside vae_nb."
+    frame, level = sys._getframe(1), 1
+    while frame is not None and frame.f_globals.get("__name__", "").split(".")[0] == "vae_nb":
+        frame, level = frame.f_back, level + 1
+    return level
 
 # %% ../nbs/00_core.ipynb #7c2c91f4
 def check_number(value, # the value to check
