@@ -181,6 +181,11 @@ def _optimizer_dict(opt:torch.optim.Optimizer, tensors:dict[str, Tensor], meta) 
     for pid, d in meta["state"].items():
         if not (pid.isdigit() and int(pid) < len(params) and isinstance(d, dict)):
             raise ValueError(f"its optimizer state {pid!r} names no parameter (there are {len(params)})")
+        # a plain value may neither replace a checked tensor nor stand for one a parameter-shaped state must be
+        if clash := sorted(set(d) & set(state.get(int(pid), {}))):
+            raise ValueError(f"its optimizer state {pid}/{clash[0]} is both a tensor and a plain value")
+        if wrong := sorted(k for k, v in d.items() if k in _PARAM_SHAPED and v is not None):
+            raise ValueError(f"its optimizer state {pid}/{wrong[0]} must be a tensor, got {repr(d[wrong[0]])[:40]}")
         state.setdefault(int(pid), {}).update(d)
     for pid, s in sorted(state.items()):   # unlisted (older files): every parameter with a state has the same entries
         if listed is not None: break
