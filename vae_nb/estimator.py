@@ -94,11 +94,13 @@ class VAEEstimatorModule(VAEBase):
         return self._terms(x, self.decoder(reparameterize(mu, logvar)), mu, logvar)
     def loss(self, recon:Tensor, x:Tensor, mu:Tensor, logvar:Tensor) -> Tensor:
         "Training loss from `model(x)`'s `(recon, mu, logvar)` (tensor decoder: output recovered from data-space mean)."
-        with torch.no_grad(), evaluating(self.decoder): probe = self.decoder(mu[:1])   # what the mean stands for
-        if isinstance(probe, Distribution):
-            raise TypeError(f"`loss(*model(x))` reads only the decoder's mean, and this decoder returns a Distribution "
-                            f"({type(probe).__name__}), whose other parameters (a learned scale) that mean cannot "
-                            "carry: use `loss_terms(x)['loss']`")
+        if getattr(self, "_mean_decoder", None) != id(self.decoder):   # what the mean stands for: once per decoder
+            with torch.no_grad(), evaluating(self.decoder): probe = self.decoder(mu[:1])
+            if isinstance(probe, Distribution):
+                raise TypeError(f"`loss(*model(x))` reads only the decoder's mean, and this decoder returns a "
+                                f"Distribution ({type(probe).__name__}), whose other parameters (a learned scale) that "
+                                "mean cannot carry: use `loss_terms(x)['loss']`")
+            self._mean_decoder = id(self.decoder)
         return self._terms(x, torch.logit(recon, eps=1e-6) if self.default_dist == "bernoulli" else recon, mu, logvar)[
             "loss"
         ]

@@ -375,6 +375,7 @@ def mixture_entropy(z:Tensor, # one sample per image (N, D), z_n ~ q(z | x_n)
         h -= (torch.logsumexp(log_q, 1) - math.log(N)).sum(0)
     return h / N
 
+# %% ../nbs/08_metrics.ipynb #bb6d5685
 def posterior_mutual_info_gap(mu:Tensor, # posterior means (N, D), D >= 2
                               logvar:Tensor, # posterior log-variances (N, D)
                               factors:Tensor, # generative factors (N, K), discrete
