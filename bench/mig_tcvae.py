@@ -14,6 +14,7 @@ usage: python bench/mig_tcvae.py [--steps 3000] [--batch-size 64] [--lr 1e-3] [-
                                  [--alpha 1] [--gamma 1] [--estimator stratified] [--kl sampled] [--chen-mig]
                                  [--tc-warmup 0] [--models VAE beta-VAE beta-TCVAE] [--units] [--latent 8]
                                  [--scales 6] [--positions 32] [--position-range 0.35 0.65]
+                                 [--y-range 0.3875 0.6125]
 """
 import argparse, statistics, time
 import torch
@@ -69,11 +70,13 @@ def main():
     p.add_argument("--scales", type=int, default=6)
     p.add_argument("--orientations", type=int, default=1)
     p.add_argument("--positions", type=int, default=32, help="levels of x and of y")
-    p.add_argument("--position-range", type=float, nargs=2, default=[0.35, 0.65])
+    p.add_argument("--position-range", type=float, nargs=2, default=[0.35, 0.65],
+                   help="where the sprite centres lie, as fractions of the frame (x, and y unless --y-range)")
+    p.add_argument("--y-range", type=float, nargs=2, default=None, help="y's own range (default: --position-range)")
     a = p.parse_args()
     torch.set_num_threads(1)
     kw = dict(n_shapes=a.shapes, n_scales=a.scales, n_orientations=a.orientations, n_x=a.positions, n_y=a.positions,
-              size=a.size, position_range=tuple(a.position_range))
+              size=a.size, position_range=(tuple(a.position_range), tuple(a.y_range or a.position_range)))
     x, _ = dsprites_like(n=a.n, seed=0, **kw)
     x_eval, f_eval = dsprites_like(n=5000, seed=1, **kw)
     tc_beta = (lambda step: a.tc_beta * min(1., step / a.tc_warmup)) if a.tc_warmup else a.tc_beta

@@ -223,25 +223,34 @@ def _inside(shape:Tensor, u:Tensor, v:Tensor) -> Tensor:
     heart = (hu ** 2 + hv ** 2 - 1) ** 3 - hu ** 2 * hv ** 3 <= 0
     return torch.where(shape == 0, square, torch.where(shape == 1, ellipse, heart))
 
+def _position_ranges(position_range) -> tuple[tuple[float, float], tuple[float, float]]:
+    "The (lo, hi) of x and of y from `position_range`: one pair for both axes, or a pair of pairs."
+    pair = lambda r: isinstance(r, (tuple, list)) and len(r) == 2
+    per_axis = pair(position_range) and all(isinstance(r, (tuple, list)) for r in position_range)
+    ranges = tuple(position_range) if per_axis else (position_range, position_range)
+    if not all(pair(r) and all(isinstance(v, (int, float)) for v in r) and 0 <= r[0] < r[1] <= 1 for r in ranges):
+        raise ValueError("`position_range` must be (lo, hi) with 0 <= lo < hi <= 1, or one such pair for x and one "
+                         f"for y, got {position_range!r}")
+    return tuple((float(lo), float(hi)) for lo, hi in ranges)
+
 def render_sprites(shape:Tensor, # shape index per image (0 square, 1 ellipse, 2 heart)
                    scale:Tensor, # scale in [0.5, 1]
                    angle:Tensor, # rotation in radians
                    x:Tensor, # horizontal position in [0, 1]
                    y:Tensor, # vertical position in [0, 1] (0 at the top)
                    size:int=64, # image side in pixels
-                   # where positions 0 and 1 put the sprite's centre, as fractions of the frame
-                   position_range:tuple[float, float]=(0.2, 0.8),
+                   # where positions 0 and 1 put the sprite's centre, as fractions of the frame: (lo, hi) for x and y,
+                   # or ((x_lo, x_hi), (y_lo, y_hi)) for each its own
+                   position_range:tuple=(0.2, 0.8),
                   ) -> Tensor:
     "Binary images (N, 1, size, size) of the given sprites."
-    lo, hi = position_range
-    if not 0 <= lo < hi <= 1:
-        raise ValueError(f"`position_range` must be (lo, hi) with 0 <= lo < hi <= 1, got {position_range!r}")
+    ranges = _position_ranges(position_range)
     if shape.is_floating_point() or len(shape) and not 0 <= int(shape.min()) <= int(shape.max()) <= 2:
         raise ValueError("`shape` must hold integer indices 0 (square), 1 (ellipse) or 2 (heart), got "
                          f"{shape.tolist()[:8]}")
     c = (torch.arange(size, dtype=torch.float32) + 0.5) / size                  # pixel centres in [0, 1]
     px, py = c.view(1, 1, size), c.view(1, size, 1)
-    cx, cy = (lo + (hi - lo) * t.float().view(-1, 1, 1) for t in (x, y))      # (0.2, 0.8): inside the frame
+    cx, cy = (lo + (hi - lo) * t.float().view(-1, 1, 1) for t, (lo, hi) in zip((x, y), ranges))  # inside the frame
     r = 0.14 * scale.float().view(-1, 1, 1)
     cos, sin = torch.cos(angle).view(-1, 1, 1), torch.sin(angle).view(-1, 1, 1)
     dx, dy = (px - cx) / r, (cy - py) / r                                       # v points up
@@ -258,11 +267,13 @@ def dsprites_like(n:int|None=None, # number of images with random factors; None:
                   size:int=64, # image side in pixels
                   seed:int=0, # for the random factors
                   batch_size:int=2048, # images rendered at once
-                  # where the sprite centres lie, as fractions of the frame (narrower: neighbouring positions overlap)
-                  position_range:tuple[float, float]=(0.2, 0.8),
+                  # where the sprite centres lie, as fractions of the frame (narrower: neighbouring positions overlap):
+                  # (lo, hi) for x and y, or ((x_lo, x_hi), (y_lo, y_hi))
+                  position_range:tuple=(0.2, 0.8),
                  ) -> tuple[Tensor, Tensor]:
     "dSprites-like images (N, 1, size, size) in {0, 1} and their factor levels (N, 5) in `DSPRITES_FACTORS` order."
     levels = (n_shapes, n_scales, n_orientations, n_x, n_y)
+    _position_ranges(position_range)
     for name, v in zip(("n_shapes", "n_scales", "n_orientations", "n_x", "n_y"), levels):
         if not isinstance(v, int) or v < 1: raise ValueError(f"`{name}` must be a positive int, got {v!r}")
     if n_shapes > 3: raise ValueError(f"`n_shapes` must be at most 3 (square, ellipse, heart), got {n_shapes}")
