@@ -14,7 +14,7 @@ usage: python bench/mig_tcvae.py [--steps 3000] [--batch-size 64] [--lr 1e-3] [-
                                  [--alpha 1] [--gamma 1] [--estimator stratified] [--kl sampled] [--chen-mig]
                                  [--tc-warmup 0] [--models VAE beta-VAE beta-TCVAE] [--units] [--latent 8]
                                  [--scales 6] [--positions 32] [--position-range 0.35 0.65]
-                                 [--y-range 0.3875 0.6125]
+                                 [--y-range LO HI]
 """
 import argparse, statistics, time
 import torch

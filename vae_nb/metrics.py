@@ -4,7 +4,7 @@
 
 # %% ../nbs/08_metrics.ipynb #7070e86b
 from __future__ import annotations
-import math
+import math, numbers
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 import torch
@@ -225,10 +225,11 @@ def _inside(shape:Tensor, u:Tensor, v:Tensor) -> Tensor:
 
 def _position_ranges(position_range) -> tuple[tuple[float, float], tuple[float, float]]:
     "The (lo, hi) of x and of y from `position_range`: one pair for both axes, or a pair of pairs."
-    pair = lambda r: isinstance(r, (tuple, list)) and len(r) == 2
-    per_axis = pair(position_range) and all(isinstance(r, (tuple, list)) for r in position_range)
-    ranges = tuple(position_range) if per_axis else (position_range, position_range)
-    if not all(pair(r) and all(isinstance(v, (int, float)) for v in r) and 0 <= r[0] < r[1] <= 1 for r in ranges):
+    r = position_range.tolist() if hasattr(position_range, "tolist") else position_range    # an array or a tensor
+    pair = lambda v: isinstance(v, (tuple, list)) and len(v) == 2
+    real = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)
+    ranges = tuple(r) if pair(r) and all(isinstance(v, (tuple, list)) for v in r) else (r, r)
+    if not all(pair(v) and all(map(real, v)) and 0 <= v[0] < v[1] <= 1 for v in ranges):
         raise ValueError("`position_range` must be (lo, hi) with 0 <= lo < hi <= 1, or one such pair for x and one "
                          f"for y, got {position_range!r}")
     return tuple((float(lo), float(hi)) for lo, hi in ranges)
