@@ -211,6 +211,19 @@ def codebook_metrics(
         "fraction_used": used.item(),
     }
 
+# %% ../nbs/08_metrics.ipynb #cbdab66f
+def _position_ranges(position_range) -> tuple[tuple[float, float], tuple[float, float]]:
+    "The (lo, hi) of x and of y from `position_range`: one pair for both axes, or a pair of pairs."
+    r = position_range.tolist() if hasattr(position_range, "tolist") else position_range    # an array or a tensor
+    pair = lambda v: isinstance(v, (tuple, list)) and len(v) == 2
+    real = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)
+    ranges = tuple(r) if pair(r) and all(isinstance(v, (tuple, list)) for v in r) else (r, r)
+    if not all(pair(v) and all(map(real, v)) and 0 <= v[0] < v[1] <= 1 for v in ranges):
+        raise ValueError("`position_range` must be (lo, hi) with 0 <= lo < hi <= 1, or one such pair for x and one "
+                         f"for y, got {position_range!r}")
+    return tuple((float(lo), float(hi)) for lo, hi in ranges)
+
+
 # %% ../nbs/08_metrics.ipynb #c5ab6f11
 DSPRITES_FACTORS = ("shape", "scale", "orientation", "x", "y")
 DSPRITES_SHAPES = ("square", "ellipse", "heart")
@@ -222,17 +235,6 @@ def _inside(shape:Tensor, u:Tensor, v:Tensor) -> Tensor:
     hu, hv = u * 1.15, v * 1.15 + 0.1                           # heart curve (x² + y² − 1)³ − x²y³ ≤ 0, centred
     heart = (hu ** 2 + hv ** 2 - 1) ** 3 - hu ** 2 * hv ** 3 <= 0
     return torch.where(shape == 0, square, torch.where(shape == 1, ellipse, heart))
-
-def _position_ranges(position_range) -> tuple[tuple[float, float], tuple[float, float]]:
-    "The (lo, hi) of x and of y from `position_range`: one pair for both axes, or a pair of pairs."
-    r = position_range.tolist() if hasattr(position_range, "tolist") else position_range    # an array or a tensor
-    pair = lambda v: isinstance(v, (tuple, list)) and len(v) == 2
-    real = lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool)
-    ranges = tuple(r) if pair(r) and all(isinstance(v, (tuple, list)) for v in r) else (r, r)
-    if not all(pair(v) and all(map(real, v)) and 0 <= v[0] < v[1] <= 1 for v in ranges):
-        raise ValueError("`position_range` must be (lo, hi) with 0 <= lo < hi <= 1, or one such pair for x and one "
-                         f"for y, got {position_range!r}")
-    return tuple((float(lo), float(hi)) for lo, hi in ranges)
 
 def render_sprites(shape:Tensor, # shape index per image (0 square, 1 ellipse, 2 heart)
                    scale:Tensor, # scale in [0.5, 1]
@@ -274,7 +276,7 @@ def dsprites_like(n:int|None=None, # number of images with random factors; None:
                  ) -> tuple[Tensor, Tensor]:
     "dSprites-like images (N, 1, size, size) in {0, 1} and their factor levels (N, 5) in `DSPRITES_FACTORS` order."
     levels = (n_shapes, n_scales, n_orientations, n_x, n_y)
-    _position_ranges(position_range)
+    ranges = _position_ranges(position_range)   # checked before any rendering, and passed on resolved
     for name, v in zip(("n_shapes", "n_scales", "n_orientations", "n_x", "n_y"), levels):
         if not isinstance(v, int) or v < 1: raise ValueError(f"`{name}` must be a positive int, got {v!r}")
     if n_shapes > 3: raise ValueError(f"`n_shapes` must be at most 3 (square, ellipse, heart), got {n_shapes}")
@@ -299,7 +301,7 @@ def dsprites_like(n:int|None=None, # number of images with random factors; None:
                 x[i : i + batch_size],
                 y[i : i + batch_size],
                 size,
-                position_range,
+                ranges,
             )
             for i in range(0, len(factors), batch_size)
         ]
@@ -399,8 +401,10 @@ def posterior_mutual_info_gap(mu:Tensor, # posterior means (N, D), D >= 2
     noise = torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed), dtype=mu.dtype)   # same on any device
     z = mu + noise.to(mu.device) * (0.5 * logvar).exp()
     h = mixture_entropy(z, mu, logvar)
-    conditional = lambda c: sum((c == v).double().mean() * mixture_entropy(z[c == v], mu[c == v], logvar[c == v])
-                                for v in c.unique())
+    def conditional(c:Tensor) -> Tensor:   # H(z_j | v_k); a factor of one level tells nothing: H(z_j) itself
+        levels = c.unique()
+        if len(levels) == 1: return h
+        return sum((c == v).double().mean() * mixture_entropy(z[c == v], mu[c == v], logvar[c == v]) for v in levels)
     return _gap(torch.stack([h - conditional(c) for c in _levels(factors).T], 1), factors)
 
 # %% ../nbs/08_metrics.ipynb #14812613
